@@ -1,0 +1,160 @@
+//! The JSON control API served by the `waotp-sim` binary (axum).
+//!
+//! | method | path | body | answer |
+//! |---|---|---|---|
+//! | GET | `/health` | | `{"ok":true}` |
+//! | POST | `/numbers` | `{"phone","registered"}` | `{"ok":true}` |
+//! | POST | `/scan` | `{"qr","phone","name"}` | `{"ok":true}` once paired |
+//! | POST | `/pair-code` | `{"phone","code"}` | `{"ok":true}` once paired |
+//! | GET | `/inbox/{phone}` | | `{"messages":[{"id","from","text","at"}]}` |
+//! | GET | `/accounts` | | `{"accounts":[…]}` |
+//! | POST | `/faults` | `{"kind","phone"?,"delay_ms"?}` | `{"ok":true}` |
+//! | POST | `/receipt-delay` | `{"phone","delay_ms"}` | `{"ok":true}` |
+//!
+//! Errors answer 4xx with `{"error":"…"}`.
+
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{Fault, Simulator};
+
+/// An API error: status plus message, rendered as `{"error": …}`.
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+fn bad_request(e: impl std::fmt::Display) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, e.to_string())
+}
+
+type ApiResult = Result<Json<Value>, ApiError>;
+
+fn ok() -> ApiResult {
+    Ok(Json(json!({ "ok": true })))
+}
+
+/// The router for the control API over `sim`.
+pub fn router(sim: Simulator) -> Router {
+    Router::new()
+        .route("/health", get(|| async { Json(json!({ "ok": true })) }))
+        .route("/numbers", post(add_number))
+        .route("/scan", post(scan))
+        .route("/pair-code", post(pair_code))
+        .route("/inbox/{phone}", get(inbox))
+        .route("/accounts", get(accounts))
+        .route("/faults", post(fault))
+        .route("/receipt-delay", post(receipt_delay))
+        .with_state(sim)
+}
+
+#[derive(Deserialize)]
+struct NumberBody {
+    phone: String,
+    #[serde(default = "yes")]
+    registered: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+async fn add_number(State(sim): State<Simulator>, body: Result<Json<NumberBody>, axum::extract::rejection::JsonRejection>) -> ApiResult {
+    let Json(body) = body.map_err(bad_request)?;
+    if body.phone.chars().filter(|c| c.is_ascii_digit()).count() < 5 {
+        return Err(bad_request("phone must contain at least 5 digits"));
+    }
+    sim.add_number(&body.phone, body.registered);
+    ok()
+}
+
+#[derive(Deserialize)]
+struct ScanBody {
+    qr: String,
+    phone: String,
+    #[serde(default = "default_name")]
+    name: String,
+}
+
+fn default_name() -> String {
+    "Sim Phone".to_string()
+}
+
+async fn scan(State(sim): State<Simulator>, body: Result<Json<ScanBody>, axum::extract::rejection::JsonRejection>) -> ApiResult {
+    let Json(body) = body.map_err(bad_request)?;
+    sim.scan(&body.qr, &body.phone, &body.name)
+        .await
+        .map_err(|e| bad_request(format!("{e:#}")))?;
+    ok()
+}
+
+#[derive(Deserialize)]
+struct PairCodeBody {
+    phone: String,
+    code: String,
+}
+
+async fn pair_code(State(sim): State<Simulator>, body: Result<Json<PairCodeBody>, axum::extract::rejection::JsonRejection>) -> ApiResult {
+    let Json(body) = body.map_err(bad_request)?;
+    sim.enter_pair_code(&body.phone, &body.code)
+        .await
+        .map_err(|e| bad_request(format!("{e:#}")))?;
+    ok()
+}
+
+async fn inbox(State(sim): State<Simulator>, Path(phone): Path<String>) -> ApiResult {
+    Ok(Json(json!({ "messages": sim.inbox(&phone) })))
+}
+
+async fn accounts(State(sim): State<Simulator>) -> ApiResult {
+    Ok(Json(json!({ "accounts": sim.linked_accounts() })))
+}
+
+#[derive(Deserialize)]
+struct FaultBody {
+    kind: String,
+    phone: Option<String>,
+    delay_ms: Option<u64>,
+}
+
+async fn fault(State(sim): State<Simulator>, body: Result<Json<FaultBody>, axum::extract::rejection::JsonRejection>) -> ApiResult {
+    let Json(body) = body.map_err(bad_request)?;
+    let need_phone = || {
+        body.phone
+            .clone()
+            .ok_or_else(|| bad_request(format!("fault {} needs a phone", body.kind)))
+    };
+    let fault = match body.kind.as_str() {
+        "drop" => Fault::Drop(body.phone.clone()),
+        "logout" => Fault::Logout(body.phone.clone()),
+        "conflict" => Fault::Conflict(body.phone.clone()),
+        "error_ack" => Fault::ErrorAck(need_phone()?),
+        "withhold_receipts" => Fault::WithholdReceipts(need_phone()?),
+        "slow_iq" => Fault::SlowIq(body.phone.clone(), body.delay_ms.map(Duration::from_millis)),
+        other => return Err(bad_request(format!("unknown fault kind {other:?}"))),
+    };
+    sim.fault(fault);
+    ok()
+}
+
+#[derive(Deserialize)]
+struct DelayBody {
+    phone: String,
+    delay_ms: u64,
+}
+
+async fn receipt_delay(State(sim): State<Simulator>, body: Result<Json<DelayBody>, axum::extract::rejection::JsonRejection>) -> ApiResult {
+    let Json(body) = body.map_err(bad_request)?;
+    sim.set_receipt_delay(&body.phone, Duration::from_millis(body.delay_ms));
+    ok()
+}

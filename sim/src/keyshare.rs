@@ -1,0 +1,87 @@
+//! The phone's app-state key share: right after pairing the real phone sends
+//! the new companion an `AppStateSyncKeyShare` over Signal. Without it the
+//! client waits 10 s (`KEY_SHARE_GRACE_SECS`) before going `Connected`.
+
+use std::sync::Arc;
+
+use anyhow::anyhow;
+use rand::RngExt as _;
+use waproto::buffa::MessageField;
+use waproto::whatsapp as wa;
+use wacore::libsignal::protocol::{PreKeyBundle, ProtocolAddress};
+use wacore::messages::MessageUtils;
+use wacore_binary::builder::NodeBuilder;
+
+use crate::state::{ConnHandle, Shared, now_secs};
+use crate::wire::{self, tag};
+
+/// Encrypts a key share from the phone (device 0) to `phone:device`, using
+/// the bundle the companion just uploaded, and sends it on `conn`.
+pub async fn send(
+    shared: &Arc<Shared>,
+    conn: &ConnHandle,
+    phone: &str,
+    device: u32,
+    bundle: &PreKeyBundle,
+) -> anyhow::Result<()> {
+    let store = shared
+        .lock()
+        .accounts
+        .get(phone)
+        .map(|a| a.store.clone())
+        .ok_or_else(|| anyhow!("no account {phone}"))?;
+    let mut rng = rand::make_rng::<rand::rngs::StdRng>();
+    let mut key_id = vec![0u8; 6];
+    rng.fill(&mut key_id[..]);
+    let mut key_data = vec![0u8; 32];
+    rng.fill(&mut key_data[..]);
+    let share = wa::Message {
+        protocol_message: MessageField::some(wa::message::ProtocolMessage {
+            r#type: Some(wa::message::protocol_message::Type::APP_STATE_SYNC_KEY_SHARE),
+            app_state_sync_key_share: MessageField::some(wa::message::AppStateSyncKeyShare {
+                keys: vec![wa::message::AppStateSyncKey {
+                    key_id: MessageField::some(wa::message::AppStateSyncKeyId {
+                        key_id: Some(key_id),
+                    }),
+                    key_data: MessageField::some(wa::message::AppStateSyncKeyData {
+                        key_data: Some(key_data),
+                        fingerprint: MessageField::some(
+                            wa::message::AppStateSyncKeyFingerprint {
+                                raw_id: Some(rng.random()),
+                                current_index: Some(0),
+                                device_indexes: vec![0, device],
+                            },
+                        ),
+                        timestamp: Some(now_secs() * 1000),
+                    }),
+                }],
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let plaintext = MessageUtils::encode_and_pad(&share);
+    let remote = ProtocolAddress::new(&format!("companion-{phone}"), device.into());
+    let (enc_type, ciphertext) = {
+        let mut store = store.lock().await;
+        store.start_session(&remote, bundle).await?;
+        store.encrypt(&remote, &plaintext).await?
+    };
+    conn.send(
+        NodeBuilder::new(tag::MESSAGE)
+            .attrs([
+                ("from", format!("{phone}@{}", wire::PN_SERVER)),
+                ("id", format!("SIMKS{}", shared.next_id())),
+                ("type", "text".to_string()),
+                ("category", "peer".to_string()),
+                ("t", now_secs().to_string()),
+            ])
+            .children([NodeBuilder::new(tag::ENC)
+                .attrs([("v", "2"), ("type", enc_type)])
+                .bytes(ciphertext)
+                .build()])
+            .build(),
+    );
+    log::info!("sent app-state key share to {phone}:{device}");
+    Ok(())
+}

@@ -1,0 +1,396 @@
+//! `waotp-sim`: a loopback WhatsApp Web server for testing against the real
+//! whatsapp-rust client.
+//!
+//! It speaks the client's wire protocol (WebSocket + Noise XX/IK + binary
+//! nodes), plays the phone during QR and pairing-code linking, answers the
+//! IQs the client needs to reach `Connected`, decrypts every message the
+//! client sends into a per-number inbox, and injects faults on demand.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use waotp_sim::{SimConfig, Simulator};
+//! let sim = Simulator::start(SimConfig::default()).await?;
+//! sim.add_number("6281234567890", true);
+//! // point the client at sim.ws_url(), wait for its QR code, then:
+//! // sim.scan(&qr, "6281111111111", "Test Phone").await?;
+//! # Ok(()) }
+//! ```
+
+mod conn;
+pub mod control;
+mod handshake;
+mod iq;
+mod keyshare;
+mod messages;
+mod pair_code;
+mod pairing;
+mod server;
+mod signal_store;
+mod state;
+pub mod wire;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use wacore_binary::builder::NodeBuilder;
+
+use crate::state::{Recipient, Shared};
+use crate::wire::{tag, val};
+
+/// Simulator settings. `Default` matches real WhatsApp where that matters.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Address to listen on; must be loopback. Port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// QR refs offered per registration connection (real WhatsApp: 6).
+    /// The client fixes each ref's lifetime itself (first 60 s, later 20 s),
+    /// so this count is the only knob: `0` makes the client report
+    /// `PairingQrCodesExhausted` immediately, `1` after 60 s.
+    pub qr_ref_count: usize,
+    /// Send the phone's app-state key share after the first prekey upload,
+    /// so `Connected` does not wait for the client's 10 s grace period.
+    pub send_key_share: bool,
+    /// How long `scan`/`enter_pair_code` wait for the client's answers.
+    pub pairing_timeout: Duration,
+    /// Delay used by a `slow_iq` fault that does not give its own.
+    pub default_slow_iq: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            qr_ref_count: 6,
+            send_key_share: true,
+            pairing_timeout: Duration::from_secs(20),
+            default_slow_iq: Duration::from_secs(3),
+        }
+    }
+}
+
+/// A message the simulated recipient received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxMessage {
+    /// Message id chosen by the sending client.
+    pub id: String,
+    /// Sender's phone number digits.
+    pub from: String,
+    /// Decrypted text.
+    pub text: String,
+    /// Unix seconds when the simulator received it.
+    pub at: i64,
+}
+
+/// A linked account as the simulator sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkedAccount {
+    /// Phone number digits.
+    pub phone: String,
+    /// LID user part.
+    pub lid: String,
+    /// Linked companion device ids.
+    pub devices: Vec<u32>,
+    /// Whether a companion of this account is currently logged in.
+    pub online: bool,
+}
+
+/// A fault to inject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Close the socket of the linked account `phone` (all if `None`);
+    /// the client reconnects.
+    Drop(Option<String>),
+    /// Log the account's devices out (`<stream:error code="401"/>`) and
+    /// forget them; the client emits `LoggedOut` and stops.
+    Logout(Option<String>),
+    /// Replace the stream (`<stream:error><conflict type="replaced"/>`).
+    Conflict(Option<String>),
+    /// The next message to this recipient number gets `<ack error="479"/>`
+    /// and is not delivered.
+    ErrorAck(String),
+    /// This recipient number never sends delivered/read receipts.
+    WithholdReceipts(String),
+    /// Delay the answer to the next IQ of `phone`'s connection (any
+    /// connection if `None`) by the duration (config default if `None`).
+    SlowIq(Option<String>, Option<Duration>),
+}
+
+/// Handle to a running simulator. Cheap to clone; all clones share state.
+#[derive(Clone)]
+pub struct Simulator {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    stop: Arc<watch::Sender<bool>>,
+}
+
+/// Refuses anything but loopback addresses: the simulator is for tests only.
+pub fn ensure_loopback(addr: &SocketAddr) -> anyhow::Result<()> {
+    if !addr.ip().is_loopback() {
+        bail!("refusing to bind non-loopback address {addr}");
+    }
+    Ok(())
+}
+
+impl Simulator {
+    /// Binds `config.listen` (loopback only) and starts serving.
+    pub async fn start(config: SimConfig) -> anyhow::Result<Simulator> {
+        ensure_loopback(&config.listen)?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::new(config));
+        let (stop, stop_rx) = watch::channel(false);
+        tokio::spawn(server::serve(shared.clone(), listener, stop_rx));
+        log::info!("simulator listening on {addr}");
+        Ok(Simulator {
+            shared,
+            addr,
+            stop: Arc::new(stop),
+        })
+    }
+
+    /// The WebSocket URL for `TokioWebSocketTransportFactory::with_url`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}{}", self.addr, wire::WS_PATH)
+    }
+
+    /// The bound socket address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Declares a recipient number. Registered numbers get a Signal identity
+    /// and prekeys; unregistered ones report no devices (not on WhatsApp).
+    /// Re-adding a number only changes its registration.
+    pub fn add_number(&self, phone: &str, registered: bool) {
+        let phone = digits(phone);
+        let mut st = self.shared.lock();
+        let existing = st.numbers.get(&phone).cloned();
+        let store = match existing {
+            Some(r) if r.registered == registered => return,
+            _ => signal_store::SignalStore::generate().expect("key generation cannot fail"),
+        };
+        st.numbers.insert(
+            phone,
+            Arc::new(Recipient {
+                registered,
+                store: tokio::sync::Mutex::new(store),
+            }),
+        );
+    }
+
+    /// The phone scans `qr` (a client's `PairingQrCode` string) as account
+    /// `phone` named `name`. Returns once the companion signed the pairing
+    /// and the simulator sent the 515 restart.
+    pub async fn scan(&self, qr: &str, phone: &str, name: &str) -> anyhow::Result<()> {
+        let qr_data = pairing::parse_qr(qr)?;
+        let conn = {
+            let st = self.shared.lock();
+            st.qr_refs
+                .get(&qr_data.pairing_ref)
+                .and_then(|id| st.conns.get(id))
+                .cloned()
+                .ok_or_else(|| anyhow!("no open connection shows QR ref {}", qr_data.pairing_ref))?
+        };
+        pairing::complete_pairing(
+            &self.shared,
+            &conn,
+            &digits(phone),
+            name,
+            qr_data.identity_pub,
+            qr_data.adv_secret,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// The phone `phone` enters the 8-character pairing `code` the client
+    /// showed. Returns once pairing completed (515 sent).
+    pub async fn enter_pair_code(&self, phone: &str, code: &str) -> anyhow::Result<()> {
+        pair_code::enter_code(&self.shared, &digits(phone), code, "Sim Phone").await
+    }
+
+    /// Messages delivered to `phone` so far.
+    pub fn inbox(&self, phone: &str) -> Vec<InboxMessage> {
+        self.shared
+            .lock()
+            .inboxes
+            .get(&digits(phone))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Waits until `phone`'s inbox holds at least `count` messages.
+    pub async fn wait_for_inbox(
+        &self,
+        phone: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<Vec<InboxMessage>> {
+        let mut version = self.shared.inbox_version.subscribe();
+        let wait = async {
+            loop {
+                let inbox = self.inbox(phone);
+                if inbox.len() >= count {
+                    return inbox;
+                }
+                if version.changed().await.is_err() {
+                    return inbox;
+                }
+            }
+        };
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(inbox) if inbox.len() >= count => Ok(inbox),
+            _ => bail!(
+                "inbox of {phone} has {} message(s), wanted {count} within {timeout:?}",
+                self.inbox(phone).len()
+            ),
+        }
+    }
+
+    /// Injects a fault (see [`Fault`]).
+    pub fn fault(&self, fault: Fault) {
+        let shared = &self.shared;
+        match fault {
+            Fault::Drop(phone) => {
+                for c in shared.conns_for(phone.map(|p| digits(&p)).as_deref()) {
+                    c.kill();
+                }
+            }
+            Fault::Logout(phone) => {
+                let phone = phone.map(|p| digits(&p));
+                for c in shared.conns_for(phone.as_deref()) {
+                    if let Some((p, d)) = c.login.lock().ok().and_then(|l| l.clone()) {
+                        if let Some(a) = shared.lock().accounts.get_mut(&p) {
+                            a.devices.remove(&d);
+                        }
+                    }
+                    c.send(
+                        NodeBuilder::new(tag::STREAM_ERROR)
+                            .attr("code", val::CODE_LOGGED_OUT)
+                            .build(),
+                    );
+                    c.close();
+                }
+                shared.accounts_version.send_modify(|v| *v += 1);
+            }
+            Fault::Conflict(phone) => {
+                for c in shared.conns_for(phone.map(|p| digits(&p)).as_deref()) {
+                    c.send(
+                        NodeBuilder::new(tag::STREAM_ERROR)
+                            .children([NodeBuilder::new(tag::CONFLICT)
+                                .attr("type", val::CONFLICT_REPLACED)
+                                .build()])
+                            .build(),
+                    );
+                    c.close();
+                }
+            }
+            Fault::ErrorAck(recipient) => {
+                shared.lock().faults.error_ack.insert(digits(&recipient));
+            }
+            Fault::WithholdReceipts(recipient) => {
+                shared
+                    .lock()
+                    .faults
+                    .withhold_receipts
+                    .insert(digits(&recipient));
+            }
+            Fault::SlowIq(phone, delay) => {
+                let delay = delay.unwrap_or(shared.config.default_slow_iq);
+                shared
+                    .lock()
+                    .faults
+                    .slow_iq
+                    .push((phone.map(|p| digits(&p)), delay));
+            }
+        }
+    }
+
+    /// Delays delivered/read receipts from `recipient` by `delay` each
+    /// (`Duration::ZERO` restores immediate receipts).
+    pub fn set_receipt_delay(&self, recipient: &str, delay: Duration) {
+        let mut st = self.shared.lock();
+        if delay.is_zero() {
+            st.faults.receipt_delay.remove(&digits(recipient));
+        } else {
+            st.faults.receipt_delay.insert(digits(recipient), delay);
+        }
+    }
+
+    /// Turns receipt withholding for `recipient` on or off.
+    pub fn set_withhold_receipts(&self, recipient: &str, withhold: bool) {
+        let mut st = self.shared.lock();
+        if withhold {
+            st.faults.withhold_receipts.insert(digits(recipient));
+        } else {
+            st.faults.withhold_receipts.remove(&digits(recipient));
+        }
+    }
+
+    /// Accounts with at least one linked device.
+    pub fn linked_accounts(&self) -> Vec<LinkedAccount> {
+        let online: std::collections::HashSet<String> = self
+            .shared
+            .conns_for(None)
+            .iter()
+            .filter_map(|c| c.phone())
+            .collect();
+        let st = self.shared.lock();
+        let mut out: Vec<LinkedAccount> = st
+            .accounts
+            .values()
+            .filter(|a| !a.devices.is_empty())
+            .map(|a| {
+                let mut devices: Vec<u32> = a.devices.keys().copied().collect();
+                devices.sort_unstable();
+                LinkedAccount {
+                    phone: a.phone.clone(),
+                    lid: a.lid.clone(),
+                    devices,
+                    online: online.contains(&a.phone),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.phone.cmp(&b.phone));
+        out
+    }
+
+    /// Waits until `phone` has a logged-in companion connection.
+    pub async fn wait_online(&self, phone: &str, timeout: Duration) -> anyhow::Result<()> {
+        let phone = digits(phone);
+        let mut version = self.shared.accounts_version.subscribe();
+        let wait = async {
+            loop {
+                if !self.shared.conns_for(Some(&phone)).is_empty() {
+                    return;
+                }
+                if version.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .map_err(|_| anyhow!("{phone} did not log in within {timeout:?}"))
+    }
+
+    /// Stops accepting connections and closes all live ones.
+    pub fn shutdown(&self) {
+        let _ = self.stop.send(true);
+        for c in self.shared.conns_for(None) {
+            c.kill();
+        }
+    }
+}
+
+/// Keeps only the digits of a phone number (`+62 812-…` → `62812…`).
+fn digits(phone: &str) -> String {
+    phone.chars().filter(|c| c.is_ascii_digit()).collect()
+}

@@ -1,0 +1,51 @@
+//! `waotp-sim` binary: runs the simulator plus its JSON control API and
+//! prints one JSON line with both URLs.
+
+use std::io::Write;
+use std::net::SocketAddr;
+
+use clap::Parser;
+use waotp_sim::{SimConfig, Simulator, control, ensure_loopback};
+
+/// Loopback WhatsApp Web simulator for testing.
+#[derive(Parser)]
+#[command(name = "waotp-sim", version)]
+struct Args {
+    /// WebSocket listen address (loopback only).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Control API listen address (loopback only).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    control: SocketAddr,
+    /// QR refs per registration connection (real WhatsApp: 6).
+    #[arg(long, default_value_t = 6)]
+    qr_refs: usize,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .target(env_logger::Target::Stderr)
+        .init();
+    let args = Args::parse();
+    ensure_loopback(&args.listen)?;
+    ensure_loopback(&args.control)?;
+    let sim = Simulator::start(SimConfig {
+        listen: args.listen,
+        qr_ref_count: args.qr_refs,
+        ..SimConfig::default()
+    })
+    .await?;
+    let listener = tokio::net::TcpListener::bind(args.control).await?;
+    let control_addr = listener.local_addr()?;
+    let line = serde_json::json!({
+        "ws": sim.ws_url(),
+        "control": format!("http://{control_addr}"),
+    });
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}")?;
+    stdout.flush()?;
+    drop(stdout);
+    axum::serve(listener, control::router(sim)).await?;
+    Ok(())
+}

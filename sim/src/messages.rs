@@ -1,0 +1,166 @@
+//! Messages the client sends: decrypt for the recipient's phone, store the
+//! text in its inbox, then ack, delivered and read — unless a fault says
+//! otherwise.
+
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail};
+use waproto::buffa::Message as _;
+use waproto::whatsapp as wa;
+use wacore::libsignal::protocol::ProtocolAddress;
+use wacore::messages::MessageUtils;
+use wacore::proto_helpers::MessageExt as _;
+use wacore_binary::builder::NodeBuilder;
+use wacore_binary::{Node, NodeContent};
+
+use crate::InboxMessage;
+use crate::iq::{attr, user_of};
+use crate::state::{ConnHandle, Shared, now_secs};
+use crate::wire::{self, tag};
+
+/// Nack code the simulator uses for an `error_ack` fault.
+const ERROR_ACK_CODE: &str = "479";
+
+fn ack(id: &str, to_phone: &str, t: i64, error: Option<&str>) -> Node {
+    let mut b = NodeBuilder::new(tag::ACK).attrs([
+        ("class", "message".to_string()),
+        ("id", id.to_string()),
+        ("from", format!("{to_phone}@{}", wire::PN_SERVER)),
+        ("t", t.to_string()),
+    ]);
+    if let Some(e) = error {
+        b = b.attr("error", e.to_string());
+    }
+    b.build()
+}
+
+/// The `<enc>` nodes addressed to the recipient's phone (device 0).
+fn encs_for_phone<'a>(message: &'a Node, phone: &str) -> Vec<&'a Node> {
+    let mut out: Vec<&Node> = message.get_children_by_tag(tag::ENC).collect();
+    if let Some(participants) = message.get_optional_child(tag::PARTICIPANTS) {
+        for to in participants.get_children_by_tag(tag::TO) {
+            let Some(jid) = attr(to, "jid") else { continue };
+            let device_zero = !jid.split('@').next().unwrap_or_default().contains(':');
+            if user_of(&jid) == phone && device_zero {
+                out.extend(to.get_children_by_tag(tag::ENC));
+            }
+        }
+    }
+    out
+}
+
+/// Handles one `<message>` from a logged-in companion.
+pub async fn handle(shared: &Arc<Shared>, conn: &Arc<ConnHandle>, message: &Node) {
+    let Some((sender_phone, sender_device)) = conn.login.lock().ok().and_then(|l| l.clone()) else {
+        return;
+    };
+    let id = attr(message, "id").unwrap_or_default();
+    let to = user_of(&attr(message, "to").unwrap_or_default());
+    let t = now_secs();
+    if to == sender_phone {
+        // A note to self (or a peer message): nothing to deliver.
+        conn.send(ack(&id, &to, t, None));
+        return;
+    }
+    if shared.lock().faults.error_ack.remove(&to) {
+        log::info!("error_ack fault: rejecting message {id} to {to}");
+        conn.send(ack(&id, &to, t, Some(ERROR_ACK_CODE)));
+        return;
+    }
+    match decrypt_text(shared, message, &to, &sender_phone, sender_device).await {
+        Ok(text) => {
+            {
+                let mut st = shared.lock();
+                st.inboxes.entry(to.clone()).or_default().push(InboxMessage {
+                    id: id.clone(),
+                    from: sender_phone.clone(),
+                    text,
+                    at: t,
+                });
+            }
+            shared.inbox_version.send_modify(|v| *v += 1);
+            conn.send(ack(&id, &to, t, None));
+            spawn_receipts(shared.clone(), sender_phone, to, id);
+        }
+        Err(e) => {
+            log::warn!("could not deliver message {id} to {to}: {e:#}");
+            conn.send(ack(&id, &to, t, Some("500")));
+        }
+    }
+}
+
+async fn decrypt_text(
+    shared: &Arc<Shared>,
+    message: &Node,
+    to: &str,
+    sender_phone: &str,
+    sender_device: u32,
+) -> anyhow::Result<String> {
+    let recipient = shared
+        .lock()
+        .numbers
+        .get(to)
+        .cloned()
+        .filter(|r| r.registered)
+        .ok_or_else(|| anyhow!("{to} is not a registered number"))?;
+    let encs = encs_for_phone(message, to);
+    if encs.is_empty() {
+        bail!("message has no <enc> for {to}");
+    }
+    let sender = ProtocolAddress::new(sender_phone, sender_device.into());
+    let mut store = recipient.store.lock().await;
+    let mut last_error = anyhow!("no decryptable <enc>");
+    for enc in encs {
+        let enc_type = attr(enc, "type").unwrap_or_default();
+        let Some(NodeContent::Bytes(ciphertext)) = enc.content.as_ref() else {
+            continue;
+        };
+        match store.decrypt(&sender, &enc_type, ciphertext).await {
+            Ok(padded) => {
+                let version: u8 = attr(enc, "v").and_then(|v| v.parse().ok()).unwrap_or(2);
+                let plain = MessageUtils::unpad_message_ref(&padded, version)?;
+                let msg = wa::Message::decode_from_slice(plain)?;
+                return Ok(msg.text_content().unwrap_or_default().to_string());
+            }
+            Err(e) => last_error = e,
+        }
+    }
+    Err(last_error)
+}
+
+fn receipt(from_phone: &str, id: &str, read: bool) -> Node {
+    let mut b = NodeBuilder::new(tag::RECEIPT).attrs([
+        ("from", format!("{from_phone}@{}", wire::PN_SERVER)),
+        ("id", id.to_string()),
+        ("t", now_secs().to_string()),
+    ]);
+    if read {
+        b = b.attr("type", "read");
+    }
+    b.build()
+}
+
+/// Delivered, then read, each after the recipient's configured delay, sent
+/// to whatever connections the sender has at that moment.
+fn spawn_receipts(shared: Arc<Shared>, sender_phone: String, recipient: String, id: String) {
+    tokio::spawn(async move {
+        for read in [false, true] {
+            let (withheld, delay) = {
+                let st = shared.lock();
+                (
+                    st.faults.withhold_receipts.contains(&recipient),
+                    st.faults.receipt_delay.get(&recipient).copied(),
+                )
+            };
+            if withheld {
+                return;
+            }
+            if let Some(d) = delay {
+                tokio::time::sleep(d).await;
+            }
+            for conn in shared.conns_for(Some(&sender_phone)) {
+                conn.send(receipt(&recipient, &id, read));
+            }
+        }
+    });
+}

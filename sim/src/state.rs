@@ -1,0 +1,225 @@
+//! Shared simulator state: numbers, linked accounts, live connections,
+//! inboxes and armed faults. One `std::sync::Mutex` guards the plain data;
+//! Signal stores have their own async mutexes because crypto awaits.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{Mutex as AsyncMutex, mpsc, oneshot, watch};
+use wacore_binary::Node;
+
+use crate::handshake::ServerIdentity;
+use crate::signal_store::SignalStore;
+use crate::{InboxMessage, SimConfig};
+
+/// Something the connection's writer task should do.
+pub enum Out {
+    /// Encrypt and send this node.
+    Node(Node),
+    /// Close the WebSocket (after everything queued before it).
+    Close,
+}
+
+/// A live client connection, as other tasks see it.
+pub struct ConnHandle {
+    /// Unique connection id.
+    pub id: u64,
+    /// Queue to the writer task.
+    pub tx: mpsc::UnboundedSender<Out>,
+    /// Set to true to make the reader stop (the socket then closes).
+    pub kill: watch::Sender<bool>,
+    /// The client's static Noise key from the handshake.
+    pub client_static: [u8; 32],
+    /// `(phone, device)` once logged in as a linked device.
+    pub login: Mutex<Option<(String, u32)>>,
+    /// Server-initiated IQs waiting for the client's answer, by id.
+    pub pending: Mutex<HashMap<String, oneshot::Sender<Node>>>,
+}
+
+impl ConnHandle {
+    /// Queues a node for the client; a closed connection drops it silently
+    /// (the client will reconnect and the test will notice).
+    pub fn send(&self, node: Node) {
+        let _ = self.tx.send(Out::Node(node));
+    }
+
+    /// Queues a close after everything already queued.
+    pub fn close(&self) {
+        let _ = self.tx.send(Out::Close);
+    }
+
+    /// Stops the connection at once.
+    pub fn kill(&self) {
+        let _ = self.kill.send(true);
+        self.close();
+    }
+
+    /// The linked phone number of this connection, if logged in.
+    pub fn phone(&self) -> Option<String> {
+        lock(&self.login).as_ref().map(|(p, _)| p.clone())
+    }
+}
+
+/// A phone number the simulator knows as a message recipient.
+pub struct Recipient {
+    /// Whether the number "has WhatsApp".
+    pub registered: bool,
+    /// The recipient phone's Signal identity, prekeys and sessions.
+    pub store: AsyncMutex<SignalStore>,
+}
+
+/// A companion device linked to an account.
+#[derive(Clone)]
+pub struct Companion {
+    /// Signal identity public key of the companion.
+    pub identity_pub: [u8; 32],
+    /// ADV key index given at pairing.
+    pub key_index: u32,
+    /// Whether the phone already sent the app-state key share.
+    pub key_share_sent: bool,
+    /// How many one-time prekeys the companion uploaded.
+    pub prekey_count: usize,
+}
+
+/// A WhatsApp account (a phone) with linked companion devices.
+pub struct Account {
+    /// Phone number digits.
+    pub phone: String,
+    /// LID user part.
+    pub lid: String,
+    /// Display name reported at pairing.
+    pub name: String,
+    /// The primary phone's Signal identity (also the ADV account key).
+    pub store: Arc<AsyncMutex<SignalStore>>,
+    /// Linked companions by device id.
+    pub devices: HashMap<u32, Companion>,
+    /// Next device id to hand out.
+    pub next_device: u32,
+    /// ADV raw id of this account.
+    pub adv_raw_id: u32,
+}
+
+/// A pairing-code flow started by a companion's `companion_hello`.
+pub struct PairCodeFlow {
+    /// Connection that asked for the code.
+    pub conn_id: u64,
+    /// The ref we answered with.
+    pub pairing_ref: String,
+    /// The companion's code-wrapped ephemeral key (salt ‖ iv ‖ ct).
+    pub wrapped_companion_eph: Vec<u8>,
+    /// Set once the phone entered the code.
+    pub entered: Option<EnteredCode>,
+}
+
+/// Phone-side state after the code was entered.
+pub struct EnteredCode {
+    /// The companion's ephemeral public key, unwrapped with the code.
+    pub companion_eph: [u8; 32],
+    /// The phone's ephemeral key pair for this flow.
+    pub primary_eph: wacore::libsignal::protocol::KeyPair,
+    /// Display name to report at pairing.
+    pub name: String,
+    /// Resolved when pairing completed (or failed).
+    pub done: Option<oneshot::Sender<anyhow::Result<()>>>,
+}
+
+/// Armed faults and per-recipient behaviour.
+#[derive(Default)]
+pub struct Faults {
+    /// Recipients whose next message gets an error ack.
+    pub error_ack: HashSet<String>,
+    /// Recipients that never send receipts.
+    pub withhold_receipts: HashSet<String>,
+    /// Per-recipient delay before each receipt.
+    pub receipt_delay: HashMap<String, Duration>,
+    /// Pending one-shot IQ delays: `None` phone = any connection.
+    pub slow_iq: Vec<(Option<String>, Duration)>,
+}
+
+/// All mutable simulator data.
+#[derive(Default)]
+pub struct State {
+    /// Recipient numbers.
+    pub numbers: HashMap<String, Arc<Recipient>>,
+    /// Linked accounts by phone.
+    pub accounts: HashMap<String, Account>,
+    /// Live connections.
+    pub conns: HashMap<u64, Arc<ConnHandle>>,
+    /// Open QR refs → connection id.
+    pub qr_refs: HashMap<String, u64>,
+    /// Pairing-code flows by phone.
+    pub pair_codes: HashMap<String, PairCodeFlow>,
+    /// Delivered messages by recipient phone.
+    pub inboxes: HashMap<String, Vec<InboxMessage>>,
+    /// Faults.
+    pub faults: Faults,
+}
+
+/// Everything the tasks share.
+pub struct Shared {
+    /// Configuration given at start.
+    pub config: SimConfig,
+    /// Noise identity + cert chain.
+    pub server: ServerIdentity,
+    /// Mutable data.
+    pub state: Mutex<State>,
+    /// Bumped on every inbox change (waiters watch it, no polling).
+    pub inbox_version: watch::Sender<u64>,
+    /// Bumped whenever an account's linked devices change.
+    pub accounts_version: watch::Sender<u64>,
+    next_id: AtomicU64,
+}
+
+impl Shared {
+    /// Builds the shared state.
+    pub fn new(config: SimConfig) -> Self {
+        Self {
+            config,
+            server: ServerIdentity::generate(),
+            state: Mutex::new(State::default()),
+            inbox_version: watch::channel(0).0,
+            accounts_version: watch::channel(0).0,
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// Locks the state (poisoning is ignored: the data stays usable).
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    /// A process-unique number for ids.
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A fresh stanza id.
+    pub fn stanza_id(&self) -> String {
+        format!("sim-{}", self.next_id())
+    }
+
+    /// Live connections logged in as `phone` (all connections if `None`).
+    pub fn conns_for(&self, phone: Option<&str>) -> Vec<Arc<ConnHandle>> {
+        self.lock()
+            .conns
+            .values()
+            .filter(|c| phone.is_none() || c.phone().as_deref() == phone)
+            .cloned()
+            .collect()
+    }
+}
+
+/// Locks a std mutex, ignoring poisoning.
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Current unix time in seconds.
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
