@@ -1,0 +1,129 @@
+//! Events the gateway reports: pairing, connection changes, delivery.
+//!
+//! Every subscriber gets every event from the moment it subscribes
+//! ([`crate::Gateway::events`]). A subscriber that falls far behind loses the
+//! oldest events rather than holding memory without bound; it is told how
+//! many through [`Event::Lagged`].
+
+use std::time::SystemTime;
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::delivery::DeliveryStatus;
+use crate::session::state::{LinkedUser, unix_millis};
+
+/// How many events a slow subscriber may fall behind before it loses some.
+pub(crate) const CAPACITY: usize = 4096;
+
+/// Something that happened in the gateway.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// A new pairing QR code is available.
+    QrUpdated {
+        /// Session id.
+        session: String,
+        /// Raw QR payload (render it with any QR encoder, or fetch the
+        /// renderings through `Session::qr`).
+        qr: String,
+        /// When the code expires.
+        #[serde(with = "unix_millis")]
+        expires_at: SystemTime,
+        /// How many codes this pairing attempt has issued so far.
+        refresh_count: u32,
+    },
+    /// A pairing code was issued; type it on the phone.
+    PairingCode {
+        /// Session id.
+        session: String,
+        /// The 8-character code.
+        code: String,
+    },
+    /// Every QR code expired before the phone scanned one.
+    QrExpired {
+        /// Session id.
+        session: String,
+    },
+    /// The session is logged in and can send.
+    Connected {
+        /// Session id.
+        session: String,
+        /// The linked account.
+        user: Option<LinkedUser>,
+    },
+    /// The connection dropped; the client reconnects by itself.
+    Disconnected {
+        /// Session id.
+        session: String,
+        /// Why, as far as the transport knows.
+        reason: String,
+    },
+    /// The device was unlinked; the session must be linked again.
+    LoggedOut {
+        /// Session id.
+        session: String,
+        /// WhatsApp's reason.
+        reason: String,
+    },
+    /// The client stopped for good (replaced by another connection, banned,
+    /// shut down).
+    Stopped {
+        /// Session id.
+        session: String,
+        /// Why.
+        reason: String,
+    },
+    /// A session was deleted with its credentials.
+    SessionDeleted {
+        /// Session id.
+        session: String,
+    },
+    /// A sent message moved on (server ack, delivered, read, or failed).
+    MessageStatus {
+        /// Session that sent it.
+        session: String,
+        /// WhatsApp message id.
+        message_id: String,
+        /// Recipient, E.164 digits.
+        to: String,
+        /// The new status.
+        status: DeliveryStatus,
+    },
+    /// This subscriber fell behind and missed events.
+    Lagged {
+        /// How many events were dropped.
+        missed: u64,
+    },
+}
+
+/// A subscription to the gateway's events.
+#[derive(Debug)]
+pub struct EventStream {
+    receiver: broadcast::Receiver<Event>,
+}
+
+impl EventStream {
+    pub(crate) fn new(receiver: broadcast::Receiver<Event>) -> Self {
+        EventStream { receiver }
+    }
+
+    /// Waits for the next event. `None` once the gateway is gone.
+    pub async fn next(&mut self) -> Option<Event> {
+        match self.receiver.recv().await {
+            Ok(event) => Some(event),
+            Err(broadcast::error::RecvError::Lagged(missed)) => Some(Event::Lagged { missed }),
+            Err(broadcast::error::RecvError::Closed) => None,
+        }
+    }
+
+    /// The next event if one is already waiting, without blocking.
+    pub fn try_next(&mut self) -> Option<Event> {
+        match self.receiver.try_recv() {
+            Ok(event) => Some(event),
+            Err(broadcast::error::TryRecvError::Lagged(missed)) => Some(Event::Lagged { missed }),
+            Err(_) => None,
+        }
+    }
+}

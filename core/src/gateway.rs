@@ -1,0 +1,270 @@
+//! The gateway: the one object an application keeps. It owns the linked
+//! sessions, routes delivery reports and publishes events.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+
+use crate::endpoint;
+use crate::error::{Error, Result};
+use crate::events::{self, Event, EventStream};
+use crate::messages::{MessageRecord, MessageTracker};
+use crate::phone;
+use crate::session::{Session, SessionId, SessionStatus};
+use crate::storage;
+
+/// The WhatsApp Web version sandbox builds announce: the simulator cannot
+/// serve the version lookup a normal build makes.
+const SANDBOX_DEFAULT_VERSION: (u32, u32, u32) = (2, 3000, 1_000_000_000);
+
+/// Settings fixed when the gateway is opened.
+#[derive(Debug, Clone)]
+pub(crate) struct GatewayConfig {
+    pub(crate) data_dir: PathBuf,
+    pub(crate) default_country_code: u16,
+    pub(crate) whatsapp_version: Option<(u32, u32, u32)>,
+    /// Already checked against what this build allows.
+    pub(crate) endpoint: Option<String>,
+}
+
+/// What every session of a gateway shares.
+pub(crate) struct Shared {
+    pub(crate) config: GatewayConfig,
+    pub(crate) messages: MessageTracker,
+    events: broadcast::Sender<Event>,
+}
+
+impl Shared {
+    pub(crate) fn emit(&self, event: Event) {
+        // No subscriber is not an error: events are offered, not queued.
+        let _ = self.events.send(event);
+    }
+}
+
+/// Configures and opens a [`Gateway`].
+#[derive(Debug, Clone)]
+pub struct GatewayBuilder {
+    data_dir: PathBuf,
+    default_country_code: u16,
+    whatsapp_version: Option<(u32, u32, u32)>,
+    endpoint: Option<String>,
+}
+
+impl Default for GatewayBuilder {
+    fn default() -> Self {
+        GatewayBuilder {
+            data_dir: PathBuf::from("waotp-data"),
+            default_country_code: 62,
+            whatsapp_version: None,
+            endpoint: None,
+        }
+    }
+}
+
+impl GatewayBuilder {
+    /// Where session credentials (and later the OTP store) live.
+    /// Default: `./waotp-data`.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = dir.into();
+        self
+    }
+
+    /// The country of phone numbers written in local form (`08…`). Default `62`.
+    pub fn default_country_code(mut self, code: u16) -> Self {
+        self.default_country_code = code;
+        self
+    }
+
+    /// The WhatsApp Web version to announce, instead of looking up the
+    /// current one at connect time.
+    pub fn whatsapp_version(mut self, version: (u32, u32, u32)) -> Self {
+        self.whatsapp_version = Some(version);
+        self
+    }
+
+    /// The WebSocket endpoint to connect to. Only sandbox builds (cargo feature
+    /// `sandbox`) accept one, and only on a loopback address: `open` refuses
+    /// anything else with `ENDPOINT_NOT_ALLOWED`.
+    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+        self.endpoint = Some(url.into());
+        self
+    }
+
+    /// Opens the gateway and restores every stored session: linked ones
+    /// reconnect without a QR code.
+    pub async fn open(self) -> Result<Gateway> {
+        let endpoint = endpoint::resolve(self.endpoint.as_deref())?;
+        // Reject a country code libphonenumber does not know before any send does.
+        if phonenumber::metadata::DATABASE.region(&self.default_country_code).is_none() {
+            return Err(Error::InvalidArgument(format!(
+                "unknown default country code {}",
+                self.default_country_code
+            )));
+        }
+        let whatsapp_version = self.whatsapp_version.or(if cfg!(feature = "sandbox") {
+            Some(SANDBOX_DEFAULT_VERSION)
+        } else {
+            None
+        });
+        storage::create_private_dir(&storage::sessions_dir(&self.data_dir))?;
+        let (events, _) = broadcast::channel(events::CAPACITY);
+        let shared = Arc::new(Shared {
+            config: GatewayConfig {
+                data_dir: self.data_dir,
+                default_country_code: self.default_country_code,
+                whatsapp_version,
+                endpoint,
+            },
+            messages: MessageTracker::default(),
+            events,
+        });
+        let gateway = Gateway {
+            inner: Arc::new(GatewayInner {
+                shared,
+                sessions: RwLock::new(BTreeMap::new()),
+                creating: tokio::sync::Mutex::new(()),
+                closed: AtomicBool::new(false),
+            }),
+        };
+        for id in storage::stored_session_ids(&gateway.inner.shared.config.data_dir)? {
+            let session = Session::open(id.clone(), gateway.inner.shared.clone()).await?;
+            gateway.inner.write_sessions().insert(id, session);
+        }
+        Ok(gateway)
+    }
+}
+
+/// The facade over everything waotp does. Cheap to clone; clones share state.
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<GatewayInner>,
+}
+
+struct GatewayInner {
+    shared: Arc<Shared>,
+    sessions: RwLock<BTreeMap<SessionId, Session>>,
+    /// Serialises create and delete, so two creates of one id make one session.
+    creating: tokio::sync::Mutex<()>,
+    closed: AtomicBool,
+}
+
+impl GatewayInner {
+    fn read_sessions(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<SessionId, Session>> {
+        self.sessions.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_sessions(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<SessionId, Session>> {
+        self.sessions.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("data_dir", &self.inner.shared.config.data_dir)
+            .field("sessions", &self.inner.read_sessions().len())
+            .finish()
+    }
+}
+
+impl Gateway {
+    /// Starts configuring a gateway.
+    pub fn builder() -> GatewayBuilder {
+        GatewayBuilder::default()
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Creates a session and starts pairing it, or returns the existing
+    /// session with that id. Without an id, one is generated
+    /// (`session_<uuid>`).
+    pub async fn create_session(&self, id: Option<&str>) -> Result<Session> {
+        self.check_open()?;
+        let id = match id {
+            Some(raw) => SessionId::parse(raw)?,
+            None => SessionId::generate(),
+        };
+        let _guard = self.inner.creating.lock().await;
+        if let Some(existing) = self.inner.read_sessions().get(&id) {
+            return Ok(existing.clone());
+        }
+        let session = Session::open(id.clone(), self.inner.shared.clone()).await?;
+        self.inner.write_sessions().insert(id, session.clone());
+        Ok(session)
+    }
+
+    /// The session with this id.
+    pub fn session(&self, id: &str) -> Result<Session> {
+        let id = SessionId::parse(id)?;
+        self.inner
+            .read_sessions()
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Error::SessionNotFound(id.to_string()))
+    }
+
+    /// Every session with its status, sorted by id.
+    pub fn list_sessions(&self) -> Vec<SessionStatus> {
+        self.inner.read_sessions().values().map(Session::status).collect()
+    }
+
+    /// Logs the session out and removes its credentials from disk.
+    pub async fn delete_session(&self, id: &str) -> Result<()> {
+        let session = self.session(id)?;
+        let _guard = self.inner.creating.lock().await;
+        session.logout().await?;
+        session.inner.shutdown("deleted").await;
+        storage::remove_store(&session.inner.store_path)?;
+        self.inner.write_sessions().remove(&session.inner.id);
+        self.inner.shared.messages.forget_session(session.id());
+        self.inner.shared.emit(Event::SessionDeleted { session: session.id().to_owned() });
+        Ok(())
+    }
+
+    /// The delivery record of a message sent through any session.
+    pub fn message_status(&self, message_id: &str) -> Result<MessageRecord> {
+        self.inner.shared.messages.get(message_id)
+    }
+
+    /// Waits until a message's status satisfies `done` (e.g. delivered), or the timeout.
+    pub async fn wait_message_status(
+        &self,
+        message_id: &str,
+        timeout: Duration,
+        done: impl FnMut(&crate::DeliveryStatus) -> bool,
+    ) -> Result<MessageRecord> {
+        self.inner.shared.messages.wait_for(message_id, timeout, done).await
+    }
+
+    /// Subscribes to the gateway's events from now on.
+    pub fn events(&self) -> EventStream {
+        EventStream::new(self.inner.shared.events.subscribe())
+    }
+
+    /// Normalises a phone number with this gateway's default country
+    /// (`08123456789` → `628123456789`).
+    pub fn normalize_phone(&self, input: &str) -> Result<String> {
+        phone::normalize(input, self.inner.shared.config.default_country_code)
+    }
+
+    /// Stops every session gracefully; stored credentials stay for the next
+    /// open. Later calls fail with `CLOSED`.
+    pub async fn close(&self) {
+        if self.inner.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let sessions: Vec<Session> = self.inner.read_sessions().values().cloned().collect();
+        let stops = sessions.iter().map(|s| s.inner.shutdown("gateway closed"));
+        whatsapp_rust::futures::future::join_all(stops).await;
+    }
+}

@@ -1,0 +1,224 @@
+//! What the gateway knows about the messages it sent: delivery status by
+//! message id, and idempotency keys.
+//!
+//! whatsapp-rust's `send_message` returns when the stanza is written; the
+//! server ack and the delivery and read receipts arrive later as events keyed
+//! by message id. The tracker joins the two so `message_status(id)` can answer.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use tokio::sync::Notify;
+
+use crate::delivery::DeliveryStatus;
+use crate::error::{Error, Result};
+use crate::session::state::unix_millis;
+
+/// Above this many records, settled ones older than [`RETENTION`] are dropped,
+/// so a long-running gateway does not grow without bound.
+const PRUNE_ABOVE: usize = 50_000;
+/// How long a settled message's status stays answerable once the tracker is large.
+const RETENTION: Duration = Duration::from_secs(24 * 3600);
+
+/// A message the gateway sent, and where it is now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MessageRecord {
+    /// WhatsApp message id.
+    pub id: String,
+    /// Session that sent it.
+    pub session: String,
+    /// Recipient, E.164 digits.
+    pub to: String,
+    /// Delivery status.
+    #[serde(flatten)]
+    pub status: DeliveryStatus,
+    /// When the status last changed.
+    #[serde(with = "unix_millis")]
+    pub updated_at: SystemTime,
+}
+
+/// What to do with a send that carries an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Claim {
+    /// First use of the key (or its earlier send failed): send under this id.
+    Send(String),
+    /// The key already produced this message; do not send again.
+    AlreadySent(String),
+}
+
+#[derive(Default)]
+struct TrackerState {
+    records: HashMap<String, MessageRecord>,
+    /// (session, caller key) → message id.
+    keys: HashMap<(String, String), String>,
+}
+
+/// Delivery status by message id, shared by every session of a gateway.
+#[derive(Default)]
+pub(crate) struct MessageTracker {
+    state: Mutex<TrackerState>,
+    changed: Notify,
+}
+
+impl MessageTracker {
+    fn lock(&self) -> std::sync::MutexGuard<'_, TrackerState> {
+        // A panic while holding the lock leaves plain maps behind, still consistent.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Maps an idempotency key to a message id. A key whose message failed may
+    /// send again, under the same id, so the recipient can never get two copies.
+    pub(crate) fn claim(&self, session: &str, key: &str, fresh_id: impl FnOnce() -> String) -> Claim {
+        let mut state = self.lock();
+        let slot = (session.to_owned(), key.to_owned());
+        if let Some(id) = state.keys.get(&slot).cloned() {
+            let failed = matches!(
+                state.records.get(&id).map(|r| &r.status),
+                Some(DeliveryStatus::Failed { .. }) | None
+            );
+            return if failed { Claim::Send(id) } else { Claim::AlreadySent(id) };
+        }
+        let id = fresh_id();
+        state.keys.insert(slot, id.clone());
+        Claim::Send(id)
+    }
+
+    /// Records a message about to be written, as `Pending`.
+    pub(crate) fn begin(&self, id: &str, session: &str, to: &str) {
+        let mut state = self.lock();
+        state.records.insert(
+            id.to_owned(),
+            MessageRecord {
+                id: id.to_owned(),
+                session: session.to_owned(),
+                to: to.to_owned(),
+                status: DeliveryStatus::Pending,
+                updated_at: SystemTime::now(),
+            },
+        );
+        if state.records.len() > PRUNE_ABOVE {
+            prune(&mut state);
+        }
+        drop(state);
+        self.changed.notify_waiters();
+    }
+
+    /// Applies a status report. Returns the updated record when the status
+    /// changed (so the caller can publish it), `None` for unknown ids and
+    /// reports that change nothing.
+    pub(crate) fn update(&self, id: &str, next: DeliveryStatus) -> Option<MessageRecord> {
+        let mut state = self.lock();
+        let record = state.records.get_mut(id)?;
+        let advanced = record.status.advance(next);
+        if advanced == record.status {
+            return None;
+        }
+        record.status = advanced;
+        record.updated_at = SystemTime::now();
+        let out = record.clone();
+        drop(state);
+        self.changed.notify_waiters();
+        Some(out)
+    }
+
+    /// The record of a message.
+    pub(crate) fn get(&self, id: &str) -> Result<MessageRecord> {
+        self.lock()
+            .records
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Error::MessageNotFound(id.to_owned()))
+    }
+
+    /// Waits until the message's status satisfies `done`, or the timeout passes.
+    pub(crate) async fn wait_for(
+        &self,
+        id: &str,
+        timeout: Duration,
+        mut done: impl FnMut(&DeliveryStatus) -> bool,
+    ) -> Result<MessageRecord> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // Register interest before checking, so an update between the check
+            // and the wait is not missed.
+            let notified = self.changed.notified();
+            let record = self.get(id)?;
+            if done(&record.status) {
+                return Ok(record);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Err(Error::Timeout(format!(
+                    "message {id} to move past `{}`",
+                    record.status.as_str()
+                )));
+            }
+        }
+    }
+
+    /// Forgets everything a deleted session sent.
+    pub(crate) fn forget_session(&self, session: &str) {
+        let mut state = self.lock();
+        state.records.retain(|_, r| r.session != session);
+        state.keys.retain(|(s, _), _| s != session);
+    }
+}
+
+fn prune(state: &mut TrackerState) {
+    let cutoff = SystemTime::now() - RETENTION;
+    state
+        .records
+        .retain(|_, r| !(r.status.is_final() && r.updated_at < cutoff));
+    let TrackerState { records, keys } = state;
+    keys.retain(|_, id| records.contains_key(id));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_sends_once_unless_the_send_failed() {
+        let t = MessageTracker::default();
+        let first = t.claim("s", "k", || "ID1".into());
+        assert_eq!(first, Claim::Send("ID1".into()));
+        t.begin("ID1", "s", "62811");
+        assert_eq!(t.claim("s", "k", || "ID2".into()), Claim::AlreadySent("ID1".into()));
+        t.update("ID1", DeliveryStatus::Failed { reason: "socket".into() });
+        assert_eq!(t.claim("s", "k", || "ID3".into()), Claim::Send("ID1".into()));
+        // Keys are per session.
+        assert_eq!(t.claim("other", "k", || "ID4".into()), Claim::Send("ID4".into()));
+    }
+
+    #[test]
+    fn updates_publish_only_real_changes() {
+        let t = MessageTracker::default();
+        assert!(t.update("nope", DeliveryStatus::Sent).is_none());
+        t.begin("A", "s", "62811");
+        assert_eq!(t.update("A", DeliveryStatus::Delivered).unwrap().status, DeliveryStatus::Delivered);
+        assert!(t.update("A", DeliveryStatus::Sent).is_none());
+        assert_eq!(t.get("A").unwrap().status, DeliveryStatus::Delivered);
+        assert_eq!(t.get("B").unwrap_err().code(), "MESSAGE_NOT_FOUND");
+    }
+
+    #[tokio::test]
+    async fn wait_for_wakes_on_update_and_times_out_otherwise() {
+        let t = std::sync::Arc::new(MessageTracker::default());
+        t.begin("A", "s", "62811");
+        let waiter = {
+            let t = t.clone();
+            tokio::spawn(async move {
+                t.wait_for("A", Duration::from_secs(5), |s| *s == DeliveryStatus::Read).await
+            })
+        };
+        tokio::task::yield_now().await;
+        t.update("A", DeliveryStatus::Read);
+        assert_eq!(waiter.await.unwrap().unwrap().status, DeliveryStatus::Read);
+        let err = t
+            .wait_for("A", Duration::from_millis(10), |s| matches!(s, DeliveryStatus::Failed { .. }))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "TIMEOUT");
+    }
+}

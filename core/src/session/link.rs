@@ -1,0 +1,221 @@
+//! The wiring between one session and whatsapp-rust: building the `Bot` on the
+//! session's store, and turning the client's events into session state,
+//! delivery status and gateway events.
+
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::{Duration, SystemTime};
+
+use whatsapp_rust::prelude::{Bot, Client, Event as WaEvent, EventHandler};
+use whatsapp_rust::store::SqliteStore;
+use whatsapp_rust::transport::TokioWebSocketTransportFactory;
+use whatsapp_rust::types::presence::ReceiptType;
+
+use crate::delivery::DeliveryStatus;
+use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::session::SessionInner;
+use crate::session::qr::QrCode;
+use crate::session::state::{LinkedUser, SessionState};
+
+/// A running whatsapp-rust client and the task that watches its run loop.
+pub(crate) struct Running {
+    pub(crate) client: Arc<Client>,
+    pub(crate) watcher: tokio::task::JoinHandle<()>,
+}
+
+/// Builds a `Bot` on the session's store and starts it.
+///
+/// `generation` tags every event handler so that events from a client that
+/// has since been replaced (restart, fresh QR) are not mistaken for the
+/// current one's.
+pub(crate) async fn spawn(session: &Arc<SessionInner>, generation: u64) -> Result<Running> {
+    let config = &session.shared.config;
+    let path = session.store_path.to_str().ok_or_else(|| {
+        Error::InvalidArgument(format!("data dir is not valid UTF-8: {:?}", session.store_path))
+    })?;
+    let store = SqliteStore::new(path)
+        .await
+        .map_err(|e| Error::Store(format!("opening {}: {e}", session.store_path.display())))?;
+
+    let mut transport = TokioWebSocketTransportFactory::new();
+    if let Some(url) = &config.endpoint {
+        transport = transport.with_url(url.clone());
+    }
+    let client_slot: Arc<OnceLock<Weak<Client>>> = Arc::new(OnceLock::new());
+    let handler = SessionEvents {
+        session: Arc::downgrade(session),
+        client: client_slot.clone(),
+        generation,
+    };
+    let mut builder = Bot::builder()
+        .with_backend(store)
+        .with_transport_factory(transport)
+        .with_event_handler(handler)
+        // An OTP sender never reads chat history; skipping it saves memory and bandwidth.
+        .skip_history_sync();
+    if let Some(version) = config.whatsapp_version {
+        builder = builder.with_version(version);
+    }
+    let bot = builder
+        .build()
+        .await
+        .map_err(|e| Error::WhatsApp(format!("building the client: {e}")))?;
+    let client = bot.client();
+    let _ = client_slot.set(Arc::downgrade(&client));
+
+    let handle = bot.spawn();
+    let weak = Arc::downgrade(session);
+    let watcher = tokio::spawn(async move {
+        // Dropping the handle aborts the client, so this task owns it for the
+        // client's whole life; aborting this task is the hard stop.
+        handle.await;
+        if let Some(session) = weak.upgrade() {
+            session.on_run_loop_end(generation).await;
+        }
+    });
+    Ok(Running { client, watcher })
+}
+
+/// The event handler registered on each client.
+struct SessionEvents {
+    session: Weak<SessionInner>,
+    client: Arc<OnceLock<Weak<Client>>>,
+    generation: u64,
+}
+
+impl EventHandler for SessionEvents {
+    fn handle_event(&self, event: Arc<WaEvent>) {
+        let Some(session) = self.session.upgrade() else {
+            return;
+        };
+        // Delivery reports are about messages, not about this client: they
+        // count whichever client instance carries them.
+        match &*event {
+            WaEvent::ServerAck(ack) => {
+                let status = match &ack.error {
+                    Some(error) => DeliveryStatus::Failed {
+                        reason: format!("server refused the message (error {error})"),
+                    },
+                    None => DeliveryStatus::Sent,
+                };
+                session.report_delivery(&ack.id, status);
+                return;
+            }
+            WaEvent::Receipt(receipt) => {
+                let status = match receipt.r#type {
+                    ReceiptType::Delivered => DeliveryStatus::Delivered,
+                    ReceiptType::Read | ReceiptType::Played => DeliveryStatus::Read,
+                    _ => return,
+                };
+                for id in &receipt.message_ids {
+                    session.report_delivery(id, status.clone());
+                }
+                return;
+            }
+            _ => {}
+        }
+        if session.generation() != self.generation {
+            return;
+        }
+        let client = self.client.get().and_then(Weak::upgrade);
+        apply_lifecycle_event(&session, &event, client.as_deref());
+    }
+}
+
+/// Moves the session's state machine for a connection or pairing event.
+fn apply_lifecycle_event(session: &SessionInner, event: &WaEvent, client: Option<&Client>) {
+    let id = session.id.as_str().to_owned();
+    match event {
+        WaEvent::PairingQrCode(qr) => {
+            let code = QrCode::new(qr.code.clone(), SystemTime::now() + qr.timeout);
+            let count = session.show_qr(code.clone());
+            session.shared.emit(Event::QrUpdated {
+                session: id,
+                qr: qr.code.clone(),
+                expires_at: code.expires_at(),
+                refresh_count: count,
+            });
+        }
+        WaEvent::PairingCode(pc) => {
+            session.set_pair_code(Some(pc.code.clone()));
+            session.shared.emit(Event::PairingCode { session: id, code: pc.code.clone() });
+        }
+        WaEvent::PairSuccess(ok) => {
+            session.clear_pairing();
+            session.update_status(|s| {
+                s.user = Some(LinkedUser { jid: ok.id.to_string(), phone: ok.id.user.to_string(), name: None });
+                s.enter(SessionState::Connecting, None);
+            });
+        }
+        WaEvent::PairError(err) => {
+            session.update_status(|s| s.reason = Some(format!("pairing failed: {}", err.error)));
+        }
+        WaEvent::PairingQrCodesExhausted(_) => {
+            session.clear_pairing();
+            session.update_status(|s| {
+                s.enter(SessionState::QrExpired, Some("every QR code expired before a scan".into()))
+            });
+            session.shared.emit(Event::QrExpired { session: id });
+        }
+        WaEvent::Connected(_) => {
+            session.clear_pairing();
+            let user = client.and_then(linked_user);
+            session.update_status(|s| {
+                if user.is_some() {
+                    s.user = user.clone();
+                }
+                s.enter(SessionState::Connected, None);
+            });
+            session.shared.emit(Event::Connected { session: id, user });
+        }
+        WaEvent::Disconnected(d) => {
+            let reason = d.reason.to_string();
+            session.update_status(|s| {
+                if !s.state.is_terminal() {
+                    s.enter(SessionState::Reconnecting, Some(reason.clone()));
+                }
+            });
+            session.shared.emit(Event::Disconnected { session: id, reason });
+        }
+        WaEvent::LoggedOut(out) => {
+            let reason = format!("{:?}", out.reason);
+            session.mark_logged_out();
+            session.update_status(|s| s.enter(SessionState::LoggedOut, Some(reason.clone())));
+            session.shared.emit(Event::LoggedOut { session: id, reason });
+        }
+        WaEvent::StreamReplaced(_) => {
+            let reason = "replaced by another connection of the same device".to_owned();
+            session.update_status(|s| s.enter(SessionState::Stopped, Some(reason.clone())));
+            session.shared.emit(Event::Stopped { session: id, reason });
+        }
+        WaEvent::TemporaryBan(ban) => {
+            let reason = format!("temporarily banned ({:?}) for {:?}", ban.code, ban.expire);
+            session.update_status(|s| s.enter(SessionState::Stopped, Some(reason.clone())));
+            session.shared.emit(Event::Stopped { session: id, reason });
+        }
+        WaEvent::ClientOutdated(_) => {
+            let reason = "WhatsApp says this client version is outdated".to_owned();
+            session.update_status(|s| s.enter(SessionState::Stopped, Some(reason.clone())));
+            session.shared.emit(Event::Stopped { session: id, reason });
+        }
+        WaEvent::ConnectFailure(f) => {
+            session.update_status(|s| {
+                s.reason = Some(format!("connect failure: {:?}", f.reason));
+            });
+        }
+        _ => {}
+    }
+}
+
+fn linked_user(client: &Client) -> Option<LinkedUser> {
+    let pn = client.pn()?;
+    let name = client.push_name();
+    Some(LinkedUser {
+        jid: pn.to_string(),
+        phone: pn.user.to_string(),
+        name: (!name.is_empty()).then_some(name),
+    })
+}
+
+/// How long a graceful disconnect may take before the client is aborted.
+pub(crate) const STOP_GRACE: Duration = Duration::from_secs(10);

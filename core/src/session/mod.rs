@@ -1,0 +1,497 @@
+//! Linked WhatsApp sessions.
+//!
+//! A [`Session`] is one linked device: one whatsapp-rust client on its own
+//! SQLite store (`data_dir/sessions/<id>.db`). Handles are cheap to clone and
+//! all refer to the same session; the [`crate::Gateway`] owns the sessions.
+
+pub mod id;
+mod link;
+pub mod qr;
+pub mod state;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use whatsapp_rust::Jid;
+use whatsapp_rust::pair_code::PairCodeOptions;
+use whatsapp_rust::prelude::{Client, MessageBuilderExt, SendError, SendOptions};
+use whatsapp_rust::waproto::whatsapp as wa;
+
+use crate::delivery::DeliveryStatus;
+use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::gateway::Shared;
+use crate::messages::{Claim, MessageRecord};
+use crate::phone;
+use crate::storage;
+
+pub use id::SessionId;
+pub use qr::QrCode;
+pub use state::{LinkedUser, SessionState, SessionStatus};
+
+/// The longest text `send_text` accepts (WhatsApp's own limit is 65,536).
+pub const MAX_TEXT_LEN: usize = 65_536;
+
+/// A message handed to WhatsApp.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentMessage {
+    /// WhatsApp message id; pass it to `Gateway::message_status`.
+    pub id: String,
+    /// Recipient, E.164 digits.
+    pub to: String,
+    /// False when an idempotency key matched an earlier send and nothing new was sent.
+    pub newly_sent: bool,
+}
+
+/// A handle to one linked WhatsApp session.
+#[derive(Clone)]
+pub struct Session {
+    pub(crate) inner: Arc<SessionInner>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("id", &self.inner.id).finish()
+    }
+}
+
+pub(crate) struct SessionInner {
+    pub(crate) id: SessionId,
+    pub(crate) store_path: PathBuf,
+    pub(crate) shared: Arc<Shared>,
+    status: watch::Sender<SessionStatus>,
+    qr: Mutex<Option<QrCode>>,
+    pair_code: Mutex<Option<String>>,
+    /// The running client, for sends; swapped on restart.
+    client: Mutex<Option<Arc<Client>>>,
+    /// Serialises start, stop and restart; holds the running client's watcher.
+    lifecycle: tokio::sync::Mutex<Option<link::Running>>,
+    generation: AtomicU64,
+    /// Set when WhatsApp logged the device out: its credentials are dead and
+    /// are wiped once the client has stopped.
+    logged_out: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The guarded values stay consistent across a panic (plain replacements).
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Session {
+    /// Creates the session's store file (if new) and starts its client.
+    pub(crate) async fn open(id: SessionId, shared: Arc<Shared>) -> Result<Session> {
+        let store_path = storage::session_store_path(&shared.config.data_dir, &id);
+        storage::create_private_file(&store_path)?;
+        let inner = Arc::new(SessionInner {
+            status: watch::Sender::new(SessionStatus::new(id.as_str())),
+            id,
+            store_path,
+            shared,
+            qr: Mutex::new(None),
+            pair_code: Mutex::new(None),
+            client: Mutex::new(None),
+            lifecycle: tokio::sync::Mutex::new(None),
+            generation: AtomicU64::new(0),
+            logged_out: AtomicBool::new(false),
+        });
+        inner.start().await?;
+        Ok(Session { inner })
+    }
+
+    /// The session id.
+    pub fn id(&self) -> &str {
+        self.inner.id.as_str()
+    }
+
+    /// A snapshot of the session's state.
+    pub fn status(&self) -> SessionStatus {
+        self.inner.status.borrow().clone()
+    }
+
+    /// The current pairing QR code.
+    ///
+    /// Errors: `ALREADY_CONNECTED` when linked; `QR_NOT_AVAILABLE` while
+    /// starting or connecting. When every QR expired, or the device was logged
+    /// out, this starts a fresh pairing and answers `QR_NOT_AVAILABLE` until
+    /// its first code arrives (or use [`Session::wait_qr`]).
+    pub async fn qr(&self) -> Result<QrCode> {
+        if let Some(qr) = self.inner.current_qr()? {
+            return Ok(qr);
+        }
+        if self.inner.needs_fresh_pairing() {
+            self.inner.restart().await?;
+        }
+        Err(Error::QrNotAvailable(self.id().to_owned()))
+    }
+
+    /// Waits up to `timeout` for a QR code (starting a fresh pairing if the
+    /// old one expired or the device was logged out).
+    pub async fn wait_qr(&self, timeout: Duration) -> Result<QrCode> {
+        if self.inner.needs_fresh_pairing() {
+            self.inner.restart().await?;
+        }
+        let mut rx = self.inner.status.subscribe();
+        let wait = async {
+            loop {
+                if let Some(qr) = self.inner.current_qr()? {
+                    return Ok(qr);
+                }
+                let state = rx.borrow_and_update().state;
+                if state.is_terminal() {
+                    return Err(self.inner.terminal_error(state));
+                }
+                if rx.changed().await.is_err() {
+                    return Err(Error::Closed);
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .map_err(|_| Error::Timeout(format!("a QR code for session `{}`", self.id())))?
+    }
+
+    /// Waits up to `timeout` until the session is connected.
+    ///
+    /// Fails early with `LOGGED_OUT` if the device is unlinked, or `TIMEOUT`
+    /// if the QR codes expire before a scan.
+    pub async fn wait_connected(&self, timeout: Duration) -> Result<SessionStatus> {
+        let mut rx = self.inner.status.subscribe();
+        let wait = async {
+            loop {
+                let status = rx.borrow_and_update().clone();
+                match status.state {
+                    SessionState::Connected => return Ok(status),
+                    s if s.is_terminal() => return Err(self.inner.terminal_error(s)),
+                    _ => {}
+                }
+                if rx.changed().await.is_err() {
+                    return Err(Error::Closed);
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .map_err(|_| Error::Timeout(format!("session `{}` to connect", self.id())))?
+    }
+
+    /// Asks WhatsApp for an 8-character pairing code to type on the phone
+    /// (WhatsApp → Linked devices → Link with phone number). The QR code stays
+    /// valid as a fallback.
+    pub async fn pair_code(&self, phone: &str) -> Result<String> {
+        let digits = phone::normalize(phone, self.inner.shared.config.default_country_code)?;
+        match self.status().state {
+            SessionState::Connected => return Err(Error::AlreadyConnected(self.id().to_owned())),
+            SessionState::Starting | SessionState::AwaitingScan => {}
+            SessionState::LoggedOut | SessionState::QrExpired | SessionState::Stopped => {
+                self.inner.restart().await?
+            }
+            other => {
+                return Err(Error::NotConnected { session: self.id().to_owned(), state: other.to_string() })
+            }
+        }
+        let client = self.inner.client().ok_or_else(|| Error::QrNotAvailable(self.id().to_owned()))?;
+        client
+            .wait_for_socket(Duration::from_secs(30))
+            .await
+            .map_err(|e| Error::WhatsApp(format!("waiting for the socket: {e}")))?;
+        let options = PairCodeOptions { phone_number: digits, ..Default::default() };
+        let code = client
+            .pair_with_code(options)
+            .await
+            .map_err(|e| Error::WhatsApp(format!("pairing code request failed: {e}")))?;
+        self.inner.set_pair_code(Some(code.clone()));
+        Ok(code)
+    }
+
+    /// The last pairing code issued, while the session is not yet linked.
+    pub fn current_pair_code(&self) -> Option<String> {
+        lock(&self.inner.pair_code).clone()
+    }
+
+    /// Stops the client and starts a new one on the same store (linked
+    /// sessions reconnect without a QR).
+    pub async fn restart(&self) -> Result<()> {
+        self.inner.restart().await
+    }
+
+    /// Unlinks the device from the WhatsApp account and removes its
+    /// credentials. The session stays, in state `logged_out`; ask for a QR to
+    /// link it again.
+    pub async fn logout(&self) -> Result<()> {
+        self.inner.logout().await
+    }
+
+    /// Sends a text message.
+    ///
+    /// With an `idempotency_key`, a retry of the same call returns the first
+    /// message's id and sends nothing (unless the first send failed, in which
+    /// case it is sent again under the same message id, so the recipient still
+    /// gets one message).
+    pub async fn send_text(&self, to: &str, text: &str, idempotency_key: Option<&str>) -> Result<SentMessage> {
+        let to = phone::normalize(to, self.inner.shared.config.default_country_code)?;
+        if text.trim().is_empty() {
+            return Err(Error::InvalidArgument("message text is empty".into()));
+        }
+        if text.chars().count() > MAX_TEXT_LEN {
+            return Err(Error::InvalidArgument(format!("message text is longer than {MAX_TEXT_LEN} characters")));
+        }
+        if let Some(key) = idempotency_key {
+            if key.is_empty() || key.len() > 256 {
+                return Err(Error::InvalidArgument("idempotency key must be 1 to 256 bytes".into()));
+            }
+        }
+        let client = self.inner.connected_client()?;
+        let message_id = match idempotency_key {
+            None => client.generate_message_id(),
+            Some(key) => match self.inner.shared.messages.claim(self.id(), key, || client.generate_message_id()) {
+                Claim::Send(id) => id,
+                Claim::AlreadySent(id) => return Ok(SentMessage { id, to, newly_sent: false }),
+            },
+        };
+        self.inner.send_with_id(&client, &to, text, message_id).await
+    }
+
+    /// Whether `phone` has a WhatsApp account.
+    pub async fn is_on_whatsapp(&self, phone: &str) -> Result<bool> {
+        let digits = phone::normalize(phone, self.inner.shared.config.default_country_code)?;
+        let client = self.inner.connected_client()?;
+        is_registered(&client, &digits).await
+    }
+
+    /// The delivery record of a message this gateway sent.
+    pub fn message_status(&self, message_id: &str) -> Result<MessageRecord> {
+        self.inner.shared.messages.get(message_id)
+    }
+}
+
+async fn is_registered(client: &Client, digits: &str) -> Result<bool> {
+    let results = client
+        .contacts()
+        .is_on_whatsapp(&[Jid::pn(digits)])
+        .await
+        .map_err(|e| Error::WhatsApp(format!("is_on_whatsapp: {e}")))?;
+    Ok(results.iter().any(|r| r.is_registered))
+}
+
+impl SessionInner {
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    fn client(&self) -> Option<Arc<Client>> {
+        lock(&self.client).clone()
+    }
+
+    fn connected_client(&self) -> Result<Arc<Client>> {
+        let state = self.status.borrow().state;
+        match (state, self.client()) {
+            (SessionState::Connected, Some(client)) => Ok(client),
+            (SessionState::LoggedOut, _) => Err(Error::LoggedOut(self.id.to_string())),
+            (state, _) => Err(Error::NotConnected { session: self.id.to_string(), state: state.to_string() }),
+        }
+    }
+
+    pub(crate) fn update_status(&self, f: impl FnOnce(&mut SessionStatus)) {
+        self.status.send_modify(f);
+    }
+
+    fn current_qr(&self) -> Result<Option<QrCode>> {
+        match self.status.borrow().state {
+            SessionState::Connected => return Err(Error::AlreadyConnected(self.id.to_string())),
+            SessionState::AwaitingScan => {}
+            _ => return Ok(None),
+        }
+        Ok(lock(&self.qr).clone())
+    }
+
+    fn needs_fresh_pairing(&self) -> bool {
+        matches!(
+            self.status.borrow().state,
+            SessionState::QrExpired | SessionState::LoggedOut | SessionState::Stopped
+        )
+    }
+
+    fn terminal_error(&self, state: SessionState) -> Error {
+        let id = self.id.to_string();
+        match state {
+            SessionState::LoggedOut => Error::LoggedOut(id),
+            SessionState::QrExpired => Error::Timeout(format!("a scan of session `{id}`: every QR code expired")),
+            _ => Error::NotConnected { session: id, state: state.to_string() },
+        }
+    }
+
+    /// Stores a new QR code; returns how many this pairing attempt has issued.
+    pub(crate) fn show_qr(&self, qr: QrCode) -> u32 {
+        *lock(&self.qr) = Some(qr);
+        let mut count = 0;
+        self.update_status(|s| {
+            s.qr_refresh_count += 1;
+            count = s.qr_refresh_count;
+            s.enter(SessionState::AwaitingScan, None);
+        });
+        count
+    }
+
+    pub(crate) fn set_pair_code(&self, code: Option<String>) {
+        *lock(&self.pair_code) = code;
+    }
+
+    pub(crate) fn clear_pairing(&self) {
+        *lock(&self.qr) = None;
+        self.set_pair_code(None);
+    }
+
+    pub(crate) fn mark_logged_out(&self) {
+        self.logged_out.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn report_delivery(&self, message_id: &str, status: DeliveryStatus) {
+        if let Some(record) = self.shared.messages.update(message_id, status) {
+            self.shared.emit(Event::MessageStatus {
+                session: record.session,
+                message_id: record.id,
+                to: record.to,
+                status: record.status,
+            });
+        }
+    }
+
+    async fn send_with_id(&self, client: &Client, to: &str, text: &str, id: String) -> Result<SentMessage> {
+        self.shared.messages.begin(&id, self.id.as_str(), to);
+        let message = wa::Message::text(text);
+        let options = SendOptions::default().with_message_id(id.clone());
+        match client.send_message_with_options(Jid::pn(to), message, options).await {
+            Ok(_) => Ok(SentMessage { id, to: to.to_owned(), newly_sent: true }),
+            Err(e) => {
+                let error = self.send_error(client, to, e).await;
+                self.report_delivery(&id, DeliveryStatus::Failed { reason: error.to_string() });
+                Err(error)
+            }
+        }
+    }
+
+    /// Turns a whatsapp-rust send failure into the error a caller can act on.
+    async fn send_error(&self, client: &Client, to: &str, error: SendError) -> Error {
+        match error {
+            SendError::NotLoggedIn => {
+                Error::NotConnected { session: self.id.to_string(), state: "not logged in".into() }
+            }
+            other => {
+                // A send to a number without WhatsApp fails as "no device to
+                // encrypt for"; ask the server once to tell that apart from
+                // other failures.
+                let text = other.to_string();
+                if text.contains("encryption failed") || text.contains("no devices") {
+                    if let Ok(false) = is_registered(client, to).await {
+                        return Error::NotOnWhatsapp(to.to_owned());
+                    }
+                }
+                if !client.is_connected() {
+                    return Error::NotConnected { session: self.id.to_string(), state: "disconnected".into() };
+                }
+                Error::SendFailed(text)
+            }
+        }
+    }
+
+    /// Starts a fresh client (stopping any running one).
+    pub(crate) async fn start(self: &Arc<Self>) -> Result<()> {
+        let mut slot = self.lifecycle.lock().await;
+        self.stop_locked(&mut slot).await;
+        self.start_locked(&mut slot).await
+    }
+
+    async fn restart(self: &Arc<Self>) -> Result<()> {
+        self.start().await
+    }
+
+    async fn start_locked(self: &Arc<Self>, slot: &mut Option<link::Running>) -> Result<()> {
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        self.logged_out.store(false, Ordering::SeqCst);
+        self.clear_pairing();
+        self.update_status(|s| {
+            s.qr_refresh_count = 0;
+            s.enter(SessionState::Starting, None);
+        });
+        storage::create_private_file(&self.store_path)?;
+        let running = match link::spawn(self, generation).await {
+            Ok(running) => running,
+            Err(e) => {
+                self.update_status(|s| s.enter(SessionState::Stopped, Some(e.to_string())));
+                return Err(e);
+            }
+        };
+        *lock(&self.client) = Some(running.client.clone());
+        *slot = Some(running);
+        Ok(())
+    }
+
+    /// Stops the running client, gracefully if it lets us within the grace time.
+    async fn stop_locked(&self, slot: &mut Option<link::Running>) {
+        let Some(running) = slot.take() else { return };
+        // Later events from this client no longer speak for the session.
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        *lock(&self.client) = None;
+        let link::Running { client, mut watcher } = running;
+        let graceful = async {
+            client.disconnect().await;
+            let _ = (&mut watcher).await;
+        };
+        if tokio::time::timeout(link::STOP_GRACE, graceful).await.is_err() {
+            log::warn!("session {}: client did not stop within {:?}; aborting it", self.id, link::STOP_GRACE);
+            watcher.abort();
+        }
+    }
+
+    /// Stops the client for good (gateway close, delete).
+    pub(crate) async fn shutdown(&self, reason: &str) {
+        let mut slot = self.lifecycle.lock().await;
+        self.stop_locked(&mut slot).await;
+        self.update_status(|s| {
+            if !s.state.is_terminal() {
+                s.enter(SessionState::Stopped, Some(reason.to_owned()));
+            }
+        });
+    }
+
+    async fn logout(&self) -> Result<()> {
+        let mut slot = self.lifecycle.lock().await;
+        if let Some(client) = self.client() {
+            if client.is_logged_in() {
+                // Deregisters the companion on the server, emits LoggedOut and
+                // ends the run loop; the watcher then wipes the store.
+                client.logout().await;
+            }
+        }
+        self.mark_logged_out();
+        self.stop_locked(&mut slot).await;
+        storage::wipe_store(&self.store_path)?;
+        self.clear_pairing();
+        self.update_status(|s| {
+            s.user = None;
+            s.enter(SessionState::LoggedOut, Some("logged out by request".into()))
+        });
+        Ok(())
+    }
+
+    /// Called by the watcher when a client's run loop has ended.
+    pub(crate) async fn on_run_loop_end(&self, generation: u64) {
+        if self.generation() != generation {
+            return;
+        }
+        if self.logged_out.load(Ordering::SeqCst) {
+            if let Err(e) = storage::wipe_store(&self.store_path) {
+                log::error!("session {}: could not remove dead credentials: {e}", self.id);
+            }
+            self.update_status(|s| s.user = None);
+        }
+        self.update_status(|s| {
+            if !s.state.is_terminal() {
+                s.enter(SessionState::Stopped, Some("the WhatsApp client stopped".into()));
+            }
+        });
+    }
+}

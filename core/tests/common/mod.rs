@@ -1,0 +1,54 @@
+//! Shared set-up for the integration tests: a simulator, a gateway pointed at
+//! it, and linking a session by scanning its QR code with the simulated phone.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use waotp::{Event, EventStream, Gateway, Session, SessionStatus};
+use waotp_sim::{SimConfig, Simulator};
+
+/// Generous bound for anything the simulator does in well under a second.
+pub const STEP: Duration = Duration::from_secs(20);
+
+pub async fn simulator() -> Simulator {
+    simulator_with(SimConfig::default()).await
+}
+
+pub async fn simulator_with(config: SimConfig) -> Simulator {
+    Simulator::start(config).await.expect("simulator starts")
+}
+
+pub async fn gateway(sim: &Simulator, data_dir: &Path) -> Gateway {
+    Gateway::builder()
+        .data_dir(data_dir)
+        .endpoint(sim.ws_url())
+        .open()
+        .await
+        .expect("gateway opens")
+}
+
+/// Creates `id`, scans its first QR as `phone`, and waits until connected.
+pub async fn link(gateway: &Gateway, sim: &Simulator, id: &str, phone: &str) -> (Session, SessionStatus) {
+    let session = gateway.create_session(Some(id)).await.expect("create session");
+    let qr = session.wait_qr(STEP).await.expect("a QR code appears");
+    sim.scan(qr.raw(), phone, "Test Phone").await.expect("the phone scans the QR");
+    let status = session.wait_connected(STEP).await.expect("session connects after the scan");
+    (session, status)
+}
+
+/// Waits for the first event that `pick` accepts; fails with `what` after `STEP`.
+pub async fn wait_event<T>(events: &mut EventStream, what: &str, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + STEP;
+    loop {
+        match tokio::time::timeout_at(deadline, events.next()).await {
+            Ok(Some(event)) => {
+                if let Some(found) = pick(&event) {
+                    return found;
+                }
+            }
+            Ok(None) => panic!("event stream closed while waiting for {what}"),
+            Err(_) => panic!("timed out after {STEP:?} waiting for {what}"),
+        }
+    }
+}
