@@ -1,0 +1,287 @@
+//! End-to-end tests: the real whatsapp-rust client against the simulator.
+
+mod common;
+
+
+use common::*;
+use waotp_sim::{Fault, SimConfig, Simulator};
+use whatsapp_rust::prelude::*;
+use whatsapp_rust::types::presence::ReceiptType;
+
+async fn sim() -> Simulator {
+    init_logs();
+    Simulator::start(SimConfig::default()).await.expect("sim start")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn qr_pairing_reaches_connected_quickly() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = paired_client(&sim, "6281111111111", &dir.path().join("wa.db")).await;
+    let accounts = sim.linked_accounts();
+    assert_eq!(accounts.len(), 1, "{accounts:?}");
+    assert_eq!(accounts[0].phone, "6281111111111");
+    assert!(accounts[0].online);
+    client.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn text_reaches_inbox_with_ack_and_receipts() {
+    let sim = sim().await;
+    sim.add_number("6281234567890", true);
+    let dir = tempfile::tempdir().unwrap();
+    let mut client = paired_client(&sim, "6281111111112", &dir.path().join("wa.db")).await;
+
+    let text = "Kode OTP Anda: 123456";
+    let sent = client
+        .client
+        .send_text(Jid::pn("6281234567890"), text)
+        .await
+        .expect("send");
+    let inbox = sim
+        .wait_for_inbox("6281234567890", 1, EVENT_DEADLINE)
+        .await
+        .expect("inbox");
+    assert_eq!(inbox[0].text, text);
+    assert_eq!(inbox[0].from, "6281111111112");
+    assert_eq!(inbox[0].id, sent.message_id);
+
+    let id = sent.message_id.clone();
+    let (mut acked, mut delivered, mut read) = (false, false, false);
+    client
+        .wait_for("server ack + delivered + read receipts", EVENT_DEADLINE, |e| {
+            match e {
+                Event::ServerAck(ack) if ack.id == id => {
+                    assert_eq!(ack.error, None, "unexpected nack");
+                    acked = true;
+                }
+                Event::Receipt(r) if r.message_ids.iter().any(|m| *m == id) => match r.r#type {
+                    ReceiptType::Delivered => delivered = true,
+                    ReceiptType::Read => read = true,
+                    _ => {}
+                },
+                _ => {}
+            }
+            (acked && delivered && read).then_some(())
+        })
+        .await;
+    client.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unregistered_number_is_not_on_whatsapp() {
+    let sim = sim().await;
+    sim.add_number("6289999999999", false);
+    sim.add_number("6281234567890", true);
+    let dir = tempfile::tempdir().unwrap();
+    let client = paired_client(&sim, "6281111111113", &dir.path().join("wa.db")).await;
+    let results = client
+        .client
+        .contacts()
+        .is_on_whatsapp(&[Jid::pn("6289999999999"), Jid::pn("6281234567890")])
+        .await
+        .expect("is_on_whatsapp");
+    let by_user = |u: &str| results.iter().find(|r| r.jid.user == u).map(|r| r.is_registered);
+    assert_eq!(by_user("6289999999999"), Some(false), "{results:?}");
+    assert_eq!(by_user("6281234567890"), Some(true), "{results:?}");
+
+    let err = client
+        .client
+        .send_text(Jid::pn("6289999999999"), "hello?")
+        .await;
+    assert!(err.is_err(), "send to an unregistered number must fail");
+    assert!(sim.inbox("6289999999999").is_empty());
+    client.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restart_from_store_logs_in_without_qr() {
+    let sim = sim().await;
+    sim.add_number("6281234567890", true);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("wa.db");
+    let client = paired_client(&sim, "6281111111114", &db).await;
+    client.shutdown().await;
+
+    let mut again = TestClient::start(&sim, &db, None).await;
+    again
+        .wait_for("Connected after restart", EVENT_DEADLINE, |e| match e {
+            Event::PairingQrCode(_) => panic!("restarted client asked for a QR code"),
+            Event::Connected(_) => Some(()),
+            _ => None,
+        })
+        .await;
+    again
+        .client
+        .send_text(Jid::pn("6281234567890"), "after restart")
+        .await
+        .expect("send after restart");
+    let inbox = sim.wait_for_inbox("6281234567890", 1, EVENT_DEADLINE).await.unwrap();
+    assert_eq!(inbox[0].text, "after restart");
+    again.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn drop_fault_reconnects_and_sends() {
+    let sim = sim().await;
+    sim.add_number("6281234567890", true);
+    let dir = tempfile::tempdir().unwrap();
+    let mut client = paired_client(&sim, "6281111111115", &dir.path().join("wa.db")).await;
+
+    sim.fault(Fault::Drop(Some("6281111111115".into())));
+    client
+        .wait_for("Disconnected", EVENT_DEADLINE, |e| {
+            matches!(e, Event::Disconnected(_)).then_some(())
+        })
+        .await;
+    client.connected(EVENT_DEADLINE).await;
+    client
+        .client
+        .send_text(Jid::pn("6281234567890"), "after drop")
+        .await
+        .expect("send after reconnect");
+    let inbox = sim.wait_for_inbox("6281234567890", 1, EVENT_DEADLINE).await.unwrap();
+    assert_eq!(inbox[0].text, "after drop");
+    client.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logout_fault_logs_the_client_out() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut client = paired_client(&sim, "6281111111116", &dir.path().join("wa.db")).await;
+    sim.fault(Fault::Logout(Some("6281111111116".into())));
+    client
+        .wait_for("LoggedOut", EVENT_DEADLINE, |e| {
+            matches!(e, Event::LoggedOut(_)).then_some(())
+        })
+        .await;
+    assert!(
+        sim.linked_accounts().is_empty(),
+        "the simulator must forget the logged-out device"
+    );
+    client.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn error_ack_fault_nacks_one_message() {
+    let sim = sim().await;
+    sim.add_number("6281234567890", true);
+    let dir = tempfile::tempdir().unwrap();
+    let mut client = paired_client(&sim, "6281111111117", &dir.path().join("wa.db")).await;
+
+    sim.fault(Fault::ErrorAck("6281234567890".into()));
+    let sent = client
+        .client
+        .send_text(Jid::pn("6281234567890"), "will be refused")
+        .await
+        .expect("send returns before the ack");
+    let id = sent.message_id.clone();
+    let error = client
+        .wait_for("error ack", EVENT_DEADLINE, |e| match e {
+            Event::ServerAck(ack) if ack.id == id => Some(ack.error.clone()),
+            _ => None,
+        })
+        .await;
+    assert!(error.is_some(), "ack for {id} carried no error");
+    assert!(sim.inbox("6281234567890").is_empty());
+
+    // The fault is one-shot: the next message goes through.
+    client
+        .client
+        .send_text(Jid::pn("6281234567890"), "second try")
+        .await
+        .expect("send");
+    let inbox = sim.wait_for_inbox("6281234567890", 1, EVENT_DEADLINE).await.unwrap();
+    assert_eq!(inbox[0].text, "second try");
+    client.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn withheld_receipts_never_arrive_but_ack_does() {
+    let sim = sim().await;
+    sim.add_number("6281234567891", true);
+    sim.add_number("6281234567892", true);
+    let dir = tempfile::tempdir().unwrap();
+    let mut client = paired_client(&sim, "6281111111118", &dir.path().join("wa.db")).await;
+    sim.fault(Fault::WithholdReceipts("6281234567891".into()));
+
+    let silent = client
+        .client
+        .send_text(Jid::pn("6281234567891"), "no receipts")
+        .await
+        .unwrap()
+        .message_id;
+    // A second message to a normal number: once its read receipt arrived,
+    // the withheld one would have arrived too (same path, no delay).
+    let normal = client
+        .client
+        .send_text(Jid::pn("6281234567892"), "receipts")
+        .await
+        .unwrap()
+        .message_id;
+    let mut silent_acked = false;
+    client
+        .wait_for("read receipt of the normal message", EVENT_DEADLINE, |e| match e {
+            Event::ServerAck(a) if a.id == silent => {
+                silent_acked = true;
+                None
+            }
+            Event::Receipt(r) if r.message_ids.iter().any(|m| *m == silent) => {
+                panic!("receipt for a withheld message: {r:?}")
+            }
+            Event::Receipt(r)
+                if r.r#type == ReceiptType::Read && r.message_ids.iter().any(|m| *m == normal) =>
+            {
+                Some(())
+            }
+            _ => None,
+        })
+        .await;
+    assert!(silent_acked, "the withheld message still gets a server ack");
+    client.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pairing_code_login() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let options = whatsapp_rust::pair_code::PairCodeOptions {
+        phone_number: "6281111111119".into(),
+        ..Default::default()
+    };
+    let mut client = TestClient::start(&sim, &dir.path().join("wa.db"), Some(options)).await;
+    let code = client
+        .wait_for("PairingCode", EVENT_DEADLINE, |e| match e {
+            Event::PairingCode(c) => Some(c.code.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(code.len(), 8);
+    sim.enter_pair_code("6281111111119", &code)
+        .await
+        .expect("enter pair code");
+    client.connected(EVENT_DEADLINE).await;
+    assert_eq!(sim.linked_accounts()[0].phone, "6281111111119");
+    client.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn zero_qr_refs_exhaust_immediately() {
+    init_logs();
+    let sim = Simulator::start(SimConfig {
+        qr_ref_count: 0,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut client = TestClient::start(&sim, &dir.path().join("wa.db"), None).await;
+    client
+        .wait_for("PairingQrCodesExhausted", EVENT_DEADLINE, |e| match e {
+            Event::PairingQrCodesExhausted(x) => Some(x.disconnected),
+            _ => None,
+        })
+        .await;
+    client.shutdown().await;
+}
