@@ -1,0 +1,59 @@
+//! The OTP engine: generate, send-ready render, store, verify, limit, measure.
+//!
+//! Security by default (see DESIGN.md, "OTP engine rules"):
+//!
+//! * codes come from the OS CSPRNG with uniform digits ([`generate_otp`]);
+//! * only `HMAC-SHA256(secret, recipient ‖ 0 ‖ code)` is stored, compared in
+//!   constant time; the secret is generated once into a 0600 file or supplied
+//!   ([`OtpSecret`]);
+//! * a new code replaces the recipient's pending one, an approved code cannot
+//!   be used again, and wrong attempts are counted atomically in the store
+//!   ([`OtpStore::check`]), so concurrent guesses cannot exceed the limit;
+//! * codes are wrapped in types whose `Debug`/`Display` are redacted
+//!   ([`OtpCode`], [`OtpMessage`]) and never reach logs, errors or metrics;
+//! * rate limits and cooldowns answer `RATE_LIMITED` with the time to retry,
+//!   and per-session pacing spaces a linked number's sends ([`Limiter`]).
+//!
+//! [`OtpEngine`] ties these together; the gateway adds the WhatsApp side.
+//!
+//! ```
+//! use waotp::otp::{OtpEngine, OtpRequest, VerifyOutcome};
+//!
+//! let engine = OtpEngine::in_memory()?;
+//! let issued = engine.issue("6281234567890", "main", &OtpRequest::new("PT. Contoh"))?;
+//! let code = issued.code.as_ref().unwrap().expose().to_string();
+//! // ... the gateway sends `issued.message` over WhatsApp ...
+//! assert_eq!(engine.verify("6281234567890", &code)?, VerifyOutcome::Approved);
+//! assert_eq!(engine.verify("6281234567890", &code)?, VerifyOutcome::NotFound); // single use
+//! # Ok::<(), waotp::Error>(())
+//! ```
+
+mod clock;
+mod code;
+mod engine;
+mod generator;
+mod limiter;
+mod mac;
+mod secret;
+mod state;
+mod stats;
+pub mod store;
+mod template;
+
+#[cfg(test)]
+mod tests;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use code::{OtpCode, OtpMessage};
+pub use engine::{
+    IssuedOtp, MAX_ATTEMPTS_LIMIT, MAX_IDEMPOTENCY_KEY_LEN, MAX_TTL, MIN_TTL, OtpConfig, OtpEngine,
+    OtpEngineBuilder, OtpRequest, OtpStatus, Verification,
+};
+pub use generator::{MAX_LENGTH, MIN_LENGTH, generate_otp};
+pub use limiter::{Limiter, Limits, Pacing, RateWindow};
+pub use mac::{CodeMac, MAC_LEN, macs_equal};
+pub use secret::{OtpSecret, SECRET_FILE_NAME};
+pub use state::{OtpState, VerifyOutcome, apply_check, effective_state};
+pub use stats::{LatencyHistogram, OtpStats, SendStats, StatsSnapshot, VerifyCounts};
+pub use store::{CheckResult, MemoryStore, OtpRecord, OtpStore, SqliteStore};
+pub use template::{Locale, MAX_COMPANY_LEN, MAX_TEMPLATE_LEN, Template};

@@ -1,0 +1,363 @@
+//! SQLite store (`data_dir/otp.db`): pending codes survive a restart.
+//!
+//! One connection behind a mutex, in WAL mode with `synchronous=NORMAL`: a
+//! commit appends to the WAL without an fsync, so a power cut can lose the
+//! last codes issued (their recipients ask again) but never corrupts the file.
+//! Every statement is prepared once and cached. A guess runs in one
+//! `BEGIN IMMEDIATE` transaction, which takes the write lock before reading,
+//! so guesses from other processes sharing the file are serialised too.
+//! The file holds MACs, never codes or message texts.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+
+use crate::delivery::DeliveryStatus;
+use crate::error::{Error, Result};
+use crate::otp::mac::{CodeMac, MAC_LEN};
+use crate::otp::state::{OtpState, apply_check, effective_state};
+
+use super::{CheckResult, OtpRecord, OtpStore};
+
+/// File name of the store inside a data dir.
+pub const DB_FILE_NAME: &str = "otp.db";
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS otp (
+    recipient       TEXT PRIMARY KEY NOT NULL,
+    verification_id TEXT NOT NULL UNIQUE,
+    session_id      TEXT NOT NULL,
+    mac             BLOB NOT NULL,
+    created_at_ms   INTEGER NOT NULL,
+    expires_at_ms   INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL,
+    max_attempts    INTEGER NOT NULL,
+    state           TEXT NOT NULL,
+    message_id      TEXT,
+    delivery        TEXT,
+    delivery_reason TEXT,
+    idempotency_key TEXT
+);
+CREATE INDEX IF NOT EXISTS otp_by_message ON otp(message_id) WHERE message_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS otp_by_expiry ON otp(expires_at_ms);
+";
+
+const COLUMNS: &str = "recipient, verification_id, session_id, mac, created_at_ms, expires_at_ms, \
+     attempts, max_attempts, state, message_id, delivery, delivery_reason, idempotency_key";
+
+/// OTP records in a SQLite file.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the store at `path`. A new file is created with mode
+    /// 0600 on Unix; SQLite gives its `-wal` and `-shm` files the same mode.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        precreate_private(path)?;
+        let conn = Connection::open(path)?;
+        Self::init(conn, path.to_path_buf())
+    }
+
+    /// Opens `data_dir/otp.db`.
+    pub fn open_in(data_dir: &Path) -> Result<Self> {
+        Self::open(&data_dir.join(DB_FILE_NAME))
+    }
+
+    /// A private in-memory database (tests).
+    pub fn open_in_memory() -> Result<Self> {
+        Self::init(Connection::open_in_memory()?, PathBuf::from(":memory:"))
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn init(conn: Connection, path: PathBuf) -> Result<Self> {
+        conn.busy_timeout(Duration::from_secs(5))?;
+        // journal_mode answers with a row, so it is read rather than "updated".
+        let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(Error::Store(format!(
+                "{} has schema version {version}; this waotp understands up to {SCHEMA_VERSION}",
+                path.display()
+            )));
+        }
+        conn.execute_batch(SCHEMA)?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        conn.set_prepared_statement_cache_capacity(32);
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+            path,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // SQLite rolls back an unfinished transaction when its guard drops, so
+        // a connection whose holder panicked is still consistent.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(unix)]
+fn precreate_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(not(unix))]
+fn precreate_private(_path: &Path) -> Result<()> {
+    Ok(())
+}
+
+fn ms_to_sql(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
+fn ms_from_sql(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn delivery_to_sql(d: &Option<DeliveryStatus>) -> (Option<&'static str>, Option<String>) {
+    match d {
+        None => (None, None),
+        Some(DeliveryStatus::Failed { reason }) => (Some("failed"), Some(reason.clone())),
+        Some(s) => (Some(s.as_str()), None),
+    }
+}
+
+fn delivery_from_sql(status: Option<String>, reason: Option<String>) -> Option<DeliveryStatus> {
+    Some(match status?.as_str() {
+        "pending" => DeliveryStatus::Pending,
+        "sent" => DeliveryStatus::Sent,
+        "delivered" => DeliveryStatus::Delivered,
+        "read" => DeliveryStatus::Read,
+        "failed" => DeliveryStatus::Failed {
+            reason: reason.unwrap_or_default(),
+        },
+        _ => return None,
+    })
+}
+
+fn read_record(row: &Row<'_>) -> rusqlite::Result<OtpRecord> {
+    let mac_bytes: Vec<u8> = row.get(3)?;
+    let mut mac: CodeMac = [0; MAC_LEN];
+    // A MAC of the wrong size (a damaged row) stays all zeros and can never
+    // match a real MAC, so the record just fails verification.
+    if mac_bytes.len() == MAC_LEN {
+        mac.copy_from_slice(&mac_bytes);
+    }
+    let state: String = row.get(8)?;
+    Ok(OtpRecord {
+        recipient: row.get(0)?,
+        verification_id: row.get(1)?,
+        session_id: row.get(2)?,
+        mac,
+        created_at_ms: ms_from_sql(row.get(4)?),
+        expires_at_ms: ms_from_sql(row.get(5)?),
+        attempts: u32::try_from(row.get::<_, i64>(6)?).unwrap_or(u32::MAX),
+        max_attempts: u32::try_from(row.get::<_, i64>(7)?).unwrap_or(0),
+        // Unknown state names (a newer writer) read as locked: fail closed.
+        state: OtpState::parse(&state).unwrap_or(OtpState::MaxAttemptsReached),
+        message_id: row.get(9)?,
+        delivery: delivery_from_sql(row.get(10)?, row.get(11)?),
+        idempotency_key: row.get(12)?,
+    })
+}
+
+fn select_by_recipient(conn: &Connection, recipient: &str) -> rusqlite::Result<Option<OtpRecord>> {
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM otp WHERE recipient = ?1"))?
+        .query_row([recipient], read_record)
+        .optional()
+}
+
+fn update_state(conn: &Connection, rec: &OtpRecord) -> rusqlite::Result<usize> {
+    conn.prepare_cached("UPDATE otp SET attempts = ?2, state = ?3 WHERE recipient = ?1")?
+        .execute(params![
+            rec.recipient,
+            rec.attempts as i64,
+            rec.state.as_str()
+        ])
+}
+
+impl OtpStore for SqliteStore {
+    fn put(&self, r: &OtpRecord) -> Result<()> {
+        let conn = self.lock();
+        let (delivery, reason) = delivery_to_sql(&r.delivery);
+        // REPLACE removes the recipient's previous row (and any row with the same
+        // verification id) in the same statement.
+        conn.prepare_cached(&format!(
+            "INSERT OR REPLACE INTO otp ({COLUMNS}) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+        ))?
+        .execute(params![
+            r.recipient,
+            r.verification_id,
+            r.session_id,
+            &r.mac[..],
+            ms_to_sql(r.created_at_ms),
+            ms_to_sql(r.expires_at_ms),
+            r.attempts as i64,
+            r.max_attempts as i64,
+            r.state.as_str(),
+            r.message_id,
+            delivery,
+            reason,
+            r.idempotency_key,
+        ])?;
+        Ok(())
+    }
+
+    fn get(&self, recipient: &str) -> Result<Option<OtpRecord>> {
+        Ok(select_by_recipient(&self.lock(), recipient)?)
+    }
+
+    fn check(&self, recipient: &str, candidate: &CodeMac, now_ms: u64) -> Result<CheckResult> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let Some(mut rec) = select_by_recipient(&tx, recipient)? else {
+            return Ok(CheckResult::not_found());
+        };
+        let (outcome, changed) = apply_check(&mut rec, candidate, now_ms);
+        if changed {
+            update_state(&tx, &rec)?;
+        }
+        tx.commit()?;
+        Ok(CheckResult::of(&rec, outcome))
+    }
+
+    fn cancel(&self, recipient: &str, now_ms: u64) -> Result<Option<OtpRecord>> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let Some(mut rec) = select_by_recipient(&tx, recipient)? else {
+            return Ok(None);
+        };
+        if effective_state(&rec, now_ms) == OtpState::Pending {
+            rec.state = OtpState::Canceled;
+            update_state(&tx, &rec)?;
+        }
+        tx.commit()?;
+        Ok(Some(rec))
+    }
+
+    fn set_message_id(&self, verification_id: &str, message_id: &str) -> Result<bool> {
+        let conn = self.lock();
+        let n = conn
+            .prepare_cached(
+                "UPDATE otp SET message_id = ?2, delivery = COALESCE(delivery, 'pending') \
+                 WHERE verification_id = ?1",
+            )?
+            .execute(params![verification_id, message_id])?;
+        Ok(n > 0)
+    }
+
+    fn record_delivery(&self, message_id: &str, status: &DeliveryStatus) -> Result<bool> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current: Option<(String, Option<String>, Option<String>)> = tx
+            .prepare_cached(
+                "SELECT recipient, delivery, delivery_reason FROM otp WHERE message_id = ?1",
+            )?
+            .query_row([message_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        let Some((recipient, delivery, reason)) = current else {
+            return Ok(false);
+        };
+        let now = delivery_from_sql(delivery, reason).unwrap_or(DeliveryStatus::Pending);
+        let next = now.advance(status.clone());
+        let (d, r) = delivery_to_sql(&Some(next));
+        tx.prepare_cached(
+            "UPDATE otp SET delivery = ?2, delivery_reason = ?3 WHERE recipient = ?1",
+        )?
+        .execute(params![recipient, d, r])?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn remove_expired(&self, expired_before_ms: u64) -> Result<usize> {
+        let conn = self.lock();
+        let n = conn
+            .prepare_cached("DELETE FROM otp WHERE expires_at_ms <= ?1")?
+            .execute([ms_to_sql(expired_before_ms)])?;
+        Ok(n)
+    }
+
+    fn len(&self) -> Result<usize> {
+        let conn = self.lock();
+        let n: i64 = conn
+            .prepare_cached("SELECT COUNT(*) FROM otp")?
+            .query_row([], |r| r.get(0))?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::otp::store::conformance;
+
+    #[test]
+    fn sqlite_store_conformance() {
+        conformance::run_all(&SqliteStore::open_in_memory().unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        conformance::run_all(&SqliteStore::open_in(dir.path()).unwrap());
+    }
+
+    #[test]
+    fn records_survive_reopen_and_file_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = conformance::record("6281234567890", "v1", 10_000);
+        r.delivery = Some(DeliveryStatus::Failed {
+            reason: "463".into(),
+        });
+        r.message_id = Some("3EB0ABC".into());
+        {
+            let s = SqliteStore::open_in(dir.path()).unwrap();
+            s.put(&r).unwrap();
+            s.check("6281234567890", &[0; 32], 1).unwrap();
+        }
+        let s = SqliteStore::open_in(dir.path()).unwrap();
+        let back = s.get("6281234567890").unwrap().unwrap();
+        assert_eq!(back.attempts, 1);
+        assert_eq!(back.delivery, r.delivery);
+        assert_eq!(back.mac, r.mac);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(s.path()).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE_NAME);
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        assert_eq!(SqliteStore::open(&path).unwrap_err().code(), "STORE_ERROR");
+    }
+}
