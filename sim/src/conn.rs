@@ -5,15 +5,11 @@
 
 use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
-use tokio_websockets::{Message, WebSocketStream};
+use tokio_websockets::Message;
 use wacore::framing::{FrameDecoder, encode_frame};
 use wacore_binary::consts::WA_CONN_HEADER;
 use wacore_binary::{Node, marshal::marshal, marshal::unmarshal_ref, util::unpack};
 use wacore_noise::NoiseCipher;
-
-/// The WebSocket as the server sees it.
-pub type Ws = WebSocketStream<TcpStream>;
 
 /// Reads whole frames from the client side of a WebSocket.
 pub struct FrameReader<S> {

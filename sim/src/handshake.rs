@@ -88,7 +88,10 @@ pub fn respond_to_hello(server: &ServerIdentity, hello_frame: &[u8]) -> anyhow::
 
     if let (Some(enc_static), Some(enc_payload)) = (hello.r#static.as_deref(), hello.payload.as_deref()) {
         match respond_ik(server, &client_eph, &server_eph, enc_static, enc_payload) {
-            Ok((established, server_hello)) => return Ok(Hello::Ik(Box::new(established), server_hello)),
+            Ok((established, server_hello)) => {
+                log::debug!("IK handshake accepted");
+                return Ok(Hello::Ik(Box::new(established), server_hello));
+            }
             // The client's cached static key is not ours (e.g. the simulator
             // restarted): answer XX-fallback so it recovers in this round
             // instead of retrying a doomed IK forever.
@@ -98,6 +101,7 @@ pub fn respond_to_hello(server: &ServerIdentity, hello_frame: &[u8]) -> anyhow::
             }
         }
     }
+    log::debug!("XX handshake");
     respond_xx(server, NOISE_PATTERN_XX, &client_eph, server_eph)
 }
 

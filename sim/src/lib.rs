@@ -93,6 +93,8 @@ pub struct LinkedAccount {
     pub phone: String,
     /// LID user part.
     pub lid: String,
+    /// Display name the phone reported at pairing.
+    pub name: String,
     /// Linked companion device ids.
     pub devices: Vec<u32>,
     /// Whether a companion of this account is currently logged in.
@@ -353,6 +355,7 @@ impl Simulator {
                 LinkedAccount {
                     phone: a.phone.clone(),
                     lid: a.lid.clone(),
+                    name: a.name.clone(),
                     devices,
                     online: online.contains(&a.phone),
                 }

@@ -185,8 +185,7 @@ pub async fn complete_pairing(
             account.devices.insert(
                 device_id,
                 Companion {
-                    identity_pub: companion_identity,
-                    key_index,
+                    noise_pub: conn.client_static,
                     key_share_sent: false,
                     prekey_count: 0,
                 },

@@ -160,7 +160,12 @@ fn login(shared: &Shared, conn: &ConnHandle, username: Option<u64>, device: Opti
         let st = shared.lock();
         st.accounts
             .get(&phone)
-            .filter(|a| a.devices.contains_key(&device))
+            // The device must exist and present the Noise key it paired with.
+            .filter(|a| {
+                a.devices
+                    .get(&device)
+                    .is_some_and(|d| d.noise_pub == conn.client_static)
+            })
             .map(|a| a.lid.clone())
     };
     match lid {

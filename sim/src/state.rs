@@ -73,10 +73,8 @@ pub struct Recipient {
 /// A companion device linked to an account.
 #[derive(Clone)]
 pub struct Companion {
-    /// Signal identity public key of the companion.
-    pub identity_pub: [u8; 32],
-    /// ADV key index given at pairing.
-    pub key_index: u32,
+    /// The companion's static Noise key; logins must present it.
+    pub noise_pub: [u8; 32],
     /// Whether the phone already sent the app-state key share.
     pub key_share_sent: bool,
     /// How many one-time prekeys the companion uploaded.

@@ -285,3 +285,96 @@ async fn zero_qr_refs_exhaust_immediately() {
         .await;
     client.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conflict_fault_replaces_the_stream() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut client = paired_client(&sim, "6281111111120", &dir.path().join("wa.db")).await;
+    sim.fault(Fault::Conflict(Some("6281111111120".into())));
+    client
+        .wait_for("StreamReplaced", EVENT_DEADLINE, |e| {
+            matches!(e, Event::StreamReplaced(_)).then_some(())
+        })
+        .await;
+    client.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slow_iq_delays_one_answer() {
+    let sim = sim().await;
+    sim.add_number("6281234567890", true);
+    let dir = tempfile::tempdir().unwrap();
+    let client = paired_client(&sim, "6281111111121", &dir.path().join("wa.db")).await;
+    let delay = std::time::Duration::from_millis(1500);
+    sim.fault(Fault::SlowIq(Some("6281111111121".into()), Some(delay)));
+    let started = std::time::Instant::now();
+    let results = client
+        .client
+        .contacts()
+        .is_on_whatsapp(&[Jid::pn("6281234567890")])
+        .await
+        .expect("is_on_whatsapp");
+    assert!(results[0].is_registered);
+    assert!(
+        started.elapsed() >= delay,
+        "answer came after {:?}, fault asked for {delay:?}",
+        started.elapsed()
+    );
+    // One-shot: the next IQ is fast again.
+    let started = std::time::Instant::now();
+    client
+        .client
+        .contacts()
+        .is_on_whatsapp(&[Jid::pn("6281234567890")])
+        .await
+        .expect("is_on_whatsapp");
+    assert!(started.elapsed() < delay, "second IQ was still slow");
+    client.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_accounts_pair_concurrently_and_send() {
+    let sim = sim().await;
+    sim.add_number("6281234567890", true);
+    let dir = tempfile::tempdir().unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let sim = sim.clone();
+        let db = dir.path().join(format!("wa{i}.db"));
+        tasks.push(tokio::spawn(async move {
+            let phone = format!("62822000000{i:02}");
+            let mut client = TestClient::start(&sim, &db, None).await;
+            let qr = client.qr().await;
+            sim.scan(&qr, &phone, "Phone").await.expect("scan");
+            // Twenty pairings share the CPU, so the per-client 8 s bound
+            // of the single-client test does not apply; bound the run.
+            client.connected(EVENT_DEADLINE * 2).await;
+            client
+                .client
+                .send_text(Jid::pn("6281234567890"), format!("from {phone}"))
+                .await
+                .expect("send");
+            client
+        }));
+    }
+    let mut clients = Vec::new();
+    for t in tasks {
+        clients.push(t.await.expect("client task"));
+    }
+    let inbox = sim
+        .wait_for_inbox("6281234567890", 20, EVENT_DEADLINE)
+        .await
+        .expect("20 messages");
+    for i in 0..20 {
+        let phone = format!("62822000000{i:02}");
+        assert!(
+            inbox.iter().any(|m| m.from == phone && m.text == format!("from {phone}")),
+            "missing message from {phone}"
+        );
+    }
+    assert_eq!(sim.linked_accounts().len(), 20);
+    for c in clients {
+        c.shutdown().await;
+    }
+}

@@ -31,13 +31,18 @@ pub fn init_logs() {
 impl TestClient {
     /// Builds and spawns a Bot on a SQLite store at `db`, pointed at `sim`.
     pub async fn start(sim: &Simulator, db: &Path, pair_code: Option<PairCodeOptions>) -> Self {
+        Self::start_url(&sim.ws_url(), db, pair_code).await
+    }
+
+    /// Like [`TestClient::start`] for a simulator reached by URL.
+    pub async fn start_url(ws_url: &str, db: &Path, pair_code: Option<PairCodeOptions>) -> Self {
         let (tx, events) = mpsc::unbounded_channel();
         let store = SqliteStore::new(db.to_str().expect("utf-8 path"))
             .await
             .expect("sqlite store");
         let mut builder = Bot::builder()
             .with_backend(store)
-            .with_transport_factory(TokioWebSocketTransportFactory::new().with_url(sim.ws_url()))
+            .with_transport_factory(TokioWebSocketTransportFactory::new().with_url(ws_url))
             // Offline, the client cannot fetch the web version.
             .with_version((2, 3000, 1))
             .on_event(move |event, _client| {

@@ -1,0 +1,178 @@
+//! The `waotp-sim` binary: JSON line on stdout, control API over HTTP, and a
+//! real client linked through `POST /scan`.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value, json};
+use whatsapp_rust::prelude::*;
+
+struct Sim {
+    child: Child,
+    ws: String,
+    control: String,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_sim() -> Sim {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_waotp-sim"))
+        .args(["--listen", "127.0.0.1:0", "--control", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn waotp-sim");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .expect("read JSON line");
+    let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad line {line:?}: {e}"));
+    let ws = v["ws"].as_str().expect("ws").to_string();
+    let control = v["control"].as_str().expect("control").to_string();
+    assert!(ws.starts_with("ws://127.0.0.1:") && ws.ends_with("/ws/chat"), "{ws}");
+    assert!(control.starts_with("http://127.0.0.1:"), "{control}");
+    Sim { child, ws, control }
+}
+
+/// A minimal blocking HTTP/1.1 request; returns (status, JSON body).
+fn http(base: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let addr = base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).expect("connect control API");
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read response");
+    let status: u16 = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad response {response:?}"));
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let json = serde_json::from_str(body).unwrap_or(Value::Null);
+    (status, json)
+}
+
+/// Runs blocking HTTP off the async workers.
+async fn http_async(base: &str, method: &'static str, path: String, body: Option<Value>) -> (u16, Value) {
+    let base = base.to_string();
+    tokio::task::spawn_blocking(move || http(&base, method, &path, body))
+        .await
+        .unwrap()
+}
+
+#[test]
+fn control_api_basics_and_errors() {
+    let sim = spawn_sim();
+    let c = &sim.control;
+    assert_eq!(http(c, "GET", "/health", None), (200, json!({"ok": true})));
+    assert_eq!(
+        http(c, "POST", "/numbers", Some(json!({"phone": "6281234567890", "registered": true}))).0,
+        200
+    );
+    assert_eq!(
+        http(c, "GET", "/inbox/6281234567890", None),
+        (200, json!({"messages": []}))
+    );
+    let (status, body) = http(c, "POST", "/faults", Some(json!({"kind": "explode"})));
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().contains("explode"), "{body}");
+    let (status, body) = http(c, "POST", "/faults", Some(json!({"kind": "error_ack"})));
+    assert_eq!(status, 400, "error_ack needs a recipient: {body}");
+    assert_eq!(http(c, "POST", "/faults", Some(json!({"kind": "drop"}))).0, 200);
+    let (status, body) = http(c, "POST", "/scan", Some(json!({"qr": "nonsense", "phone": "62811"})));
+    assert_eq!(status, 400);
+    assert!(body["error"].is_string(), "{body}");
+    let (status, _) = http(c, "POST", "/numbers", Some(json!({"nope": 1})));
+    assert!((400..500).contains(&status), "malformed body must be a 4xx, got {status}");
+}
+
+#[test]
+fn refuses_non_loopback_addresses() {
+    let status = Command::new(env!("CARGO_BIN_EXE_waotp-sim"))
+        .args(["--listen", "0.0.0.0:0", "--control", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run waotp-sim");
+    assert!(!status.success(), "binding 0.0.0.0 must be refused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn real_client_links_and_sends_through_the_binary() {
+    init_logs();
+    let sim = spawn_sim();
+    let (status, _) = http_async(
+        &sim.control,
+        "POST",
+        "/numbers".into(),
+        Some(json!({"phone": "6281234567890", "registered": true})),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut client = TestClient::start_url(&sim.ws, &dir.path().join("wa.db"), None).await;
+    let qr = client.qr().await;
+    let (status, body) = http_async(
+        &sim.control,
+        "POST",
+        "/scan".into(),
+        Some(json!({"qr": qr, "phone": "6281111111111", "name": "Test Phone"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    client.connected(CONNECT_DEADLINE).await;
+
+    client
+        .client
+        .send_text(Jid::pn("6281234567890"), "halo dari biner")
+        .await
+        .expect("send");
+    // Wait on the client's own read receipt rather than polling the inbox:
+    // the simulator stores the message before it sends any receipt.
+    client
+        .wait_for("read receipt", EVENT_DEADLINE, |e| match e {
+            Event::Receipt(r) if r.r#type == whatsapp_rust::types::presence::ReceiptType::Read => {
+                Some(())
+            }
+            _ => None,
+        })
+        .await;
+    let (status, body) = http_async(&sim.control, "GET", "/inbox/6281234567890".into(), None).await;
+    assert_eq!(status, 200);
+    let messages = body["messages"].as_array().expect("messages");
+    assert_eq!(messages.len(), 1, "{body}");
+    assert_eq!(messages[0]["text"], "halo dari biner");
+    assert_eq!(messages[0]["from"], "6281111111111");
+    assert!(messages[0]["id"].is_string() && messages[0]["at"].is_i64(), "{body}");
+
+    let (status, _) = http_async(
+        &sim.control,
+        "POST",
+        "/faults".into(),
+        Some(json!({"kind": "logout", "phone": "6281111111111"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    client
+        .wait_for("LoggedOut", EVENT_DEADLINE, |e| {
+            matches!(e, Event::LoggedOut(_)).then_some(())
+        })
+        .await;
+    client.shutdown().await;
+}
