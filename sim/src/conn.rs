@@ -79,7 +79,9 @@ where
     S: futures_util::Sink<Message, Error = tokio_websockets::Error> + Unpin,
 {
     let framed = encode_frame(payload, None)?;
-    sink.send(Message::binary(framed)).await.context("websocket write")?;
+    sink.send(Message::binary(framed))
+        .await
+        .context("websocket write")?;
     Ok(())
 }
 

@@ -69,7 +69,10 @@ fn yes() -> bool {
     true
 }
 
-async fn add_number(State(sim): State<Simulator>, body: Result<Json<NumberBody>, axum::extract::rejection::JsonRejection>) -> ApiResult {
+async fn add_number(
+    State(sim): State<Simulator>,
+    body: Result<Json<NumberBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult {
     let Json(body) = body.map_err(bad_request)?;
     if body.phone.chars().filter(|c| c.is_ascii_digit()).count() < 5 {
         return Err(bad_request("phone must contain at least 5 digits"));
@@ -90,7 +93,10 @@ fn default_name() -> String {
     "Sim Phone".to_string()
 }
 
-async fn scan(State(sim): State<Simulator>, body: Result<Json<ScanBody>, axum::extract::rejection::JsonRejection>) -> ApiResult {
+async fn scan(
+    State(sim): State<Simulator>,
+    body: Result<Json<ScanBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult {
     let Json(body) = body.map_err(bad_request)?;
     sim.scan(&body.qr, &body.phone, &body.name)
         .await
@@ -104,7 +110,10 @@ struct PairCodeBody {
     code: String,
 }
 
-async fn pair_code(State(sim): State<Simulator>, body: Result<Json<PairCodeBody>, axum::extract::rejection::JsonRejection>) -> ApiResult {
+async fn pair_code(
+    State(sim): State<Simulator>,
+    body: Result<Json<PairCodeBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult {
     let Json(body) = body.map_err(bad_request)?;
     sim.enter_pair_code(&body.phone, &body.code)
         .await
@@ -127,7 +136,10 @@ struct FaultBody {
     delay_ms: Option<u64>,
 }
 
-async fn fault(State(sim): State<Simulator>, body: Result<Json<FaultBody>, axum::extract::rejection::JsonRejection>) -> ApiResult {
+async fn fault(
+    State(sim): State<Simulator>,
+    body: Result<Json<FaultBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult {
     let Json(body) = body.map_err(bad_request)?;
     let need_phone = || {
         body.phone
@@ -153,7 +165,10 @@ struct DelayBody {
     delay_ms: u64,
 }
 
-async fn receipt_delay(State(sim): State<Simulator>, body: Result<Json<DelayBody>, axum::extract::rejection::JsonRejection>) -> ApiResult {
+async fn receipt_delay(
+    State(sim): State<Simulator>,
+    body: Result<Json<DelayBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult {
     let Json(body) = body.map_err(bad_request)?;
     sim.set_receipt_delay(&body.phone, Duration::from_millis(body.delay_ms));
     ok()

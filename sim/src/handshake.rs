@@ -5,13 +5,13 @@
 //! must mix the same values in the same order or the AEAD tags fail.
 
 use anyhow::{Context, anyhow};
-use waproto::buffa::{Message as _, MessageField};
-use waproto::whatsapp as wa;
 use wacore::libsignal::protocol::KeyPair;
 use wacore_binary::consts::{
     NOISE_PATTERN_IK, NOISE_PATTERN_XX, NOISE_PATTERN_XXFALLBACK, WA_CONN_HEADER,
 };
 use wacore_noise::{NoiseCipher, NoiseHandshake};
+use waproto::buffa::{Message as _, MessageField};
+use waproto::whatsapp as wa;
 
 /// The simulator's long-lived Noise identity and the certificate chain that
 /// vouches for it (structurally valid; the client is built with
@@ -75,18 +75,24 @@ pub struct XxPending {
 
 /// Parses the client hello and builds the server hello.
 pub fn respond_to_hello(server: &ServerIdentity, hello_frame: &[u8]) -> anyhow::Result<Hello> {
-    let msg = wa::HandshakeMessage::decode_from_slice(hello_frame).context("decode client hello")?;
+    let msg =
+        wa::HandshakeMessage::decode_from_slice(hello_frame).context("decode client hello")?;
     let hello = msg
         .client_hello
         .into_option()
         .ok_or_else(|| anyhow!("handshake message without client hello"))?;
     let client_eph = to_32(
-        hello.ephemeral.as_deref().ok_or_else(|| anyhow!("client hello without ephemeral"))?,
+        hello
+            .ephemeral
+            .as_deref()
+            .ok_or_else(|| anyhow!("client hello without ephemeral"))?,
         "client ephemeral",
     )?;
     let server_eph = KeyPair::generate(&mut rand::make_rng::<rand::rngs::StdRng>());
 
-    if let (Some(enc_static), Some(enc_payload)) = (hello.r#static.as_deref(), hello.payload.as_deref()) {
+    if let (Some(enc_static), Some(enc_payload)) =
+        (hello.r#static.as_deref(), hello.payload.as_deref())
+    {
         match respond_ik(server, &client_eph, &server_eph, enc_static, enc_payload) {
             Ok((established, server_hello)) => {
                 log::debug!("IK handshake accepted");
@@ -192,8 +198,8 @@ impl XxPending {
             .as_deref()
             .ok_or_else(|| anyhow!("client finish without payload"))?;
         let payload_bytes = self.noise.decrypt(enc_payload)?;
-        let payload =
-            wa::ClientPayload::decode_from_slice(&payload_bytes).context("decode client payload")?;
+        let payload = wa::ClientPayload::decode_from_slice(&payload_bytes)
+            .context("decode client payload")?;
         let (first, second) = self.noise.finish()?;
         Ok(Established {
             read: first,

@@ -84,7 +84,11 @@ pub async fn handle(shared: &Arc<Shared>, conn: &Arc<ConnHandle>, iq: &Node) -> 
     }
 }
 
-async fn answer(shared: &Arc<Shared>, conn: &Arc<ConnHandle>, iq: &Node) -> anyhow::Result<Vec<Node>> {
+async fn answer(
+    shared: &Arc<Shared>,
+    conn: &Arc<ConnHandle>,
+    iq: &Node,
+) -> anyhow::Result<Vec<Node>> {
     let xmlns = attr(iq, "xmlns").unwrap_or_default();
     let kind = attr(iq, "type").unwrap_or_default();
     let first = children(iq).first();
@@ -119,7 +123,11 @@ async fn answer(shared: &Arc<Shared>, conn: &Arc<ConnHandle>, iq: &Node) -> anyh
                 .unwrap_or(0);
             Ok(vec![result_for(
                 iq,
-                vec![NodeBuilder::new("count").attr("value", count.to_string()).build()],
+                vec![
+                    NodeBuilder::new("count")
+                        .attr("value", count.to_string())
+                        .build(),
+                ],
             )])
         }
         (ns::ENCRYPT, "set") if iq.get_optional_child(tag::REGISTRATION).is_some() => {
@@ -228,7 +236,9 @@ fn usync(shared: &Arc<Shared>, conn: &Arc<ConnHandle>, iq: &Node) -> anyhow::Res
                     NodeBuilder::new(tag::DEVICES)
                         .children([NodeBuilder::new(tag::DEVICE_LIST)
                             .children(devices.iter().map(|d| {
-                                NodeBuilder::new(tag::DEVICE).attr("id", d.to_string()).build()
+                                NodeBuilder::new(tag::DEVICE)
+                                    .attr("id", d.to_string())
+                                    .build()
                             }))
                             .build()])
                         .build(),
@@ -255,12 +265,14 @@ fn usync(shared: &Arc<Shared>, conn: &Arc<ConnHandle>, iq: &Node) -> anyhow::Res
     drop(st);
     Ok(result_for(
         iq,
-        vec![NodeBuilder::new(tag::USYNC)
-            .children([
-                NodeBuilder::new(tag::RESULT).build(),
-                NodeBuilder::new(tag::LIST).children(out).build(),
-            ])
-            .build()],
+        vec![
+            NodeBuilder::new(tag::USYNC)
+                .children([
+                    NodeBuilder::new(tag::RESULT).build(),
+                    NodeBuilder::new(tag::LIST).children(out).build(),
+                ])
+                .build(),
+        ],
     ))
 }
 
@@ -270,7 +282,9 @@ async fn prekey_fetch(shared: &Arc<Shared>, iq: &Node) -> anyhow::Result<Node> {
         .ok_or_else(|| anyhow!("prekey fetch without <key>"))?;
     let mut users = Vec::new();
     for user in key.get_children_by_tag(tag::USER) {
-        let Some(jid_str) = attr(user, "jid") else { continue };
+        let Some(jid_str) = attr(user, "jid") else {
+            continue;
+        };
         let phone = user_of(&jid_str);
         let recipient = shared.lock().numbers.get(&phone).cloned();
         let jid: Jid = jid_str
@@ -291,10 +305,17 @@ async fn prekey_fetch(shared: &Arc<Shared>, iq: &Node) -> anyhow::Result<Node> {
             ),
         }
     }
-    Ok(result_for(iq, vec![NodeBuilder::new(tag::LIST).children(users).build()]))
+    Ok(result_for(
+        iq,
+        vec![NodeBuilder::new(tag::LIST).children(users).build()],
+    ))
 }
 
-async fn prekey_upload(shared: &Arc<Shared>, conn: &Arc<ConnHandle>, iq: &Node) -> anyhow::Result<()> {
+async fn prekey_upload(
+    shared: &Arc<Shared>,
+    conn: &Arc<ConnHandle>,
+    iq: &Node,
+) -> anyhow::Result<()> {
     let Some((phone, device)) = conn.login.lock().ok().and_then(|l| l.clone()) else {
         return Ok(());
     };
@@ -302,7 +323,8 @@ async fn prekey_upload(shared: &Arc<Shared>, conn: &Arc<ConnHandle>, iq: &Node) 
         .get_optional_child(tag::REGISTRATION)
         .and_then(bytes)
         .ok_or_else(|| anyhow!("upload without registration"))?;
-    let registration_id = u32::from_be_bytes(reg.try_into().map_err(|_| anyhow!("bad registration"))?);
+    let registration_id =
+        u32::from_be_bytes(reg.try_into().map_err(|_| anyhow!("bad registration"))?);
     let identity = iq
         .get_optional_child(tag::IDENTITY)
         .and_then(bytes)
@@ -319,11 +341,16 @@ async fn prekey_upload(shared: &Arc<Shared>, conn: &Arc<ConnHandle>, iq: &Node) 
                 .collect()
         })
         .unwrap_or_default();
-    let first = prekeys.first().ok_or_else(|| anyhow!("upload without prekeys"))?;
+    let first = prekeys
+        .first()
+        .ok_or_else(|| anyhow!("upload without prekeys"))?;
     let bundle = PreKeyBundle::new(
         registration_id,
         device.into(),
-        Some((first.id.into(), PublicKey::from_djb_public_key_bytes(&first.public_bytes)?)),
+        Some((
+            first.id.into(),
+            PublicKey::from_djb_public_key_bytes(&first.public_bytes)?,
+        )),
         skey.id.into(),
         PublicKey::from_djb_public_key_bytes(&skey.public_bytes)?,
         skey.signature.clone(),

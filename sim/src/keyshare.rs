@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use anyhow::anyhow;
 use rand::RngExt as _;
-use waproto::buffa::MessageField;
-use waproto::whatsapp as wa;
 use wacore::libsignal::protocol::{PreKeyBundle, ProtocolAddress};
 use wacore::messages::MessageUtils;
 use wacore_binary::builder::NodeBuilder;
+use waproto::buffa::MessageField;
+use waproto::whatsapp as wa;
 
 use crate::state::{ConnHandle, Shared, now_secs};
 use crate::wire::{self, tag};
@@ -45,13 +45,11 @@ pub async fn send(
                     }),
                     key_data: MessageField::some(wa::message::AppStateSyncKeyData {
                         key_data: Some(key_data),
-                        fingerprint: MessageField::some(
-                            wa::message::AppStateSyncKeyFingerprint {
-                                raw_id: Some(rng.random()),
-                                current_index: Some(0),
-                                device_indexes: vec![0, device],
-                            },
-                        ),
+                        fingerprint: MessageField::some(wa::message::AppStateSyncKeyFingerprint {
+                            raw_id: Some(rng.random()),
+                            current_index: Some(0),
+                            device_indexes: vec![0, device],
+                        }),
                         timestamp: Some(now_secs() * 1000),
                     }),
                 }],

@@ -5,13 +5,13 @@
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail};
-use waproto::buffa::Message as _;
-use waproto::whatsapp as wa;
 use wacore::libsignal::protocol::ProtocolAddress;
 use wacore::messages::MessageUtils;
 use wacore::proto_helpers::MessageExt as _;
 use wacore_binary::builder::NodeBuilder;
 use wacore_binary::{Node, NodeContent};
+use waproto::buffa::Message as _;
+use waproto::whatsapp as wa;
 
 use crate::InboxMessage;
 use crate::iq::{attr, user_of};
@@ -71,12 +71,15 @@ pub async fn handle(shared: &Arc<Shared>, conn: &Arc<ConnHandle>, message: &Node
         Ok(text) => {
             {
                 let mut st = shared.lock();
-                st.inboxes.entry(to.clone()).or_default().push(InboxMessage {
-                    id: id.clone(),
-                    from: sender_phone.clone(),
-                    text,
-                    at: t,
-                });
+                st.inboxes
+                    .entry(to.clone())
+                    .or_default()
+                    .push(InboxMessage {
+                        id: id.clone(),
+                        from: sender_phone.clone(),
+                        text,
+                        at: t,
+                    });
             }
             shared.inbox_version.send_modify(|v| *v += 1);
             conn.send(ack(&id, &to, t, None));

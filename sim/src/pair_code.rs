@@ -16,7 +16,10 @@ use crate::state::{ConnHandle, EnteredCode, PairCodeFlow, Shared};
 use crate::wire::{self, tag, val};
 
 fn child_bytes(node: &Node, name: &str) -> anyhow::Result<Vec<u8>> {
-    match node.get_optional_child(name).and_then(|c| c.content.as_ref()) {
+    match node
+        .get_optional_child(name)
+        .and_then(|c| c.content.as_ref())
+    {
         Some(wacore_binary::NodeContent::Bytes(b)) => Ok(b.clone()),
         _ => bail!("<{name}> missing or not bytes"),
     }
@@ -33,8 +36,17 @@ fn phone_of(reg: &Node) -> anyhow::Result<String> {
 
 /// Handles a `link_code_companion_reg` IQ (companion_hello or
 /// companion_finish). Returns the answer to send.
-pub fn handle_iq(shared: &Arc<Shared>, conn: &Arc<ConnHandle>, iq: &Node, reg: &Node) -> anyhow::Result<Node> {
-    let stage = reg.attrs.get("stage").map(|v| v.to_string()).unwrap_or_default();
+pub fn handle_iq(
+    shared: &Arc<Shared>,
+    conn: &Arc<ConnHandle>,
+    iq: &Node,
+    reg: &Node,
+) -> anyhow::Result<Node> {
+    let stage = reg
+        .attrs
+        .get("stage")
+        .map(|v| v.to_string())
+        .unwrap_or_default();
     let phone = phone_of(reg)?;
     match stage.as_str() {
         val::STAGE_COMPANION_HELLO => {
@@ -53,11 +65,16 @@ pub fn handle_iq(shared: &Arc<Shared>, conn: &Arc<ConnHandle>, iq: &Node, reg: &
                 },
             );
             log::info!("pair-code flow started for {phone}");
-            Ok(result_for(iq, vec![NodeBuilder::new(tag::LINK_CODE_COMPANION_REG)
-                .children([NodeBuilder::new(tag::LINK_CODE_PAIRING_REF)
-                    .bytes(pairing_ref.into_bytes())
-                    .build()])
-                .build()]))
+            Ok(result_for(
+                iq,
+                vec![
+                    NodeBuilder::new(tag::LINK_CODE_COMPANION_REG)
+                        .children([NodeBuilder::new(tag::LINK_CODE_PAIRING_REF)
+                            .bytes(pairing_ref.into_bytes())
+                            .build()])
+                        .build(),
+                ],
+            ))
         }
         val::STAGE_COMPANION_FINISH => {
             let bundle = child_bytes(reg, tag::WRAPPED_KEY_BUNDLE)?;
@@ -175,14 +192,23 @@ fn derive_adv_secret(
 
 /// The phone "enters" `code` for `phone`'s pending flow: sends
 /// `primary_hello` and waits until pairing completed.
-pub async fn enter_code(shared: &Arc<Shared>, phone: &str, code: &str, name: &str) -> anyhow::Result<()> {
+pub async fn enter_code(
+    shared: &Arc<Shared>,
+    phone: &str,
+    code: &str,
+    name: &str,
+) -> anyhow::Result<()> {
     let (conn_id, pairing_ref, wrapped) = {
         let st = shared.lock();
         let flow = st
             .pair_codes
             .get(phone)
             .ok_or_else(|| anyhow!("no companion asked for a pairing code for {phone}"))?;
-        (flow.conn_id, flow.pairing_ref.clone(), flow.wrapped_companion_eph.clone())
+        (
+            flow.conn_id,
+            flow.pairing_ref.clone(),
+            flow.wrapped_companion_eph.clone(),
+        )
     };
     let conn = shared
         .lock()

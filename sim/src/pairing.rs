@@ -8,11 +8,11 @@ use anyhow::{Context, anyhow, bail};
 use base64::Engine as _;
 use base64::prelude::BASE64_STANDARD;
 use tokio::sync::oneshot;
-use waproto::buffa::Message as _;
-use waproto::whatsapp as wa;
 use wacore::libsignal::crypto::hmac_sha256;
 use wacore_binary::Node;
 use wacore_binary::builder::NodeBuilder;
+use waproto::buffa::Message as _;
+use waproto::whatsapp as wa;
 
 use crate::state::{Account, Companion, ConnHandle, Shared, lock, now_secs};
 use crate::wire::{self, tag, val};
@@ -143,7 +143,8 @@ pub async fn complete_pairing(
         )
     };
     let key_index = device_id;
-    let identity = signed_identity(&store, raw_id, key_index, &companion_identity, &adv_secret).await?;
+    let identity =
+        signed_identity(&store, raw_id, key_index, &companion_identity, &adv_secret).await?;
 
     let id = shared.stanza_id();
     let pn_jid = format!("{phone}:{device_id}@{}", wire::PN_SERVER);
@@ -157,11 +158,15 @@ pub async fn complete_pairing(
         ])
         .children([NodeBuilder::new(tag::PAIR_SUCCESS)
             .children([
-                NodeBuilder::new(tag::DEVICE_IDENTITY).bytes(identity).build(),
+                NodeBuilder::new(tag::DEVICE_IDENTITY)
+                    .bytes(identity)
+                    .build(),
                 NodeBuilder::new(tag::DEVICE)
                     .attrs([("jid", pn_jid), ("lid", lid_jid)])
                     .build(),
-                NodeBuilder::new(tag::BIZ).attr("name", name.to_string()).build(),
+                NodeBuilder::new(tag::BIZ)
+                    .attr("name", name.to_string())
+                    .build(),
                 NodeBuilder::new(tag::PLATFORM)
                     .attr("name", val::PHONE_PLATFORM)
                     .build(),
@@ -172,9 +177,7 @@ pub async fn complete_pairing(
     let answer = request(conn, id, node, shared.config.pairing_timeout).await?;
     let answer_type = answer.attrs.get("type").map(|v| v.to_string());
     if answer_type.as_deref() != Some("result")
-        || answer
-            .get_optional_child(tag::PAIR_DEVICE_SIGN)
-            .is_none()
+        || answer.get_optional_child(tag::PAIR_DEVICE_SIGN).is_none()
     {
         bail!("companion refused pair-success: {answer:?}");
     }

@@ -11,9 +11,9 @@ use async_trait::async_trait;
 use wacore::libsignal::protocol::{
     CiphertextMessage, Direction, GenericSignedPreKey, IdentityChange, IdentityKey,
     IdentityKeyPair, IdentityKeyStore, KeyPair, PreKeyBundle, PreKeyId, PreKeyRecord,
-    PreKeySignalMessage, PreKeyStore, ProtocolAddress, SessionRecord, SessionStore,
-    SignalMessage, SignalProtocolError, SignedPreKeyId, SignedPreKeyRecord, SignedPreKeyStore,
-    Timestamp, UsePQRatchet, message_decrypt, message_encrypt, process_prekey_bundle,
+    PreKeySignalMessage, PreKeyStore, ProtocolAddress, SessionRecord, SessionStore, SignalMessage,
+    SignalProtocolError, SignedPreKeyId, SignedPreKeyRecord, SignedPreKeyStore, Timestamp,
+    UsePQRatchet, message_decrypt, message_encrypt, process_prekey_bundle,
 };
 
 type SigResult<T> = Result<T, SignalProtocolError>;
@@ -78,7 +78,8 @@ impl SignalStore {
         let kp = KeyPair::generate(&mut rng());
         let id = self.next_prekey_id;
         self.next_prekey_id += 1;
-        self.prekeys.insert(id.into(), PreKeyRecord::new(id.into(), &kp));
+        self.prekeys
+            .insert(id.into(), PreKeyRecord::new(id.into(), &kp));
         let signed = self
             .signed_prekeys
             .get(&SIGNED_PREKEY_ID.into())
@@ -102,9 +103,9 @@ impl SignalStore {
         ciphertext: &[u8],
     ) -> anyhow::Result<Vec<u8>> {
         let message = match enc_type {
-            "pkmsg" => CiphertextMessage::PreKeySignalMessage(PreKeySignalMessage::try_from(
-                ciphertext,
-            )?),
+            "pkmsg" => {
+                CiphertextMessage::PreKeySignalMessage(PreKeySignalMessage::try_from(ciphertext)?)
+            }
             "msg" => CiphertextMessage::SignalMessage(SignalMessage::try_from(ciphertext)?),
             other => anyhow::bail!("unsupported enc type {other:?}"),
         };
@@ -158,8 +159,13 @@ impl SignalStore {
         plaintext: &[u8],
     ) -> anyhow::Result<(&'static str, Vec<u8>)> {
         let mut split = Split::from(&mut *self);
-        let result =
-            message_encrypt(plaintext, remote, &mut split.sessions, &mut split.identities).await;
+        let result = message_encrypt(
+            plaintext,
+            remote,
+            &mut split.sessions,
+            &mut split.identities,
+        )
+        .await;
         split.restore(self);
         Ok(match result? {
             CiphertextMessage::PreKeySignalMessage(m) => ("pkmsg", m.serialized().to_vec()),

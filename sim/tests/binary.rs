@@ -38,7 +38,10 @@ fn spawn_sim() -> Sim {
     let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad line {line:?}: {e}"));
     let ws = v["ws"].as_str().expect("ws").to_string();
     let control = v["control"].as_str().expect("control").to_string();
-    assert!(ws.starts_with("ws://127.0.0.1:") && ws.ends_with("/ws/chat"), "{ws}");
+    assert!(
+        ws.starts_with("ws://127.0.0.1:") && ws.ends_with("/ws/chat"),
+        "{ws}"
+    );
     assert!(control.starts_with("http://127.0.0.1:"), "{control}");
     Sim { child, ws, control }
 }
@@ -47,7 +50,9 @@ fn spawn_sim() -> Sim {
 fn http(base: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     let addr = base.trim_start_matches("http://");
     let mut stream = TcpStream::connect(addr).expect("connect control API");
-    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     write!(
         stream,
@@ -68,7 +73,12 @@ fn http(base: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Valu
 }
 
 /// Runs blocking HTTP off the async workers.
-async fn http_async(base: &str, method: &'static str, path: String, body: Option<Value>) -> (u16, Value) {
+async fn http_async(
+    base: &str,
+    method: &'static str,
+    path: String,
+    body: Option<Value>,
+) -> (u16, Value) {
     let base = base.to_string();
     tokio::task::spawn_blocking(move || http(&base, method, &path, body))
         .await
@@ -81,7 +91,13 @@ fn control_api_basics_and_errors() {
     let c = &sim.control;
     assert_eq!(http(c, "GET", "/health", None), (200, json!({"ok": true})));
     assert_eq!(
-        http(c, "POST", "/numbers", Some(json!({"phone": "6281234567890", "registered": true}))).0,
+        http(
+            c,
+            "POST",
+            "/numbers",
+            Some(json!({"phone": "6281234567890", "registered": true}))
+        )
+        .0,
         200
     );
     assert_eq!(
@@ -90,15 +106,29 @@ fn control_api_basics_and_errors() {
     );
     let (status, body) = http(c, "POST", "/faults", Some(json!({"kind": "explode"})));
     assert_eq!(status, 400);
-    assert!(body["error"].as_str().unwrap().contains("explode"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("explode"),
+        "{body}"
+    );
     let (status, body) = http(c, "POST", "/faults", Some(json!({"kind": "error_ack"})));
     assert_eq!(status, 400, "error_ack needs a recipient: {body}");
-    assert_eq!(http(c, "POST", "/faults", Some(json!({"kind": "drop"}))).0, 200);
-    let (status, body) = http(c, "POST", "/scan", Some(json!({"qr": "nonsense", "phone": "62811"})));
+    assert_eq!(
+        http(c, "POST", "/faults", Some(json!({"kind": "drop"}))).0,
+        200
+    );
+    let (status, body) = http(
+        c,
+        "POST",
+        "/scan",
+        Some(json!({"qr": "nonsense", "phone": "62811"})),
+    );
     assert_eq!(status, 400);
     assert!(body["error"].is_string(), "{body}");
     let (status, _) = http(c, "POST", "/numbers", Some(json!({"nope": 1})));
-    assert!((400..500).contains(&status), "malformed body must be a 4xx, got {status}");
+    assert!(
+        (400..500).contains(&status),
+        "malformed body must be a 4xx, got {status}"
+    );
 }
 
 #[test]
@@ -159,7 +189,10 @@ async fn real_client_links_and_sends_through_the_binary() {
     assert_eq!(messages.len(), 1, "{body}");
     assert_eq!(messages[0]["text"], "halo dari biner");
     assert_eq!(messages[0]["from"], "6281111111111");
-    assert!(messages[0]["id"].is_string() && messages[0]["at"].is_i64(), "{body}");
+    assert!(
+        messages[0]["id"].is_string() && messages[0]["at"].is_i64(),
+        "{body}"
+    );
 
     let (status, _) = http_async(
         &sim.control,

@@ -2,7 +2,6 @@
 
 mod common;
 
-
 use common::*;
 use waotp_sim::{Fault, SimConfig, Simulator};
 use whatsapp_rust::prelude::*;
@@ -10,7 +9,9 @@ use whatsapp_rust::types::presence::ReceiptType;
 
 async fn sim() -> Simulator {
     init_logs();
-    Simulator::start(SimConfig::default()).await.expect("sim start")
+    Simulator::start(SimConfig::default())
+        .await
+        .expect("sim start")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -49,21 +50,25 @@ async fn text_reaches_inbox_with_ack_and_receipts() {
     let id = sent.message_id.clone();
     let (mut acked, mut delivered, mut read) = (false, false, false);
     client
-        .wait_for("server ack + delivered + read receipts", EVENT_DEADLINE, |e| {
-            match e {
-                Event::ServerAck(ack) if ack.id == id => {
-                    assert_eq!(ack.error, None, "unexpected nack");
-                    acked = true;
-                }
-                Event::Receipt(r) if r.message_ids.iter().any(|m| *m == id) => match r.r#type {
-                    ReceiptType::Delivered => delivered = true,
-                    ReceiptType::Read => read = true,
+        .wait_for(
+            "server ack + delivered + read receipts",
+            EVENT_DEADLINE,
+            |e| {
+                match e {
+                    Event::ServerAck(ack) if ack.id == id => {
+                        assert_eq!(ack.error, None, "unexpected nack");
+                        acked = true;
+                    }
+                    Event::Receipt(r) if r.message_ids.iter().any(|m| *m == id) => match r.r#type {
+                        ReceiptType::Delivered => delivered = true,
+                        ReceiptType::Read => read = true,
+                        _ => {}
+                    },
                     _ => {}
-                },
-                _ => {}
-            }
-            (acked && delivered && read).then_some(())
-        })
+                }
+                (acked && delivered && read).then_some(())
+            },
+        )
         .await;
     client.shutdown().await;
 }
@@ -81,7 +86,12 @@ async fn unregistered_number_is_not_on_whatsapp() {
         .is_on_whatsapp(&[Jid::pn("6289999999999"), Jid::pn("6281234567890")])
         .await
         .expect("is_on_whatsapp");
-    let by_user = |u: &str| results.iter().find(|r| r.jid.user == u).map(|r| r.is_registered);
+    let by_user = |u: &str| {
+        results
+            .iter()
+            .find(|r| r.jid.user == u)
+            .map(|r| r.is_registered)
+    };
     assert_eq!(by_user("6289999999999"), Some(false), "{results:?}");
     assert_eq!(by_user("6281234567890"), Some(true), "{results:?}");
 
@@ -116,7 +126,10 @@ async fn restart_from_store_logs_in_without_qr() {
         .send_text(Jid::pn("6281234567890"), "after restart")
         .await
         .expect("send after restart");
-    let inbox = sim.wait_for_inbox("6281234567890", 1, EVENT_DEADLINE).await.unwrap();
+    let inbox = sim
+        .wait_for_inbox("6281234567890", 1, EVENT_DEADLINE)
+        .await
+        .unwrap();
     assert_eq!(inbox[0].text, "after restart");
     again.shutdown().await;
 }
@@ -140,7 +153,10 @@ async fn drop_fault_reconnects_and_sends() {
         .send_text(Jid::pn("6281234567890"), "after drop")
         .await
         .expect("send after reconnect");
-    let inbox = sim.wait_for_inbox("6281234567890", 1, EVENT_DEADLINE).await.unwrap();
+    let inbox = sim
+        .wait_for_inbox("6281234567890", 1, EVENT_DEADLINE)
+        .await
+        .unwrap();
     assert_eq!(inbox[0].text, "after drop");
     client.shutdown().await;
 }
@@ -192,7 +208,10 @@ async fn error_ack_fault_nacks_one_message() {
         .send_text(Jid::pn("6281234567890"), "second try")
         .await
         .expect("send");
-    let inbox = sim.wait_for_inbox("6281234567890", 1, EVENT_DEADLINE).await.unwrap();
+    let inbox = sim
+        .wait_for_inbox("6281234567890", 1, EVENT_DEADLINE)
+        .await
+        .unwrap();
     assert_eq!(inbox[0].text, "second try");
     client.shutdown().await;
 }
@@ -222,21 +241,26 @@ async fn withheld_receipts_never_arrive_but_ack_does() {
         .message_id;
     let mut silent_acked = false;
     client
-        .wait_for("read receipt of the normal message", EVENT_DEADLINE, |e| match e {
-            Event::ServerAck(a) if a.id == silent => {
-                silent_acked = true;
-                None
-            }
-            Event::Receipt(r) if r.message_ids.iter().any(|m| *m == silent) => {
-                panic!("receipt for a withheld message: {r:?}")
-            }
-            Event::Receipt(r)
-                if r.r#type == ReceiptType::Read && r.message_ids.iter().any(|m| *m == normal) =>
-            {
-                Some(())
-            }
-            _ => None,
-        })
+        .wait_for(
+            "read receipt of the normal message",
+            EVENT_DEADLINE,
+            |e| match e {
+                Event::ServerAck(a) if a.id == silent => {
+                    silent_acked = true;
+                    None
+                }
+                Event::Receipt(r) if r.message_ids.iter().any(|m| *m == silent) => {
+                    panic!("receipt for a withheld message: {r:?}")
+                }
+                Event::Receipt(r)
+                    if r.r#type == ReceiptType::Read
+                        && r.message_ids.iter().any(|m| *m == normal) =>
+                {
+                    Some(())
+                }
+                _ => None,
+            },
+        )
         .await;
     assert!(silent_acked, "the withheld message still gets a server ack");
     client.shutdown().await;
@@ -369,7 +393,9 @@ async fn twenty_accounts_pair_concurrently_and_send() {
     for i in 0..20 {
         let phone = format!("62822000000{i:02}");
         assert!(
-            inbox.iter().any(|m| m.from == phone && m.text == format!("from {phone}")),
+            inbox
+                .iter()
+                .any(|m| m.from == phone && m.text == format!("from {phone}")),
             "missing message from {phone}"
         );
     }
@@ -377,4 +403,56 @@ async fn twenty_accounts_pair_concurrently_and_send() {
     for c in clients {
         c.shutdown().await;
     }
+}
+
+/// Speaks just enough WebSocket by hand to deliver `payload` as one masked
+/// binary frame after a valid upgrade.
+async fn raw_ws_send(addr: std::net::SocketAddr, payload: &[u8], hang_up: bool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET /ws/chat HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if tcp.read(&mut byte).await.unwrap() == 0 {
+            panic!("server closed during upgrade");
+        }
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    let mask = [1u8, 2, 3, 4];
+    let mut frame = vec![0x82, 0x80 | payload.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    tcp.write_all(&frame).await.unwrap();
+    if hang_up {
+        tcp.shutdown().await.unwrap();
+    }
+    // The server must close the connection instead of panicking or hanging.
+    let mut rest = Vec::new();
+    tokio::time::timeout(EVENT_DEADLINE, tcp.read_to_end(&mut rest))
+        .await
+        .expect("server did not close a garbage connection")
+        .ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn malformed_input_closes_the_connection_and_serving_continues() {
+    let sim = sim().await;
+    // Wrong connection header.
+    raw_ws_send(sim.local_addr(), b"XXXXXXXX", false).await;
+    // Right header, garbage handshake frame.
+    raw_ws_send(sim.local_addr(), b"WA\x06\x03\x00\x00\x05junk!", false).await;
+    // Right header, frame claiming more bytes than sent, then hang up.
+    raw_ws_send(sim.local_addr(), b"WA\x06\x03\xff\xff\xffabc", true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = paired_client(&sim, "6281111111122", &dir.path().join("wa.db")).await;
+    client.shutdown().await;
 }
