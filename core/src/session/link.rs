@@ -118,6 +118,7 @@ impl EventHandler for SessionEvents {
             return;
         }
         let client = self.client.get().and_then(Weak::upgrade);
+        let _order = crate::session::lock(&session.event_order);
         apply_lifecycle_event(&session, &event, client.as_deref());
     }
 }

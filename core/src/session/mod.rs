@@ -70,12 +70,16 @@ pub(crate) struct SessionInner {
     /// Serialises start, stop and restart; holds the running client's watcher.
     lifecycle: tokio::sync::Mutex<Option<link::Running>>,
     generation: AtomicU64,
+    /// Held while a client event updates the state and publishes it, so that
+    /// events (which whatsapp-rust may dispatch from several tasks at once)
+    /// reach subscribers in the order the state changed.
+    pub(crate) event_order: Mutex<()>,
     /// Set when WhatsApp logged the device out: its credentials are dead and
     /// are wiped once the client has stopped.
     logged_out: AtomicBool,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // The guarded values stay consistent across a panic (plain replacements).
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -96,6 +100,7 @@ impl Session {
             lifecycle: tokio::sync::Mutex::new(None),
             generation: AtomicU64::new(0),
             logged_out: AtomicBool::new(false),
+            event_order: Mutex::new(()),
         });
         inner.start().await?;
         Ok(Session { inner })

@@ -1,0 +1,71 @@
+//! The main command runs end to end: the `quickstart` example (built by
+//! `cargo test` with the same features) against an in-process simulator.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use waotp_sim::{SimConfig, Simulator};
+
+fn example_binary(name: &str) -> PathBuf {
+    // target/<profile>/deps/quickstart-<hash> → target/<profile>/examples/<name>
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let path = profile_dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with plain `cargo test` (it builds examples)",
+        path.display()
+    );
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quickstart_links_sends_and_reports_delivery() {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    sim.add_number("6281234567890", true);
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(example_binary("quickstart"))
+        .args(["--session", "my-session", "--to", "081234567890", "--endpoint", &sim.ws_url()])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("quickstart starts");
+
+    // Read its output on a thread; hand each line to the test.
+    let stdout = child.stdout.take().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut output = Vec::new();
+    let mut scanned = false;
+    while let Ok(Some(line)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+        if let Some(qr) = line.strip_prefix("QR ") {
+            if !scanned {
+                sim.scan(qr, "6281111111111", "Quickstart Phone").await.expect("scan");
+                scanned = true;
+            }
+        }
+        output.push(line);
+    }
+    let status = child.wait().unwrap();
+    let text = output.join("\n");
+    assert!(status.success(), "quickstart failed:\n{text}");
+    assert!(scanned, "quickstart printed no `QR ` line:\n{text}");
+    assert!(text.contains("SANDBOX"), "build info is printed:\n{text}");
+    assert!(text.contains("Connected as +6281111111111"), "{text}");
+    assert!(text.contains("Status: read"), "delivery is reported:\n{text}");
+    let inbox = sim.inbox("6281234567890");
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].text, "Hello from waotp!");
+}
