@@ -102,6 +102,15 @@ async fn answer(
                 .build(),
         ]),
         (ns::APP_STATE, _) => Ok(vec![app_state(iq)]),
+        // No A/B props and default privacy: empty containers parse cleanly.
+        (ns::PROPS, "get") => Ok(vec![result_for(
+            iq,
+            vec![NodeBuilder::new("props").attr("protocol", "1").build()],
+        )]),
+        (ns::PRIVACY, "get") => Ok(vec![result_for(
+            iq,
+            vec![NodeBuilder::new("privacy").build()],
+        )]),
         (ns::USYNC, _) => Ok(vec![usync(shared, conn, iq)?]),
         (ns::ENCRYPT, "get") if first.is_some_and(|c| c.tag == tag::KEY) => {
             Ok(vec![prekey_fetch(shared, iq).await?])

@@ -257,3 +257,23 @@ pub fn offer_qr_refs(shared: &Shared, conn: &ConnHandle) {
         .build();
     conn.send(node);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_plain_and_deep_link_qr_codes() {
+        let key = BASE64_STANDARD.encode([7u8; 32]);
+        let adv = BASE64_STANDARD.encode([9u8; 32]);
+        let qr = format!("2@ref,{key},{key},{adv},9");
+        let parsed = parse_qr(&qr).unwrap();
+        assert_eq!(parsed.pairing_ref, "2@ref");
+        assert_eq!(parsed.identity_pub, [7u8; 32]);
+        assert_eq!(parsed.adv_secret, [9u8; 32]);
+        let linked = format!("https://wa.me/settings/linked_devices#{qr}");
+        assert_eq!(parse_qr(&linked).unwrap().adv_secret, [9u8; 32]);
+        assert!(parse_qr("2@ref,short").is_err());
+        assert!(parse_qr(&format!("2@ref,{key},{key},AAAA,9")).is_err());
+    }
+}

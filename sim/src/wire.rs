@@ -120,6 +120,10 @@ pub mod ns {
     pub const APP_STATE: &str = "w:sync:app:state";
     /// Passive / active mode.
     pub const PASSIVE: &str = "passive";
+    /// A/B props (`<props protocol="1"/>`).
+    pub const PROPS: &str = "abt";
+    /// Privacy settings.
+    pub const PRIVACY: &str = "privacy";
 }
 
 /// Attribute values.

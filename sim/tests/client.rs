@@ -456,3 +456,40 @@ async fn malformed_input_closes_the_connection_and_serving_continues() {
     let client = paired_client(&sim, "6281111111122", &dir.path().join("wa.db")).await;
     client.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn receipt_delay_postpones_receipts() {
+    let sim = sim().await;
+    sim.add_number("6281234567890", true);
+    let delay = std::time::Duration::from_millis(1200);
+    sim.set_receipt_delay("6281234567890", delay);
+    let dir = tempfile::tempdir().unwrap();
+    let mut client = paired_client(&sim, "6281111111123", &dir.path().join("wa.db")).await;
+    let id = client
+        .client
+        .send_text(Jid::pn("6281234567890"), "slow receipts")
+        .await
+        .unwrap()
+        .message_id;
+    let mut acked_at = None;
+    let delivered_after = client
+        .wait_for("delayed delivered receipt", EVENT_DEADLINE, |e| match e {
+            Event::ServerAck(a) if a.id == id => {
+                acked_at = Some(std::time::Instant::now());
+                None
+            }
+            Event::Receipt(r)
+                if r.r#type == ReceiptType::Delivered && r.message_ids.iter().any(|m| *m == id) =>
+            {
+                Some(acked_at.expect("receipt before server ack").elapsed())
+            }
+            _ => None,
+        })
+        .await;
+    // Allow scheduling slack below the nominal delay, but far above zero.
+    assert!(
+        delivered_after >= delay.mul_f32(0.8),
+        "delivered receipt came {delivered_after:?} after the ack, delay is {delay:?}"
+    );
+    client.shutdown().await;
+}
