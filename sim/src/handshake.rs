@@ -62,7 +62,7 @@ pub struct Established {
 /// First step: the client's hello decides the pattern.
 pub enum Hello {
     /// XX: the server hello is ready; feed the client finish to `XxPending::finish`.
-    Xx(XxPending, Vec<u8>),
+    Xx(Box<XxPending>, Vec<u8>),
     /// IK: done after sending the server hello.
     Ik(Box<Established>, Vec<u8>),
 }
@@ -161,7 +161,7 @@ fn respond_xx(
     noise.mix_shared_secret(server.static_kp.private_key.serialize(), client_eph)?;
     let enc_cert = noise.encrypt(&server.cert_chain)?;
     let hello = server_hello(server_eph_pub, Some(enc_static), enc_cert);
-    Ok(Hello::Xx(XxPending { noise, server_eph }, hello))
+    Ok(Hello::Xx(Box::new(XxPending { noise, server_eph }), hello))
 }
 
 fn server_hello(eph: [u8; 32], enc_static: Option<Vec<u8>>, enc_payload: Vec<u8>) -> Vec<u8> {

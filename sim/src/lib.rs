@@ -16,6 +16,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 mod conn;
 pub mod control;
 mod handshake;
@@ -268,10 +270,10 @@ impl Simulator {
             Fault::Logout(phone) => {
                 let phone = phone.map(|p| digits(&p));
                 for c in shared.conns_for(phone.as_deref()) {
-                    if let Some((p, d)) = c.login.lock().ok().and_then(|l| l.clone()) {
-                        if let Some(a) = shared.lock().accounts.get_mut(&p) {
-                            a.devices.remove(&d);
-                        }
+                    if let Some((p, d)) = c.login.lock().ok().and_then(|l| l.clone())
+                        && let Some(a) = shared.lock().accounts.get_mut(&p)
+                    {
+                        a.devices.remove(&d);
                     }
                     c.send(
                         NodeBuilder::new(tag::STREAM_ERROR)

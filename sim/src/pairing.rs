@@ -35,7 +35,7 @@ pub fn parse_qr(qr: &str) -> anyhow::Result<QrData> {
     let (pairing_ref, _noise, identity_pub) = wacore::pair::PairUtils::parse_qr_code(qr)?;
     // parse_qr_code validated the shape; the ADV secret is the 4th field.
     let adv_b64 = qr
-        .rsplit(|c| c == '#')
+        .rsplit('#')
         .next()
         .unwrap_or(qr)
         .split(',')

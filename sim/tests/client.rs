@@ -59,7 +59,7 @@ async fn text_reaches_inbox_with_ack_and_receipts() {
                         assert_eq!(ack.error, None, "unexpected nack");
                         acked = true;
                     }
-                    Event::Receipt(r) if r.message_ids.iter().any(|m| *m == id) => match r.r#type {
+                    Event::Receipt(r) if r.message_ids.contains(&id) => match r.r#type {
                         ReceiptType::Delivered => delivered = true,
                         ReceiptType::Read => read = true,
                         _ => {}
@@ -249,12 +249,11 @@ async fn withheld_receipts_never_arrive_but_ack_does() {
                     silent_acked = true;
                     None
                 }
-                Event::Receipt(r) if r.message_ids.iter().any(|m| *m == silent) => {
+                Event::Receipt(r) if r.message_ids.contains(&silent) => {
                     panic!("receipt for a withheld message: {r:?}")
                 }
                 Event::Receipt(r)
-                    if r.r#type == ReceiptType::Read
-                        && r.message_ids.iter().any(|m| *m == normal) =>
+                    if r.r#type == ReceiptType::Read && r.message_ids.contains(&normal) =>
                 {
                     Some(())
                 }
@@ -479,7 +478,7 @@ async fn receipt_delay_postpones_receipts() {
                 None
             }
             Event::Receipt(r)
-                if r.r#type == ReceiptType::Delivered && r.message_ids.iter().any(|m| *m == id) =>
+                if r.r#type == ReceiptType::Delivered && r.message_ids.contains(&id) =>
             {
                 Some(acked_at.expect("receipt before server ack").elapsed())
             }
