@@ -492,3 +492,25 @@ async fn receipt_delay_postpones_receipts() {
     );
     client.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stale_ik_key_falls_back_to_xx_and_unknown_device_is_logged_out() {
+    let first = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("wa.db");
+    let client = paired_client(&first, "6281111111124", &db).await;
+    client.shutdown().await;
+    first.shutdown();
+
+    // A new simulator has a different Noise key and knows no accounts: the
+    // client's IK hello must be answered with XX fallback (otherwise it
+    // retries IK forever), and the unknown device refused with 401.
+    let second = sim().await;
+    let mut again = TestClient::start(&second, &db, None).await;
+    again
+        .wait_for("LoggedOut from an unknown simulator", EVENT_DEADLINE, |e| {
+            matches!(e, Event::LoggedOut(_)).then_some(())
+        })
+        .await;
+    again.shutdown().await;
+}
