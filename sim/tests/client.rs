@@ -98,8 +98,9 @@ async fn unregistered_number_is_not_on_whatsapp() {
     let err = client
         .client
         .send_text(Jid::pn("6289999999999"), "hello?")
-        .await;
-    assert!(err.is_err(), "send to an unregistered number must fail");
+        .await
+        .expect_err("send to an unregistered number must fail");
+    eprintln!("send to unregistered number failed with: {err}");
     assert!(sim.inbox("6289999999999").is_empty());
     client.shutdown().await;
 }
