@@ -11,6 +11,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::delivery::DeliveryStatus;
+use crate::otp::VerifyOutcome;
 use crate::session::state::{LinkedUser, unix_millis};
 
 /// How many events a slow subscriber may fall behind before it loses some.
@@ -90,6 +91,48 @@ pub enum Event {
         to: String,
         /// The new status.
         status: DeliveryStatus,
+    },
+    /// An OTP message was handed to WhatsApp. (Events never carry the code.)
+    OtpSent {
+        /// Session that sent it.
+        session: String,
+        /// Verification id.
+        verification_id: String,
+        /// WhatsApp message id.
+        message_id: String,
+        /// Recipient, E.164 digits.
+        to: String,
+    },
+    /// The message carrying an OTP moved on (sent, delivered, read, failed).
+    OtpDelivery {
+        /// WhatsApp message id.
+        message_id: String,
+        /// Recipient, E.164 digits.
+        to: String,
+        /// The new delivery status.
+        status: DeliveryStatus,
+    },
+    /// An OTP could not be sent.
+    OtpFailed {
+        /// Session that tried.
+        session: String,
+        /// Verification id.
+        verification_id: String,
+        /// Recipient, E.164 digits.
+        to: String,
+        /// Stable error code (`NOT_CONNECTED`, `SEND_FAILED`, …).
+        code: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A code was checked.
+    OtpVerified {
+        /// Recipient, E.164 digits.
+        to: String,
+        /// Verification checked against, when there was one.
+        verification_id: Option<String>,
+        /// Outcome: approved, invalid (with attempts left), expired, …
+        outcome: VerifyOutcome,
     },
     /// This subscriber fell behind and missed events.
     Lagged {

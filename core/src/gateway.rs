@@ -13,7 +13,10 @@ use crate::endpoint;
 use crate::error::{Error, Result};
 use crate::events::{self, Event, EventStream};
 use crate::messages::{MessageRecord, MessageTracker};
+use crate::on_whatsapp_cache::OnWhatsappCache;
+use crate::otp::{Clock, OtpConfig, OtpEngine, OtpSecret, OtpStore};
 use crate::phone;
+use crate::retry::SendRetry;
 use crate::session::{Session, SessionId, SessionStatus};
 use crate::storage;
 
@@ -35,6 +38,10 @@ pub(crate) struct GatewayConfig {
 pub(crate) struct Shared {
     pub(crate) config: GatewayConfig,
     pub(crate) messages: MessageTracker,
+    pub(crate) otp: OtpEngine,
+    pub(crate) on_whatsapp: OnWhatsappCache,
+    pub(crate) send_retry: SendRetry,
+    pub(crate) check_on_whatsapp: bool,
     events: broadcast::Sender<Event>,
 }
 
@@ -46,12 +53,19 @@ impl Shared {
 }
 
 /// Configures and opens a [`Gateway`].
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct GatewayBuilder {
     data_dir: PathBuf,
     default_country_code: u16,
     whatsapp_version: Option<(u32, u32, u32)>,
     endpoint: Option<String>,
+    otp_config: OtpConfig,
+    otp_store: Option<Arc<dyn OtpStore>>,
+    otp_secret: Option<OtpSecret>,
+    clock: Option<Arc<dyn Clock>>,
+    on_whatsapp_cache_ttl: Duration,
+    check_on_whatsapp: bool,
+    send_retry: SendRetry,
 }
 
 impl Default for GatewayBuilder {
@@ -61,6 +75,13 @@ impl Default for GatewayBuilder {
             default_country_code: 62,
             whatsapp_version: None,
             endpoint: None,
+            otp_config: OtpConfig::default(),
+            otp_store: None,
+            otp_secret: None,
+            clock: None,
+            on_whatsapp_cache_ttl: Duration::from_secs(3600),
+            check_on_whatsapp: true,
+            send_retry: SendRetry::default(),
         }
     }
 }
@@ -94,6 +115,54 @@ impl GatewayBuilder {
         self
     }
 
+    /// OTP defaults: length, validity, attempts, locale, limits.
+    pub fn otp_config(mut self, config: OtpConfig) -> Self {
+        self.otp_config = config;
+        self
+    }
+
+    /// Where OTP state lives. Default: SQLite in `data_dir/otp.db`, so
+    /// pending codes survive a restart. [`crate::otp::MemoryStore`] keeps
+    /// them in the process only.
+    pub fn otp_store(mut self, store: Arc<dyn OtpStore>) -> Self {
+        self.otp_store = Some(store);
+        self
+    }
+
+    /// The HMAC secret for stored codes. Default: generated once into
+    /// `data_dir/otp.secret` (mode 0600). Supply one to share OTP state
+    /// between several processes.
+    pub fn otp_secret(mut self, secret: OtpSecret) -> Self {
+        self.otp_secret = Some(secret);
+        self
+    }
+
+    /// The clock OTP expiry and limits read (tests use [`crate::otp::ManualClock`]).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// How long an `is_on_whatsapp` answer is reused by `send_otp`. Default
+    /// one hour; zero turns the cache off.
+    pub fn on_whatsapp_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.on_whatsapp_cache_ttl = ttl;
+        self
+    }
+
+    /// Whether `send_otp` first checks that the recipient is on WhatsApp
+    /// (default true): a code for a number without WhatsApp is never issued.
+    pub fn check_on_whatsapp(mut self, check: bool) -> Self {
+        self.check_on_whatsapp = check;
+        self
+    }
+
+    /// How `send_otp` retries transient failures.
+    pub fn send_retry(mut self, retry: SendRetry) -> Self {
+        self.send_retry = retry;
+        self
+    }
+
     /// Opens the gateway and restores every stored session: linked ones
     /// reconnect without a QR code.
     pub async fn open(self) -> Result<Gateway> {
@@ -111,6 +180,17 @@ impl GatewayBuilder {
             None
         });
         storage::create_private_dir(&storage::sessions_dir(&self.data_dir))?;
+        let mut otp = OtpEngine::builder().config(self.otp_config).data_dir(&self.data_dir);
+        if let Some(store) = self.otp_store {
+            otp = otp.store(store);
+        }
+        if let Some(secret) = self.otp_secret {
+            otp = otp.secret(secret);
+        }
+        if let Some(clock) = self.clock {
+            otp = otp.clock(clock);
+        }
+        let otp = otp.build()?;
         let (events, _) = broadcast::channel(events::CAPACITY);
         let shared = Arc::new(Shared {
             config: GatewayConfig {
@@ -120,6 +200,10 @@ impl GatewayBuilder {
                 endpoint,
             },
             messages: MessageTracker::default(),
+            otp,
+            on_whatsapp: OnWhatsappCache::new(self.on_whatsapp_cache_ttl),
+            send_retry: self.send_retry,
+            check_on_whatsapp: self.check_on_whatsapp,
             events,
         });
         let gateway = Gateway {
@@ -141,11 +225,11 @@ impl GatewayBuilder {
 /// The facade over everything waotp does. Cheap to clone; clones share state.
 #[derive(Clone)]
 pub struct Gateway {
-    inner: Arc<GatewayInner>,
+    pub(crate) inner: Arc<GatewayInner>,
 }
 
-struct GatewayInner {
-    shared: Arc<Shared>,
+pub(crate) struct GatewayInner {
+    pub(crate) shared: Arc<Shared>,
     sessions: RwLock<BTreeMap<SessionId, Session>>,
     /// Serialises create and delete, so two creates of one id make one session.
     creating: tokio::sync::Mutex<()>,
@@ -227,6 +311,7 @@ impl Gateway {
         storage::remove_store(&session.inner.store_path)?;
         self.inner.write_sessions().remove(&session.inner.id);
         self.inner.shared.messages.forget_session(session.id());
+        self.inner.shared.otp.stats().forget_session(session.id());
         self.inner.shared.emit(Event::SessionDeleted { session: session.id().to_owned() });
         Ok(())
     }

@@ -105,10 +105,20 @@ impl MessageTracker {
         self.changed.notify_waiters();
     }
 
-    /// Applies a status report. Returns the updated record when the status
-    /// changed (so the caller can publish it), `None` for unknown ids and
-    /// reports that change nothing.
+    /// Applies a status report and wakes waiters. Returns the updated record
+    /// when the status changed (so the caller can publish it), `None` for
+    /// unknown ids and reports that change nothing.
     pub(crate) fn update(&self, id: &str, next: DeliveryStatus) -> Option<MessageRecord> {
+        let record = self.update_quietly(id, next);
+        if record.is_some() {
+            self.wake_waiters();
+        }
+        record
+    }
+
+    /// [`update`](Self::update) without waking waiters: for a caller that has
+    /// more state to bring in line first, then calls [`wake_waiters`](Self::wake_waiters).
+    pub(crate) fn update_quietly(&self, id: &str, next: DeliveryStatus) -> Option<MessageRecord> {
         let mut state = self.lock();
         let record = state.records.get_mut(id)?;
         let advanced = record.status.advance(next);
@@ -117,10 +127,12 @@ impl MessageTracker {
         }
         record.status = advanced;
         record.updated_at = SystemTime::now();
-        let out = record.clone();
-        drop(state);
+        Some(record.clone())
+    }
+
+    /// Wakes everything waiting in [`wait_for`](Self::wait_for).
+    pub(crate) fn wake_waiters(&self) {
         self.changed.notify_waiters();
-        Some(out)
     }
 
     /// The record of a message.

@@ -70,16 +70,18 @@ pub async fn handle(shared: &Arc<Shared>, conn: &Arc<ConnHandle>, message: &Node
     match decrypt_text(shared, message, &to, &sender_phone, sender_device).await {
         Ok(text) => {
             {
+                // WhatsApp keys a message by sender and id: a resend under the
+                // same id (a client retry) reaches the phone once.
                 let mut st = shared.lock();
-                st.inboxes
-                    .entry(to.clone())
-                    .or_default()
-                    .push(InboxMessage {
+                let inbox = st.inboxes.entry(to.clone()).or_default();
+                if !inbox.iter().any(|m| m.id == id && m.from == sender_phone) {
+                    inbox.push(InboxMessage {
                         id: id.clone(),
                         from: sender_phone.clone(),
                         text,
                         at: t,
                     });
+                }
             }
             shared.inbox_version.send_modify(|v| *v += 1);
             conn.send(ack(&id, &to, t, None));

@@ -259,11 +259,38 @@ impl Session {
         self.inner.send_with_id(&client, &to, text, message_id).await
     }
 
+    /// A fresh WhatsApp message id from the connected client (for sends that
+    /// must keep one id across retries).
+    pub(crate) fn new_message_id(&self) -> Result<String> {
+        Ok(self.inner.connected_client()?.generate_message_id())
+    }
+
+    /// Sends `text` to `to` (already normalised) under a chosen message id.
+    pub(crate) async fn send_prepared(&self, to: &str, text: &str, message_id: &str) -> Result<()> {
+        let client = self.inner.connected_client()?;
+        self.inner.send_with_id(&client, to, text, message_id.to_owned()).await.map(|_| ())
+    }
+
+    /// Whether `phone` (already normalised) is on WhatsApp, answered from the
+    /// gateway's cache when fresh.
+    pub(crate) async fn is_on_whatsapp_cached(&self, digits: &str) -> Result<bool> {
+        if let Some(known) = self.inner.shared.on_whatsapp.get(digits) {
+            return Ok(known);
+        }
+        let client = self.inner.connected_client()?;
+        let registered = is_registered(&client, digits).await?;
+        self.inner.shared.on_whatsapp.put(digits, registered);
+        Ok(registered)
+    }
+
     /// Whether `phone` has a WhatsApp account.
     pub async fn is_on_whatsapp(&self, phone: &str) -> Result<bool> {
         let digits = phone::normalize(phone, self.inner.shared.config.default_country_code)?;
         let client = self.inner.connected_client()?;
-        is_registered(&client, &digits).await
+        let registered = is_registered(&client, &digits).await?;
+        // Fresh answers feed the cache `send_otp` reads.
+        self.inner.shared.on_whatsapp.put(&digits, registered);
+        Ok(registered)
     }
 
     /// The delivery record of a message this gateway sent.
@@ -354,14 +381,28 @@ impl SessionInner {
     }
 
     pub(crate) fn report_delivery(&self, message_id: &str, status: DeliveryStatus) {
-        if let Some(record) = self.shared.messages.update(message_id, status) {
-            self.shared.emit(Event::MessageStatus {
-                session: record.session,
-                message_id: record.id,
-                to: record.to,
-                status: record.status,
-            });
+        let Some(record) = self.shared.messages.update_quietly(message_id, status) else {
+            return;
+        };
+        // The OTP record first, so whoever wakes on the message's new status
+        // also reads it in `otp_status`.
+        let otp = self.shared.otp.record_delivery(&record.id, record.status.clone());
+        self.shared.messages.wake_waiters();
+        match otp {
+            Ok(true) => self.shared.emit(Event::OtpDelivery {
+                message_id: record.id.clone(),
+                to: record.to.clone(),
+                status: record.status.clone(),
+            }),
+            Ok(false) => {}
+            Err(e) => log::warn!("session {}: recording OTP delivery failed: {e}", self.id),
         }
+        self.shared.emit(Event::MessageStatus {
+            session: record.session,
+            message_id: record.id,
+            to: record.to,
+            status: record.status,
+        });
     }
 
     async fn send_with_id(&self, client: &Client, to: &str, text: &str, id: String) -> Result<SentMessage> {

@@ -1,0 +1,232 @@
+//! The gateway's OTP operations: the engine (codes, limits, verification)
+//! joined to a WhatsApp session (the on-WhatsApp check, pacing, the send and
+//! its retries, delivery tracking, events).
+
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::gateway::Gateway;
+use crate::otp::{self, OtpCode, OtpEngine, OtpRequest, OtpStatus, StatsSnapshot, VerifyOutcome};
+use crate::session::state::unix_millis;
+use crate::session::{Session, SessionState};
+
+/// What `send_otp` returns.
+#[derive(Clone, Serialize)]
+pub struct SentOtp {
+    /// Id of this verification.
+    pub verification_id: String,
+    /// WhatsApp message id of the message that carries the code.
+    pub message_id: Option<String>,
+    /// Recipient, E.164 digits.
+    pub to: String,
+    /// When the code stops being accepted.
+    #[serde(with = "unix_millis")]
+    pub expires_at: SystemTime,
+    /// The code, only when the request set `reveal_code` (and never for an
+    /// idempotent replay: only the code's MAC was kept).
+    #[serde(skip)]
+    pub code: Option<OtpCode>,
+    /// True when an idempotency key matched an earlier send and nothing new was sent.
+    pub replayed: bool,
+}
+
+impl std::fmt::Debug for SentOtp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SentOtp")
+            .field("verification_id", &self.verification_id)
+            .field("message_id", &self.message_id)
+            .field("to", &self.to)
+            .field("expires_at", &self.expires_at)
+            .field("code", &self.code.as_ref().map(|_| "<redacted>"))
+            .field("replayed", &self.replayed)
+            .finish()
+    }
+}
+
+impl Gateway {
+    /// The OTP engine (stores, limits, statistics).
+    pub fn otp_engine(&self) -> &OtpEngine {
+        &self.inner.shared.otp
+    }
+
+    /// A random code of `length` digits (4–10), uniform, from the OS CSPRNG.
+    pub fn generate_otp(&self, length: usize) -> Result<OtpCode> {
+        otp::generate_otp(length)
+    }
+
+    /// Issues a code for `to` and sends it through session `session_id`.
+    ///
+    /// Checks the number is on WhatsApp (cached), the limits (`RATE_LIMITED`
+    /// with the time to retry), paces the session, then sends, retrying
+    /// transient failures with backoff under one message id. A new code
+    /// replaces the recipient's pending one.
+    pub async fn send_otp(&self, session_id: &str, to: &str, request: &OtpRequest) -> Result<SentOtp> {
+        let started = Instant::now();
+        let shared = &self.inner.shared;
+        let to = self.normalize_phone(to)?;
+        let session = self.session(session_id)?;
+        let deadline = tokio::time::Instant::now() + shared.send_retry.max_elapsed;
+        ready(&session, deadline).await?;
+        if shared.check_on_whatsapp {
+            let registered = self
+                .with_retry(&session, deadline, || session.is_on_whatsapp_cached(&to))
+                .await?;
+            if !registered {
+                return Err(Error::NotOnWhatsapp(to));
+            }
+        }
+
+        let issued = shared.otp.issue(&to, session.id(), request)?;
+        if issued.replayed {
+            return Ok(SentOtp {
+                verification_id: issued.verification_id,
+                message_id: issued.message_id,
+                to,
+                expires_at: issued.expires_at,
+                code: None,
+                replayed: true,
+            });
+        }
+        let Some(message) = issued.message else {
+            return Err(Error::Store("issued OTP carries no message".into()));
+        };
+        let vid = issued.verification_id.clone();
+
+        let outcome: Result<String> = async {
+            let wait = shared.otp.pace(session.id())?;
+            tokio::time::sleep(wait).await;
+            ready(&session, deadline).await?;
+            let message_id = session.new_message_id()?;
+            shared.otp.attach_message(&vid, &message_id)?;
+            self.with_retry(&session, deadline, || session.send_prepared(&to, message.expose(), &message_id))
+                .await?;
+            Ok(message_id)
+        }
+        .await;
+
+        shared.otp.stats().record_send(session.id(), started.elapsed(), outcome.is_ok());
+        match outcome {
+            Ok(message_id) => {
+                shared.emit(Event::OtpSent {
+                    session: session.id().to_owned(),
+                    verification_id: vid.clone(),
+                    message_id: message_id.clone(),
+                    to: to.clone(),
+                });
+                Ok(SentOtp {
+                    verification_id: vid,
+                    message_id: Some(message_id),
+                    to,
+                    expires_at: issued.expires_at,
+                    code: if request.reveal_code { issued.code } else { None },
+                    replayed: false,
+                })
+            }
+            Err(error) => {
+                // The code never reached the recipient: it must not stay pending.
+                if let Err(e) = shared.otp.cancel(&to) {
+                    log::warn!("cancelling an undelivered OTP failed: {e}");
+                }
+                shared.emit(Event::OtpFailed {
+                    session: session.id().to_owned(),
+                    verification_id: vid,
+                    to,
+                    code: error.code().to_owned(),
+                    reason: error.to_string(),
+                });
+                Err(error)
+            }
+        }
+    }
+
+    /// Runs `op`, retrying transient failures with backoff (waiting for a
+    /// reconnect when the session is reconnecting) until the policy or the
+    /// deadline says stop.
+    async fn with_retry<T, F, Fut>(&self, session: &Session, deadline: tokio::time::Instant, mut op: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let policy = self.inner.shared.send_retry;
+        let mut attempt = 1;
+        loop {
+            let error = match op().await {
+                Ok(value) => return Ok(value),
+                Err(e) => e,
+            };
+            let next_at = tokio::time::Instant::now() + policy.backoff(attempt);
+            if !error.is_transient() || attempt >= policy.max_attempts || next_at >= deadline {
+                return Err(error);
+            }
+            log::info!("session {}: attempt {attempt} failed ({}); retrying", session.id(), error.code());
+            tokio::time::sleep_until(next_at).await;
+            ready(session, deadline).await?;
+            attempt += 1;
+        }
+    }
+
+    /// Checks `code` against the recipient's pending OTP (constant time,
+    /// attempts counted atomically, single use).
+    pub fn verify_otp(&self, to: &str, code: &str) -> Result<VerifyOutcome> {
+        let to = self.normalize_phone(to)?;
+        let verification = self.inner.shared.otp.verify_detailed(&to, code)?;
+        self.inner.shared.emit(Event::OtpVerified {
+            to,
+            verification_id: verification.verification_id,
+            outcome: verification.outcome,
+        });
+        Ok(verification.outcome)
+    }
+
+    /// Cancels the recipient's pending OTP; returns its status afterwards.
+    pub fn cancel_otp(&self, to: &str) -> Result<OtpStatus> {
+        let to = self.normalize_phone(to)?;
+        self.inner.shared.otp.cancel(&to)
+    }
+
+    /// The recipient's latest OTP: pending, approved, canceled, expired or
+    /// max_attempts_reached, with the delivery status of its message.
+    pub fn otp_status(&self, to: &str) -> Result<OtpStatus> {
+        let to = self.normalize_phone(to)?;
+        self.inner.shared.otp.status(&to)
+    }
+
+    /// Send and verification statistics, per gateway and per session.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.inner.shared.otp.stats().snapshot()
+    }
+
+    /// The statistics in Prometheus text exposition format.
+    pub fn stats_prometheus(&self) -> String {
+        self.inner.shared.otp.stats().to_prometheus()
+    }
+}
+
+/// Waits (until `deadline`) for a session that is on its way to connected;
+/// fails at once when it cannot get there by itself.
+async fn ready(session: &Session, deadline: tokio::time::Instant) -> Result<()> {
+    match session.status().state {
+        SessionState::Connected => Ok(()),
+        SessionState::Starting | SessionState::Connecting | SessionState::Reconnecting => {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            session.wait_connected(left.max(Duration::from_millis(1))).await.map(|_| ())
+        }
+        SessionState::LoggedOut => Err(Error::LoggedOut(session.id().to_owned())),
+        other => Err(Error::NotConnected { session: session.id().to_owned(), state: other.to_string() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bindings drive `send_otp` from multi-threaded runtimes.
+    #[allow(dead_code)]
+    fn send_otp_future_is_send(g: &Gateway) {
+        fn is_send<T: Send>(_: T) {}
+        is_send(g.send_otp("a", "b", &OtpRequest::default()));
+    }
+}
