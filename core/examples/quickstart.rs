@@ -10,6 +10,13 @@
 //! message and prints its delivery status as it changes. A sandbox build
 //! (`--features sandbox`) also takes `--endpoint ws://127.0.0.1:PORT/ws/chat`
 //! to talk to the `waotp-sim` simulator.
+//!
+//! With `--otp` it sends a one-time password instead (`--company` names the
+//! sender in the message), then asks for the code at the prompt and verifies it:
+//!
+//! ```text
+//! cargo run --release -p waotp --example quickstart -- --session my-session --to 08123456789 --otp
+//! ```
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -36,6 +43,12 @@ struct Args {
     /// How long to wait for the phone to scan, in seconds.
     #[arg(long, default_value_t = 180)]
     link_timeout: u64,
+    /// Send a one-time password, then verify the code typed at the prompt.
+    #[arg(long)]
+    otp: bool,
+    /// Company named in the OTP message.
+    #[arg(long, default_value = "PT. Contoh")]
+    company: String,
     /// Simulator endpoint (sandbox builds only).
     #[arg(long)]
     endpoint: Option<String>,
@@ -99,6 +112,11 @@ async fn run(args: Args) -> waotp::Result<()> {
     }
 
     let to = gateway.normalize_phone(&args.to)?;
+    if args.otp {
+        let result = send_and_verify_otp(&gateway, &args, &to).await;
+        gateway.close().await;
+        return result;
+    }
     if !session.is_on_whatsapp(&to).await? {
         return Err(waotp::Error::NotOnWhatsapp(to));
     }
@@ -131,6 +149,46 @@ async fn run(args: Args) -> waotp::Result<()> {
     }
     gateway.close().await;
     Ok(())
+}
+
+/// Sends an OTP, reads the code from stdin, verifies it, and reports.
+async fn send_and_verify_otp(gateway: &Gateway, args: &Args, to: &str) -> waotp::Result<()> {
+    let sent = gateway
+        .send_otp(&args.session, to, &waotp::OtpRequest::new(args.company.clone()))
+        .await?;
+    println!(
+        "Sent OTP {} in message {} to +{}",
+        sent.verification_id,
+        sent.message_id.as_deref().unwrap_or("?"),
+        sent.to
+    );
+    loop {
+        print!("Enter the code: ");
+        let _ = std::io::stdout().flush();
+        // Reading stdin blocks; keep it off the async workers.
+        let line = tokio::task::spawn_blocking(|| {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).map(|n| (n, line))
+        })
+        .await
+        .map_err(|e| waotp::Error::InvalidArgument(format!("reading stdin: {e}")))??;
+        if line.0 == 0 {
+            return Err(waotp::Error::InvalidArgument("no code entered".into()));
+        }
+        match gateway.verify_otp(to, line.1.trim())? {
+            waotp::VerifyOutcome::Approved => {
+                println!("Verified: approved");
+                return Ok(());
+            }
+            waotp::VerifyOutcome::Invalid { attempts_left } if attempts_left > 0 => {
+                println!("Wrong code; {attempts_left} attempt(s) left");
+            }
+            other => {
+                println!("Verification ended: {}", other.as_str());
+                return Err(waotp::Error::InvalidArgument(format!("verification {}", other.as_str())));
+            }
+        }
+    }
 }
 
 fn show_qr(raw: &str, rendered: &str) {

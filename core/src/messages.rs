@@ -105,20 +105,11 @@ impl MessageTracker {
         self.changed.notify_waiters();
     }
 
-    /// Applies a status report and wakes waiters. Returns the updated record
-    /// when the status changed (so the caller can publish it), `None` for
-    /// unknown ids and reports that change nothing.
+    /// Applies a status report. Returns the updated record when the status
+    /// changed (so the caller can publish it), `None` for unknown ids and
+    /// reports that change nothing. Waiters are not woken: the caller brings
+    /// related state in line first, then calls [`wake_waiters`](Self::wake_waiters).
     pub(crate) fn update(&self, id: &str, next: DeliveryStatus) -> Option<MessageRecord> {
-        let record = self.update_quietly(id, next);
-        if record.is_some() {
-            self.wake_waiters();
-        }
-        record
-    }
-
-    /// [`update`](Self::update) without waking waiters: for a caller that has
-    /// more state to bring in line first, then calls [`wake_waiters`](Self::wake_waiters).
-    pub(crate) fn update_quietly(&self, id: &str, next: DeliveryStatus) -> Option<MessageRecord> {
         let mut state = self.lock();
         let record = state.records.get_mut(id)?;
         let advanced = record.status.advance(next);
@@ -226,6 +217,7 @@ mod tests {
         };
         tokio::task::yield_now().await;
         t.update("A", DeliveryStatus::Read);
+        t.wake_waiters();
         assert_eq!(waiter.await.unwrap().unwrap().status, DeliveryStatus::Read);
         let err = t
             .wait_for("A", Duration::from_millis(10), |s| matches!(s, DeliveryStatus::Failed { .. }))

@@ -1,7 +1,7 @@
 //! The main command runs end to end: the `quickstart` example (built by
 //! `cargo test` with the same features) against an in-process simulator.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -68,4 +68,68 @@ async fn quickstart_links_sends_and_reports_delivery() {
     let inbox = sim.inbox("6281234567890");
     assert_eq!(inbox.len(), 1);
     assert_eq!(inbox[0].text, "Hello from waotp!");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quickstart_otp_sends_a_code_and_verifies_what_is_typed() {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let to = "6281234567890";
+    sim.add_number(to, true);
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(example_binary("quickstart"))
+        .args(["--session", "otp-demo", "--to", "081234567890", "--otp", "--company", "Toko Maju"])
+        .args(["--endpoint", &sim.ws_url()])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("quickstart starts");
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut output = Vec::new();
+    let mut scanned = false;
+    let mut typed = 0;
+    while let Ok(Some(line)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+        if let Some(qr) = line.strip_prefix("QR ") {
+            if !scanned {
+                sim.scan(qr, "6281111111111", "Quickstart Phone").await.expect("scan");
+                scanned = true;
+            }
+        }
+        if line.starts_with("Sent OTP") {
+            // First a wrong code, then the one the recipient got.
+            let inbox = sim.wait_for_inbox(to, 1, Duration::from_secs(20)).await.unwrap();
+            let text = &inbox[0].text;
+            assert!(text.contains("Toko Maju"), "{text}");
+            let code: String = text
+                .split(|c: char| !c.is_ascii_digit())
+                .find(|run| run.len() == 6)
+                .expect("a 6-digit code")
+                .to_owned();
+            let wrong = if code == "000000" { "111111" } else { "000000" };
+            writeln!(stdin, "{wrong}").unwrap();
+            writeln!(stdin, "{code}").unwrap();
+            stdin.flush().unwrap();
+            typed += 2;
+        }
+        output.push(line);
+    }
+    let status = child.wait().unwrap();
+    let text = output.join("\n");
+    assert!(status.success(), "quickstart --otp failed:\n{text}");
+    assert_eq!(typed, 2, "{text}");
+    assert!(text.contains("2 attempt(s) left"), "the wrong code was counted:\n{text}");
+    assert!(text.contains("Verified: approved"), "{text}");
 }

@@ -381,7 +381,7 @@ impl SessionInner {
     }
 
     pub(crate) fn report_delivery(&self, message_id: &str, status: DeliveryStatus) {
-        let Some(record) = self.shared.messages.update_quietly(message_id, status) else {
+        let Some(record) = self.shared.messages.update(message_id, status) else {
             return;
         };
         // The OTP record first, so whoever wakes on the message's new status
