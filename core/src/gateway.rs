@@ -38,6 +38,8 @@ pub(crate) struct GatewayConfig {
 pub(crate) struct Shared {
     pub(crate) config: GatewayConfig,
     pub(crate) messages: MessageTracker,
+    /// Serialises delivery reports (see `SessionInner::report_delivery`).
+    pub(crate) delivery_order: std::sync::Mutex<()>,
     pub(crate) otp: OtpEngine,
     pub(crate) on_whatsapp: OnWhatsappCache,
     pub(crate) send_retry: SendRetry,
@@ -200,6 +202,7 @@ impl GatewayBuilder {
                 endpoint,
             },
             messages: MessageTracker::default(),
+            delivery_order: std::sync::Mutex::new(()),
             otp,
             on_whatsapp: OnWhatsappCache::new(self.on_whatsapp_cache_ttl),
             send_retry: self.send_retry,
@@ -214,12 +217,35 @@ impl GatewayBuilder {
                 closed: AtomicBool::new(false),
             }),
         };
+        spawn_otp_cleanup(Arc::downgrade(&gateway.inner));
         for id in storage::stored_session_ids(&gateway.inner.shared.config.data_dir)? {
             let session = Session::open(id.clone(), gateway.inner.shared.clone()).await?;
             gateway.inner.write_sessions().insert(id, session);
         }
         Ok(gateway)
     }
+}
+
+/// How often expired OTP records are swept, besides the sweep `issue` does.
+const OTP_CLEANUP_EVERY: Duration = Duration::from_secs(60);
+
+/// Sweeps expired OTP records while the gateway lives, so a quiet gateway
+/// does not keep stale rows; stops once the gateway is closed or dropped.
+fn spawn_otp_cleanup(gateway: std::sync::Weak<GatewayInner>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(OTP_CLEANUP_EVERY);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let Some(inner) = gateway.upgrade() else { return };
+            if inner.closed.load(Ordering::SeqCst) {
+                return;
+            }
+            if let Err(e) = inner.shared.otp.cleanup_expired() {
+                log::warn!("OTP cleanup failed: {e}");
+            }
+        }
+    });
 }
 
 /// The facade over everything waotp does. Cheap to clone; clones share state.

@@ -105,6 +105,14 @@ impl MessageTracker {
         self.changed.notify_waiters();
     }
 
+    /// The status a report would lead to, when it changes anything.
+    pub(crate) fn preview(&self, id: &str, next: &DeliveryStatus) -> Option<DeliveryStatus> {
+        let state = self.lock();
+        let current = &state.records.get(id)?.status;
+        let advanced = current.advance(next.clone());
+        (advanced != *current).then_some(advanced)
+    }
+
     /// Applies a status report. Returns the updated record when the status
     /// changed (so the caller can publish it), `None` for unknown ids and
     /// reports that change nothing. Waiters are not woken: the caller brings

@@ -381,28 +381,36 @@ impl SessionInner {
     }
 
     pub(crate) fn report_delivery(&self, message_id: &str, status: DeliveryStatus) {
-        let Some(record) = self.shared.messages.update(message_id, status) else {
-            return;
-        };
-        // The OTP record first, so whoever wakes on the message's new status
-        // also reads it in `otp_status`.
-        let otp = self.shared.otp.record_delivery(&record.id, record.status.clone());
-        self.shared.messages.wake_waiters();
-        match otp {
-            Ok(true) => self.shared.emit(Event::OtpDelivery {
-                message_id: record.id.clone(),
-                to: record.to.clone(),
-                status: record.status.clone(),
-            }),
-            Ok(false) => {}
-            Err(e) => log::warn!("session {}: recording OTP delivery failed: {e}", self.id),
+        // Receipts arrive on several tasks at once. Under one lock the OTP
+        // record moves first, then the message's status, then the events go
+        // out: whoever sees the new status also reads it in `otp_status`, and
+        // subscribers get the statuses in the order they were reached.
+        {
+            let _order = lock(&self.shared.delivery_order);
+            let Some(next) = self.shared.messages.preview(message_id, &status) else {
+                return;
+            };
+            let otp = self.shared.otp.record_delivery(message_id, next.clone());
+            let Some(record) = self.shared.messages.update(message_id, next) else {
+                return;
+            };
+            match otp {
+                Ok(true) => self.shared.emit(Event::OtpDelivery {
+                    message_id: record.id.clone(),
+                    to: record.to.clone(),
+                    status: record.status.clone(),
+                }),
+                Ok(false) => {}
+                Err(e) => log::warn!("session {}: recording OTP delivery failed: {e}", self.id),
+            }
+            self.shared.emit(Event::MessageStatus {
+                session: record.session,
+                message_id: record.id,
+                to: record.to,
+                status: record.status,
+            });
         }
-        self.shared.emit(Event::MessageStatus {
-            session: record.session,
-            message_id: record.id,
-            to: record.to,
-            status: record.status,
-        });
+        self.shared.messages.wake_waiters();
     }
 
     async fn send_with_id(&self, client: &Client, to: &str, text: &str, id: String) -> Result<SentMessage> {
