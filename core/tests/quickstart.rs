@@ -21,23 +21,26 @@ fn example_binary(name: &str) -> PathBuf {
     path
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn quickstart_links_sends_and_reports_delivery() {
-    let sim = Simulator::start(SimConfig::default()).await.unwrap();
-    sim.add_number("6281234567890", true);
-    let dir = tempfile::tempdir().unwrap();
+/// Starts the quickstart example with `args` (plus the data dir and the
+/// simulator endpoint); returns the child (stdin piped) and its stdout lines.
+fn spawn_quickstart(
+    sim: &Simulator,
+    data_dir: &std::path::Path,
+    args: &[&str],
+) -> (std::process::Child, tokio::sync::mpsc::UnboundedReceiver<String>) {
     let mut child = Command::new(example_binary("quickstart"))
-        .args(["--session", "my-session", "--to", "081234567890", "--endpoint", &sim.ws_url()])
+        .args(args)
+        .args(["--endpoint", &sim.ws_url()])
         .arg("--data-dir")
-        .arg(dir.path())
+        .arg(data_dir)
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("quickstart starts");
-
     // Read its output on a thread; hand each line to the test.
     let stdout = child.stdout.take().unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if tx.send(line).is_err() {
@@ -45,6 +48,15 @@ async fn quickstart_links_sends_and_reports_delivery() {
             }
         }
     });
+    (child, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quickstart_links_sends_and_reports_delivery() {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    sim.add_number("6281234567890", true);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, mut rx) = spawn_quickstart(&sim, dir.path(), &["--session", "my-session", "--to", "081234567890"]);
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let mut output = Vec::new();
@@ -76,26 +88,9 @@ async fn quickstart_otp_sends_a_code_and_verifies_what_is_typed() {
     let to = "6281234567890";
     sim.add_number(to, true);
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(example_binary("quickstart"))
-        .args(["--session", "otp-demo", "--to", "081234567890", "--otp", "--company", "Toko Maju"])
-        .args(["--endpoint", &sim.ws_url()])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("quickstart starts");
+    let args = ["--session", "otp-demo", "--to", "081234567890", "--otp", "--company", "Toko Maju"];
+    let (mut child, mut rx) = spawn_quickstart(&sim, dir.path(), &args);
     let mut stdin = child.stdin.take().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let mut output = Vec::new();
