@@ -219,7 +219,7 @@ impl GatewayBuilder {
         };
         spawn_otp_cleanup(Arc::downgrade(&gateway.inner));
         for id in storage::stored_session_ids(&gateway.inner.shared.config.data_dir)? {
-            let session = Session::open(id.clone(), gateway.inner.shared.clone()).await?;
+            let session = Session::restore(id.clone(), gateway.inner.shared.clone()).await?;
             gateway.inner.write_sessions().insert(id, session);
         }
         Ok(gateway)

@@ -60,6 +60,17 @@ pub(crate) fn create_private_file(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Checks that `path` is a readable SQLite database (an empty file counts:
+/// SQLite makes it one). whatsapp-rust's pool would retry a damaged file
+/// for half a minute before giving up; this answers at once.
+pub(crate) fn check_sqlite(path: &Path) -> Result<()> {
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = rusqlite::Connection::open_with_flags(path, flags)?;
+    conn.query_row("PRAGMA schema_version", [], |row| row.get::<_, i64>(0))
+        .map_err(|e| crate::Error::Store(format!("{} is not a usable session store: {e}", path.display())))?;
+    Ok(())
+}
+
 /// Removes a store's files (credentials included) and leaves an empty store
 /// in their place, so the session is still listed and links afresh.
 pub(crate) fn wipe_store(path: &Path) -> Result<()> {
@@ -130,6 +141,17 @@ mod tests {
         }
         assert_eq!(stored_session_ids(&data).unwrap(), vec![a]);
         assert!(stored_session_ids(&tmp.path().join("missing")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn damaged_stores_are_recognised() {
+        let tmp = tempfile::tempdir().unwrap();
+        let empty = tmp.path().join("empty.db");
+        create_private_file(&empty).unwrap();
+        check_sqlite(&empty).unwrap();
+        let damaged = tmp.path().join("damaged.db");
+        fs::write(&damaged, b"not a database at all, only some bytes that are long enough").unwrap();
+        assert_eq!(check_sqlite(&damaged).unwrap_err().code(), "STORE_ERROR");
     }
 
     #[test]

@@ -338,3 +338,23 @@ async fn poll_until(what: &str, mut check: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_store_does_not_keep_other_sessions_from_restoring() {
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let gw = gateway(&sim, dir.path()).await;
+        link(&gw, &sim, "healthy", OWN).await;
+        gw.close().await;
+    }
+    std::fs::write(dir.path().join("sessions").join("damaged.db"), b"this is not a SQLite database, just noise....").unwrap();
+
+    let gw = gateway(&sim, dir.path()).await;
+    assert_eq!(gw.list_sessions().len(), 2);
+    gw.session("healthy").unwrap().wait_connected(STEP).await.expect("the healthy session reconnects");
+    let damaged = gw.session("damaged").unwrap().status();
+    assert_eq!(damaged.state, SessionState::Stopped, "{damaged:?}");
+    assert!(damaged.reason.is_some());
+    gw.close().await;
+}

@@ -33,6 +33,7 @@ pub(crate) async fn spawn(session: &Arc<SessionInner>, generation: u64) -> Resul
     let path = session.store_path.to_str().ok_or_else(|| {
         Error::InvalidArgument(format!("data dir is not valid UTF-8: {:?}", session.store_path))
     })?;
+    crate::storage::check_sqlite(&session.store_path)?;
     let store = SqliteStore::new(path)
         .await
         .map_err(|e| Error::Store(format!("opening {}: {e}", session.store_path.display())))?;

@@ -87,6 +87,23 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Session {
     /// Creates the session's store file (if new) and starts its client.
     pub(crate) async fn open(id: SessionId, shared: Arc<Shared>) -> Result<Session> {
+        let session = Self::new(id, shared)?;
+        session.inner.start().await?;
+        Ok(session)
+    }
+
+    /// Reopens a stored session. A store the client cannot open (damaged,
+    /// unreadable) leaves the session listed in state `stopped` with the
+    /// reason, instead of keeping every other session from starting.
+    pub(crate) async fn restore(id: SessionId, shared: Arc<Shared>) -> Result<Session> {
+        let session = Self::new(id, shared)?;
+        if let Err(e) = session.inner.start().await {
+            log::error!("session {}: could not be restored: {e}", session.id());
+        }
+        Ok(session)
+    }
+
+    fn new(id: SessionId, shared: Arc<Shared>) -> Result<Session> {
         let store_path = storage::session_store_path(&shared.config.data_dir, &id);
         storage::create_private_file(&store_path)?;
         let inner = Arc::new(SessionInner {
@@ -102,7 +119,6 @@ impl Session {
             logged_out: AtomicBool::new(false),
             event_order: Mutex::new(()),
         });
-        inner.start().await?;
         Ok(Session { inner })
     }
 
@@ -190,9 +206,7 @@ impl Session {
         match self.status().state {
             SessionState::Connected => return Err(Error::AlreadyConnected(self.id().to_owned())),
             SessionState::Starting | SessionState::AwaitingScan => {}
-            SessionState::LoggedOut | SessionState::QrExpired | SessionState::Stopped => {
-                self.inner.restart().await?
-            }
+            SessionState::LoggedOut | SessionState::QrExpired => self.inner.restart().await?,
             other => {
                 return Err(Error::NotConnected { session: self.id().to_owned(), state: other.to_string() })
             }
@@ -340,10 +354,9 @@ impl SessionInner {
     }
 
     fn needs_fresh_pairing(&self) -> bool {
-        matches!(
-            self.status.borrow().state,
-            SessionState::QrExpired | SessionState::LoggedOut | SessionState::Stopped
-        )
+        // A stopped session (replaced, banned, shut down) is restarted only on
+        // an explicit `restart`: pairing again would not be what the caller meant.
+        matches!(self.status.borrow().state, SessionState::QrExpired | SessionState::LoggedOut)
     }
 
     fn terminal_error(&self, state: SessionState) -> Error {
