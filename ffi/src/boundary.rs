@@ -1,0 +1,161 @@
+//! The C boundary's machinery: the panic guard, the runtime, and typed
+//! conversions of pointers, strings and outputs. Exports use only these.
+
+use std::ffi::{CStr, CString, c_char};
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::OnceLock;
+
+use crate::status::{Failure, set_last_error, waotp_status};
+
+pub(crate) type Outcome = Result<(), Failure>;
+
+/// Runs an export's body behind the panic boundary, turning its failure (or a
+/// panic) into a status and the thread's last error message.
+pub(crate) fn guard(body: impl FnOnce() -> Outcome) -> waotp_status {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => waotp_status::WAOTP_OK,
+        Ok(Err(f)) => {
+            set_last_error(&f.message);
+            f.status
+        }
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            set_last_error(&format!("panic in waotp: {what}"));
+            waotp_status::WAOTP_PANIC
+        }
+    }
+}
+
+/// For `void` exports (the `_free` functions): panics are swallowed.
+pub(crate) fn guard_void(body: impl FnOnce()) {
+    let _ = catch_unwind(AssertUnwindSafe(body));
+}
+
+/// The process-wide runtime, and the process that created it.
+struct Runtime {
+    rt: tokio::runtime::Runtime,
+    pid: u32,
+}
+
+static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
+
+/// Checks the calling context: not after a fork, not on a runtime thread.
+pub(crate) fn check_context() -> Result<&'static tokio::runtime::Runtime, Failure> {
+    let rt = RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("waotp-rt")
+            .enable_all()
+            .build()
+            .map(|rt| Runtime {
+                rt,
+                pid: std::process::id(),
+            })
+            .map_err(|e| e.to_string())
+    });
+    let rt = rt.as_ref().map_err(|e| {
+        Failure::new(
+            waotp_status::WAOTP_RUNTIME_ERROR,
+            format!("cannot start the runtime: {e}"),
+        )
+    })?;
+    if rt.pid != std::process::id() {
+        return Err(Failure::new(
+            waotp_status::WAOTP_AFTER_FORK,
+            "waotp was used before fork(); its threads do not exist in the child process",
+        ));
+    }
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(Failure::new(
+            waotp_status::WAOTP_REENTRANT_CALL,
+            "blocking waotp call from a thread that runs an async runtime (it would deadlock)",
+        ));
+    }
+    Ok(&rt.rt)
+}
+
+/// Fails after a fork: locks held by the parent's threads would never be released.
+pub(crate) fn check_fork() -> Result<(), Failure> {
+    match RUNTIME.get() {
+        Some(Ok(rt)) if rt.pid != std::process::id() => Err(Failure::new(
+            waotp_status::WAOTP_AFTER_FORK,
+            "waotp was used before fork(); its threads do not exist in the child process",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Runs a future to completion on the runtime, from a plain thread.
+pub(crate) fn block_on<T>(fut: impl Future<Output = T>) -> Result<T, Failure> {
+    let rt = check_context()?;
+    Ok(rt.block_on(fut))
+}
+
+/// A reference from a pointer the caller must keep valid for the call.
+pub(crate) fn arg<'a, T>(ptr: *const T, name: &str) -> Result<&'a T, Failure> {
+    // SAFETY: non-NULL pointers come from this library or point at the
+    // caller's initialised value, as the header documents.
+    unsafe { ptr.as_ref() }.ok_or_else(|| null(name))
+}
+
+/// An output slot; NULL is refused.
+pub(crate) fn out<'a, T>(ptr: *mut T, name: &str) -> Result<&'a mut T, Failure> {
+    // SAFETY: as for `arg`; the slot is written only on success.
+    unsafe { ptr.as_mut() }.ok_or_else(|| null(name))
+}
+
+pub(crate) fn null(name: &str) -> Failure {
+    Failure::new(
+        waotp_status::WAOTP_NULL_PARAMETER,
+        format!("`{name}` is NULL"),
+    )
+}
+
+/// A required NUL-terminated UTF-8 string.
+pub(crate) fn string<'a>(ptr: *const c_char, name: &str) -> Result<&'a str, Failure> {
+    if ptr.is_null() {
+        return Err(null(name));
+    }
+    // SAFETY: the caller passes a NUL-terminated string valid for the call.
+    let bytes = unsafe { CStr::from_ptr(ptr) }.to_bytes();
+    std::str::from_utf8(bytes).map_err(|e| {
+        Failure::new(
+            waotp_status::WAOTP_INVALID_UTF8,
+            format!("`{name}` is not valid UTF-8 (byte {})", e.valid_up_to()),
+        )
+    })
+}
+
+/// An optional string: NULL means "not given".
+pub(crate) fn opt_string<'a>(ptr: *const c_char, name: &str) -> Result<Option<&'a str>, Failure> {
+    if ptr.is_null() {
+        Ok(None)
+    } else {
+        string(ptr, name).map(Some)
+    }
+}
+
+/// A Rust string handed to C; freed by `waotp_string_free`.
+pub(crate) fn c_string(s: String) -> Result<*mut c_char, Failure> {
+    CString::new(s).map(CString::into_raw).map_err(|_| {
+        Failure::new(
+            waotp_status::WAOTP_INVALID_ARGUMENT,
+            "result contains a NUL byte",
+        )
+    })
+}
+
+/// Serialises a JSON value into a C string.
+pub(crate) fn c_json(v: serde_json::Value) -> Result<*mut c_char, Failure> {
+    c_string(v.to_string())
+}
+
+/// Milliseconds to a Duration.
+pub(crate) fn millis(ms: u64) -> std::time::Duration {
+    std::time::Duration::from_millis(ms)
+}

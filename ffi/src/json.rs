@@ -1,0 +1,166 @@
+//! Core values as the JSON the header documents: the REST shapes of the
+//! reference guide (camelCase keys, times as Unix milliseconds).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value, json};
+use waotp::otp::{SendStats, StatsSnapshot};
+use waotp::{LinkedUser, MessageRecord, OtpStatus, SentOtp, SessionStatus};
+
+pub(crate) fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn user(u: &Option<LinkedUser>) -> Value {
+    match u {
+        Some(u) => json!({"jid": u.jid, "phone": u.phone, "name": u.name}),
+        None => Value::Null,
+    }
+}
+
+pub(crate) fn session_status(s: &SessionStatus) -> Value {
+    json!({
+        "sessionId": s.id,
+        "state": s.state.as_str(),
+        "isConnected": s.is_connected,
+        "user": user(&s.user),
+        "since": unix_ms(s.since),
+        "lastSeen": s.last_seen.map(unix_ms),
+        "qrRefreshCount": s.qr_refresh_count,
+        "reason": s.reason,
+    })
+}
+
+pub(crate) fn message_record(r: &MessageRecord) -> Value {
+    let mut v = json!({
+        "messageId": r.id,
+        "sessionId": r.session,
+        "to": r.to,
+        "status": r.status.as_str(),
+        "updatedAt": unix_ms(r.updated_at),
+    });
+    if let waotp::DeliveryStatus::Failed { reason } = &r.status {
+        v["reason"] = json!(reason);
+    }
+    v
+}
+
+pub(crate) fn sent_otp(s: &SentOtp) -> Value {
+    let mut v = json!({
+        "verificationId": s.verification_id,
+        "messageId": s.message_id,
+        "to": s.to,
+        "expiresAt": unix_ms(s.expires_at),
+        "replayed": s.replayed,
+    });
+    if let Some(code) = &s.code {
+        v["otp"] = json!(code.expose());
+    }
+    v
+}
+
+pub(crate) fn otp_status(s: &OtpStatus) -> Value {
+    json!({
+        "verificationId": s.verification_id,
+        "to": s.recipient,
+        "sessionId": s.session_id,
+        "status": s.state.as_str(),
+        "delivery": s.delivery.as_ref().map(|d| d.as_str()),
+        "messageId": s.message_id,
+        "createdAt": unix_ms(s.created_at),
+        "expiresAt": unix_ms(s.expires_at),
+        "attempts": s.attempts,
+        "maxAttempts": s.max_attempts,
+        "attemptsLeft": s.attempts_left(),
+    })
+}
+
+fn send_stats(s: &SendStats) -> Value {
+    json!({
+        "totalRequests": s.sends_total,
+        "successfulRequests": s.sends_successful,
+        "failedRequests": s.sends_failed,
+        "successRate": s.success_rate,
+        "averageResponseTimeMs": s.mean_latency_ms,
+        "p50ResponseTimeMs": s.p50_latency_ms,
+        "p99ResponseTimeMs": s.p99_latency_ms,
+        "maxResponseTimeMs": s.max_latency_ms,
+        "otpIssued": s.otp_issued,
+        "rateLimited": s.rate_limited,
+        "verify": {
+            "approved": s.verify.approved,
+            "invalid": s.verify.invalid,
+            "expired": s.verify.expired,
+            "maxAttemptsReached": s.verify.max_attempts_reached,
+            "notFound": s.verify.not_found,
+        },
+    })
+}
+
+pub(crate) fn stats(s: &StatsSnapshot) -> Value {
+    let sessions: Map<String, Value> = s
+        .sessions
+        .iter()
+        .map(|(k, v)| (k.clone(), send_stats(v)))
+        .collect();
+    json!({"gateway": send_stats(&s.gateway), "sessions": sessions})
+}
+
+/// An event: the core's serde form (a `type` tag) with camelCase keys;
+/// `session` becomes `sessionId` like everywhere else.
+pub(crate) fn event(e: &waotp::Event) -> Value {
+    camel(serde_json::to_value(e).unwrap_or(Value::Null))
+}
+
+fn camel(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| {
+                    let k = if k == "session" {
+                        "sessionId".to_owned()
+                    } else {
+                        camel_key(&k)
+                    };
+                    (k, camel(v))
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(camel).collect()),
+        other => other,
+    }
+}
+
+fn camel_key(k: &str) -> String {
+    let mut out = String::with_capacity(k.len());
+    let mut up = false;
+    for c in k.chars() {
+        if c == '_' {
+            up = true;
+        } else if up {
+            out.extend(c.to_uppercase());
+            up = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keys_become_camel_case() {
+        assert_eq!(super::camel_key("expires_at"), "expiresAt");
+        assert_eq!(super::camel_key("type"), "type");
+        let v = super::camel(
+            serde_json::json!({"session": "a", "refresh_count": 1, "user": {"jid_x": 2}}),
+        );
+        assert_eq!(
+            v,
+            serde_json::json!({"sessionId": "a", "refreshCount": 1, "user": {"jidX": 2}})
+        );
+    }
+}
