@@ -90,12 +90,18 @@ async fn run(args: Args) -> waotp::Result<()> {
                 .map_err(|_| waotp::Error::Timeout("the phone to scan the QR code".into()))?;
             match event {
                 Some(Event::QrUpdated { session: s, qr, .. }) if s == args.session => {
-                    let rendered = session.qr().await.and_then(|q| q.terminal()).unwrap_or_default();
+                    let rendered = session
+                        .qr()
+                        .await
+                        .and_then(|q| q.terminal())
+                        .unwrap_or_default();
                     show_qr(&qr, &rendered);
                 }
                 Some(Event::Connected { session: s, .. }) if s == args.session => break,
                 Some(Event::QrExpired { session: s }) if s == args.session => {
-                    return Err(waotp::Error::Timeout("a scan: every QR code expired".into()));
+                    return Err(waotp::Error::Timeout(
+                        "a scan: every QR code expired".into(),
+                    ));
                 }
                 Some(Event::LoggedOut { session: s, reason }) if s == args.session => {
                     return Err(waotp::Error::LoggedOut(format!("{s} ({reason})")));
@@ -107,7 +113,11 @@ async fn run(args: Args) -> waotp::Result<()> {
     }
     let status = session.wait_connected(Duration::from_secs(30)).await?;
     match &status.user {
-        Some(user) => println!("Connected as +{} ({})", user.phone, user.name.as_deref().unwrap_or("no name")),
+        Some(user) => println!(
+            "Connected as +{} ({})",
+            user.phone,
+            user.name.as_deref().unwrap_or("no name")
+        ),
         None => println!("Connected"),
     }
 
@@ -143,7 +153,10 @@ async fn run(args: Args) -> waotp::Result<()> {
             }
         }
         Err(waotp::Error::Timeout(_)) => {
-            println!("Status: {} (no further receipt within {deadline:?})", gateway.message_status(&sent.id)?.status.as_str());
+            println!(
+                "Status: {} (no further receipt within {deadline:?})",
+                gateway.message_status(&sent.id)?.status.as_str()
+            );
         }
         Err(e) => return Err(e),
     }
@@ -154,7 +167,11 @@ async fn run(args: Args) -> waotp::Result<()> {
 /// Sends an OTP, reads the code from stdin, verifies it, and reports.
 async fn send_and_verify_otp(gateway: &Gateway, args: &Args, to: &str) -> waotp::Result<()> {
     let sent = gateway
-        .send_otp(&args.session, to, &waotp::OtpRequest::new(args.company.clone()))
+        .send_otp(
+            &args.session,
+            to,
+            &waotp::OtpRequest::new(args.company.clone()),
+        )
         .await?;
     println!(
         "Sent OTP {} in message {} to +{}",
@@ -185,7 +202,10 @@ async fn send_and_verify_otp(gateway: &Gateway, args: &Args, to: &str) -> waotp:
             }
             other => {
                 println!("Verification ended: {}", other.as_str());
-                return Err(waotp::Error::InvalidArgument(format!("verification {}", other.as_str())));
+                return Err(waotp::Error::InvalidArgument(format!(
+                    "verification {}",
+                    other.as_str()
+                )));
             }
         }
     }

@@ -81,7 +81,9 @@ mod tests {
 
     #[test]
     fn failure_is_final_but_never_overrides_delivery() {
-        let failed = DeliveryStatus::Sent.advance(DeliveryStatus::Failed { reason: "479".into() });
+        let failed = DeliveryStatus::Sent.advance(DeliveryStatus::Failed {
+            reason: "479".into(),
+        });
         assert_eq!(failed.as_str(), "failed");
         assert_eq!(failed.advance(DeliveryStatus::Read).as_str(), "failed");
         let delivered = DeliveryStatus::Delivered;

@@ -73,7 +73,12 @@ mod tests {
 
     #[test]
     fn sandbox_builds_take_loopback_only() {
-        for ok in ["ws://127.0.0.1:4000/ws/chat", "ws://localhost:1/ws/chat", "ws://[::1]:9/ws/chat", "ws://127.8.9.1/x"] {
+        for ok in [
+            "ws://127.0.0.1:4000/ws/chat",
+            "ws://localhost:1/ws/chat",
+            "ws://[::1]:9/ws/chat",
+            "ws://127.8.9.1/x",
+        ] {
             assert_eq!(resolve_for(Some(ok), true).unwrap().as_deref(), Some(ok));
         }
         for bad in [
@@ -85,8 +90,15 @@ mod tests {
             "http://127.0.0.1/ws",
             "",
         ] {
-            assert_eq!(resolve_for(Some(bad), true).unwrap_err().code(), "ENDPOINT_NOT_ALLOWED", "{bad}");
+            assert_eq!(
+                resolve_for(Some(bad), true).unwrap_err().code(),
+                "ENDPOINT_NOT_ALLOWED",
+                "{bad}"
+            );
         }
-        assert_eq!(resolve_for(None, true).unwrap_err().code(), "ENDPOINT_NOT_ALLOWED");
+        assert_eq!(
+            resolve_for(None, true).unwrap_err().code(),
+            "ENDPOINT_NOT_ALLOWED"
+        );
     }
 }

@@ -170,7 +170,10 @@ impl GatewayBuilder {
     pub async fn open(self) -> Result<Gateway> {
         let endpoint = endpoint::resolve(self.endpoint.as_deref())?;
         // Reject a country code libphonenumber does not know before any send does.
-        if phonenumber::metadata::DATABASE.region(&self.default_country_code).is_none() {
+        if phonenumber::metadata::DATABASE
+            .region(&self.default_country_code)
+            .is_none()
+        {
             return Err(Error::InvalidArgument(format!(
                 "unknown default country code {}",
                 self.default_country_code
@@ -182,7 +185,9 @@ impl GatewayBuilder {
             None
         });
         storage::create_private_dir(&storage::sessions_dir(&self.data_dir))?;
-        let mut otp = OtpEngine::builder().config(self.otp_config).data_dir(&self.data_dir);
+        let mut otp = OtpEngine::builder()
+            .config(self.otp_config)
+            .data_dir(&self.data_dir);
         if let Some(store) = self.otp_store {
             otp = otp.store(store);
         }
@@ -237,7 +242,9 @@ fn spawn_otp_cleanup(gateway: std::sync::Weak<GatewayInner>) {
         tick.tick().await;
         loop {
             tick.tick().await;
-            let Some(inner) = gateway.upgrade() else { return };
+            let Some(inner) = gateway.upgrade() else {
+                return;
+            };
             if inner.closed.load(Ordering::SeqCst) {
                 return;
             }
@@ -325,7 +332,11 @@ impl Gateway {
 
     /// Every session with its status, sorted by id.
     pub fn list_sessions(&self) -> Vec<SessionStatus> {
-        self.inner.read_sessions().values().map(Session::status).collect()
+        self.inner
+            .read_sessions()
+            .values()
+            .map(Session::status)
+            .collect()
     }
 
     /// Logs the session out and removes its credentials from disk.
@@ -338,7 +349,9 @@ impl Gateway {
         self.inner.write_sessions().remove(&session.inner.id);
         self.inner.shared.messages.forget_session(session.id());
         self.inner.shared.otp.stats().forget_session(session.id());
-        self.inner.shared.emit(Event::SessionDeleted { session: session.id().to_owned() });
+        self.inner.shared.emit(Event::SessionDeleted {
+            session: session.id().to_owned(),
+        });
         Ok(())
     }
 
@@ -354,7 +367,11 @@ impl Gateway {
         timeout: Duration,
         done: impl FnMut(&crate::DeliveryStatus) -> bool,
     ) -> Result<MessageRecord> {
-        self.inner.shared.messages.wait_for(message_id, timeout, done).await
+        self.inner
+            .shared
+            .messages
+            .wait_for(message_id, timeout, done)
+            .await
     }
 
     /// Subscribes to the gateway's events from now on.

@@ -42,4 +42,6 @@ pub use messages::MessageRecord;
 pub use otp::{OtpRequest, OtpStatus, VerifyOutcome};
 pub use otp_delivery::SentOtp;
 pub use retry::SendRetry;
-pub use session::{LinkedUser, QrCode, SentMessage, Session, SessionId, SessionState, SessionStatus};
+pub use session::{
+    LinkedUser, QrCode, SentMessage, Session, SessionId, SessionState, SessionStatus,
+};

@@ -65,12 +65,19 @@ pub(crate) struct MessageTracker {
 impl MessageTracker {
     fn lock(&self) -> std::sync::MutexGuard<'_, TrackerState> {
         // A panic while holding the lock leaves plain maps behind, still consistent.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Maps an idempotency key to a message id. A key whose message failed may
     /// send again, under the same id, so the recipient can never get two copies.
-    pub(crate) fn claim(&self, session: &str, key: &str, fresh_id: impl FnOnce() -> String) -> Claim {
+    pub(crate) fn claim(
+        &self,
+        session: &str,
+        key: &str,
+        fresh_id: impl FnOnce() -> String,
+    ) -> Claim {
         let mut state = self.lock();
         let slot = (session.to_owned(), key.to_owned());
         if let Some(id) = state.keys.get(&slot).cloned() {
@@ -78,7 +85,11 @@ impl MessageTracker {
                 state.records.get(&id).map(|r| &r.status),
                 Some(DeliveryStatus::Failed { .. }) | None
             );
-            return if failed { Claim::Send(id) } else { Claim::AlreadySent(id) };
+            return if failed {
+                Claim::Send(id)
+            } else {
+                Claim::AlreadySent(id)
+            };
         }
         let id = fresh_id();
         state.keys.insert(slot, id.clone());
@@ -195,11 +206,25 @@ mod tests {
         let first = t.claim("s", "k", || "ID1".into());
         assert_eq!(first, Claim::Send("ID1".into()));
         t.begin("ID1", "s", "62811");
-        assert_eq!(t.claim("s", "k", || "ID2".into()), Claim::AlreadySent("ID1".into()));
-        t.update("ID1", DeliveryStatus::Failed { reason: "socket".into() });
-        assert_eq!(t.claim("s", "k", || "ID3".into()), Claim::Send("ID1".into()));
+        assert_eq!(
+            t.claim("s", "k", || "ID2".into()),
+            Claim::AlreadySent("ID1".into())
+        );
+        t.update(
+            "ID1",
+            DeliveryStatus::Failed {
+                reason: "socket".into(),
+            },
+        );
+        assert_eq!(
+            t.claim("s", "k", || "ID3".into()),
+            Claim::Send("ID1".into())
+        );
         // Keys are per session.
-        assert_eq!(t.claim("other", "k", || "ID4".into()), Claim::Send("ID4".into()));
+        assert_eq!(
+            t.claim("other", "k", || "ID4".into()),
+            Claim::Send("ID4".into())
+        );
     }
 
     #[test]
@@ -207,7 +232,10 @@ mod tests {
         let t = MessageTracker::default();
         assert!(t.update("nope", DeliveryStatus::Sent).is_none());
         t.begin("A", "s", "62811");
-        assert_eq!(t.update("A", DeliveryStatus::Delivered).unwrap().status, DeliveryStatus::Delivered);
+        assert_eq!(
+            t.update("A", DeliveryStatus::Delivered).unwrap().status,
+            DeliveryStatus::Delivered
+        );
         assert!(t.update("A", DeliveryStatus::Sent).is_none());
         assert_eq!(t.get("A").unwrap().status, DeliveryStatus::Delivered);
         assert_eq!(t.get("B").unwrap_err().code(), "MESSAGE_NOT_FOUND");
@@ -220,7 +248,8 @@ mod tests {
         let waiter = {
             let t = t.clone();
             tokio::spawn(async move {
-                t.wait_for("A", Duration::from_secs(5), |s| *s == DeliveryStatus::Read).await
+                t.wait_for("A", Duration::from_secs(5), |s| *s == DeliveryStatus::Read)
+                    .await
             })
         };
         tokio::task::yield_now().await;
@@ -228,7 +257,9 @@ mod tests {
         t.wake_waiters();
         assert_eq!(waiter.await.unwrap().unwrap().status, DeliveryStatus::Read);
         let err = t
-            .wait_for("A", Duration::from_millis(10), |s| matches!(s, DeliveryStatus::Failed { .. }))
+            .wait_for("A", Duration::from_millis(10), |s| {
+                matches!(s, DeliveryStatus::Failed { .. })
+            })
             .await
             .unwrap_err();
         assert_eq!(err.code(), "TIMEOUT");

@@ -17,7 +17,10 @@ pub(crate) struct OnWhatsappCache {
 
 impl OnWhatsappCache {
     pub(crate) fn new(ttl: Duration) -> Self {
-        OnWhatsappCache { ttl, entries: Mutex::new(HashMap::new()) }
+        OnWhatsappCache {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (bool, Instant)>> {

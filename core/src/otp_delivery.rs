@@ -63,7 +63,12 @@ impl Gateway {
     /// with the time to retry), paces the session, then sends, retrying
     /// transient failures with backoff under one message id. A new code
     /// replaces the recipient's pending one.
-    pub async fn send_otp(&self, session_id: &str, to: &str, request: &OtpRequest) -> Result<SentOtp> {
+    pub async fn send_otp(
+        &self,
+        session_id: &str,
+        to: &str,
+        request: &OtpRequest,
+    ) -> Result<SentOtp> {
         let started = Instant::now();
         let shared = &self.inner.shared;
         let to = self.normalize_phone(to)?;
@@ -101,13 +106,18 @@ impl Gateway {
             ready(&session, deadline).await?;
             let message_id = session.new_message_id()?;
             shared.otp.attach_message(&vid, &message_id)?;
-            self.with_retry(&session, deadline, || session.send_prepared(&to, message.expose(), &message_id))
-                .await?;
+            self.with_retry(&session, deadline, || {
+                session.send_prepared(&to, message.expose(), &message_id)
+            })
+            .await?;
             Ok(message_id)
         }
         .await;
 
-        shared.otp.stats().record_send(session.id(), started.elapsed(), outcome.is_ok());
+        shared
+            .otp
+            .stats()
+            .record_send(session.id(), started.elapsed(), outcome.is_ok());
         match outcome {
             Ok(message_id) => {
                 shared.emit(Event::OtpSent {
@@ -121,7 +131,11 @@ impl Gateway {
                     message_id: Some(message_id),
                     to,
                     expires_at: issued.expires_at,
-                    code: if request.reveal_code { issued.code } else { None },
+                    code: if request.reveal_code {
+                        issued.code
+                    } else {
+                        None
+                    },
                     replayed: false,
                 })
             }
@@ -145,7 +159,12 @@ impl Gateway {
     /// Runs `op`, retrying transient failures with backoff (waiting for a
     /// reconnect when the session is reconnecting) until the policy or the
     /// deadline says stop.
-    async fn with_retry<T, F, Fut>(&self, session: &Session, deadline: tokio::time::Instant, mut op: F) -> Result<T>
+    async fn with_retry<T, F, Fut>(
+        &self,
+        session: &Session,
+        deadline: tokio::time::Instant,
+        mut op: F,
+    ) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
@@ -161,7 +180,11 @@ impl Gateway {
             if !error.is_transient() || attempt >= policy.max_attempts || next_at >= deadline {
                 return Err(error);
             }
-            log::info!("session {}: attempt {attempt} failed ({}); retrying", session.id(), error.code());
+            log::info!(
+                "session {}: attempt {attempt} failed ({}); retrying",
+                session.id(),
+                error.code()
+            );
             tokio::time::sleep_until(next_at).await;
             ready(session, deadline).await?;
             attempt += 1;
@@ -212,10 +235,16 @@ async fn ready(session: &Session, deadline: tokio::time::Instant) -> Result<()> 
         SessionState::Connected => Ok(()),
         SessionState::Starting | SessionState::Connecting | SessionState::Reconnecting => {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            session.wait_connected(left.max(Duration::from_millis(1))).await.map(|_| ())
+            session
+                .wait_connected(left.max(Duration::from_millis(1)))
+                .await
+                .map(|_| ())
         }
         SessionState::LoggedOut => Err(Error::LoggedOut(session.id().to_owned())),
-        other => Err(Error::NotConnected { session: session.id().to_owned(), state: other.to_string() }),
+        other => Err(Error::NotConnected {
+            session: session.id().to_owned(),
+            state: other.to_string(),
+        }),
     }
 }
 

@@ -55,7 +55,9 @@ pub fn normalize(input: &str, default_country_code: u16) -> Result<String> {
         phonenumber::parse(None, format!("+{international}"))
     } else if digits.starts_with('0') {
         let region = region_of(default_country_code).ok_or_else(|| {
-            Error::InvalidArgument(format!("unknown default country code {default_country_code}"))
+            Error::InvalidArgument(format!(
+                "unknown default country code {default_country_code}"
+            ))
         })?;
         phonenumber::parse(Some(region), digits)
     } else {
@@ -87,7 +89,13 @@ mod tests {
 
     #[test]
     fn reads_the_forms_people_write() {
-        for input in ["08123456789", "+62 812-3456-789", "628123456789", "0812 3456 789", "(0812) 3456-789"] {
+        for input in [
+            "08123456789",
+            "+62 812-3456-789",
+            "628123456789",
+            "0812 3456 789",
+            "(0812) 3456-789",
+        ] {
             assert_eq!(normalize(input, 62).unwrap(), "628123456789", "{input}");
         }
         assert_eq!(normalize("6281234567890", 62).unwrap(), "6281234567890");
@@ -104,7 +112,17 @@ mod tests {
 
     #[test]
     fn refuses_garbage_with_invalid_phone() {
-        for input in ["", "   ", "hello", "0812abc", "+", "12", "++628123456789", "08", &"9".repeat(80)] {
+        for input in [
+            "",
+            "   ",
+            "hello",
+            "0812abc",
+            "+",
+            "12",
+            "++628123456789",
+            "08",
+            &"9".repeat(80),
+        ] {
             let err = normalize(input, 62).unwrap_err();
             assert_eq!(err.code(), "INVALID_PHONE", "{input:?} gave {err}");
         }
@@ -112,6 +130,9 @@ mod tests {
 
     #[test]
     fn unknown_default_country_is_an_argument_error() {
-        assert_eq!(normalize("08123456789", 999).unwrap_err().code(), "INVALID_ARGUMENT");
+        assert_eq!(
+            normalize("08123456789", 999).unwrap_err().code(),
+            "INVALID_ARGUMENT"
+        );
     }
 }

@@ -34,13 +34,18 @@ impl Default for SendRetry {
 impl SendRetry {
     /// No retries at all.
     pub fn none() -> Self {
-        SendRetry { max_attempts: 1, ..Self::default() }
+        SendRetry {
+            max_attempts: 1,
+            ..Self::default()
+        }
     }
 
     /// The wait before retry number `retry` (1-based).
     pub(crate) fn backoff(&self, retry: u32) -> Duration {
         let factor = 2u32.saturating_pow(retry.saturating_sub(1));
-        self.initial_backoff.saturating_mul(factor).min(self.max_backoff)
+        self.initial_backoff
+            .saturating_mul(factor)
+            .min(self.max_backoff)
     }
 }
 

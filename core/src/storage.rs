@@ -64,10 +64,16 @@ pub(crate) fn create_private_file(path: &Path) -> Result<()> {
 /// SQLite makes it one). whatsapp-rust's pool would retry a damaged file
 /// for half a minute before giving up; this answers at once.
 pub(crate) fn check_sqlite(path: &Path) -> Result<()> {
-    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = rusqlite::Connection::open_with_flags(path, flags)?;
     conn.query_row("PRAGMA schema_version", [], |row| row.get::<_, i64>(0))
-        .map_err(|e| crate::Error::Store(format!("{} is not a usable session store: {e}", path.display())))?;
+        .map_err(|e| {
+            crate::Error::Store(format!(
+                "{} is not a usable session store: {e}",
+                path.display()
+            ))
+        })?;
     Ok(())
 }
 
@@ -105,10 +111,15 @@ pub(crate) fn stored_session_ids(data_dir: &Path) -> Result<Vec<SessionId>> {
     for entry in entries {
         let name = entry?.file_name();
         let Some(name) = name.to_str() else { continue };
-        let Some(stem) = name.strip_suffix(".db") else { continue };
+        let Some(stem) = name.strip_suffix(".db") else {
+            continue;
+        };
         match SessionId::parse(stem) {
             Ok(id) => ids.push(id),
-            Err(_) => log::warn!("ignoring {name:?} in {}: not a session store", dir.display()),
+            Err(_) => log::warn!(
+                "ignoring {name:?} in {}: not a session store",
+                dir.display()
+            ),
         }
     }
     ids.sort();
@@ -140,7 +151,11 @@ mod tests {
             assert_eq!(mode(&sessions_dir(&data)), 0o700);
         }
         assert_eq!(stored_session_ids(&data).unwrap(), vec![a]);
-        assert!(stored_session_ids(&tmp.path().join("missing")).unwrap().is_empty());
+        assert!(
+            stored_session_ids(&tmp.path().join("missing"))
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -150,7 +165,11 @@ mod tests {
         create_private_file(&empty).unwrap();
         check_sqlite(&empty).unwrap();
         let damaged = tmp.path().join("damaged.db");
-        fs::write(&damaged, b"not a database at all, only some bytes that are long enough").unwrap();
+        fs::write(
+            &damaged,
+            b"not a database at all, only some bytes that are long enough",
+        )
+        .unwrap();
         assert_eq!(check_sqlite(&damaged).unwrap_err().code(), "STORE_ERROR");
     }
 

@@ -13,7 +13,11 @@ use waotp_sim::{Fault, Simulator};
 
 const OWN: &str = "6281111111111";
 
-async fn gateway_with(sim: &Simulator, dir: &std::path::Path, clock: Option<ManualClock>) -> Gateway {
+async fn gateway_with(
+    sim: &Simulator,
+    dir: &std::path::Path,
+    clock: Option<ManualClock>,
+) -> Gateway {
     let mut builder = Gateway::builder().data_dir(dir).endpoint(sim.ws_url());
     if let Some(clock) = clock {
         builder = builder.clock(Arc::new(clock));
@@ -41,7 +45,9 @@ async fn send_verify_and_single_use_with_a_custom_template() {
     link(&gw, &sim, "otp", OWN).await;
     let mut events = gw.events();
 
-    let request = OtpRequest::new("PT. Contoh").template("Kode {OTP} dari {COMPANY}, berlaku {MINUTES} menit.").length(8);
+    let request = OtpRequest::new("PT. Contoh")
+        .template("Kode {OTP} dari {COMPANY}, berlaku {MINUTES} menit.")
+        .length(8);
     let sent = gw.send_otp("otp", "081234567001", &request).await.unwrap();
     assert_eq!(sent.to, to);
     assert!(sent.code.is_none(), "the code is not revealed by default");
@@ -51,12 +57,17 @@ async fn send_verify_and_single_use_with_a_custom_template() {
     let text = &inbox[0].text;
     let code = code_in(text);
     assert_eq!(code.len(), 8);
-    assert_eq!(*text, format!("Kode {code} dari PT. Contoh, berlaku 5 menit."));
+    assert_eq!(
+        *text,
+        format!("Kode {code} dari PT. Contoh, berlaku 5 menit.")
+    );
     assert_eq!(Some(inbox[0].id.clone()), sent.message_id);
 
     // Status carries the delivery of the message.
     let delivered = gw
-        .wait_message_status(sent.message_id.as_deref().unwrap(), STEP, |s| *s == DeliveryStatus::Read)
+        .wait_message_status(sent.message_id.as_deref().unwrap(), STEP, |s| {
+            *s == DeliveryStatus::Read
+        })
         .await
         .unwrap();
     assert_eq!(delivered.status, DeliveryStatus::Read);
@@ -64,19 +75,36 @@ async fn send_verify_and_single_use_with_a_custom_template() {
     assert_eq!(status.state, OtpState::Pending);
     assert_eq!(status.delivery, Some(DeliveryStatus::Read));
 
-    assert_eq!(gw.verify_otp("+62 812-3456-7001", &code).unwrap(), VerifyOutcome::Approved);
-    assert_ne!(gw.verify_otp(to, &code).unwrap(), VerifyOutcome::Approved, "a code works once");
+    assert_eq!(
+        gw.verify_otp("+62 812-3456-7001", &code).unwrap(),
+        VerifyOutcome::Approved
+    );
+    assert_ne!(
+        gw.verify_otp(to, &code).unwrap(),
+        VerifyOutcome::Approved,
+        "a code works once"
+    );
     assert_eq!(gw.otp_status(to).unwrap().state, OtpState::Approved);
 
     // Events: sent, delivery, verified — and none of them carries the code.
     let mut seen = Vec::new();
     wait_event(&mut events, "OtpVerified approved", |e| {
         seen.push(serde_json::to_string(e).unwrap());
-        matches!(e, Event::OtpVerified { outcome: VerifyOutcome::Approved, .. }).then_some(())
+        matches!(
+            e,
+            Event::OtpVerified {
+                outcome: VerifyOutcome::Approved,
+                ..
+            }
+        )
+        .then_some(())
     })
     .await;
     let all = seen.join("\n");
-    assert!(all.contains("\"otp_sent\"") && all.contains("\"otp_delivery\""), "{all}");
+    assert!(
+        all.contains("\"otp_sent\"") && all.contains("\"otp_delivery\""),
+        "{all}"
+    );
     assert!(!all.contains(&code), "no event carries the code");
 
     let stats = gw.stats();
@@ -99,7 +127,12 @@ async fn revealed_english_code_expires_under_a_controlled_clock() {
 
     let request = OtpRequest::new("ACME").locale(Locale::En).reveal_code(true);
     let sent = gw.send_otp("otp", to, &request).await.unwrap();
-    let code = sent.code.as_ref().expect("revealed on request").expose().to_owned();
+    let code = sent
+        .code
+        .as_ref()
+        .expect("revealed on request")
+        .expose()
+        .to_owned();
     let inbox = sim.wait_for_inbox(to, 1, STEP).await.unwrap();
     assert!(inbox[0].text.contains(&code) && inbox[0].text.contains("ACME"));
     assert!(inbox[0].text.contains("do not share"), "{}", inbox[0].text);
@@ -119,18 +152,26 @@ async fn pending_codes_survive_a_gateway_reopen_and_the_database_never_holds_the
     {
         let gw = gateway_with(&sim, dir.path(), None).await;
         link(&gw, &sim, "otp", OWN).await;
-        gw.send_otp("otp", to, &OtpRequest::new("PT. Contoh")).await.unwrap();
+        gw.send_otp("otp", to, &OtpRequest::new("PT. Contoh"))
+            .await
+            .unwrap();
         gw.close().await;
     }
     let code = code_in(&sim.wait_for_inbox(to, 1, STEP).await.unwrap()[0].text);
     for file in ["otp.db", "otp.db-wal"] {
         if let Ok(bytes) = std::fs::read(dir.path().join(file)) {
-            assert!(!bytes.windows(code.len()).any(|w| w == code.as_bytes()), "{file} contains the code");
+            assert!(
+                !bytes.windows(code.len()).any(|w| w == code.as_bytes()),
+                "{file} contains the code"
+            );
         }
     }
     let gw = gateway_with(&sim, dir.path(), None).await;
     assert_eq!(gw.otp_status(to).unwrap().state, OtpState::Pending);
-    assert_eq!(gw.verify_otp(to, "000000").unwrap(), VerifyOutcome::Invalid { attempts_left: 2 });
+    assert_eq!(
+        gw.verify_otp(to, "000000").unwrap(),
+        VerifyOutcome::Invalid { attempts_left: 2 }
+    );
     assert_eq!(gw.verify_otp(to, &code).unwrap(), VerifyOutcome::Approved);
     gw.close().await;
 }
@@ -147,15 +188,26 @@ async fn a_retry_after_a_dropped_socket_delivers_exactly_one_message() {
     assert!(session.is_on_whatsapp(to).await.unwrap());
     let mut events = gw.events();
     sim.fault(Fault::Drop(Some(OWN.into())));
-    let sent = gw.send_otp("otp", to, &OtpRequest::new("PT. Contoh")).await.expect("sent after a retry");
-    let inbox = sim.wait_for_inbox(to, 1, STEP).await.unwrap();
-    wait_event(&mut events, "Disconnected", |e| matches!(e, Event::Disconnected { .. }).then_some(())).await;
-    gw.wait_message_status(sent.message_id.as_deref().unwrap(), STEP, |s| *s == DeliveryStatus::Read)
+    let sent = gw
+        .send_otp("otp", to, &OtpRequest::new("PT. Contoh"))
         .await
-        .unwrap();
+        .expect("sent after a retry");
+    let inbox = sim.wait_for_inbox(to, 1, STEP).await.unwrap();
+    wait_event(&mut events, "Disconnected", |e| {
+        matches!(e, Event::Disconnected { .. }).then_some(())
+    })
+    .await;
+    gw.wait_message_status(sent.message_id.as_deref().unwrap(), STEP, |s| {
+        *s == DeliveryStatus::Read
+    })
+    .await
+    .unwrap();
     let inbox_after = sim.inbox(to);
     assert_eq!(inbox_after.len(), 1, "exactly one message: {inbox:?}");
-    assert_eq!(gw.verify_otp(to, &code_in(&inbox_after[0].text)).unwrap(), VerifyOutcome::Approved);
+    assert_eq!(
+        gw.verify_otp(to, &code_in(&inbox_after[0].text)).unwrap(),
+        VerifyOutcome::Approved
+    );
     gw.close().await;
 }
 
@@ -170,9 +222,16 @@ async fn bad_requests_and_numbers_without_whatsapp() {
     let gw = gateway_with(&sim, dir.path(), None).await;
     link(&gw, &sim, "otp", OWN).await;
 
-    let err = gw.send_otp("otp", stranger, &OtpRequest::new("PT. Contoh")).await.unwrap_err();
+    let err = gw
+        .send_otp("otp", stranger, &OtpRequest::new("PT. Contoh"))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "NOT_ON_WHATSAPP");
-    assert_eq!(gw.otp_status(stranger).unwrap_err().code(), "OTP_NOT_FOUND", "no code issued");
+    assert_eq!(
+        gw.otp_status(stranger).unwrap_err().code(),
+        "OTP_NOT_FOUND",
+        "no code issued"
+    );
 
     let cases = [
         OtpRequest::new("PT. Contoh").template("no placeholder"),
@@ -184,15 +243,36 @@ async fn bad_requests_and_numbers_without_whatsapp() {
         let err = gw.send_otp("otp", ok, &request).await.unwrap_err();
         assert_eq!(err.code(), "INVALID_ARGUMENT", "{request:?}: {err}");
     }
-    assert_eq!(gw.send_otp("nope", ok, &OtpRequest::new("X")).await.unwrap_err().code(), "SESSION_NOT_FOUND");
-    assert_eq!(gw.send_otp("otp", "garbage", &OtpRequest::new("X")).await.unwrap_err().code(), "INVALID_PHONE");
+    assert_eq!(
+        gw.send_otp("nope", ok, &OtpRequest::new("X"))
+            .await
+            .unwrap_err()
+            .code(),
+        "SESSION_NOT_FOUND"
+    );
+    assert_eq!(
+        gw.send_otp("otp", "garbage", &OtpRequest::new("X"))
+            .await
+            .unwrap_err()
+            .code(),
+        "INVALID_PHONE"
+    );
     assert_eq!(gw.generate_otp(3).unwrap_err().code(), "INVALID_ARGUMENT");
     assert_eq!(gw.generate_otp(10).unwrap().expose().len(), 10);
-    assert!(sim.inbox(ok).is_empty(), "nothing was sent for bad requests");
+    assert!(
+        sim.inbox(ok).is_empty(),
+        "nothing was sent for bad requests"
+    );
 
     // A second code right away hits the resend cooldown, with a retry time.
-    gw.send_otp("otp", ok, &OtpRequest::new("PT. Contoh")).await.unwrap();
-    match gw.send_otp("otp", ok, &OtpRequest::new("PT. Contoh")).await.unwrap_err() {
+    gw.send_otp("otp", ok, &OtpRequest::new("PT. Contoh"))
+        .await
+        .unwrap();
+    match gw
+        .send_otp("otp", ok, &OtpRequest::new("PT. Contoh"))
+        .await
+        .unwrap_err()
+    {
         waotp::Error::RateLimited { retry_after, .. } => assert!(retry_after > Duration::ZERO),
         other => panic!("expected RATE_LIMITED, got {other}"),
     }

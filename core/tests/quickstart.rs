@@ -27,7 +27,10 @@ fn spawn_quickstart(
     sim: &Simulator,
     data_dir: &std::path::Path,
     args: &[&str],
-) -> (std::process::Child, tokio::sync::mpsc::UnboundedReceiver<String>) {
+) -> (
+    std::process::Child,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
     let mut child = Command::new(example_binary("quickstart"))
         .args(args)
         .args(["--endpoint", &sim.ws_url()])
@@ -56,17 +59,23 @@ async fn quickstart_links_sends_and_reports_delivery() {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
     sim.add_number("6281234567890", true);
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, mut rx) = spawn_quickstart(&sim, dir.path(), &["--session", "my-session", "--to", "081234567890"]);
+    let (mut child, mut rx) = spawn_quickstart(
+        &sim,
+        dir.path(),
+        &["--session", "my-session", "--to", "081234567890"],
+    );
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let mut output = Vec::new();
     let mut scanned = false;
     while let Ok(Some(line)) = tokio::time::timeout_at(deadline, rx.recv()).await {
-        if let Some(qr) = line.strip_prefix("QR ") {
-            if !scanned {
-                sim.scan(qr, "6281111111111", "Quickstart Phone").await.expect("scan");
-                scanned = true;
-            }
+        if let Some(qr) = line.strip_prefix("QR ")
+            && !scanned
+        {
+            sim.scan(qr, "6281111111111", "Quickstart Phone")
+                .await
+                .expect("scan");
+            scanned = true;
         }
         output.push(line);
     }
@@ -76,7 +85,10 @@ async fn quickstart_links_sends_and_reports_delivery() {
     assert!(scanned, "quickstart printed no `QR ` line:\n{text}");
     assert!(text.contains("SANDBOX"), "build info is printed:\n{text}");
     assert!(text.contains("Connected as +6281111111111"), "{text}");
-    assert!(text.contains("Status: read"), "delivery is reported:\n{text}");
+    assert!(
+        text.contains("Status: read"),
+        "delivery is reported:\n{text}"
+    );
     let inbox = sim.inbox("6281234567890");
     assert_eq!(inbox.len(), 1);
     assert_eq!(inbox[0].text, "Hello from waotp!");
@@ -88,7 +100,15 @@ async fn quickstart_otp_sends_a_code_and_verifies_what_is_typed() {
     let to = "6281234567890";
     sim.add_number(to, true);
     let dir = tempfile::tempdir().unwrap();
-    let args = ["--session", "otp-demo", "--to", "081234567890", "--otp", "--company", "Toko Maju"];
+    let args = [
+        "--session",
+        "otp-demo",
+        "--to",
+        "081234567890",
+        "--otp",
+        "--company",
+        "Toko Maju",
+    ];
     let (mut child, mut rx) = spawn_quickstart(&sim, dir.path(), &args);
     let mut stdin = child.stdin.take().unwrap();
 
@@ -97,15 +117,20 @@ async fn quickstart_otp_sends_a_code_and_verifies_what_is_typed() {
     let mut scanned = false;
     let mut typed = 0;
     while let Ok(Some(line)) = tokio::time::timeout_at(deadline, rx.recv()).await {
-        if let Some(qr) = line.strip_prefix("QR ") {
-            if !scanned {
-                sim.scan(qr, "6281111111111", "Quickstart Phone").await.expect("scan");
-                scanned = true;
-            }
+        if let Some(qr) = line.strip_prefix("QR ")
+            && !scanned
+        {
+            sim.scan(qr, "6281111111111", "Quickstart Phone")
+                .await
+                .expect("scan");
+            scanned = true;
         }
         if line.starts_with("Sent OTP") {
             // First a wrong code, then the one the recipient got.
-            let inbox = sim.wait_for_inbox(to, 1, Duration::from_secs(20)).await.unwrap();
+            let inbox = sim
+                .wait_for_inbox(to, 1, Duration::from_secs(20))
+                .await
+                .unwrap();
             let text = &inbox[0].text;
             assert!(text.contains("Toko Maju"), "{text}");
             let code: String = text
@@ -125,6 +150,9 @@ async fn quickstart_otp_sends_a_code_and_verifies_what_is_typed() {
     let text = output.join("\n");
     assert!(status.success(), "quickstart --otp failed:\n{text}");
     assert_eq!(typed, 2, "{text}");
-    assert!(text.contains("2 attempt(s) left"), "the wrong code was counted:\n{text}");
+    assert!(
+        text.contains("2 attempt(s) left"),
+        "the wrong code was counted:\n{text}"
+    );
     assert!(text.contains("Verified: approved"), "{text}");
 }

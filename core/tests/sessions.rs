@@ -26,8 +26,14 @@ async fn full_flow_links_sends_and_reports_delivery_then_read() {
     assert!(status.is_connected);
     assert_eq!(status.user.as_ref().map(|u| u.phone.as_str()), Some(OWN));
     assert!(status.qr_refresh_count >= 1);
-    wait_event(&mut events, "a QrUpdated event", |e| matches!(e, Event::QrUpdated { .. }).then_some(())).await;
-    wait_event(&mut events, "a Connected event", |e| matches!(e, Event::Connected { .. }).then_some(())).await;
+    wait_event(&mut events, "a QrUpdated event", |e| {
+        matches!(e, Event::QrUpdated { .. }).then_some(())
+    })
+    .await;
+    wait_event(&mut events, "a Connected event", |e| {
+        matches!(e, Event::Connected { .. }).then_some(())
+    })
+    .await;
 
     assert!(session.is_on_whatsapp(FRIEND_LOCAL).await.unwrap());
     let text = "Kode OTP Anda: 123456 — uji coba ✓";
@@ -35,25 +41,38 @@ async fn full_flow_links_sends_and_reports_delivery_then_read() {
     assert_eq!(sent.to, FRIEND);
     assert!(sent.newly_sent);
 
-    let inbox = sim.wait_for_inbox(FRIEND, 1, STEP).await.expect("message reaches the recipient");
+    let inbox = sim
+        .wait_for_inbox(FRIEND, 1, STEP)
+        .await
+        .expect("message reaches the recipient");
     assert_eq!(inbox.len(), 1);
     assert_eq!(inbox[0].text, text);
     assert_eq!(inbox[0].from, OWN);
     assert_eq!(inbox[0].id, sent.id);
 
     let delivered = gw
-        .wait_message_status(&sent.id, STEP, |s| matches!(s, DeliveryStatus::Delivered | DeliveryStatus::Read))
+        .wait_message_status(&sent.id, STEP, |s| {
+            matches!(s, DeliveryStatus::Delivered | DeliveryStatus::Read)
+        })
         .await
         .unwrap();
     assert_eq!(delivered.to, FRIEND);
-    let read = gw.wait_message_status(&sent.id, STEP, |s| *s == DeliveryStatus::Read).await.unwrap();
+    let read = gw
+        .wait_message_status(&sent.id, STEP, |s| *s == DeliveryStatus::Read)
+        .await
+        .unwrap();
     assert_eq!(read.status, DeliveryStatus::Read);
-    assert_eq!(session.message_status(&sent.id).unwrap().status, DeliveryStatus::Read);
+    assert_eq!(
+        session.message_status(&sent.id).unwrap().status,
+        DeliveryStatus::Read
+    );
 
     // The same progression reached subscribers, in order.
     let mut seen = Vec::new();
     wait_event(&mut events, "MessageStatus read", |e| match e {
-        Event::MessageStatus { message_id, status, .. } if *message_id == sent.id => {
+        Event::MessageStatus {
+            message_id, status, ..
+        } if *message_id == sent.id => {
             seen.push(status.as_str());
             (*status == DeliveryStatus::Read).then_some(())
         }
@@ -63,8 +82,14 @@ async fn full_flow_links_sends_and_reports_delivery_then_read() {
     // Receipts are processed concurrently by the client, so a read receipt may
     // overtake the delivery receipt; the status still only ever moves forward.
     let order = ["pending", "sent", "delivered", "read"];
-    let ranks: Vec<usize> = seen.iter().map(|s| order.iter().position(|o| o == s).unwrap()).collect();
-    assert!(ranks.windows(2).all(|w| w[0] < w[1]), "statuses only move forward: {seen:?}");
+    let ranks: Vec<usize> = seen
+        .iter()
+        .map(|s| order.iter().position(|o| o == s).unwrap())
+        .collect();
+    assert!(
+        ranks.windows(2).all(|w| w[0] < w[1]),
+        "statuses only move forward: {seen:?}"
+    );
     gw.close().await;
 }
 
@@ -77,7 +102,10 @@ async fn a_linked_session_comes_back_from_disk_without_a_qr() {
         let gw = gateway(&sim, dir.path()).await;
         link(&gw, &sim, "persisted", OWN).await;
         gw.close().await;
-        assert_eq!(gw.create_session(Some("x")).await.unwrap_err().code(), "CLOSED");
+        assert_eq!(
+            gw.create_session(Some("x")).await.unwrap_err().code(),
+            "CLOSED"
+        );
     }
     #[cfg(unix)]
     {
@@ -92,15 +120,24 @@ async fn a_linked_session_comes_back_from_disk_without_a_qr() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].id, "persisted");
     let session = gw.session("persisted").unwrap();
-    let status = session.wait_connected(STEP).await.expect("reconnects from its store");
+    let status = session
+        .wait_connected(STEP)
+        .await
+        .expect("reconnects from its store");
     assert_eq!(status.qr_refresh_count, 0, "no QR code was needed");
     assert_eq!(status.user.unwrap().phone, OWN);
 
     // A restart keeps the link too.
     session.restart().await.unwrap();
-    let status = session.wait_connected(STEP).await.expect("reconnects after restart");
+    let status = session
+        .wait_connected(STEP)
+        .await
+        .expect("reconnects after restart");
     assert_eq!(status.qr_refresh_count, 0);
-    session.send_text(FRIEND, "after restart", None).await.unwrap();
+    session
+        .send_text(FRIEND, "after restart", None)
+        .await
+        .unwrap();
     let inbox = sim.wait_for_inbox(FRIEND, 1, STEP).await.unwrap();
     assert_eq!(inbox[0].text, "after restart");
     gw.close().await;
@@ -114,26 +151,51 @@ async fn logout_from_the_phone_stops_the_session_and_delete_removes_its_files() 
     let mut events = gw.events();
     let (session, _) = link(&gw, &sim, "unlinked", OWN).await;
     let store = dir.path().join("sessions").join("unlinked.db");
-    assert!(std::fs::metadata(&store).unwrap().len() > 0, "credentials were stored");
+    assert!(
+        std::fs::metadata(&store).unwrap().len() > 0,
+        "credentials were stored"
+    );
 
     sim.fault(Fault::Logout(Some(OWN.into())));
-    wait_event(&mut events, "LoggedOut", |e| matches!(e, Event::LoggedOut { .. }).then_some(())).await;
+    wait_event(&mut events, "LoggedOut", |e| {
+        matches!(e, Event::LoggedOut { .. }).then_some(())
+    })
+    .await;
     assert_eq!(session.status().state, SessionState::LoggedOut);
     assert!(session.status().user.is_none() || session.status().state == SessionState::LoggedOut);
-    assert_eq!(session.send_text(FRIEND, "x", None).await.unwrap_err().code(), "LOGGED_OUT");
-    assert_eq!(session.wait_connected(STEP).await.unwrap_err().code(), "LOGGED_OUT");
+    assert_eq!(
+        session
+            .send_text(FRIEND, "x", None)
+            .await
+            .unwrap_err()
+            .code(),
+        "LOGGED_OUT"
+    );
+    assert_eq!(
+        session.wait_connected(STEP).await.unwrap_err().code(),
+        "LOGGED_OUT"
+    );
 
     // The client's run loop ends (no reconnect loop) and the dead credentials are wiped.
     poll_until("the store to be wiped after logout", || {
-        std::fs::metadata(&store).map(|m| m.len() == 0).unwrap_or(false)
+        std::fs::metadata(&store)
+            .map(|m| m.len() == 0)
+            .unwrap_or(false)
     })
     .await;
-    assert_eq!(session.status().state, SessionState::LoggedOut, "still logged out, not reconnecting");
+    assert_eq!(
+        session.status().state,
+        SessionState::LoggedOut,
+        "still logged out, not reconnecting"
+    );
 
     gw.delete_session("unlinked").await.unwrap();
     assert!(!store.exists());
     assert!(!dir.path().join("sessions").join("unlinked.db-wal").exists());
-    assert_eq!(gw.session("unlinked").unwrap_err().code(), "SESSION_NOT_FOUND");
+    assert_eq!(
+        gw.session("unlinked").unwrap_err().code(),
+        "SESSION_NOT_FOUND"
+    );
     assert!(gw.list_sessions().is_empty());
     gw.close().await;
 }
@@ -148,12 +210,22 @@ async fn logout_by_request_then_link_again() {
     let status = session.status();
     assert_eq!(status.state, SessionState::LoggedOut);
     assert!(status.user.is_none());
-    assert_eq!(std::fs::metadata(dir.path().join("sessions/again.db")).unwrap().len(), 0);
+    assert_eq!(
+        std::fs::metadata(dir.path().join("sessions/again.db"))
+            .unwrap()
+            .len(),
+        0
+    );
 
     // Asking for a QR starts a fresh pairing on the same (now empty) store.
     assert_eq!(session.qr().await.unwrap_err().code(), "QR_NOT_AVAILABLE");
-    let qr = session.wait_qr(STEP).await.expect("a fresh QR after logout");
-    sim.scan(qr.raw(), "6281222222222", "Second Phone").await.unwrap();
+    let qr = session
+        .wait_qr(STEP)
+        .await
+        .expect("a fresh QR after logout");
+    sim.scan(qr.raw(), "6281222222222", "Second Phone")
+        .await
+        .unwrap();
     let status = session.wait_connected(STEP).await.unwrap();
     assert_eq!(status.user.unwrap().phone, "6281222222222");
     gw.close().await;
@@ -175,10 +247,16 @@ async fn a_dropped_socket_reconnects_and_sending_works_after() {
     })
     .await;
     assert!(!reason.is_empty());
-    wait_event(&mut events, "Connected again", |e| matches!(e, Event::Connected { .. }).then_some(())).await;
+    wait_event(&mut events, "Connected again", |e| {
+        matches!(e, Event::Connected { .. }).then_some(())
+    })
+    .await;
     assert_eq!(session.status().state, SessionState::Connected);
 
-    session.send_text(FRIEND, "after the drop", None).await.unwrap();
+    session
+        .send_text(FRIEND, "after the drop", None)
+        .await
+        .unwrap();
     let inbox = sim.wait_for_inbox(FRIEND, 1, STEP).await.unwrap();
     assert_eq!(inbox[0].text, "after the drop");
     gw.close().await;
@@ -195,21 +273,31 @@ async fn unregistered_numbers_and_error_acks() {
     let (session, _) = link(&gw, &sim, "checks", OWN).await;
 
     assert!(!session.is_on_whatsapp(stranger).await.unwrap());
-    let err = session.send_text(stranger, "hello?", None).await.unwrap_err();
+    let err = session
+        .send_text(stranger, "hello?", None)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "NOT_ON_WHATSAPP", "{err}");
     assert!(sim.inbox(stranger).is_empty());
 
     sim.fault(Fault::ErrorAck(FRIEND.into()));
     let sent = session.send_text(FRIEND, "refused", None).await.unwrap();
     let record = gw
-        .wait_message_status(&sent.id, STEP, |s| matches!(s, DeliveryStatus::Failed { .. }))
+        .wait_message_status(&sent.id, STEP, |s| {
+            matches!(s, DeliveryStatus::Failed { .. })
+        })
         .await
         .unwrap();
     match record.status {
-        DeliveryStatus::Failed { reason } => assert!(reason.contains("479"), "reason names the error: {reason}"),
+        DeliveryStatus::Failed { reason } => {
+            assert!(reason.contains("479"), "reason names the error: {reason}")
+        }
         other => panic!("expected failed, got {other:?}"),
     }
-    assert!(sim.inbox(FRIEND).is_empty(), "a refused message is not delivered");
+    assert!(
+        sim.inbox(FRIEND).is_empty(),
+        "a refused message is not delivered"
+    );
     gw.close().await;
 }
 
@@ -221,11 +309,20 @@ async fn idempotency_key_sends_once() {
     let gw = gateway(&sim, dir.path()).await;
     let (session, _) = link(&gw, &sim, "idem", OWN).await;
 
-    let first = session.send_text(FRIEND, "once", Some("order-42")).await.unwrap();
-    let again = session.send_text(FRIEND, "once", Some("order-42")).await.unwrap();
+    let first = session
+        .send_text(FRIEND, "once", Some("order-42"))
+        .await
+        .unwrap();
+    let again = session
+        .send_text(FRIEND, "once", Some("order-42"))
+        .await
+        .unwrap();
     assert_eq!(first.id, again.id);
     assert!(first.newly_sent && !again.newly_sent);
-    let other = session.send_text(FRIEND, "twice", Some("order-43")).await.unwrap();
+    let other = session
+        .send_text(FRIEND, "twice", Some("order-43"))
+        .await
+        .unwrap();
     assert_ne!(other.id, first.id);
     let inbox = sim.wait_for_inbox(FRIEND, 2, STEP).await.unwrap();
     assert_eq!(inbox.iter().filter(|m| m.text == "once").count(), 1);
@@ -238,12 +335,31 @@ async fn bad_input_gets_its_code() {
     let dir = tempfile::tempdir().unwrap();
     let gw = gateway(&sim, dir.path()).await;
     for bad in ["../x", "", &"a".repeat(65), "a/b", "x y"] {
-        assert_eq!(gw.create_session(Some(bad)).await.unwrap_err().code(), "INVALID_SESSION_ID", "{bad:?}");
+        assert_eq!(
+            gw.create_session(Some(bad)).await.unwrap_err().code(),
+            "INVALID_SESSION_ID",
+            "{bad:?}"
+        );
     }
-    assert!(std::fs::read_dir(dir.path().join("sessions")).unwrap().next().is_none(), "nothing created");
-    assert_eq!(gw.session("missing").unwrap_err().code(), "SESSION_NOT_FOUND");
-    assert_eq!(gw.session("../etc").unwrap_err().code(), "INVALID_SESSION_ID");
-    assert_eq!(gw.message_status("nope").unwrap_err().code(), "MESSAGE_NOT_FOUND");
+    assert!(
+        std::fs::read_dir(dir.path().join("sessions"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "nothing created"
+    );
+    assert_eq!(
+        gw.session("missing").unwrap_err().code(),
+        "SESSION_NOT_FOUND"
+    );
+    assert_eq!(
+        gw.session("../etc").unwrap_err().code(),
+        "INVALID_SESSION_ID"
+    );
+    assert_eq!(
+        gw.message_status("nope").unwrap_err().code(),
+        "MESSAGE_NOT_FOUND"
+    );
 
     let (session, _) = link(&gw, &sim, "valid", OWN).await;
     // create is idempotent
@@ -252,10 +368,29 @@ async fn bad_input_gets_its_code() {
     assert_eq!(gw.list_sessions().len(), 1);
     assert_eq!(session.qr().await.unwrap_err().code(), "ALREADY_CONNECTED");
     for phone in ["hello", "", "0812", "+999 123"] {
-        assert_eq!(session.send_text(phone, "x", None).await.unwrap_err().code(), "INVALID_PHONE", "{phone:?}");
-        assert_eq!(session.is_on_whatsapp(phone).await.unwrap_err().code(), "INVALID_PHONE", "{phone:?}");
+        assert_eq!(
+            session
+                .send_text(phone, "x", None)
+                .await
+                .unwrap_err()
+                .code(),
+            "INVALID_PHONE",
+            "{phone:?}"
+        );
+        assert_eq!(
+            session.is_on_whatsapp(phone).await.unwrap_err().code(),
+            "INVALID_PHONE",
+            "{phone:?}"
+        );
     }
-    assert_eq!(session.send_text(FRIEND, "  ", None).await.unwrap_err().code(), "INVALID_ARGUMENT");
+    assert_eq!(
+        session
+            .send_text(FRIEND, "  ", None)
+            .await
+            .unwrap_err()
+            .code(),
+        "INVALID_ARGUMENT"
+    );
 
     // A generated id is valid and distinct.
     let generated = gw.create_session(None).await.unwrap();
@@ -269,12 +404,28 @@ async fn a_sandbox_build_refuses_non_loopback_endpoints() {
     assert!(waotp::build_info().sandbox);
     assert!(waotp::build_info().to_string().contains("SANDBOX"));
     let dir = tempfile::tempdir().unwrap();
-    for url in ["wss://web.whatsapp.com/ws/chat", "ws://192.0.2.1:443/ws/chat"] {
-        let err = waotp::Gateway::builder().data_dir(dir.path()).endpoint(url).open().await.unwrap_err();
+    for url in [
+        "wss://web.whatsapp.com/ws/chat",
+        "ws://192.0.2.1:443/ws/chat",
+    ] {
+        let err = waotp::Gateway::builder()
+            .data_dir(dir.path())
+            .endpoint(url)
+            .open()
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), "ENDPOINT_NOT_ALLOWED", "{url}");
     }
-    let err = waotp::Gateway::builder().data_dir(dir.path()).open().await.unwrap_err();
-    assert_eq!(err.code(), "ENDPOINT_NOT_ALLOWED", "a sandbox build never defaults to WhatsApp");
+    let err = waotp::Gateway::builder()
+        .data_dir(dir.path())
+        .open()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        "ENDPOINT_NOT_ALLOWED",
+        "a sandbox build never defaults to WhatsApp"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -295,7 +446,9 @@ async fn pairing_code_links_a_session() {
     assert_eq!(announced, code);
     // The QR stays available as a fallback while the code is pending.
     assert!(session.qr().await.is_ok());
-    sim.enter_pair_code("6281233334444", &code).await.expect("the phone accepts the code");
+    sim.enter_pair_code("6281233334444", &code)
+        .await
+        .expect("the phone accepts the code");
     let status = session.wait_connected(STEP).await.unwrap();
     assert_eq!(status.user.unwrap().phone, "6281233334444");
     gw.close().await;
@@ -313,7 +466,10 @@ async fn twenty_sessions_in_one_gateway_each_send() {
         tasks.push(tokio::spawn(async move {
             let phone = format!("62811000000{i:02}");
             let (session, _) = link(&gw, &sim, &format!("s{i:02}"), &phone).await;
-            session.send_text(FRIEND, &format!("from session {i}"), None).await.unwrap();
+            session
+                .send_text(FRIEND, &format!("from session {i}"), None)
+                .await
+                .unwrap();
             phone
         }));
     }
@@ -321,12 +477,18 @@ async fn twenty_sessions_in_one_gateway_each_send() {
     for t in tasks {
         phones.push(t.await.expect("session task"));
     }
-    let inbox = sim.wait_for_inbox(FRIEND, 20, Duration::from_secs(60)).await.unwrap();
+    let inbox = sim
+        .wait_for_inbox(FRIEND, 20, Duration::from_secs(60))
+        .await
+        .unwrap();
     let mut senders: Vec<_> = inbox.iter().map(|m| m.from.clone()).collect();
     senders.sort();
     phones.sort();
     assert_eq!(senders, phones, "one message from each linked account");
-    assert_eq!(gw.list_sessions().iter().filter(|s| s.is_connected).count(), 20);
+    assert_eq!(
+        gw.list_sessions().iter().filter(|s| s.is_connected).count(),
+        20
+    );
     gw.close().await;
 }
 
@@ -334,7 +496,10 @@ async fn twenty_sessions_in_one_gateway_each_send() {
 async fn poll_until(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + STEP;
     while !check() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -348,11 +513,19 @@ async fn a_damaged_store_does_not_keep_other_sessions_from_restoring() {
         link(&gw, &sim, "healthy", OWN).await;
         gw.close().await;
     }
-    std::fs::write(dir.path().join("sessions").join("damaged.db"), b"this is not a SQLite database, just noise....").unwrap();
+    std::fs::write(
+        dir.path().join("sessions").join("damaged.db"),
+        b"this is not a SQLite database, just noise....",
+    )
+    .unwrap();
 
     let gw = gateway(&sim, dir.path()).await;
     assert_eq!(gw.list_sessions().len(), 2);
-    gw.session("healthy").unwrap().wait_connected(STEP).await.expect("the healthy session reconnects");
+    gw.session("healthy")
+        .unwrap()
+        .wait_connected(STEP)
+        .await
+        .expect("the healthy session reconnects");
     let damaged = gw.session("damaged").unwrap().status();
     assert_eq!(damaged.state, SessionState::Stopped, "{damaged:?}");
     assert!(damaged.reason.is_some());

@@ -67,8 +67,21 @@ mod tests {
 
     #[test]
     fn refuses_paths_and_odd_lengths() {
-        for bad in ["", "../x", "a/b", "a b", "é", "x.db", &"x".repeat(65), "a\0b"] {
-            assert_eq!(SessionId::parse(bad).unwrap_err().code(), "INVALID_SESSION_ID", "{bad:?}");
+        for bad in [
+            "",
+            "../x",
+            "a/b",
+            "a b",
+            "é",
+            "x.db",
+            &"x".repeat(65),
+            "a\0b",
+        ] {
+            assert_eq!(
+                SessionId::parse(bad).unwrap_err().code(),
+                "INVALID_SESSION_ID",
+                "{bad:?}"
+            );
         }
     }
 

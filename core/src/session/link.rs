@@ -31,7 +31,10 @@ pub(crate) struct Running {
 pub(crate) async fn spawn(session: &Arc<SessionInner>, generation: u64) -> Result<Running> {
     let config = &session.shared.config;
     let path = session.store_path.to_str().ok_or_else(|| {
-        Error::InvalidArgument(format!("data dir is not valid UTF-8: {:?}", session.store_path))
+        Error::InvalidArgument(format!(
+            "data dir is not valid UTF-8: {:?}",
+            session.store_path
+        ))
     })?;
     crate::storage::check_sqlite(&session.store_path)?;
     let store = SqliteStore::new(path)
@@ -140,12 +143,19 @@ fn apply_lifecycle_event(session: &SessionInner, event: &WaEvent, client: Option
         }
         WaEvent::PairingCode(pc) => {
             session.set_pair_code(Some(pc.code.clone()));
-            session.shared.emit(Event::PairingCode { session: id, code: pc.code.clone() });
+            session.shared.emit(Event::PairingCode {
+                session: id,
+                code: pc.code.clone(),
+            });
         }
         WaEvent::PairSuccess(ok) => {
             session.clear_pairing();
             session.update_status(|s| {
-                s.user = Some(LinkedUser { jid: ok.id.to_string(), phone: ok.id.user.to_string(), name: None });
+                s.user = Some(LinkedUser {
+                    jid: ok.id.to_string(),
+                    phone: ok.id.user.to_string(),
+                    name: None,
+                });
                 s.enter(SessionState::Connecting, None);
             });
         }
@@ -155,7 +165,10 @@ fn apply_lifecycle_event(session: &SessionInner, event: &WaEvent, client: Option
         WaEvent::PairingQrCodesExhausted(_) => {
             session.clear_pairing();
             session.update_status(|s| {
-                s.enter(SessionState::QrExpired, Some("every QR code expired before a scan".into()))
+                s.enter(
+                    SessionState::QrExpired,
+                    Some("every QR code expired before a scan".into()),
+                )
             });
             session.shared.emit(Event::QrExpired { session: id });
         }
@@ -177,28 +190,43 @@ fn apply_lifecycle_event(session: &SessionInner, event: &WaEvent, client: Option
                     s.enter(SessionState::Reconnecting, Some(reason.clone()));
                 }
             });
-            session.shared.emit(Event::Disconnected { session: id, reason });
+            session.shared.emit(Event::Disconnected {
+                session: id,
+                reason,
+            });
         }
         WaEvent::LoggedOut(out) => {
             let reason = format!("{:?}", out.reason);
             session.mark_logged_out();
             session.update_status(|s| s.enter(SessionState::LoggedOut, Some(reason.clone())));
-            session.shared.emit(Event::LoggedOut { session: id, reason });
+            session.shared.emit(Event::LoggedOut {
+                session: id,
+                reason,
+            });
         }
         WaEvent::StreamReplaced(_) => {
             let reason = "replaced by another connection of the same device".to_owned();
             session.update_status(|s| s.enter(SessionState::Stopped, Some(reason.clone())));
-            session.shared.emit(Event::Stopped { session: id, reason });
+            session.shared.emit(Event::Stopped {
+                session: id,
+                reason,
+            });
         }
         WaEvent::TemporaryBan(ban) => {
             let reason = format!("temporarily banned ({:?}) for {:?}", ban.code, ban.expire);
             session.update_status(|s| s.enter(SessionState::Stopped, Some(reason.clone())));
-            session.shared.emit(Event::Stopped { session: id, reason });
+            session.shared.emit(Event::Stopped {
+                session: id,
+                reason,
+            });
         }
         WaEvent::ClientOutdated(_) => {
             let reason = "WhatsApp says this client version is outdated".to_owned();
             session.update_status(|s| s.enter(SessionState::Stopped, Some(reason.clone())));
-            session.shared.emit(Event::Stopped { session: id, reason });
+            session.shared.emit(Event::Stopped {
+                session: id,
+                reason,
+            });
         }
         WaEvent::ConnectFailure(f) => {
             session.update_status(|s| {

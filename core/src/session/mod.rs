@@ -54,7 +54,9 @@ pub struct Session {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("id", &self.inner.id).finish()
+        f.debug_struct("Session")
+            .field("id", &self.inner.id)
+            .finish()
     }
 }
 
@@ -208,15 +210,24 @@ impl Session {
             SessionState::Starting | SessionState::AwaitingScan => {}
             SessionState::LoggedOut | SessionState::QrExpired => self.inner.restart().await?,
             other => {
-                return Err(Error::NotConnected { session: self.id().to_owned(), state: other.to_string() })
+                return Err(Error::NotConnected {
+                    session: self.id().to_owned(),
+                    state: other.to_string(),
+                });
             }
         }
-        let client = self.inner.client().ok_or_else(|| Error::QrNotAvailable(self.id().to_owned()))?;
+        let client = self
+            .inner
+            .client()
+            .ok_or_else(|| Error::QrNotAvailable(self.id().to_owned()))?;
         client
             .wait_for_socket(Duration::from_secs(30))
             .await
             .map_err(|e| Error::WhatsApp(format!("waiting for the socket: {e}")))?;
-        let options = PairCodeOptions { phone_number: digits, ..Default::default() };
+        let options = PairCodeOptions {
+            phone_number: digits,
+            ..Default::default()
+        };
         let code = client
             .pair_with_code(options)
             .await
@@ -249,28 +260,50 @@ impl Session {
     /// message's id and sends nothing (unless the first send failed, in which
     /// case it is sent again under the same message id, so the recipient still
     /// gets one message).
-    pub async fn send_text(&self, to: &str, text: &str, idempotency_key: Option<&str>) -> Result<SentMessage> {
+    pub async fn send_text(
+        &self,
+        to: &str,
+        text: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<SentMessage> {
         let to = phone::normalize(to, self.inner.shared.config.default_country_code)?;
         if text.trim().is_empty() {
             return Err(Error::InvalidArgument("message text is empty".into()));
         }
         if text.chars().count() > MAX_TEXT_LEN {
-            return Err(Error::InvalidArgument(format!("message text is longer than {MAX_TEXT_LEN} characters")));
+            return Err(Error::InvalidArgument(format!(
+                "message text is longer than {MAX_TEXT_LEN} characters"
+            )));
         }
-        if let Some(key) = idempotency_key {
-            if key.is_empty() || key.len() > 256 {
-                return Err(Error::InvalidArgument("idempotency key must be 1 to 256 bytes".into()));
-            }
+        if let Some(key) = idempotency_key
+            && (key.is_empty() || key.len() > 256)
+        {
+            return Err(Error::InvalidArgument(
+                "idempotency key must be 1 to 256 bytes".into(),
+            ));
         }
         let client = self.inner.connected_client()?;
         let message_id = match idempotency_key {
             None => client.generate_message_id(),
-            Some(key) => match self.inner.shared.messages.claim(self.id(), key, || client.generate_message_id()) {
+            Some(key) => match self
+                .inner
+                .shared
+                .messages
+                .claim(self.id(), key, || client.generate_message_id())
+            {
                 Claim::Send(id) => id,
-                Claim::AlreadySent(id) => return Ok(SentMessage { id, to, newly_sent: false }),
+                Claim::AlreadySent(id) => {
+                    return Ok(SentMessage {
+                        id,
+                        to,
+                        newly_sent: false,
+                    });
+                }
             },
         };
-        self.inner.send_with_id(&client, &to, text, message_id).await
+        self.inner
+            .send_with_id(&client, &to, text, message_id)
+            .await
     }
 
     /// A fresh WhatsApp message id from the connected client (for sends that
@@ -282,7 +315,10 @@ impl Session {
     /// Sends `text` to `to` (already normalised) under a chosen message id.
     pub(crate) async fn send_prepared(&self, to: &str, text: &str, message_id: &str) -> Result<()> {
         let client = self.inner.connected_client()?;
-        self.inner.send_with_id(&client, to, text, message_id.to_owned()).await.map(|_| ())
+        self.inner
+            .send_with_id(&client, to, text, message_id.to_owned())
+            .await
+            .map(|_| ())
     }
 
     /// Whether `phone` (already normalised) is on WhatsApp, answered from the
@@ -336,7 +372,10 @@ impl SessionInner {
         match (state, self.client()) {
             (SessionState::Connected, Some(client)) => Ok(client),
             (SessionState::LoggedOut, _) => Err(Error::LoggedOut(self.id.to_string())),
-            (state, _) => Err(Error::NotConnected { session: self.id.to_string(), state: state.to_string() }),
+            (state, _) => Err(Error::NotConnected {
+                session: self.id.to_string(),
+                state: state.to_string(),
+            }),
         }
     }
 
@@ -356,15 +395,23 @@ impl SessionInner {
     fn needs_fresh_pairing(&self) -> bool {
         // A stopped session (replaced, banned, shut down) is restarted only on
         // an explicit `restart`: pairing again would not be what the caller meant.
-        matches!(self.status.borrow().state, SessionState::QrExpired | SessionState::LoggedOut)
+        matches!(
+            self.status.borrow().state,
+            SessionState::QrExpired | SessionState::LoggedOut
+        )
     }
 
     fn terminal_error(&self, state: SessionState) -> Error {
         let id = self.id.to_string();
         match state {
             SessionState::LoggedOut => Error::LoggedOut(id),
-            SessionState::QrExpired => Error::Timeout(format!("a scan of session `{id}`: every QR code expired")),
-            _ => Error::NotConnected { session: id, state: state.to_string() },
+            SessionState::QrExpired => {
+                Error::Timeout(format!("a scan of session `{id}`: every QR code expired"))
+            }
+            _ => Error::NotConnected {
+                session: id,
+                state: state.to_string(),
+            },
         }
     }
 
@@ -426,15 +473,33 @@ impl SessionInner {
         self.shared.messages.wake_waiters();
     }
 
-    async fn send_with_id(&self, client: &Client, to: &str, text: &str, id: String) -> Result<SentMessage> {
+    async fn send_with_id(
+        &self,
+        client: &Client,
+        to: &str,
+        text: &str,
+        id: String,
+    ) -> Result<SentMessage> {
         self.shared.messages.begin(&id, self.id.as_str(), to);
         let message = wa::Message::text(text);
         let options = SendOptions::default().with_message_id(id.clone());
-        match client.send_message_with_options(Jid::pn(to), message, options).await {
-            Ok(_) => Ok(SentMessage { id, to: to.to_owned(), newly_sent: true }),
+        match client
+            .send_message_with_options(Jid::pn(to), message, options)
+            .await
+        {
+            Ok(_) => Ok(SentMessage {
+                id,
+                to: to.to_owned(),
+                newly_sent: true,
+            }),
             Err(e) => {
                 let error = self.send_error(client, to, e).await;
-                self.report_delivery(&id, DeliveryStatus::Failed { reason: error.to_string() });
+                self.report_delivery(
+                    &id,
+                    DeliveryStatus::Failed {
+                        reason: error.to_string(),
+                    },
+                );
                 Err(error)
             }
         }
@@ -443,21 +508,25 @@ impl SessionInner {
     /// Turns a whatsapp-rust send failure into the error a caller can act on.
     async fn send_error(&self, client: &Client, to: &str, error: SendError) -> Error {
         match error {
-            SendError::NotLoggedIn => {
-                Error::NotConnected { session: self.id.to_string(), state: "not logged in".into() }
-            }
+            SendError::NotLoggedIn => Error::NotConnected {
+                session: self.id.to_string(),
+                state: "not logged in".into(),
+            },
             other => {
                 // A send to a number without WhatsApp fails as "no device to
                 // encrypt for"; ask the server once to tell that apart from
                 // other failures.
                 let text = other.to_string();
-                if text.contains("encryption failed") || text.contains("no devices") {
-                    if let Ok(false) = is_registered(client, to).await {
-                        return Error::NotOnWhatsapp(to.to_owned());
-                    }
+                if (text.contains("encryption failed") || text.contains("no devices"))
+                    && let Ok(false) = is_registered(client, to).await
+                {
+                    return Error::NotOnWhatsapp(to.to_owned());
                 }
                 if !client.is_connected() {
-                    return Error::NotConnected { session: self.id.to_string(), state: "disconnected".into() };
+                    return Error::NotConnected {
+                        session: self.id.to_string(),
+                        state: "disconnected".into(),
+                    };
                 }
                 Error::SendFailed(text)
             }
@@ -502,13 +571,23 @@ impl SessionInner {
         // Later events from this client no longer speak for the session.
         self.generation.fetch_add(1, Ordering::SeqCst);
         *lock(&self.client) = None;
-        let link::Running { client, mut watcher } = running;
+        let link::Running {
+            client,
+            mut watcher,
+        } = running;
         let graceful = async {
             client.disconnect().await;
             let _ = (&mut watcher).await;
         };
-        if tokio::time::timeout(link::STOP_GRACE, graceful).await.is_err() {
-            log::warn!("session {}: client did not stop within {:?}; aborting it", self.id, link::STOP_GRACE);
+        if tokio::time::timeout(link::STOP_GRACE, graceful)
+            .await
+            .is_err()
+        {
+            log::warn!(
+                "session {}: client did not stop within {:?}; aborting it",
+                self.id,
+                link::STOP_GRACE
+            );
             watcher.abort();
         }
     }
@@ -526,12 +605,12 @@ impl SessionInner {
 
     async fn logout(&self) -> Result<()> {
         let mut slot = self.lifecycle.lock().await;
-        if let Some(client) = self.client() {
-            if client.is_logged_in() {
-                // Deregisters the companion on the server, emits LoggedOut and
-                // ends the run loop; the watcher then wipes the store.
-                client.logout().await;
-            }
+        if let Some(client) = self.client()
+            && client.is_logged_in()
+        {
+            // Deregisters the companion on the server, emits LoggedOut and
+            // ends the run loop; the watcher then wipes the store.
+            client.logout().await;
         }
         self.mark_logged_out();
         self.stop_locked(&mut slot).await;
@@ -539,7 +618,10 @@ impl SessionInner {
         self.clear_pairing();
         self.update_status(|s| {
             s.user = None;
-            s.enter(SessionState::LoggedOut, Some("logged out by request".into()))
+            s.enter(
+                SessionState::LoggedOut,
+                Some("logged out by request".into()),
+            )
         });
         Ok(())
     }
@@ -551,13 +633,19 @@ impl SessionInner {
         }
         if self.logged_out.load(Ordering::SeqCst) {
             if let Err(e) = storage::wipe_store(&self.store_path) {
-                log::error!("session {}: could not remove dead credentials: {e}", self.id);
+                log::error!(
+                    "session {}: could not remove dead credentials: {e}",
+                    self.id
+                );
             }
             self.update_status(|s| s.user = None);
         }
         self.update_status(|s| {
             if !s.state.is_terminal() {
-                s.enter(SessionState::Stopped, Some("the WhatsApp client stopped".into()));
+                s.enter(
+                    SessionState::Stopped,
+                    Some("the WhatsApp client stopped".into()),
+                );
             }
         });
     }

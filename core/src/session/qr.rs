@@ -150,12 +150,19 @@ mod tests {
     #[test]
     fn data_url_svg_and_terminal_renderings() {
         let qr = sample();
-        assert!(qr.png_data_url().unwrap().starts_with("data:image/png;base64,iVBOR"));
+        assert!(
+            qr.png_data_url()
+                .unwrap()
+                .starts_with("data:image/png;base64,iVBOR")
+        );
         let svg = qr.svg().unwrap();
         assert!(svg.contains("<svg") && svg.contains("</svg>"));
         let term = qr.terminal().unwrap();
         assert!(term.lines().count() > 10);
         assert!(term.contains('█') || term.contains('▀') || term.contains('▄'));
-        assert!(!format!("{qr:?}").contains("abc"), "debug output must not show the payload");
+        assert!(
+            !format!("{qr:?}").contains("abc"),
+            "debug output must not show the payload"
+        );
     }
 }

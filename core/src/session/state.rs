@@ -135,7 +135,9 @@ pub(crate) mod unix_millis {
     use std::time::{SystemTime, UNIX_EPOCH};
 
     pub fn to_millis(t: &SystemTime) -> u64 {
-        t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+        t.duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
     }
 
     pub fn serialize<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
@@ -146,7 +148,10 @@ pub(crate) mod unix_millis {
 pub(crate) mod unix_millis_opt {
     use std::time::SystemTime;
 
-    pub fn serialize<S: serde::Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(
+        t: &Option<SystemTime>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         match t {
             Some(t) => s.serialize_some(&super::unix_millis::to_millis(t)),
             None => s.serialize_none(),

@@ -29,16 +29,33 @@ pub async fn gateway(sim: &Simulator, data_dir: &Path) -> Gateway {
 }
 
 /// Creates `id`, scans its first QR as `phone`, and waits until connected.
-pub async fn link(gateway: &Gateway, sim: &Simulator, id: &str, phone: &str) -> (Session, SessionStatus) {
-    let session = gateway.create_session(Some(id)).await.expect("create session");
+pub async fn link(
+    gateway: &Gateway,
+    sim: &Simulator,
+    id: &str,
+    phone: &str,
+) -> (Session, SessionStatus) {
+    let session = gateway
+        .create_session(Some(id))
+        .await
+        .expect("create session");
     let qr = session.wait_qr(STEP).await.expect("a QR code appears");
-    sim.scan(qr.raw(), phone, "Test Phone").await.expect("the phone scans the QR");
-    let status = session.wait_connected(STEP).await.expect("session connects after the scan");
+    sim.scan(qr.raw(), phone, "Test Phone")
+        .await
+        .expect("the phone scans the QR");
+    let status = session
+        .wait_connected(STEP)
+        .await
+        .expect("session connects after the scan");
     (session, status)
 }
 
 /// Waits for the first event that `pick` accepts; fails with `what` after `STEP`.
-pub async fn wait_event<T>(events: &mut EventStream, what: &str, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
+pub async fn wait_event<T>(
+    events: &mut EventStream,
+    what: &str,
+    mut pick: impl FnMut(&Event) -> Option<T>,
+) -> T {
     let deadline = tokio::time::Instant::now() + STEP;
     loop {
         match tokio::time::timeout_at(deadline, events.next()).await {
