@@ -142,7 +142,7 @@ pub extern "C" fn waotp_gateway_open(
             builder = builder.check_on_whatsapp(false);
         }
         let clock = if o.manual_clock {
-            if !cfg!(feature = "sandbox") {
+            if !waotp::build_info().sandbox {
                 return Err(Failure::new(
                     waotp_status::WAOTP_SANDBOX_ONLY,
                     "options->manual_clock exists only in sandbox builds",
@@ -232,7 +232,8 @@ pub extern "C" fn waotp_events_poll(
             crate::boundary::check_context()?;
             events.try_next()
         } else {
-            match block_on(tokio::time::timeout(millis(timeout_ms), events.next()))? {
+            // The timer must be made inside the runtime, hence the async block.
+            match block_on(async { tokio::time::timeout(millis(timeout_ms), events.next()).await })? {
                 Ok(Some(e)) => Some(e),
                 Ok(None) => return Err(waotp::Error::Closed.into()),
                 Err(_) => None,
@@ -293,7 +294,7 @@ pub extern "C" fn waotp_stats_prometheus(
 pub extern "C" fn waotp_test_clock_advance(gateway: *const waotp_gateway, ms: u64) -> waotp_status {
     guard(|| {
         let g = gw(gateway)?;
-        if !cfg!(feature = "sandbox") {
+        if !waotp::build_info().sandbox {
             return Err(Failure::new(
                 waotp_status::WAOTP_SANDBOX_ONLY,
                 "the test clock exists only in sandbox builds",

@@ -132,5 +132,5 @@ pub extern "C" fn waotp_version() -> *const c_char {
 /// endpoints only, certificate chain not verified. Never ship one.
 #[unsafe(no_mangle)]
 pub extern "C" fn waotp_is_sandbox_build() -> bool {
-    cfg!(feature = "sandbox")
+    waotp::build_info().sandbox
 }

@@ -1,0 +1,685 @@
+/* Tests of the C ABI against the waotp-sim simulator. Run by
+ * ffi/tests/c/run.py, which starts the simulator and passes its URLs in
+ * WAOTP_SIM_WS and WAOTP_SIM_CONTROL. Prints one line per test and
+ * `N passed, N failed`; exits non-zero if any failed. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../../include/waotp.h"
+#include "simctl.h"
+
+static const char *g_ws;
+static const char *g_control;
+static char g_tmp[256];
+static int g_failed_checks;
+
+#define STEP_MS 20000
+
+static void fail(const char *file, int line, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "    %s:%d: ", file, line);
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, "\n");
+  va_end(ap);
+  g_failed_checks++;
+}
+
+static const char *last_error(void) {
+  static __thread char buf[1024];
+  size_t len = 0;
+  if (waotp_last_error_message(buf, sizeof buf, &len) != WAOTP_OK) return "<no message>";
+  return buf;
+}
+
+#define CHECK(cond, ...)                                            \
+  do {                                                              \
+    if (!(cond)) {                                                  \
+      fail(__FILE__, __LINE__, "check failed: %s", #cond);          \
+      fail(__FILE__, __LINE__, __VA_ARGS__);                        \
+      return;                                                       \
+    }                                                               \
+  } while (0)
+
+/* A call that must return `want`. */
+#define EXPECT(call, want)                                                     \
+  do {                                                                         \
+    waotp_status got_ = (call);                                                \
+    if (got_ != (want)) {                                                      \
+      fail(__FILE__, __LINE__, "%s\n      returned %s (%d), want %s: %s", #call, \
+           waotp_status_code_name(got_), (int)got_, waotp_status_code_name(want), \
+           got_ == WAOTP_OK ? "" : last_error());                              \
+      return;                                                                  \
+    }                                                                          \
+  } while (0)
+
+#define OK(call) EXPECT(call, WAOTP_OK)
+
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sim_add_number(const char *phone, int registered) {
+  char body[128];
+  snprintf(body, sizeof body, "{\"phone\":\"%s\",\"registered\":%s}", phone,
+           registered ? "true" : "false");
+  if (sim_http(g_control, "POST", "/numbers", body, NULL) != 200)
+    fail(__FILE__, __LINE__, "POST /numbers %s failed", phone);
+}
+
+/* Waits until the inbox of `phone` has a message with a `digits`-digit code. */
+static int sim_wait_code(const char *phone, int digits, char *code) {
+  char path[128];
+  snprintf(path, sizeof path, "/inbox/%s", phone);
+  long long deadline = now_ms() + STEP_MS;
+  while (now_ms() < deadline) {
+    char *body = NULL;
+    int st = sim_http(g_control, "GET", path, NULL, &body);
+    int found = st == 200 && body && sim_find_code(body, digits, code);
+    free(body);
+    if (found) return 1;
+    usleep(20 * 1000); /* a bounded poll of the inbox, not a wait for time */
+  }
+  return 0;
+}
+
+static waotp_gateway *open_gateway(const char *name, bool manual_clock) {
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s/%s", g_tmp, name);
+  waotp_gateway_options o;
+  if (waotp_gateway_options_default(&o) != WAOTP_OK) return NULL;
+  o.data_dir = dir;
+  o.endpoint = g_ws;
+  o.manual_clock = manual_clock;
+  o.no_limits = manual_clock;
+  waotp_gateway *gw = NULL;
+  if (waotp_gateway_open(&o, &gw) != WAOTP_OK) {
+    fprintf(stderr, "    open %s: %s\n", name, last_error());
+    return NULL;
+  }
+  return gw;
+}
+
+/* Creates `id` on `gw`, lets the simulated phone `phone` scan its QR code,
+ * waits until connected. Returns 1 on success. */
+static int link_session(waotp_gateway *gw, const char *id, const char *phone) {
+  char *sid = NULL, *qr = NULL, *status = NULL;
+  int ok = 0;
+  if (waotp_session_create(gw, id, &sid) != WAOTP_OK) goto out;
+  if (waotp_session_qr(gw, id, WAOTP_QR_RAW, STEP_MS, &qr) != WAOTP_OK) goto out;
+  char body[2048];
+  snprintf(body, sizeof body, "{\"qr\":\"%s\",\"phone\":\"%s\",\"name\":\"Test Phone\"}", qr, phone);
+  if (sim_http(g_control, "POST", "/scan", body, NULL) != 200) goto out;
+  if (waotp_session_wait_connected(gw, id, STEP_MS, &status) != WAOTP_OK) goto out;
+  ok = strstr(status, "\"isConnected\":true") != NULL;
+out:
+  if (!ok) fprintf(stderr, "    linking %s failed: %s\n", id, last_error());
+  waotp_string_free(&sid);
+  waotp_string_free(&qr);
+  waotp_string_free(&status);
+  return ok;
+}
+
+/* Shared by the tests after the flow: a manual-clock, no-limits gateway
+ * with session "main" linked. */
+static waotp_gateway *g_gw;
+
+/* ------------------------------------------------------------------------ */
+
+static void test_status_names_and_last_error(void) {
+  CHECK(strcmp(waotp_status_code_name(WAOTP_OK), "OK") == 0, "OK");
+  CHECK(strcmp(waotp_status_code_name(WAOTP_SESSION_NOT_FOUND), "SESSION_NOT_FOUND") == 0, "1");
+  CHECK(strcmp(waotp_status_code_name(WAOTP_CLOSED), "CLOSED") == 0, "22");
+  CHECK(strcmp(waotp_status_code_name(WAOTP_NULL_PARAMETER), "NULL_PARAMETER") == 0, "100");
+  CHECK(strcmp(waotp_status_code_name(WAOTP_PANIC), "PANIC") == 0, "102");
+  CHECK(strcmp(waotp_status_code_name(12345), "UNKNOWN_STATUS") == 0, "unknown");
+  CHECK(waotp_is_sandbox_build(), "tests run against a sandbox build");
+  CHECK(strstr(waotp_version(), "SANDBOX") != NULL, "version says sandbox: %s", waotp_version());
+
+  char *code = NULL;
+  EXPECT(waotp_otp_generate(3, &code), WAOTP_INVALID_ARGUMENT);
+  CHECK(code == NULL, "output untouched on failure");
+  size_t len = 0;
+  char small[8];
+  OK(waotp_last_error_message(small, sizeof small, &len));
+  CHECK(len > 7 && strlen(small) == 7, "truncated to cap-1: len=%zu '%s'", len, small);
+  size_t len2 = 0;
+  OK(waotp_last_error_message(NULL, 0, &len2));
+  CHECK(len2 == len, "length query");
+  EXPECT(waotp_last_error_message(NULL, 4, &len2), WAOTP_NULL_PARAMETER);
+  EXPECT(waotp_last_error_message(small, sizeof small, NULL), WAOTP_NULL_PARAMETER);
+
+  OK(waotp_otp_generate(8, &code));
+  CHECK(strlen(code) == 8, "8 digits: %s", code);
+  for (int i = 0; i < 8; i++) CHECK(code[i] >= '0' && code[i] <= '9', "digit");
+  waotp_string_free(&code);
+}
+
+static void test_endpoint_rules(void) {
+  waotp_gateway_options o;
+  OK(waotp_gateway_options_default(&o));
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s/endpoint", g_tmp);
+  o.data_dir = dir;
+  waotp_gateway *gw = NULL;
+  EXPECT(waotp_gateway_open(&o, &gw), WAOTP_ENDPOINT_NOT_ALLOWED); /* sandbox needs one */
+  o.endpoint = "ws://example.com/ws/chat";
+  EXPECT(waotp_gateway_open(&o, &gw), WAOTP_ENDPOINT_NOT_ALLOWED);
+  CHECK(strstr(last_error(), "loopback") != NULL, "message says why: %s", last_error());
+  CHECK(gw == NULL, "no gateway on failure");
+  o.endpoint = g_ws;
+  o.locale = "fr";
+  EXPECT(waotp_gateway_open(&o, &gw), WAOTP_INVALID_ARGUMENT);
+  o.locale = NULL;
+  o.otp_length = 3;
+  EXPECT(waotp_gateway_open(&o, &gw), WAOTP_INVALID_ARGUMENT);
+  o.otp_length = 0;
+  OK(waotp_gateway_open(&o, &gw));
+  EXPECT(waotp_test_clock_advance(gw, 1000), WAOTP_INVALID_ARGUMENT); /* no manual clock */
+  OK(waotp_gateway_close(&gw));
+  CHECK(gw == NULL, "close NULLs the handle");
+}
+
+static void test_full_flow(void) {
+  const char *phone_text = "6281200000001", *phone_otp = "6281200000002", *phone_out = "6281200000009";
+  sim_add_number(phone_text, 1);
+  sim_add_number(phone_otp, 1);
+  sim_add_number(phone_out, 0);
+  waotp_gateway *gw = open_gateway("flow", false);
+  CHECK(gw != NULL, "gateway opens");
+
+  char *id = NULL, *qr = NULL, *s = NULL;
+  OK(waotp_session_create(gw, "shop", &id));
+  CHECK(strcmp(id, "shop") == 0, "id %s", id);
+  waotp_string_free(&id);
+  OK(waotp_session_create(gw, NULL, &id)); /* generated id */
+  CHECK(strncmp(id, "session_", 8) == 0, "generated id %s", id);
+  OK(waotp_session_delete(gw, id));
+  waotp_string_free(&id);
+
+  OK(waotp_session_qr(gw, "shop", WAOTP_QR_RAW, STEP_MS, &qr));
+  CHECK(strchr(qr, ',') != NULL, "raw payload: %s", qr);
+  OK(waotp_session_qr(gw, "shop", WAOTP_QR_DATA_URL, 0, &s));
+  CHECK(strncmp(s, "data:image/png;base64,iVBOR", 27) == 0, "data URL");
+  waotp_string_free(&s);
+  OK(waotp_session_qr(gw, "shop", WAOTP_QR_SVG, 0, &s));
+  CHECK(strstr(s, "<svg") && strstr(s, "</svg>"), "svg");
+  waotp_string_free(&s);
+  OK(waotp_session_qr(gw, "shop", WAOTP_QR_TERMINAL, 0, &s));
+  CHECK(strlen(s) > 100, "terminal rendering");
+  waotp_string_free(&s);
+  OK(waotp_session_qr(gw, "shop", WAOTP_QR_JSON, 0, &s));
+  CHECK(strstr(s, "\"expiresAt\":") && strstr(s, "\"qr\":"), "json %s", s);
+  waotp_string_free(&s);
+  EXPECT(waotp_session_qr(gw, "shop", 99, 0, &s), WAOTP_INVALID_ARGUMENT);
+  waotp_bytes png = {0};
+  OK(waotp_session_qr_png(gw, "shop", 0, &png));
+  CHECK(png.len > 100 && memcmp(png.data, "\x89PNG\r\n\x1a\n", 8) == 0, "png");
+  waotp_bytes_free(&png);
+  CHECK(png.data == NULL && png.len == 0, "bytes_free resets");
+
+  OK(waotp_session_get_status(gw, "shop", &s));
+  CHECK(strstr(s, "\"state\":\"awaiting_scan\"") && strstr(s, "\"sessionId\":\"shop\""), "%s", s);
+  waotp_string_free(&s);
+
+  char body[2048];
+  snprintf(body, sizeof body, "{\"qr\":\"%s\",\"phone\":\"6281111111111\",\"name\":\"Shop\"}", qr);
+  waotp_string_free(&qr);
+  CHECK(sim_http(g_control, "POST", "/scan", body, NULL) == 200, "the phone scans");
+  OK(waotp_session_wait_connected(gw, "shop", STEP_MS, &s));
+  CHECK(strstr(s, "\"isConnected\":true") && strstr(s, "\"phone\":\"6281111111111\""), "%s", s);
+  waotp_string_free(&s);
+  EXPECT(waotp_session_qr(gw, "shop", WAOTP_QR_RAW, 0, &qr), WAOTP_ALREADY_CONNECTED);
+
+  OK(waotp_session_list(gw, &s));
+  CHECK(s[0] == '[' && strstr(s, "\"sessionId\":\"shop\""), "list %s", s);
+  waotp_string_free(&s);
+
+  bool on = false;
+  OK(waotp_session_is_on_whatsapp(gw, "shop", phone_text, &on));
+  CHECK(on, "registered number is on WhatsApp");
+  OK(waotp_session_is_on_whatsapp(gw, "shop", phone_out, &on));
+  CHECK(!on, "unregistered number is not");
+
+  char *mid = NULL;
+  OK(waotp_session_send_text(gw, "shop", phone_text, "Halo dari C", "key-1", &mid));
+  char *mid2 = NULL;
+  OK(waotp_session_send_text(gw, "shop", phone_text, "Halo dari C", "key-1", &mid2));
+  CHECK(strcmp(mid, mid2) == 0, "idempotency key replays the message id");
+  waotp_string_free(&mid2);
+  OK(waotp_message_get_status(gw, mid, &s));
+  CHECK(strstr(s, "\"messageId\":") && strstr(s, "\"status\":"), "%s", s);
+  waotp_string_free(&s);
+  waotp_string_free(&mid);
+
+  /* The OTP, as a user gets it: from the recipient's inbox. */
+  waotp_otp_request req = {0};
+  req.company_name = "PT. Contoh";
+  OK(waotp_otp_send(gw, "shop", "081200000002", &req, &s));
+  CHECK(strstr(s, "\"verificationId\":") && strstr(s, "\"to\":\"6281200000002\""), "%s", s);
+  CHECK(strstr(s, "\"otp\"") == NULL, "code not revealed by default: %s", s);
+  waotp_string_free(&s);
+  EXPECT(waotp_otp_send(gw, "shop", phone_out, &req, &s), WAOTP_NOT_ON_WHATSAPP);
+  EXPECT(waotp_otp_send(gw, "shop", phone_otp, &req, &s), WAOTP_RATE_LIMITED); /* cooldown */
+  char code[8];
+  CHECK(sim_wait_code(phone_otp, 6, code), "the recipient got a 6-digit code");
+  char *inbox = NULL;
+  char path[64];
+  snprintf(path, sizeof path, "/inbox/%s", phone_otp);
+  sim_http(g_control, "GET", path, NULL, &inbox);
+  int named = inbox && strstr(inbox, "PT. Contoh") != NULL;
+  free(inbox);
+  CHECK(named, "the message names the company");
+
+  waotp_verify_result r;
+  char wrong[8];
+  snprintf(wrong, sizeof wrong, "%06d", (atoi(code) + 1) % 1000000);
+  OK(waotp_otp_verify(gw, "081200000002", wrong, &r));
+  CHECK(r.outcome == WAOTP_VERIFY_INVALID && r.attempts_left == 2, "wrong code: %d %u", r.outcome, r.attempts_left);
+  OK(waotp_otp_verify(gw, "+62 812-0000-0002", code, &r));
+  CHECK(r.outcome == WAOTP_VERIFY_APPROVED, "right code approved: %d", r.outcome);
+  OK(waotp_otp_verify(gw, phone_otp, code, &r));
+  CHECK(r.outcome == WAOTP_VERIFY_NOT_FOUND, "single use: %d", r.outcome);
+  OK(waotp_otp_get_status(gw, phone_otp, &s));
+  CHECK(strstr(s, "\"status\":\"approved\"") && !strstr(s, code), "%s", s);
+  waotp_string_free(&s);
+
+  OK(waotp_stats_get(gw, &s));
+  CHECK(strstr(s, "\"otpIssued\":1") && strstr(s, "\"shop\":") && strstr(s, "\"successRate\":"), "%s", s);
+  waotp_string_free(&s);
+  OK(waotp_stats_prometheus(gw, &s));
+  CHECK(strstr(s, "# TYPE") != NULL, "prometheus text");
+  waotp_string_free(&s);
+
+  /* Events were queued from open on: QR, connected, OTP sent, verified. */
+  int saw_qr = 0, saw_connected = 0, saw_verified = 0;
+  long long deadline = now_ms() + STEP_MS;
+  while (!(saw_qr && saw_connected && saw_verified) && now_ms() < deadline) {
+    waotp_status st = waotp_events_poll(gw, 1000, &s);
+    if (st == WAOTP_TIMEOUT) continue;
+    OK(st);
+    saw_qr |= strstr(s, "\"type\":\"qr_updated\"") != NULL;
+    saw_connected |= strstr(s, "\"type\":\"connected\"") != NULL && strstr(s, "\"sessionId\":\"shop\"");
+    saw_verified |= strstr(s, "\"type\":\"otp_verified\"") != NULL;
+    waotp_string_free(&s);
+  }
+  CHECK(saw_qr && saw_connected && saw_verified, "events: qr %d connected %d verified %d", saw_qr,
+        saw_connected, saw_verified);
+
+  OK(waotp_session_restart(gw, "shop"));
+  OK(waotp_session_wait_connected(gw, "shop", STEP_MS, &s));
+  waotp_string_free(&s);
+  OK(waotp_session_logout(gw, "shop"));
+  OK(waotp_session_get_status(gw, "shop", &s));
+  CHECK(strstr(s, "\"state\":\"logged_out\"") != NULL, "%s", s);
+  waotp_string_free(&s);
+  OK(waotp_session_delete(gw, "shop"));
+  EXPECT(waotp_session_get_status(gw, "shop", &s), WAOTP_SESSION_NOT_FOUND);
+  OK(waotp_gateway_close(&gw));
+}
+
+static void test_pair_code(void) {
+  char *code = NULL, *s = NULL, *id = NULL;
+  OK(waotp_session_create(g_gw, "paired", &id));
+  waotp_string_free(&id);
+  OK(waotp_session_pair_code(g_gw, "paired", "6283333333333", &code));
+  CHECK(strlen(code) == 8, "8-character code: %s", code);
+  char body[256];
+  snprintf(body, sizeof body, "{\"phone\":\"6283333333333\",\"code\":\"%s\"}", code);
+  waotp_string_free(&code);
+  CHECK(sim_http(g_control, "POST", "/pair-code", body, NULL) == 200, "the phone enters the code");
+  OK(waotp_session_wait_connected(g_gw, "paired", STEP_MS, &s));
+  CHECK(strstr(s, "\"phone\":\"6283333333333\"") != NULL, "%s", s);
+  waotp_string_free(&s);
+  OK(waotp_session_delete(g_gw, "paired"));
+}
+
+static void test_null_parameters(void) {
+  waotp_gateway *gw = g_gw;
+  char *s = NULL;
+  bool b;
+  waotp_bytes bytes = {0};
+  waotp_verify_result r;
+  waotp_otp_request req = {0};
+#define NUL(call) EXPECT(call, WAOTP_NULL_PARAMETER)
+  NUL(waotp_gateway_options_default(NULL));
+  NUL(waotp_gateway_open(NULL, NULL));
+  NUL(waotp_events_poll(NULL, 0, &s));
+  NUL(waotp_events_poll(gw, 0, NULL));
+  NUL(waotp_stats_get(NULL, &s));
+  NUL(waotp_stats_get(gw, NULL));
+  NUL(waotp_stats_prometheus(NULL, &s));
+  NUL(waotp_stats_prometheus(gw, NULL));
+  NUL(waotp_test_clock_advance(NULL, 1));
+  NUL(waotp_session_create(NULL, "x", &s));
+  NUL(waotp_session_create(gw, "x", NULL));
+  NUL(waotp_session_list(NULL, &s));
+  NUL(waotp_session_list(gw, NULL));
+  NUL(waotp_session_get_status(NULL, "main", &s));
+  NUL(waotp_session_get_status(gw, NULL, &s));
+  NUL(waotp_session_get_status(gw, "main", NULL));
+  NUL(waotp_session_qr(NULL, "main", 0, 0, &s));
+  NUL(waotp_session_qr(gw, NULL, 0, 0, &s));
+  NUL(waotp_session_qr(gw, "main", 0, 0, NULL));
+  NUL(waotp_session_qr_png(NULL, "main", 0, &bytes));
+  NUL(waotp_session_qr_png(gw, NULL, 0, &bytes));
+  NUL(waotp_session_qr_png(gw, "main", 0, NULL));
+  NUL(waotp_session_pair_code(NULL, "main", "62811", &s));
+  NUL(waotp_session_pair_code(gw, NULL, "62811", &s));
+  NUL(waotp_session_pair_code(gw, "main", NULL, &s));
+  NUL(waotp_session_pair_code(gw, "main", "62811", NULL));
+  NUL(waotp_session_wait_connected(NULL, "main", 1, &s));
+  NUL(waotp_session_wait_connected(gw, NULL, 1, &s));
+  NUL(waotp_session_wait_connected(gw, "main", 1, NULL));
+  NUL(waotp_session_restart(NULL, "main"));
+  NUL(waotp_session_restart(gw, NULL));
+  NUL(waotp_session_logout(NULL, "main"));
+  NUL(waotp_session_logout(gw, NULL));
+  NUL(waotp_session_delete(NULL, "main"));
+  NUL(waotp_session_delete(gw, NULL));
+  NUL(waotp_session_send_text(NULL, "main", "62811", "hi", NULL, &s));
+  NUL(waotp_session_send_text(gw, NULL, "62811", "hi", NULL, &s));
+  NUL(waotp_session_send_text(gw, "main", NULL, "hi", NULL, &s));
+  NUL(waotp_session_send_text(gw, "main", "62811", NULL, NULL, &s));
+  NUL(waotp_session_send_text(gw, "main", "62811", "hi", NULL, NULL));
+  NUL(waotp_session_is_on_whatsapp(NULL, "main", "62811", &b));
+  NUL(waotp_session_is_on_whatsapp(gw, NULL, "62811", &b));
+  NUL(waotp_session_is_on_whatsapp(gw, "main", NULL, &b));
+  NUL(waotp_session_is_on_whatsapp(gw, "main", "62811", NULL));
+  NUL(waotp_message_get_status(NULL, "m", &s));
+  NUL(waotp_message_get_status(gw, NULL, &s));
+  NUL(waotp_message_get_status(gw, "m", NULL));
+  NUL(waotp_otp_generate(6, NULL));
+  NUL(waotp_otp_send(NULL, "main", "62811", &req, &s));
+  NUL(waotp_otp_send(gw, NULL, "62811", &req, &s));
+  NUL(waotp_otp_send(gw, "main", NULL, &req, &s));
+  NUL(waotp_otp_send(gw, "main", "62811", &req, NULL));
+  NUL(waotp_otp_verify(NULL, "62811", "123456", &r));
+  NUL(waotp_otp_verify(gw, NULL, "123456", &r));
+  NUL(waotp_otp_verify(gw, "62811", NULL, &r));
+  NUL(waotp_otp_verify(gw, "62811", "123456", NULL));
+  NUL(waotp_otp_cancel(NULL, "62811", &s));
+  NUL(waotp_otp_cancel(gw, NULL, &s));
+  NUL(waotp_otp_cancel(gw, "62811", NULL));
+  NUL(waotp_otp_get_status(NULL, "62811", &s));
+  NUL(waotp_otp_get_status(gw, NULL, &s));
+  NUL(waotp_otp_get_status(gw, "62811", NULL));
+#undef NUL
+  CHECK(s == NULL && bytes.data == NULL, "no output written");
+  CHECK(strstr(last_error(), "status_json_out") != NULL, "message names the argument: %s", last_error());
+}
+
+static void test_invalid_utf8(void) {
+  const char *bad = "\xff\xfe\xfd";
+  char *s = NULL;
+  waotp_verify_result r;
+  EXPECT(waotp_session_create(g_gw, bad, &s), WAOTP_INVALID_UTF8);
+  EXPECT(waotp_session_get_status(g_gw, bad, &s), WAOTP_INVALID_UTF8);
+  EXPECT(waotp_session_send_text(g_gw, "main", "6281200000010", bad, NULL, &s), WAOTP_INVALID_UTF8);
+  EXPECT(waotp_otp_verify(g_gw, bad, "123456", &r), WAOTP_INVALID_UTF8);
+  EXPECT(waotp_otp_verify(g_gw, "6281200000010", bad, &r), WAOTP_INVALID_UTF8);
+  waotp_otp_request req = {0};
+  req.company_name = bad;
+  EXPECT(waotp_otp_send(g_gw, "main", "6281200000010", &req, &s), WAOTP_INVALID_UTF8);
+  waotp_gateway_options o = {0};
+  o.data_dir = bad;
+  waotp_gateway *gw = NULL;
+  EXPECT(waotp_gateway_open(&o, &gw), WAOTP_INVALID_UTF8);
+  CHECK(strstr(last_error(), "UTF-8") != NULL, "%s", last_error());
+  CHECK(s == NULL && gw == NULL, "no output written");
+}
+
+static void test_unknown_session(void) {
+  char *s = NULL;
+  waotp_bytes png = {0};
+  bool b;
+  waotp_otp_request req = {0};
+  req.company_name = "PT. Contoh";
+  EXPECT(waotp_session_get_status(g_gw, "nope", &s), WAOTP_SESSION_NOT_FOUND);
+  CHECK(strstr(last_error(), "nope") != NULL, "%s", last_error());
+  EXPECT(waotp_session_qr(g_gw, "nope", 0, 0, &s), WAOTP_SESSION_NOT_FOUND);
+  EXPECT(waotp_session_qr_png(g_gw, "nope", 0, &png), WAOTP_SESSION_NOT_FOUND);
+  EXPECT(waotp_session_pair_code(g_gw, "nope", "6281", &s), WAOTP_SESSION_NOT_FOUND);
+  EXPECT(waotp_session_wait_connected(g_gw, "nope", 10, &s), WAOTP_SESSION_NOT_FOUND);
+  EXPECT(waotp_session_restart(g_gw, "nope"), WAOTP_SESSION_NOT_FOUND);
+  EXPECT(waotp_session_logout(g_gw, "nope"), WAOTP_SESSION_NOT_FOUND);
+  EXPECT(waotp_session_delete(g_gw, "nope"), WAOTP_SESSION_NOT_FOUND);
+  EXPECT(waotp_session_send_text(g_gw, "nope", "6281200000010", "hi", NULL, &s), WAOTP_SESSION_NOT_FOUND);
+  EXPECT(waotp_session_is_on_whatsapp(g_gw, "nope", "6281200000010", &b), WAOTP_SESSION_NOT_FOUND);
+  EXPECT(waotp_otp_send(g_gw, "nope", "6281200000010", &req, &s), WAOTP_SESSION_NOT_FOUND);
+  EXPECT(waotp_session_get_status(g_gw, "bad id!", &s), WAOTP_INVALID_SESSION_ID);
+  EXPECT(waotp_session_create(g_gw, "bad id!", &s), WAOTP_INVALID_SESSION_ID);
+  EXPECT(waotp_message_get_status(g_gw, "3EB0NOPE", &s), WAOTP_MESSAGE_NOT_FOUND);
+  EXPECT(waotp_otp_get_status(g_gw, "6281299999999", &s), WAOTP_OTP_NOT_FOUND);
+  EXPECT(waotp_otp_cancel(g_gw, "6281299999999", &s), WAOTP_OTP_NOT_FOUND);
+  EXPECT(waotp_otp_get_status(g_gw, "not a phone", &s), WAOTP_INVALID_PHONE);
+  CHECK(s == NULL, "no output written");
+}
+
+static void test_free_null_and_twice(void) {
+  waotp_string_free(NULL);
+  char *s = NULL;
+  waotp_string_free(&s);
+  OK(waotp_otp_generate(6, &s));
+  waotp_string_free(&s);
+  CHECK(s == NULL, "free NULLs the pointer");
+  waotp_string_free(&s); /* the second free is a no-op */
+  waotp_bytes_free(NULL);
+  waotp_bytes b = {0};
+  waotp_bytes_free(&b);
+  waotp_bytes_free(&b);
+  waotp_gateway *gw = NULL;
+  OK(waotp_gateway_close(NULL));
+  OK(waotp_gateway_close(&gw));
+  gw = open_gateway("twice", false);
+  CHECK(gw != NULL, "opens");
+  OK(waotp_gateway_close(&gw));
+  OK(waotp_gateway_close(&gw));
+  CHECK(gw == NULL, "closed");
+}
+
+static int send_revealed(waotp_gateway *gw, const char *to, char *code_out) {
+  waotp_otp_request req = {0};
+  req.company_name = "PT. Contoh";
+  req.reveal_code = true;
+  char *s = NULL;
+  if (waotp_otp_send(gw, "main", to, &req, &s) != WAOTP_OK) {
+    fprintf(stderr, "    send to %s: %s\n", to, last_error());
+    return 0;
+  }
+  const char *p = strstr(s, "\"otp\":\"");
+  int ok = p && sscanf(p + 7, "%6[0-9]", code_out) == 1;
+  waotp_string_free(&s);
+  return ok;
+}
+
+static void test_wrong_code_expiry_attempts(void) {
+  const char *to = "6281200000020";
+  sim_add_number(to, 1);
+  char code[8];
+  waotp_verify_result r;
+  CHECK(send_revealed(g_gw, to, code), "sent");
+  for (unsigned left = 2;; left--) {
+    OK(waotp_otp_verify(g_gw, to, "abc", &r));
+    CHECK(r.outcome == WAOTP_VERIFY_INVALID && r.attempts_left == left, "invalid, %u left: got %d %u", left,
+          r.outcome, r.attempts_left);
+    if (left == 0) break;
+  }
+  OK(waotp_otp_verify(g_gw, to, code, &r));
+  CHECK(r.outcome == WAOTP_VERIFY_MAX_ATTEMPTS, "locked after 3 wrong codes: %d", r.outcome);
+  char *s = NULL;
+  OK(waotp_otp_get_status(g_gw, to, &s));
+  CHECK(strstr(s, "\"status\":\"max_attempts_reached\"") != NULL, "%s", s);
+  waotp_string_free(&s);
+
+  CHECK(send_revealed(g_gw, to, code), "sent again");
+  OK(waotp_test_clock_advance(g_gw, 301 * 1000));
+  OK(waotp_otp_verify(g_gw, to, code, &r));
+  CHECK(r.outcome == WAOTP_VERIFY_EXPIRED, "expired after 5 minutes: %d", r.outcome);
+
+  CHECK(send_revealed(g_gw, to, code), "sent a third time");
+  OK(waotp_otp_cancel(g_gw, to, &s));
+  CHECK(strstr(s, "\"status\":\"canceled\"") != NULL, "%s", s);
+  waotp_string_free(&s);
+  OK(waotp_otp_verify(g_gw, to, code, &r));
+  CHECK(r.outcome == WAOTP_VERIFY_NOT_FOUND, "canceled: %d", r.outcome);
+}
+
+struct worker {
+  int index;
+  int ok;
+  char why[200];
+};
+
+static void *worker_main(void *arg) {
+  struct worker *w = arg;
+  char to[32], code[8];
+  snprintf(to, sizeof to, "62812000001%02d", w->index);
+  for (int round = 0; round < 3; round++) {
+    if (!send_revealed(g_gw, to, code)) {
+      snprintf(w->why, sizeof w->why, "send %d failed", round);
+      return NULL;
+    }
+    waotp_verify_result r;
+    if (waotp_otp_verify(g_gw, to, "000000x", &r) != WAOTP_OK || r.outcome != WAOTP_VERIFY_INVALID) {
+      snprintf(w->why, sizeof w->why, "wrong code not refused");
+      return NULL;
+    }
+    if (waotp_otp_verify(g_gw, to, code, &r) != WAOTP_OK || r.outcome != WAOTP_VERIFY_APPROVED) {
+      snprintf(w->why, sizeof w->why, "code not approved: %d (%s)", r.outcome, last_error());
+      return NULL;
+    }
+  }
+  w->ok = 1;
+  return NULL;
+}
+
+static void test_eight_threads(void) {
+  enum { N = 8 };
+  pthread_t t[N];
+  struct worker w[N];
+  for (int i = 0; i < N; i++) {
+    char to[32];
+    snprintf(to, sizeof to, "62812000001%02d", i);
+    sim_add_number(to, 1);
+  }
+  for (int i = 0; i < N; i++) {
+    memset(&w[i], 0, sizeof w[i]);
+    w[i].index = i;
+    CHECK(pthread_create(&t[i], NULL, worker_main, &w[i]) == 0, "thread starts");
+  }
+  for (int i = 0; i < N; i++) pthread_join(t[i], NULL);
+  for (int i = 0; i < N; i++) CHECK(w[i].ok, "thread %d: %s", i, w[i].why);
+  char *s = NULL;
+  OK(waotp_stats_get(g_gw, &s));
+  waotp_string_free(&s);
+}
+
+static void test_events_timeout(void) {
+  /* A gateway without sessions has nothing to report. */
+  waotp_gateway *gw = open_gateway("quiet", false);
+  CHECK(gw != NULL, "opens");
+  char *s = NULL;
+  EXPECT(waotp_events_poll(gw, 0, &s), WAOTP_TIMEOUT);
+  long long t0 = now_ms();
+  EXPECT(waotp_events_poll(gw, 100, &s), WAOTP_TIMEOUT);
+  CHECK(now_ms() - t0 >= 90, "waited for the timeout");
+  CHECK(s == NULL, "no output");
+  OK(waotp_gateway_close(&gw));
+  EXPECT(waotp_events_poll(g_gw, 0, NULL), WAOTP_NULL_PARAMETER);
+}
+
+static void test_after_fork(void) {
+  fflush(NULL);
+  pid_t pid = fork();
+  CHECK(pid >= 0, "fork");
+  if (pid == 0) {
+    waotp_verify_result r;
+    char *s = NULL;
+    int ok = waotp_otp_verify(g_gw, "6281200000001", "123456", &r) == WAOTP_AFTER_FORK &&
+             waotp_session_list(g_gw, &s) == WAOTP_AFTER_FORK &&
+             waotp_events_poll(g_gw, 10, &s) == WAOTP_AFTER_FORK;
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child got WAOTP_AFTER_FORK (status %d)", status);
+  char *s = NULL;
+  OK(waotp_session_list(g_gw, &s)); /* the parent is unaffected */
+  waotp_string_free(&s);
+}
+
+/* ------------------------------------------------------------------------ */
+
+struct test {
+  const char *name;
+  void (*fn)(void);
+  int needs_main;
+};
+
+static const struct test TESTS[] = {
+    {"status names and last error", test_status_names_and_last_error, 0},
+    {"endpoint rules and options", test_endpoint_rules, 0},
+    {"full flow: QR, connect, text, OTP, verify, stats, events, lifecycle", test_full_flow, 0},
+    {"pairing code", test_pair_code, 1},
+    {"NULL for every pointer argument", test_null_parameters, 1},
+    {"invalid UTF-8", test_invalid_utf8, 1},
+    {"unknown session and other not-found errors", test_unknown_session, 1},
+    {"free(NULL) and double free", test_free_null_and_twice, 0},
+    {"wrong code, too many attempts, expiry, cancel", test_wrong_code_expiry_attempts, 1},
+    {"8 threads sending and verifying at once", test_eight_threads, 1},
+    {"events poll timeout", test_events_timeout, 0},
+    {"calls after fork fail instead of hanging", test_after_fork, 1},
+};
+
+int main(void) {
+  g_ws = getenv("WAOTP_SIM_WS");
+  g_control = getenv("WAOTP_SIM_CONTROL");
+  if (!g_ws || !g_control) {
+    fprintf(stderr, "set WAOTP_SIM_WS and WAOTP_SIM_CONTROL (ffi/tests/c/run.py does)\n");
+    return 2;
+  }
+  snprintf(g_tmp, sizeof g_tmp, "/tmp/waotp-ctest-XXXXXX");
+  if (!mkdtemp(g_tmp)) return 2;
+  setvbuf(stdout, NULL, _IOLBF, 0);
+
+  int passed = 0, failed = 0;
+  int main_ready = 0, main_tried = 0;
+  for (size_t i = 0; i < sizeof TESTS / sizeof TESTS[0]; i++) {
+    const struct test *t = &TESTS[i];
+    if (t->needs_main && !main_tried) {
+      main_tried = 1;
+      g_gw = open_gateway("shared", true);
+      main_ready = g_gw && link_session(g_gw, "main", "6282222222222");
+    }
+    if (t->needs_main && !main_ready) {
+      printf("FAIL - %s: the shared gateway could not be linked\n", t->name);
+      failed++;
+      continue;
+    }
+    int before = g_failed_checks;
+    t->fn();
+    if (g_failed_checks == before) {
+      printf("ok   - %s\n", t->name);
+      passed++;
+    } else {
+      printf("FAIL - %s\n", t->name);
+      failed++;
+    }
+  }
+  if (g_gw && waotp_gateway_close(&g_gw) != WAOTP_OK) failed++;
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
+  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_tmp);
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}
