@@ -1,0 +1,288 @@
+<?php
+/**
+ * WhatsAppOTP — the reference guide's PHP class, on libwaotp through FFI
+ * instead of HTTP calls to a separate gateway.
+ *
+ *   $wa = new WhatsAppOTP('my-session');
+ *   $wa->checkSessionStatus();                      // ['success' => …, 'data' => ['isConnected' => …]]
+ *   $r = $wa->sendOTP('08123456789', 'PT. Contoh'); // ['success' => true, 'data' => ['otp' => '123456', …]]
+ *   $v = $wa->verifyOTP('08123456789', $typed);     // ['success' => true, 'data' => ['status' => 'approved']]
+ *
+ * Needs PHP 7.4+ with the FFI extension (`ffi.enable` = `preload` lets the
+ * CLI use it; web servers need `ffi.enable=1`). Every method returns the
+ * guide's array shape and never throws for a WhatsApp or OTP error:
+ * `['success' => false, 'message' => …, 'error' => CODE]`, where CODE is
+ * waotp's stable error code (SESSION_NOT_FOUND, NOT_CONNECTED, RATE_LIMITED, …).
+ */
+class WhatsAppOTP
+{
+    /** @var FFI|null one binding per process */
+    private static $ffi = null;
+
+    /** @var FFI\CData|null waotp_gateway* */
+    private $gateway = null;
+
+    /** @var string */
+    private $sessionId;
+
+    /**
+     * @param string $sessionId the linked WhatsApp session to send from
+     * @param array  $options   `library` (path of libwaotp.so; default: env
+     *   WAOTP_LIB, else target/release of this repository), `header`
+     *   (include/waotp_php.h), `dataDir` (./waotp-data), `endpoint`
+     *   (simulator URL; sandbox builds only), `memoryStore`, `noLimits`,
+     *   `manualClock` (sandbox builds only), `locale` ('id' or 'en')
+     * @throws RuntimeException when the library cannot be loaded or the gateway cannot open
+     */
+    public function __construct($sessionId = 'default', array $options = [])
+    {
+        $this->sessionId = $sessionId;
+        $ffi = self::ffi($options);
+        $o = $ffi->new('waotp_gateway_options');
+        $ffi->waotp_gateway_options_default(FFI::addr($o));
+        // Strings handed to C must outlive the call: keep them in CData.
+        $keep = [];
+        foreach (['dataDir' => 'data_dir', 'endpoint' => 'endpoint', 'locale' => 'locale'] as $key => $field) {
+            if (isset($options[$key])) {
+                $keep[$field] = self::cString($options[$key]);
+                $o->$field = FFI::cast('const char *', FFI::addr($keep[$field][0]));
+            }
+        }
+        $o->memory_store = !empty($options['memoryStore']);
+        $o->no_limits = !empty($options['noLimits']);
+        $o->manual_clock = !empty($options['manualClock']);
+        $gw = $ffi->new('waotp_gateway*');
+        $status = $ffi->waotp_gateway_open(FFI::addr($o), FFI::addr($gw));
+        if ($status !== 0) {
+            throw new RuntimeException('waotp: cannot open the gateway: ' . self::lastError($status));
+        }
+        $this->gateway = $gw;
+    }
+
+    public function __destruct()
+    {
+        $this->close();
+    }
+
+    /** Stops the sessions (credentials stay on disk) and frees the gateway. */
+    public function close()
+    {
+        if ($this->gateway !== null) {
+            self::$ffi->waotp_gateway_close(FFI::addr($this->gateway));
+            $this->gateway = null;
+        }
+    }
+
+    /** Creates the session (idempotent) and starts pairing it. */
+    public function createSession()
+    {
+        return $this->call('Session created', function ($ffi, $out) {
+            return $ffi->waotp_session_create($this->gateway, $this->sessionId, $out);
+        }, function ($id) {
+            return ['sessionId' => $id];
+        });
+    }
+
+    /**
+     * The session's status: `data` = ['sessionId', 'state', 'isConnected',
+     * 'user' => ['jid', 'phone', 'name'] | null, 'since', 'lastSeen',
+     * 'qrRefreshCount', 'reason'].
+     */
+    public function checkSessionStatus()
+    {
+        return $this->call('Session status', function ($ffi, $out) {
+            return $ffi->waotp_session_get_status($this->gateway, $this->sessionId, $out);
+        }, [__CLASS__, 'json']);
+    }
+
+    /**
+     * The pairing QR code. $format: 'raw', 'dataUrl' (for `<img src>`),
+     * 'svg', 'terminal' or 'json'; waits up to $waitMs for one to appear.
+     * `data` = ['qr' => string].
+     */
+    public function getQR($format = 'dataUrl', $waitMs = 30000)
+    {
+        $formats = ['raw' => 0, 'dataUrl' => 1, 'svg' => 2, 'terminal' => 3, 'json' => 4];
+        if (!isset($formats[$format])) {
+            return ['success' => false, 'message' => "unknown QR format $format", 'error' => 'INVALID_ARGUMENT'];
+        }
+        return $this->call('QR code', function ($ffi, $out) use ($formats, $format, $waitMs) {
+            return $ffi->waotp_session_qr($this->gateway, $this->sessionId, $formats[$format], $waitMs, $out);
+        }, function ($qr) {
+            return ['qr' => $qr];
+        });
+    }
+
+    /** Saves the QR code as a PNG file. */
+    public function saveQRPng($path, $waitMs = 30000)
+    {
+        $ffi = self::$ffi;
+        $bytes = $ffi->new('waotp_bytes');
+        $status = $ffi->waotp_session_qr_png($this->gateway, $this->sessionId, $waitMs, FFI::addr($bytes));
+        if ($status !== 0) {
+            return self::failure($status);
+        }
+        $png = FFI::string($bytes->data, $bytes->len);
+        $ffi->waotp_bytes_free(FFI::addr($bytes));
+        file_put_contents($path, $png);
+        return ['success' => true, 'message' => 'QR code saved', 'data' => ['path' => $path]];
+    }
+
+    /** Waits until the phone has linked the session; `data` as checkSessionStatus. */
+    public function waitConnected($timeoutMs = 120000)
+    {
+        return $this->call('Session connected', function ($ffi, $out) use ($timeoutMs) {
+            return $ffi->waotp_session_wait_connected($this->gateway, $this->sessionId, $timeoutMs, $out);
+        }, [__CLASS__, 'json']);
+    }
+
+    /**
+     * Sends a one-time password to $phoneNumber (`08…`, `+62…` or E.164).
+     * `data` = ['otp' => code, 'phoneNumber', 'verificationId', 'messageId',
+     * 'expiresAt' (Unix ms), 'companyName'].
+     */
+    public function sendOTP($phoneNumber, $companyName = 'PT. Contoh')
+    {
+        $ffi = self::$ffi;
+        $req = $ffi->new('waotp_otp_request');
+        $company = self::cString($companyName);
+        $req->company_name = FFI::cast('const char *', FFI::addr($company[0]));
+        $req->reveal_code = true; // the guide's class hands the code back
+        return $this->call('OTP sent successfully', function ($ffi, $out) use ($phoneNumber, $req) {
+            return $ffi->waotp_otp_send($this->gateway, $this->sessionId, $phoneNumber, FFI::addr($req), $out);
+        }, function ($json) use ($companyName) {
+            $r = json_decode($json, true);
+            return [
+                'otp' => $r['otp'] ?? null,
+                'phoneNumber' => $r['to'],
+                'verificationId' => $r['verificationId'],
+                'messageId' => $r['messageId'],
+                'expiresAt' => $r['expiresAt'],
+                'companyName' => $companyName,
+            ];
+        });
+    }
+
+    /**
+     * Checks the code the user typed. `success` is true only when approved;
+     * `data` = ['status' => 'approved'|'invalid'|'expired'|'max_attempts_reached'|'not_found',
+     * 'attemptsLeft' => int].
+     */
+    public function verifyOTP($phoneNumber, $otp)
+    {
+        $ffi = self::$ffi;
+        $result = $ffi->new('waotp_verify_result');
+        $status = $ffi->waotp_otp_verify($this->gateway, $phoneNumber, (string)$otp, FFI::addr($result));
+        if ($status !== 0) {
+            return self::failure($status);
+        }
+        $names = ['approved', 'invalid', 'expired', 'max_attempts_reached', 'not_found'];
+        $messages = [
+            'approved' => 'OTP verified successfully',
+            'invalid' => 'Invalid OTP',
+            'expired' => 'OTP has expired',
+            'max_attempts_reached' => 'Too many attempts',
+            'not_found' => 'OTP not found',
+        ];
+        $name = $names[$result->outcome] ?? 'not_found';
+        return [
+            'success' => $name === 'approved',
+            'message' => $messages[$name],
+            'data' => ['status' => $name, 'attemptsLeft' => $result->attempts_left],
+        ];
+    }
+
+    /** Sends a text message; `data` = ['messageId']. */
+    public function sendText($phoneNumber, $text, $idempotencyKey = null)
+    {
+        return $this->call('Message sent', function ($ffi, $out) use ($phoneNumber, $text, $idempotencyKey) {
+            return $ffi->waotp_session_send_text($this->gateway, $this->sessionId, $phoneNumber, $text, $idempotencyKey, $out);
+        }, function ($id) {
+            return ['messageId' => $id];
+        });
+    }
+
+    /** The recipient's latest OTP (status, delivery, attempts); never the code. */
+    public function otpStatus($phoneNumber)
+    {
+        return $this->call('OTP status', function ($ffi, $out) use ($phoneNumber) {
+            return $ffi->waotp_otp_get_status($this->gateway, $phoneNumber, $out);
+        }, [__CLASS__, 'json']);
+    }
+
+    /** Monitoring figures: `data` = ['gateway' => [...], 'sessions' => [id => [...]]]. */
+    public function getStats()
+    {
+        return $this->call('Stats', function ($ffi, $out) {
+            return $ffi->waotp_stats_get($this->gateway, $out);
+        }, [__CLASS__, 'json']);
+    }
+
+    /** Sandbox builds opened with `manualClock`: moves OTP time forward. */
+    public function advanceTestClock($ms)
+    {
+        $status = self::$ffi->waotp_test_clock_advance($this->gateway, $ms);
+        return $status === 0 ? ['success' => true, 'message' => 'Clock advanced'] : self::failure($status);
+    }
+
+    // --- the thin FFI layer -------------------------------------------------
+
+    /** Calls $fn($ffi, char** out); on success converts the string with $convert. */
+    private function call($message, callable $fn, callable $convert)
+    {
+        if ($this->gateway === null) {
+            return ['success' => false, 'message' => 'the gateway is closed', 'error' => 'CLOSED'];
+        }
+        $ffi = self::$ffi;
+        $out = $ffi->new('char*');
+        $status = $fn($ffi, FFI::addr($out));
+        if ($status !== 0) {
+            return self::failure($status);
+        }
+        $text = FFI::string($out);
+        $ffi->waotp_string_free(FFI::addr($out));
+        return ['success' => true, 'message' => $message, 'data' => $convert($text)];
+    }
+
+    private static function json($text)
+    {
+        return json_decode($text, true);
+    }
+
+    private static function failure($status)
+    {
+        return ['success' => false, 'message' => self::lastError($status), 'error' => self::$ffi->waotp_status_code_name($status)];
+    }
+
+    private static function lastError($status)
+    {
+        $ffi = self::$ffi;
+        $len = $ffi->new('size_t');
+        $ffi->waotp_last_error_message(null, 0, FFI::addr($len));
+        $buf = $ffi->new('char[' . ($len->cdata + 1) . ']');
+        $ffi->waotp_last_error_message($buf, $len->cdata + 1, FFI::addr($len));
+        $text = FFI::string($buf);
+        return $text !== '' ? $text : $ffi->waotp_status_code_name($status);
+    }
+
+    /** A NUL-terminated copy of $s in C memory (freed with the returned CData). */
+    private static function cString($s)
+    {
+        $s = (string)$s;
+        $buf = FFI::new('char[' . (strlen($s) + 1) . ']', true);
+        FFI::memcpy($buf, $s, strlen($s));
+        $buf[strlen($s)] = "\0";
+        return $buf;
+    }
+
+    private static function ffi(array $options)
+    {
+        if (self::$ffi === null) {
+            $root = dirname(__DIR__, 2);
+            $lib = $options['library'] ?? (getenv('WAOTP_LIB') ?: "$root/target/release/libwaotp.so");
+            $header = $options['header'] ?? "$root/include/waotp_php.h";
+            self::$ffi = FFI::cdef(file_get_contents($header), $lib);
+        }
+        return self::$ffi;
+    }
+}
