@@ -159,3 +159,59 @@ pub(crate) fn c_json(v: serde_json::Value) -> Result<*mut c_char, Failure> {
 pub(crate) fn millis(ms: u64) -> std::time::Duration {
     std::time::Duration::from_millis(ms)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::waotp_status::*;
+
+    fn last_error() -> String {
+        let mut buf = vec![0 as c_char; 256];
+        let mut len = 0usize;
+        assert_eq!(
+            crate::waotp_last_error_message(buf.as_mut_ptr(), buf.len(), &mut len),
+            WAOTP_OK
+        );
+        // SAFETY: NUL-terminated by waotp_last_error_message.
+        unsafe { CStr::from_ptr(buf.as_ptr()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn a_panic_becomes_a_status_and_a_message() {
+        assert_eq!(guard(|| panic!("boom")), WAOTP_PANIC);
+        assert_eq!(last_error(), "panic in waotp: boom");
+        assert_eq!(guard(|| Ok(())), WAOTP_OK);
+    }
+
+    #[test]
+    fn a_blocking_call_inside_a_runtime_is_refused_not_deadlocked() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut gw = std::ptr::null_mut();
+            assert_eq!(
+                crate::waotp_gateway_open(std::ptr::null(), &mut gw),
+                WAOTP_REENTRANT_CALL
+            );
+            assert!(gw.is_null(), "no output on failure");
+            assert!(last_error().contains("async runtime"));
+        });
+    }
+
+    #[test]
+    fn strings_are_checked() {
+        assert_eq!(
+            string(std::ptr::null(), "x").unwrap_err().status,
+            WAOTP_NULL_PARAMETER
+        );
+        assert_eq!(
+            string(c"\xff".as_ptr(), "x").unwrap_err().status,
+            WAOTP_INVALID_UTF8
+        );
+        assert_eq!(string(c"héllo".as_ptr(), "x").unwrap(), "héllo");
+        assert_eq!(opt_string(std::ptr::null(), "x").unwrap(), None);
+    }
+}

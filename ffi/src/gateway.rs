@@ -233,7 +233,8 @@ pub extern "C" fn waotp_events_poll(
             events.try_next()
         } else {
             // The timer must be made inside the runtime, hence the async block.
-            match block_on(async { tokio::time::timeout(millis(timeout_ms), events.next()).await })? {
+            match block_on(async { tokio::time::timeout(millis(timeout_ms), events.next()).await })?
+            {
                 Ok(Some(e)) => Some(e),
                 Ok(None) => return Err(waotp::Error::Closed.into()),
                 Err(_) => None,
