@@ -37,8 +37,16 @@ impl Drop for Sim {
 
 fn start_sim() -> Sim {
     let exe = std::env::current_exe().unwrap();
-    let bin: PathBuf = exe.parent().and_then(|deps| deps.parent()).unwrap().join("waotp-sim");
-    assert!(bin.exists(), "{} missing: run `cargo build --release -p waotp-sim` first", bin.display());
+    let bin: PathBuf = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join("waotp-sim");
+    assert!(
+        bin.exists(),
+        "{} missing: run `cargo build --release -p waotp-sim` first",
+        bin.display()
+    );
     let mut child = Command::new(bin)
         .args(["--listen", "127.0.0.1:0", "--control", "127.0.0.1:0"])
         .stdout(Stdio::piped())
@@ -46,9 +54,15 @@ fn start_sim() -> Sim {
         .spawn()
         .expect("waotp-sim starts");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let v: serde_json::Value = serde_json::from_str(&line).expect("the simulator's JSON line");
-    Sim { ws: v["ws"].as_str().unwrap().into(), control: v["control"].as_str().unwrap().into(), child }
+    Sim {
+        ws: v["ws"].as_str().unwrap().into(),
+        control: v["control"].as_str().unwrap().into(),
+        child,
+    }
 }
 
 fn rss_kib() -> u64 {
@@ -63,10 +77,15 @@ async fn link(gw: &Gateway, sim: &Sim, i: usize) -> Duration {
     let session = gw.create_session(Some(&format!("s{i:04}"))).await.unwrap();
     let qr = session.wait_qr(STEP).await.unwrap();
     let first_qr = started.elapsed();
-    let body = serde_json::json!({"qr": qr.raw(), "phone": format!("628110{i:07}"), "name": "Bench"}).to_string();
+    let body =
+        serde_json::json!({"qr": qr.raw(), "phone": format!("628110{i:07}"), "name": "Bench"})
+            .to_string();
     let url = format!("{}/scan", sim.control);
     tokio::task::spawn_blocking(move || {
-        ureq::post(&url).header("content-type", "application/json").send(body).expect("scan")
+        ureq::post(&url)
+            .header("content-type", "application/json")
+            .send(body)
+            .expect("scan")
     })
     .await
     .unwrap();
@@ -80,12 +99,20 @@ fn percentile(sorted: &[Duration], q: f64) -> Duration {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let numbers: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let numbers: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let n = numbers.first().copied().unwrap_or(200);
     let batch = numbers.get(1).copied().unwrap_or(10).max(1);
     let sim = start_sim();
     let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::builder().data_dir(dir.path()).endpoint(&sim.ws).open().await.unwrap();
+    let gw = Gateway::builder()
+        .data_dir(dir.path())
+        .endpoint(&sim.ws)
+        .open()
+        .await
+        .unwrap();
 
     link(&gw, &sim, 0).await;
     let base = rss_kib();
@@ -113,7 +140,11 @@ async fn main() {
     let mean = first_qr.iter().sum::<Duration>() / first_qr.len() as u32;
     println!("sessions linked and idle: {n} (+1 warm-up)");
     println!("RSS: {base} KiB after the warm-up session, {last} KiB with all sessions");
-    println!("marginal memory per idle connected session: {:.0} KiB ({:.2} MiB)", per_session, per_session / 1024.0);
+    println!(
+        "marginal memory per idle connected session: {:.0} KiB ({:.2} MiB)",
+        per_session,
+        per_session / 1024.0
+    );
     println!(
         "create -> first QR: mean {:.1} ms, p50 {:.1} ms, p99 {:.1} ms ({batch} at a time)",
         mean.as_secs_f64() * 1e3,

@@ -9,7 +9,10 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::gateway::Gateway;
-use crate::otp::{self, OtpCode, OtpEngine, OtpRequest, OtpStatus, StatsSnapshot, VerifyOutcome};
+use crate::otp::{
+    self, OtpCode, OtpEngine, OtpRecord, OtpRequest, OtpState, OtpStatus, StatsSnapshot,
+    VerifyOutcome, effective_state,
+};
 use crate::session::state::unix_millis;
 use crate::session::{Session, SessionState};
 
@@ -84,6 +87,8 @@ impl Gateway {
             }
         }
 
+        // Kept so that a failed resend can give the recipient back the code it replaced.
+        let previous = shared.otp.store().get(&to)?;
         let issued = shared.otp.issue(&to, session.id(), request)?;
         if issued.replayed {
             return Ok(SentOtp {
@@ -140,9 +145,8 @@ impl Gateway {
                 })
             }
             Err(error) => {
-                // The code never reached the recipient: it must not stay pending.
-                if let Err(e) = shared.otp.cancel(&to) {
-                    log::warn!("cancelling an undelivered OTP failed: {e}");
+                if let Err(e) = withdraw(&shared.otp, &to, &vid, previous) {
+                    log::warn!("withdrawing an undelivered OTP failed: {e}");
                 }
                 shared.emit(Event::OtpFailed {
                     session: session.id().to_owned(),
@@ -225,6 +229,23 @@ impl Gateway {
     /// The statistics in Prometheus text exposition format.
     pub fn stats_prometheus(&self) -> String {
         self.inner.shared.otp.stats().to_prometheus()
+    }
+}
+
+/// Undoes an issuance whose message never went out: the undelivered code
+/// must not stay pending, and the code it replaced comes back if it is still
+/// valid, so a failed resend never costs the user a code already received.
+/// A newer issuance (another send meanwhile) is left alone.
+fn withdraw(otp: &OtpEngine, to: &str, vid: &str, previous: Option<OtpRecord>) -> Result<()> {
+    let current = otp.store().get(to)?;
+    if current.is_none_or(|r| r.verification_id != vid) {
+        return Ok(());
+    }
+    match previous {
+        Some(prev) if effective_state(&prev, otp.clock().now_ms()) == OtpState::Pending => {
+            otp.store().put(&prev)
+        }
+        _ => otp.cancel(to).map(|_| ()),
     }
 }
 

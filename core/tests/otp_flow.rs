@@ -278,3 +278,54 @@ async fn bad_requests_and_numbers_without_whatsapp() {
     }
     gw.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_resend_gives_back_the_code_the_recipient_already_has() {
+    let sim = simulator().await;
+    let to = "6281234567007";
+    sim.add_number(to, true);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = waotp::otp::OtpConfig::default();
+    config.limits.resend_cooldown = Duration::ZERO; // pacing (1 s gap) stays on
+    let gw = Gateway::builder()
+        .data_dir(dir.path())
+        .endpoint(sim.ws_url())
+        .otp_config(config)
+        .open()
+        .await
+        .unwrap();
+    link(&gw, &sim, "otp", OWN).await;
+    let first = gw
+        .send_otp("otp", to, &OtpRequest::new("PT. Contoh"))
+        .await
+        .unwrap();
+    let code = code_in(&sim.wait_for_inbox(to, 1, STEP).await.unwrap()[0].text);
+
+    // The resend is issued at once, then waits for the session's pacing gap;
+    // the phone logs the device out during that wait, so it is never sent.
+    let resend = {
+        let gw = gw.clone();
+        tokio::spawn(async move { gw.send_otp("otp", to, &OtpRequest::new("PT. Contoh")).await })
+    };
+    let deadline = tokio::time::Instant::now() + STEP;
+    while gw.otp_status(to).unwrap().verification_id == first.verification_id {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the resend was never issued"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    sim.fault(Fault::Logout(Some(OWN.into())));
+    let err = resend.await.unwrap().unwrap_err();
+    assert_eq!(err.code(), "LOGGED_OUT", "{err}");
+    assert_eq!(sim.inbox(to).len(), 1, "the resend never went out");
+
+    let status = gw.otp_status(to).unwrap();
+    assert_eq!(
+        status.verification_id, first.verification_id,
+        "the earlier code is back"
+    );
+    assert_eq!(status.state, OtpState::Pending);
+    assert_eq!(gw.verify_otp(to, &code).unwrap(), VerifyOutcome::Approved);
+    gw.close().await;
+}
