@@ -263,6 +263,33 @@ async fn a_dropped_socket_reconnects_and_sending_works_after() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_raw_whatsapp_client_is_lent_only_while_connected() {
+    let sim = simulator().await;
+    sim.add_number(FRIEND, true);
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(&sim, dir.path()).await;
+    let unlinked = gw.create_session(Some("unlinked")).await.unwrap();
+    let err = unlinked
+        .whatsapp_client()
+        .err()
+        .expect("no client before linking");
+    assert_eq!(err.code(), "NOT_CONNECTED");
+
+    let (session, _) = link(&gw, &sim, "raw", OWN).await;
+    let client = session.whatsapp_client().unwrap();
+    let sent = client
+        .send_text(whatsapp_rust::Jid::pn(FRIEND), "sent around waotp")
+        .await
+        .unwrap();
+    let inbox = sim.wait_for_inbox(FRIEND, 1, STEP).await.unwrap();
+    assert_eq!(inbox[0].text, "sent around waotp");
+    // Sends through the raw client are the caller's business: not tracked.
+    let err = session.message_status(&sent.message_id).unwrap_err();
+    assert_eq!(err.code(), "MESSAGE_NOT_FOUND");
+    gw.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unregistered_numbers_and_error_acks() {
     let sim = simulator().await;
     let stranger = "6281299999999";

@@ -347,6 +347,16 @@ impl Session {
     pub fn message_status(&self, message_id: &str) -> Result<MessageRecord> {
         self.inner.shared.messages.get(message_id)
     }
+
+    /// The running whatsapp-rust client, for what waotp does not wrap.
+    ///
+    /// Anything sent through it bypasses waotp: no delivery tracking, no
+    /// idempotency, no pacing, no statistics. A restart replaces the client,
+    /// so take it for one operation rather than keeping it. Fails with
+    /// `NOT_CONNECTED` unless the session is connected.
+    pub fn whatsapp_client(&self) -> Result<Arc<Client>> {
+        self.inner.connected_client()
+    }
 }
 
 async fn is_registered(client: &Client, digits: &str) -> Result<bool> {
