@@ -7,7 +7,6 @@ use std::time::{Duration, SystemTime};
 
 use whatsapp_rust::prelude::{Bot, Client, Event as WaEvent, EventHandler};
 use whatsapp_rust::store::SqliteStore;
-use whatsapp_rust::transport::TokioWebSocketTransportFactory;
 use whatsapp_rust::types::presence::ReceiptType;
 
 use crate::delivery::DeliveryStatus;
@@ -16,6 +15,7 @@ use crate::events::Event;
 use crate::session::SessionInner;
 use crate::session::qr::QrCode;
 use crate::session::state::{LinkedUser, SessionState};
+use crate::session::transport::NoDelayTransportFactory;
 
 /// A running whatsapp-rust client and the task that watches its run loop.
 pub(crate) struct Running {
@@ -41,10 +41,7 @@ pub(crate) async fn spawn(session: &Arc<SessionInner>, generation: u64) -> Resul
         .await
         .map_err(|e| Error::Store(format!("opening {}: {e}", session.store_path.display())))?;
 
-    let mut transport = TokioWebSocketTransportFactory::new();
-    if let Some(url) = &config.endpoint {
-        transport = transport.with_url(url.clone());
-    }
+    let transport = NoDelayTransportFactory::new(config.endpoint.as_deref());
     let client_slot: Arc<OnceLock<Weak<Client>>> = Arc::new(OnceLock::new());
     let handler = SessionEvents {
         session: Arc::downgrade(session),

@@ -8,6 +8,7 @@ pub mod id;
 mod link;
 pub mod qr;
 pub mod state;
+mod transport;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
