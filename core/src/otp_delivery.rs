@@ -89,7 +89,12 @@ impl Gateway {
 
         // Kept so that a failed resend can give the recipient back the code it replaced.
         let previous = shared.otp.store().get(&to)?;
-        let issued = shared.otp.issue(&to, session.id(), request)?;
+        // The id is chosen before the record is written, so the record is
+        // written once and delivery reports can always find it.
+        let message_id = session.new_message_id()?;
+        let issued = shared
+            .otp
+            .issue_for_message(&to, session.id(), request, &message_id)?;
         if issued.replayed {
             return Ok(SentOtp {
                 verification_id: issued.verification_id,
@@ -107,10 +112,11 @@ impl Gateway {
 
         let outcome: Result<String> = async {
             let wait = shared.otp.pace(session.id())?;
-            tokio::time::sleep(wait).await;
+            // Even a zero sleep goes through the timer wheel (1 ms ticks).
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
             ready(&session, deadline).await?;
-            let message_id = session.new_message_id()?;
-            shared.otp.attach_message(&vid, &message_id)?;
             self.with_retry(&session, deadline, || {
                 session.send_prepared(&to, message.expose(), &message_id)
             })

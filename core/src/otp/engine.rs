@@ -449,6 +449,35 @@ impl OtpEngine {
     /// message has not failed), returns that issuance again (`replayed`),
     /// without a new code and without counting against the limits.
     pub fn issue(&self, recipient: &str, session_id: &str, req: &OtpRequest) -> Result<IssuedOtp> {
+        self.issue_inner(recipient, session_id, req, None)
+    }
+
+    /// [`issue`](Self::issue) for a code that will travel in the WhatsApp
+    /// message `message_id`: the record is written once, already carrying the
+    /// message id (delivery `pending`), so delivery reports find it and no
+    /// second write is needed. A replayed issuance keeps its own message id.
+    pub fn issue_for_message(
+        &self,
+        recipient: &str,
+        session_id: &str,
+        req: &OtpRequest,
+        message_id: &str,
+    ) -> Result<IssuedOtp> {
+        if message_id.is_empty() {
+            return Err(Error::InvalidArgument(
+                "message_id must not be empty".into(),
+            ));
+        }
+        self.issue_inner(recipient, session_id, req, Some(message_id))
+    }
+
+    fn issue_inner(
+        &self,
+        recipient: &str,
+        session_id: &str,
+        req: &OtpRequest,
+        message_id: Option<&str>,
+    ) -> Result<IssuedOtp> {
         let inner = &*self.inner;
         check_recipient(recipient)?;
         check_session(session_id)?;
@@ -510,8 +539,8 @@ impl OtpEngine {
             attempts: 0,
             max_attempts: inner.config.max_attempts,
             state: OtpState::Pending,
-            message_id: None,
-            delivery: None,
+            message_id: message_id.map(str::to_string),
+            delivery: message_id.map(|_| DeliveryStatus::Pending),
             idempotency_key: key.map(str::to_string),
         };
         let message = OtpMessage::new(template.render(code.expose(), &company, ttl));
@@ -524,7 +553,7 @@ impl OtpEngine {
             session_id: record.session_id,
             code: Some(code),
             message: Some(message),
-            message_id: None,
+            message_id: record.message_id,
             ttl,
             replayed: false,
         })

@@ -351,6 +351,32 @@ fn cancel_and_status_with_delivery() {
 }
 
 #[test]
+fn issuing_for_a_message_writes_the_message_id_with_the_code() {
+    each_store(unlimited(), |e, _| {
+        let req = OtpRequest::new("X");
+        let issued = e.issue_for_message(TO, SESSION, &req, "3EB0F00D").unwrap();
+        assert_eq!(issued.message_id.as_deref(), Some("3EB0F00D"));
+        let s = e.status(TO).unwrap();
+        assert_eq!(s.message_id.as_deref(), Some("3EB0F00D"));
+        assert_eq!(s.delivery, Some(DeliveryStatus::Pending));
+        // Delivery reports find it at once, with no attach step.
+        assert!(e.record_delivery("3EB0F00D", DeliveryStatus::Sent).unwrap());
+        assert_eq!(e.status(TO).unwrap().delivery, Some(DeliveryStatus::Sent));
+        assert_eq!(
+            e.issue_for_message(TO, SESSION, &req, "")
+                .unwrap_err()
+                .code(),
+            "INVALID_ARGUMENT"
+        );
+        // The refused request changed nothing.
+        assert_eq!(
+            e.status(TO).unwrap().message_id.as_deref(),
+            Some("3EB0F00D")
+        );
+    });
+}
+
+#[test]
 fn sqlite_codes_survive_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let c = clock();
