@@ -15,7 +15,7 @@ use crate::events::{self, Event, EventStream};
 use crate::messages::{MessageRecord, MessageTracker};
 use crate::on_whatsapp_cache::OnWhatsappCache;
 use crate::otp::{Clock, OtpConfig, OtpEngine, OtpSecret, OtpStore};
-use crate::phone;
+use crate::phone_cache::PhoneCache;
 use crate::retry::SendRetry;
 use crate::session::{Session, SessionId, SessionStatus};
 use crate::storage;
@@ -28,7 +28,6 @@ const SANDBOX_DEFAULT_VERSION: (u32, u32, u32) = (2, 3000, 1_000_000_000);
 #[derive(Debug, Clone)]
 pub(crate) struct GatewayConfig {
     pub(crate) data_dir: PathBuf,
-    pub(crate) default_country_code: u16,
     pub(crate) whatsapp_version: Option<(u32, u32, u32)>,
     /// Already checked against what this build allows.
     pub(crate) endpoint: Option<String>,
@@ -42,6 +41,8 @@ pub(crate) struct Shared {
     pub(crate) delivery_order: std::sync::Mutex<()>,
     pub(crate) otp: OtpEngine,
     pub(crate) on_whatsapp: OnWhatsappCache,
+    /// Normalises phone numbers with the default country (memoised).
+    pub(crate) phones: PhoneCache,
     pub(crate) send_retry: SendRetry,
     pub(crate) check_on_whatsapp: bool,
     events: broadcast::Sender<Event>,
@@ -202,7 +203,6 @@ impl GatewayBuilder {
         let shared = Arc::new(Shared {
             config: GatewayConfig {
                 data_dir: self.data_dir,
-                default_country_code: self.default_country_code,
                 whatsapp_version,
                 endpoint,
             },
@@ -210,6 +210,7 @@ impl GatewayBuilder {
             delivery_order: std::sync::Mutex::new(()),
             otp,
             on_whatsapp: OnWhatsappCache::new(self.on_whatsapp_cache_ttl),
+            phones: PhoneCache::new(self.default_country_code),
             send_retry: self.send_retry,
             check_on_whatsapp: self.check_on_whatsapp,
             events,
@@ -382,7 +383,7 @@ impl Gateway {
     /// Normalises a phone number with this gateway's default country
     /// (`08123456789` → `628123456789`).
     pub fn normalize_phone(&self, input: &str) -> Result<String> {
-        phone::normalize(input, self.inner.shared.config.default_country_code)
+        self.inner.shared.phones.normalize(input)
     }
 
     /// Stops every session gracefully; stored credentials stay for the next

@@ -29,6 +29,7 @@ mod on_whatsapp_cache;
 pub mod otp;
 mod otp_delivery;
 pub mod phone;
+mod phone_cache;
 pub mod retry;
 pub mod session;
 mod storage;

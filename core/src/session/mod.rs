@@ -26,7 +26,6 @@ use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::gateway::Shared;
 use crate::messages::{Claim, MessageRecord};
-use crate::phone;
 use crate::storage;
 
 pub use id::SessionId;
@@ -205,7 +204,7 @@ impl Session {
     /// (WhatsApp → Linked devices → Link with phone number). The QR code stays
     /// valid as a fallback.
     pub async fn pair_code(&self, phone: &str) -> Result<String> {
-        let digits = phone::normalize(phone, self.inner.shared.config.default_country_code)?;
+        let digits = self.inner.shared.phones.normalize(phone)?;
         match self.status().state {
             SessionState::Connected => return Err(Error::AlreadyConnected(self.id().to_owned())),
             SessionState::Starting | SessionState::AwaitingScan => {}
@@ -267,7 +266,7 @@ impl Session {
         text: &str,
         idempotency_key: Option<&str>,
     ) -> Result<SentMessage> {
-        let to = phone::normalize(to, self.inner.shared.config.default_country_code)?;
+        let to = self.inner.shared.phones.normalize(to)?;
         if text.trim().is_empty() {
             return Err(Error::InvalidArgument("message text is empty".into()));
         }
@@ -336,7 +335,7 @@ impl Session {
 
     /// Whether `phone` has a WhatsApp account.
     pub async fn is_on_whatsapp(&self, phone: &str) -> Result<bool> {
-        let digits = phone::normalize(phone, self.inner.shared.config.default_country_code)?;
+        let digits = self.inner.shared.phones.normalize(phone)?;
         let client = self.inner.connected_client()?;
         let registered = is_registered(&client, &digits).await?;
         // Fresh answers feed the cache `send_otp` reads.
