@@ -13,89 +13,12 @@
 //! is linked first so one-time costs (runtime, pools, code pages) stay out of
 //! the per-session figure.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{Sim, link, percentile, rss_kib};
 use waotp::Gateway;
-
-const STEP: Duration = Duration::from_secs(30);
-
-struct Sim {
-    child: std::process::Child,
-    ws: String,
-    control: String,
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_sim() -> Sim {
-    let exe = std::env::current_exe().unwrap();
-    let bin: PathBuf = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .join("waotp-sim");
-    assert!(
-        bin.exists(),
-        "{} missing: run `cargo build --release -p waotp-sim` first",
-        bin.display()
-    );
-    let mut child = Command::new(bin)
-        .args(["--listen", "127.0.0.1:0", "--control", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("waotp-sim starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&line).expect("the simulator's JSON line");
-    Sim {
-        ws: v["ws"].as_str().unwrap().into(),
-        control: v["control"].as_str().unwrap().into(),
-        child,
-    }
-}
-
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
-/// Links session `i`; returns how long create → first QR took.
-async fn link(gw: &Gateway, sim: &Sim, i: usize) -> Duration {
-    let started = Instant::now();
-    let session = gw.create_session(Some(&format!("s{i:04}"))).await.unwrap();
-    let qr = session.wait_qr(STEP).await.unwrap();
-    let first_qr = started.elapsed();
-    let body =
-        serde_json::json!({"qr": qr.raw(), "phone": format!("628110{i:07}"), "name": "Bench"})
-            .to_string();
-    let url = format!("{}/scan", sim.control);
-    tokio::task::spawn_blocking(move || {
-        ureq::post(&url)
-            .header("content-type", "application/json")
-            .send(body)
-            .expect("scan")
-    })
-    .await
-    .unwrap();
-    session.wait_connected(STEP).await.unwrap();
-    first_qr
-}
-
-fn percentile(sorted: &[Duration], q: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
-}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -105,7 +28,7 @@ async fn main() {
         .collect();
     let n = numbers.first().copied().unwrap_or(200);
     let batch = numbers.get(1).copied().unwrap_or(10).max(1);
-    let sim = start_sim();
+    let sim = Sim::start();
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::builder()
         .data_dir(dir.path())
@@ -114,12 +37,17 @@ async fn main() {
         .await
         .unwrap();
 
-    link(&gw, &sim, 0).await;
+    link(&gw, &sim, "s0000", "6281100000000").await;
     let base = rss_kib();
     let mut first_qr = Vec::with_capacity(n);
     for chunk in (1..=n).collect::<Vec<_>>().chunks(batch) {
-        let links = chunk.iter().map(|&i| link(&gw, &sim, i));
-        first_qr.extend(whatsapp_rust::futures::future::join_all(links).await);
+        let ids: Vec<(String, String)> = chunk
+            .iter()
+            .map(|i| (format!("s{i:04}"), format!("628110{i:07}")))
+            .collect();
+        let links = ids.iter().map(|(id, phone)| link(&gw, &sim, id, phone));
+        let linked = whatsapp_rust::futures::future::join_all(links).await;
+        first_qr.extend(linked.into_iter().map(|(_, first)| first));
     }
     // Let post-login work (prekey upload, app-state sync) finish before reading memory.
     let settle = Instant::now();

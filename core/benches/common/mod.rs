@@ -1,0 +1,139 @@
+//! What the benches that need WhatsApp share: the simulator as a separate
+//! process, and linking a gateway session to it.
+//!
+//! The simulator runs as its own process (the `waotp-sim` binary built next
+//! to the bench, `cargo build --release -p waotp-sim`), so the bench process
+//! holds only the gateway: its memory and CPU are what waotp costs.
+
+#![allow(dead_code)] // each bench uses part of this
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use waotp::{Gateway, Session};
+
+/// How long one linking step may take before the bench gives up.
+pub const STEP: Duration = Duration::from_secs(30);
+
+/// A running `waotp-sim` process, killed on drop.
+pub struct Sim {
+    child: std::process::Child,
+    /// WebSocket endpoint for the gateway.
+    pub ws: String,
+    /// Base URL of the control API.
+    pub control: String,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Sim {
+    /// Starts the `waotp-sim` binary found next to the bench executable.
+    pub fn start() -> Sim {
+        let exe = std::env::current_exe().unwrap();
+        let bin: PathBuf = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .unwrap()
+            .join("waotp-sim");
+        assert!(
+            bin.exists(),
+            "{} missing: run `cargo build --release -p waotp-sim` first",
+            bin.display()
+        );
+        let mut child = Command::new(bin)
+            .args(["--listen", "127.0.0.1:0", "--control", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("waotp-sim starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).expect("the simulator's JSON line");
+        Sim {
+            ws: v["ws"].as_str().unwrap().into(),
+            control: v["control"].as_str().unwrap().into(),
+            child,
+        }
+    }
+
+    /// POSTs `body` to the control API (off the async runtime's threads).
+    pub async fn post(&self, path: &str, body: serde_json::Value) {
+        let url = format!("{}{path}", self.control);
+        tokio::task::spawn_blocking(move || {
+            ureq::post(&url)
+                .header("content-type", "application/json")
+                .send(body.to_string())
+                .unwrap_or_else(|e| panic!("POST {url}: {e}"))
+        })
+        .await
+        .unwrap();
+    }
+
+    /// Texts that reached `phone`'s inbox, oldest first.
+    pub async fn inbox(&self, phone: &str) -> Vec<String> {
+        let url = format!("{}/inbox/{phone}", self.control);
+        let body = tokio::task::spawn_blocking(move || {
+            ureq::get(&url)
+                .call()
+                .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+                .body_mut()
+                .read_to_string()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["text"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Registers `phone` as a number on WhatsApp.
+    pub async fn add_registered(&self, phone: &str) {
+        self.post(
+            "/numbers",
+            serde_json::json!({"phone": phone, "registered": true}),
+        )
+        .await;
+    }
+}
+
+/// Creates session `id` and links it as `phone`; returns the session and
+/// how long create → first QR took.
+pub async fn link(gw: &Gateway, sim: &Sim, id: &str, phone: &str) -> (Session, Duration) {
+    let started = Instant::now();
+    let session = gw.create_session(Some(id)).await.unwrap();
+    let qr = session.wait_qr(STEP).await.unwrap();
+    let first_qr = started.elapsed();
+    sim.post(
+        "/scan",
+        serde_json::json!({"qr": qr.raw(), "phone": phone, "name": "Bench"}),
+    )
+    .await;
+    session.wait_connected(STEP).await.unwrap();
+    (session, first_qr)
+}
+
+/// Resident memory of this process.
+pub fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// The `q` quantile of an ascending list.
+pub fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
