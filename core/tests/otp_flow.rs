@@ -212,6 +212,37 @@ async fn a_retry_after_a_dropped_socket_delivers_exactly_one_message() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_while_reconnecting_waits_for_the_socket() {
+    let sim = simulator().await;
+    let to = "6281234567007";
+    sim.add_number(to, true);
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway_with(&sim, dir.path(), None).await;
+    let (session, _) = link(&gw, &sim, "otp", OWN).await;
+    assert!(session.is_on_whatsapp(to).await.unwrap());
+    let mut events = gw.events();
+    sim.fault(Fault::Drop(Some(OWN.into())));
+    wait_event(&mut events, "Disconnected", |e| {
+        matches!(e, Event::Disconnected { .. }).then_some(())
+    })
+    .await;
+    // The session is down (or just back): either way the send goes out once.
+    let state_at_call = session.status().state;
+    let sent = gw
+        .send_otp("otp", to, &OtpRequest::new("PT. Contoh"))
+        .await
+        .unwrap_or_else(|e| panic!("send_otp called in state {state_at_call}: {e}"));
+    let inbox = sim.wait_for_inbox(to, 1, STEP).await.unwrap();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(
+        gw.verify_otp(to, &code_in(&inbox[0].text)).unwrap(),
+        VerifyOutcome::Approved
+    );
+    assert!(sent.message_id.is_some());
+    gw.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_and_numbers_without_whatsapp() {
     let sim = simulator().await;
     let stranger = "6281234567005";

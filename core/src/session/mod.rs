@@ -306,10 +306,18 @@ impl Session {
             .await
     }
 
-    /// A fresh WhatsApp message id from the connected client (for sends that
-    /// must keep one id across retries).
+    /// A fresh WhatsApp message id (for sends that must keep one id across
+    /// retries). Needs a running client but not a live socket: ids derive
+    /// from the linked number and the time, so one can be chosen while the
+    /// session reconnects and the send waits for it.
     pub(crate) fn new_message_id(&self) -> Result<String> {
-        Ok(self.inner.connected_client()?.generate_message_id())
+        match self.inner.client() {
+            Some(client) => Ok(client.generate_message_id()),
+            None => Err(Error::NotConnected {
+                session: self.id().to_owned(),
+                state: self.status().state.to_string(),
+            }),
+        }
     }
 
     /// Sends `text` to `to` (already normalised) under a chosen message id.
