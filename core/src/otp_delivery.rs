@@ -117,6 +117,14 @@ impl Gateway {
                 tokio::time::sleep(wait).await;
             }
             ready(&session, deadline).await?;
+            // While this send waited its turn, a newer send to the same
+            // recipient may have replaced the code (or it was canceled):
+            // sending it now would deliver a code that no longer works.
+            if !shared.otp.is_pending(&to, &vid)? {
+                return Err(Error::OtpNotFound(format!(
+                    "{to} (verification {vid} was replaced or canceled before it was sent)"
+                )));
+            }
             self.with_retry(&session, deadline, || {
                 session.send_prepared(&to, message.expose(), &message_id)
             })
@@ -244,13 +252,16 @@ impl Gateway {
 /// A newer issuance (another send meanwhile) is left alone.
 fn withdraw(otp: &OtpEngine, to: &str, vid: &str, previous: Option<OtpRecord>) -> Result<()> {
     let current = otp.store().get(to)?;
-    if current.is_none_or(|r| r.verification_id != vid) {
+    // Only a code of ours that is still pending is withdrawn: a newer send's
+    // code stays, and so does a cancel (or use) that happened meanwhile.
+    let now = otp.clock().now_ms();
+    if current
+        .is_none_or(|r| r.verification_id != vid || effective_state(&r, now) != OtpState::Pending)
+    {
         return Ok(());
     }
     match previous {
-        Some(prev) if effective_state(&prev, otp.clock().now_ms()) == OtpState::Pending => {
-            otp.store().put(&prev)
-        }
+        Some(prev) if effective_state(&prev, now) == OtpState::Pending => otp.store().put(&prev),
         _ => otp.cancel(to).map(|_| ()),
     }
 }

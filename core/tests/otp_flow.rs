@@ -310,6 +310,85 @@ async fn bad_requests_and_numbers_without_whatsapp() {
     gw.close().await;
 }
 
+/// Polls until `to`'s current verification is not `old`; returns the new one.
+async fn next_verification(gw: &Gateway, to: &str, old: Option<&str>) -> String {
+    let deadline = tokio::time::Instant::now() + STEP;
+    loop {
+        if let Ok(s) = gw.otp_status(to)
+            && Some(s.verification_id.as_str()) != old
+        {
+            return s.verification_id;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no new verification for {to}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_replaced_or_canceled_while_waiting_its_turn_is_never_sent() {
+    let sim = simulator().await;
+    let (to, other) = ("6281234567008", "6281234567009");
+    sim.add_number(to, true);
+    sim.add_number(other, true);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = waotp::otp::OtpConfig::default();
+    config.limits.resend_cooldown = Duration::ZERO;
+    config.limits.session_pacing = Some(waotp::otp::Pacing {
+        min_gap: Duration::from_secs(2),
+        jitter: Duration::ZERO,
+        max_wait: Duration::from_secs(30),
+    });
+    let gw = Gateway::builder()
+        .data_dir(dir.path())
+        .endpoint(sim.ws_url())
+        .otp_config(config)
+        .open()
+        .await
+        .unwrap();
+    link(&gw, &sim, "otp", OWN).await;
+    let send = |to: &'static str| {
+        let gw = gw.clone();
+        tokio::spawn(async move { gw.send_otp("otp", to, &OtpRequest::new("PT. Contoh")).await })
+    };
+    // Takes the session's slot, so the sends below wait their turn (2 s apart).
+    gw.send_otp("otp", other, &OtpRequest::new("PT. Contoh"))
+        .await
+        .unwrap();
+
+    let first = send(to);
+    let first_id = next_verification(&gw, to, None).await;
+    let second = send(to);
+    let second_id = next_verification(&gw, to, Some(&first_id)).await;
+    let err = first.await.unwrap().unwrap_err();
+    assert_eq!(err.code(), "OTP_NOT_FOUND", "{err}");
+    let sent = second.await.unwrap().unwrap();
+    assert_eq!(sent.verification_id, second_id);
+    let inbox = sim.wait_for_inbox(to, 1, STEP).await.unwrap();
+    assert_eq!(inbox.len(), 1, "only the code that still works went out");
+
+    let third = send(to);
+    let third_id = next_verification(&gw, to, Some(&second_id)).await;
+    assert_eq!(gw.cancel_otp(to).unwrap().verification_id, third_id);
+    let err = third.await.unwrap().unwrap_err();
+    assert_eq!(err.code(), "OTP_NOT_FOUND", "{err}");
+    assert_eq!(sim.inbox(to).len(), 1, "the canceled code never went out");
+    let status = gw.otp_status(to).unwrap();
+    assert_eq!(
+        (status.verification_id.as_str(), status.state),
+        (third_id.as_str(), OtpState::Canceled),
+        "the cancel stands"
+    );
+    assert_eq!(
+        gw.verify_otp(to, &code_in(&inbox[0].text)).unwrap(),
+        VerifyOutcome::NotFound,
+        "the second code went with the cancel of the third"
+    );
+    gw.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_resend_gives_back_the_code_the_recipient_already_has() {
     let sim = simulator().await;

@@ -669,6 +669,17 @@ impl OtpEngine {
         }
     }
 
+    /// Whether `verification_id` is still `recipient`'s pending code: not
+    /// replaced by a newer send, canceled, used, locked or expired. Checked
+    /// right before a code goes out, so a code that no longer works is never
+    /// sent.
+    pub fn is_pending(&self, recipient: &str, verification_id: &str) -> Result<bool> {
+        let now = self.inner.clock.now_ms();
+        Ok(self.inner.store.get(recipient)?.is_some_and(|r| {
+            r.verification_id == verification_id && effective_state(&r, now) == OtpState::Pending
+        }))
+    }
+
     /// Removes records that expired more than `retention` ago, and idle
     /// rate-limit state; returns how many records went.
     pub fn cleanup_expired(&self) -> Result<usize> {

@@ -377,6 +377,21 @@ fn issuing_for_a_message_writes_the_message_id_with_the_code() {
 }
 
 #[test]
+fn only_the_current_pending_code_is_pending() {
+    each_store(unlimited(), |e, _| {
+        let req = OtpRequest::new("X");
+        assert!(!e.is_pending(TO, "nothing-issued").unwrap());
+        let first = e.issue(TO, SESSION, &req).unwrap().verification_id;
+        assert!(e.is_pending(TO, &first).unwrap());
+        let second = e.issue(TO, SESSION, &req).unwrap().verification_id;
+        assert!(!e.is_pending(TO, &first).unwrap(), "replaced");
+        assert!(e.is_pending(TO, &second).unwrap());
+        e.cancel(TO).unwrap();
+        assert!(!e.is_pending(TO, &second).unwrap(), "canceled");
+    });
+}
+
+#[test]
 fn sqlite_codes_survive_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let c = clock();
