@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{STEP, link, simulator, wait_event};
+use common::{STEP, link, poll_until, simulator, wait_event};
 use waotp::otp::{Locale, ManualClock, OtpState};
 use waotp::{DeliveryStatus, Event, Gateway, OtpRequest, VerifyOutcome};
 use waotp_sim::{Fault, Simulator};
@@ -312,21 +312,19 @@ async fn bad_requests_and_numbers_without_whatsapp() {
     gw.close().await;
 }
 
-/// Polls until `to`'s current verification is not `old`; returns the new one.
+/// Waits until `to`'s current verification is not `old`; returns the new one.
 async fn next_verification(gw: &Gateway, to: &str, old: Option<&str>) -> String {
-    let deadline = tokio::time::Instant::now() + STEP;
-    loop {
-        if let Ok(s) = gw.otp_status(to)
-            && Some(s.verification_id.as_str()) != old
-        {
-            return s.verification_id;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no new verification for {to}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let mut current = None;
+    poll_until(&format!("a new verification for {to}"), || {
+        current = gw
+            .otp_status(to)
+            .ok()
+            .map(|s| s.verification_id)
+            .filter(|id| Some(id.as_str()) != old);
+        current.is_some()
+    })
+    .await;
+    current.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -407,14 +405,7 @@ async fn a_failed_resend_gives_back_the_code_the_recipient_already_has() {
         let gw = gw.clone();
         tokio::spawn(async move { gw.send_otp("otp", to, &OtpRequest::new("PT. Contoh")).await })
     };
-    let deadline = tokio::time::Instant::now() + STEP;
-    while gw.otp_status(to).unwrap().verification_id == first.verification_id {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the resend was never issued"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    next_verification(&gw, to, Some(&first.verification_id)).await;
     sim.fault(Fault::Logout(Some(OWN.into())));
     let err = resend.await.unwrap().unwrap_err();
     assert_eq!(err.code(), "LOGGED_OUT", "{err}");

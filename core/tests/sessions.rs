@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{STEP, gateway, link, simulator, wait_event};
+use common::{STEP, gateway, link, poll_until, simulator, wait_event};
 use waotp::{DeliveryStatus, Event, SessionState};
 use waotp_sim::Fault;
 
@@ -517,18 +517,6 @@ async fn twenty_sessions_in_one_gateway_each_send() {
         20
     );
     gw.close().await;
-}
-
-/// Polls `check` until it holds, failing with `what` after the step deadline.
-async fn poll_until(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + STEP;
-    while !check() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

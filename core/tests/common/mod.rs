@@ -69,3 +69,16 @@ pub async fn wait_event<T>(
         }
     }
 }
+
+/// Polls `check` until it holds, failing with `what` after [`STEP`]. For
+/// conditions no event announces; each look is cheap and bounded.
+pub async fn poll_until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + STEP;
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
