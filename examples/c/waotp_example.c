@@ -50,15 +50,14 @@ int main(int argc, char **argv) {
   int rc = 1;
   if ((st = waotp_session_create(gw, session, &id)) != WAOTP_OK) { fail("create session", st); goto done; }
 
-  /* Show the QR code unless the session is already linked. */
+  /* Show the QR code unless the session is already linked. Every form of it
+   * is fetched before the raw payload is printed: once the phone scans, the
+   * session stops offering a QR code, so a PNG asked for after that line
+   * could come too late. */
   st = waotp_session_qr(gw, session, WAOTP_QR_TERMINAL, 30000, &text);
   if (st == WAOTP_OK) {
     printf("Scan this with WhatsApp (Linked devices -> Link a device):\n%s\n", text);
     waotp_string_free(&text);
-    if (waotp_session_qr(gw, session, WAOTP_QR_RAW, 0, &text) == WAOTP_OK) {
-      printf("QR %s\n", text);
-      waotp_string_free(&text);
-    }
     waotp_bytes png = {0};
     if (waotp_session_qr_png(gw, session, 0, &png) == WAOTP_OK) {
       FILE *f = fopen(png_path, "wb");
@@ -68,6 +67,10 @@ int main(int argc, char **argv) {
         printf("Saved the QR code as %s\n", png_path);
       }
       waotp_bytes_free(&png);
+    }
+    if (waotp_session_qr(gw, session, WAOTP_QR_RAW, 0, &text) == WAOTP_OK) {
+      printf("QR %s\n", text);
+      waotp_string_free(&text);
     }
   } else if (st != WAOTP_ALREADY_CONNECTED) {
     fail("QR code", st);
