@@ -32,14 +32,35 @@ SAN_ENV = {
 }
 
 
-class Simulator:
-    """The waotp-sim binary on ephemeral loopback ports."""
+# Deadlines. Generous on purpose (a loaded 2-core machine, debug builds);
+# every wait returns as soon as its condition holds.
+START_S = 60      # the simulator prints its URLs
+INBOX_S = 60      # a sent code shows up in the recipient's inbox
+EXAMPLE_S = 300   # the whole C example run
+TESTS_S = 600     # the whole C test program
 
-    def __init__(self):
-        self.proc = subprocess.Popen([SIM, "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0"],
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        urls = json.loads(self.proc.stdout.readline())
-        self.ws, self.control = urls["ws"], urls["control"]
+
+class Simulator:
+    """The waotp-sim binary on ephemeral loopback ports; its log goes to `log`."""
+
+    def __init__(self, log):
+        self.log = log
+        with open(log, "wb") as err:
+            self.proc = subprocess.Popen([SIM, "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0"],
+                                         stdout=subprocess.PIPE, stderr=err, text=True)
+        try:
+            first = []
+            reader = threading.Thread(target=lambda: first.append(self.proc.stdout.readline()), daemon=True)
+            reader.start()
+            reader.join(START_S)
+            if not first or not first[0]:
+                raise RuntimeError(f"waotp-sim printed no URLs within {START_S} s "
+                                   f"(exit status {self.proc.poll()}); log: {log}")
+            urls = json.loads(first[0])
+            self.ws, self.control = urls["ws"], urls["control"]
+        except BaseException:
+            self.stop()
+            raise
 
     def call(self, method, path, body=None):
         data = json.dumps(body).encode() if body is not None else None
@@ -52,8 +73,18 @@ class Simulator:
             raise RuntimeError(f"{method} {path}: {e.code} {e.read().decode(errors='replace')}") from e
 
     def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+
+    def log_tail(self, lines=40):
+        with open(self.log, errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
 
 
 def compile_c(out, sources, extra=()):
@@ -66,8 +97,16 @@ def run_tests(sim, tmp):
     exe = os.path.join(tmp, "test_waotp")
     here = os.path.dirname(os.path.abspath(__file__))
     compile_c(exe, [os.path.join(here, "test_waotp.c"), os.path.join(here, "simctl.c")])
-    env = dict(os.environ, WAOTP_SIM_WS=sim.ws, WAOTP_SIM_CONTROL=sim.control, **SAN_ENV)
-    proc = subprocess.run([exe], env=env, timeout=600, capture_output=True, text=True)
+    # TMPDIR: the test program's data directories live inside `tmp`, so they
+    # are removed even when the program crashes.
+    env = dict(os.environ, WAOTP_SIM_WS=sim.ws, WAOTP_SIM_CONTROL=sim.control, TMPDIR=tmp, **SAN_ENV)
+    try:
+        proc = subprocess.run([exe], env=env, timeout=TESTS_S, capture_output=True, text=True)
+    except subprocess.TimeoutExpired as e:  # run() has killed it
+        sys.stdout.write(e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else e.stdout or "")
+        sys.stderr.write(e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else e.stderr or "")
+        print(f"FAIL - the test program did not finish within {TESTS_S} s (killed)")
+        return 0, 1
     sys.stdout.write(proc.stdout)
     sys.stderr.write(proc.stderr)
     m = re.search(r"^(\d+) passed, (\d+) failed$", proc.stdout, re.M)
@@ -86,6 +125,7 @@ def run_example(sim, tmp):
     subprocess.run(["make", "-s", "-C", example, f"BUILD={tmp}", f"LIBDIR={LIBDIR}",
                     "CFLAGS=" + " ".join(CFLAGS)], check=True)
     to = "6281234567890"
+    phone = "6287700000001"  # the example's own linked account, used by no other test
     sim.call("POST", "/numbers", {"phone": to, "registered": True})
     png = os.path.join(tmp, "qr.png")
     env = dict(os.environ, **SAN_ENV)
@@ -101,14 +141,24 @@ def run_example(sim, tmp):
     err = []
     drain = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
     drain.start()
+    # A hung example must fail the run, not hang it: the watchdog kills it,
+    # which ends the read loop below.
+    timed_out = threading.Event()
+
+    def watchdog():
+        timed_out.set()
+        proc.kill()
+
+    timer = threading.Timer(EXAMPLE_S, watchdog)
+    timer.start()
     try:
         for line in proc.stdout:
             out_lines.append(line)
             if line.startswith("QR "):
-                sim.call("POST", "/scan", {"qr": line[3:].strip(), "phone": "6281111111111",
+                sim.call("POST", "/scan", {"qr": line[3:].strip(), "phone": phone,
                                             "name": "Example Phone"})
             elif line.startswith("Enter the code"):
-                deadline = time.monotonic() + 20
+                deadline = time.monotonic() + INBOX_S
                 code = None
                 while code is None and time.monotonic() < deadline:
                     msgs = sim.call("GET", f"/inbox/{to}")["messages"]
@@ -117,16 +167,21 @@ def run_example(sim, tmp):
                     if code is None:
                         time.sleep(0.02)  # bounded poll of the inbox
                 if code is None:
-                    why = "the recipient got no code"
+                    why = f"the recipient got no code within {INBOX_S} s"
                     proc.stdin.close()
                     break
                 proc.stdin.write(code + "\n")
                 proc.stdin.flush()
                 proc.stdin.close()
-        rc = proc.wait(timeout=120)
+        rc = proc.wait(timeout=EXAMPLE_S)
     except Exception as e:  # noqa: BLE001 - report any driver failure as a test failure
         proc.kill()
+        proc.wait()
         rc, why = -1, f"driver error: {e}"
+    finally:
+        timer.cancel()
+    if timed_out.is_set():
+        why = f"the example did not finish within {EXAMPLE_S} s (killed)"
     drain.join(timeout=10)
     text = "".join(out_lines)
     if rc != 0:
@@ -141,6 +196,7 @@ def run_example(sim, tmp):
         print(f"FAIL - C example: {why}")
         sys.stdout.write(text)
         sys.stderr.write("".join(err))
+        sys.stderr.write("--- simulator log (tail) ---\n" + sim.log_tail())
     return (1, 0) if ok else (0, 1)
 
 
@@ -148,13 +204,15 @@ def main():
     for path in (SIM, os.path.join(LIBDIR, "libwaotp.so")):
         if not os.path.exists(path):
             sys.exit(f"{path} is missing: cargo build -p waotp-sim -p waotp-ffi --features waotp/sandbox")
-    sim = Simulator()
-    try:
-        with tempfile.TemporaryDirectory(prefix="waotp-c-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="waotp-c-") as tmp:
+        sim = Simulator(os.path.join(tmp, "sim.log"))
+        try:
             p1, f1 = run_tests(sim, tmp)
+            if f1:
+                sys.stderr.write("--- simulator log (tail) ---\n" + sim.log_tail())
             p2, f2 = run_example(sim, tmp)
-    finally:
-        sim.stop()
+        finally:
+            sim.stop()
     passed, failed = p1 + p2, f1 + f2
     print(f"C: {passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
