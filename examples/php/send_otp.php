@@ -30,8 +30,13 @@ if (!$status['success'] || !$status['data']['isConnected']) {
     $qr = $wa->getQR('terminal');
     if ($qr['success']) {
         echo "Scan this with WhatsApp (Linked devices -> Link a device):\n", $qr['data']['qr'], "\n";
-        echo 'QR ', $wa->getQR('raw', 0)['data']['qr'], "\n";
-        $wa->saveQRPng(getenv('WAOTP_QR_PNG') ?: 'qr.png');
+        // The PNG before the raw line: once the phone scans, the session
+        // offers no QR code any more, so a PNG asked for later could be too late.
+        $wa->saveQRPng(getenv('WAOTP_QR_PNG') ?: 'qr.png', 0);
+        $raw = $wa->getQR('raw', 0);
+        if ($raw['success']) {
+            echo 'QR ', $raw['data']['qr'], "\n";
+        }
     }
     $connected = $wa->waitConnected(120000);
     if (!$connected['success']) {
@@ -48,12 +53,16 @@ if (!$result['success']) {
 }
 echo "OTP sent to {$result['data']['phoneNumber']}\n";
 
+$verify = ['success' => false];
 for ($i = 0; $i < 3; $i++) {
     echo "Enter the code you received:\n";
-    $typed = trim((string)fgets(STDIN));
-    $verify = $wa->verifyOTP($phoneNumber, $typed);
+    $line = fgets(STDIN);
+    if ($line === false) {
+        break;
+    }
+    $verify = $wa->verifyOTP($phoneNumber, trim($line));
     echo $verify['message'], "\n";
-    if ($verify['success'] || $verify['data']['status'] !== 'invalid' || $verify['data']['attemptsLeft'] === 0) {
+    if ($verify['success'] || ($verify['data']['status'] ?? '') !== 'invalid' || $verify['data']['attemptsLeft'] === 0) {
         break;
     }
 }
