@@ -9,17 +9,119 @@
  */
 require dirname(__DIR__) . '/WhatsAppOTP.php';
 
+class CheckFailed extends Exception
+{
+}
+
 $root = dirname(__DIR__, 3);
 $lib = getenv('WAOTP_LIB') ?: "$root/target/debug/libwaotp.so";
 $simBin = getenv('WAOTP_SIM') ?: "$root/target/debug/waotp-sim";
 putenv("WAOTP_LIB=$lib");
 
-// --- the simulator ------------------------------------------------------------
+// Deadlines, generous on purpose (a loaded 2-core machine, debug builds):
+// every wait returns as soon as its condition holds.
+const START_S = 60;     // the simulator prints its URLs
+const CONNECT_MS = 60000; // a scanned session connects
+const INBOX_S = 60;     // a sent message shows up in the recipient's inbox
+const SCRIPT_S = 300;   // the whole send_otp.php run
+
+// --- a fresh directory and the simulator, both gone however the run ends ----------
+$tmp = sys_get_temp_dir() . '/waotp-php-' . getmypid() . '-' . bin2hex(random_bytes(6));
+if (!mkdir($tmp, 0700)) {
+    fwrite(STDERR, "cannot create $tmp\n");
+    exit(1);
+}
+$sim = null;
+$shared = null; // see shared()
+register_shutdown_function(function () use ($tmp) {
+    global $sim, $shared;
+    if ($shared instanceof WhatsAppOTP) {
+        $shared->close();
+    }
+    if (is_resource($sim)) {
+        proc_terminate($sim);
+        waitProcess($sim, microtime(true) + 10);
+    }
+    exec('rm -rf ' . escapeshellarg($tmp));
+});
+
+/**
+ * Waits until $proc exits, killing it if it still runs at $deadline
+ * (microtime), and returns its exit status (-N if signal N ended it).
+ * (PHP < 8.3 reports the exit code to the first proc_get_status after the
+ * exit only, so the status is taken from that call, not from proc_close.)
+ */
+function waitProcess($proc, $deadline)
+{
+    while (($st = proc_get_status($proc))['running'] && microtime(true) < $deadline) {
+        usleep(10000); // a bounded poll for the exit
+    }
+    if ($st['running']) {
+        proc_terminate($proc, 9);
+        proc_close($proc);
+        return -9;
+    }
+    proc_close($proc);
+    return $st['signaled'] ? -$st['termsig'] : $st['exitcode'];
+}
+
+/**
+ * Reads $pipe line by line, calling $onLine for each, until EOF or until
+ * $onLine returns true; throws if that is not over by $deadline (microtime).
+ * Returns everything read.
+ */
+function readLines($pipe, $deadline, callable $onLine)
+{
+    stream_set_blocking($pipe, false);
+    $out = '';
+    $buffer = '';
+    while (true) {
+        $left = $deadline - microtime(true);
+        if ($left <= 0) {
+            throw new RuntimeException("no end of output in time; so far:\n$out$buffer");
+        }
+        $read = [$pipe];
+        $write = $except = null;
+        $ready = stream_select($read, $write, $except, (int)$left, (int)(fmod($left, 1) * 1e6));
+        if ($ready === false) {
+            throw new RuntimeException('stream_select failed');
+        }
+        if ($ready === 0) {
+            continue;
+        }
+        $chunk = fread($pipe, 8192);
+        if ($chunk === false || $chunk === '') {
+            if (feof($pipe)) {
+                break;
+            }
+            continue;
+        }
+        $buffer .= $chunk;
+        while (($nl = strpos($buffer, "\n")) !== false) {
+            $line = substr($buffer, 0, $nl + 1);
+            $buffer = substr($buffer, $nl + 1);
+            $out .= $line;
+            if ($onLine($line) === true) {
+                return $out;
+            }
+        }
+    }
+    return $out . $buffer;
+}
+
 $sim = proc_open([$simBin, '--listen', '127.0.0.1:0', '--control', '127.0.0.1:0'],
-    [1 => ['pipe', 'w'], 2 => ['file', '/dev/null', 'w']], $simPipes);
-$urls = json_decode(fgets($simPipes[1]), true);
+    [1 => ['pipe', 'w'], 2 => ['file', "$tmp/sim.log", 'w']], $simPipes);
+$urls = null;
+try {
+    readLines($simPipes[1], microtime(true) + START_S, function ($line) use (&$urls) {
+        $urls = json_decode($line, true);
+        return true; // the one line it prints
+    });
+} catch (RuntimeException $e) {
+    fwrite(STDERR, 'the simulator printed no URLs within ' . START_S . " s\n");
+}
 if (!$urls) {
-    fwrite(STDERR, "the simulator did not start\n");
+    fwrite(STDERR, "the simulator did not start; log: " . @file_get_contents("$tmp/sim.log") . "\n");
     exit(1);
 }
 $ws = $urls['ws'];
@@ -46,7 +148,7 @@ function sim($method, $path, $body = null)
 /** Waits (bounded) until $phone's inbox holds $count messages; returns the last text. */
 function inboxText($phone, $count = 1)
 {
-    $deadline = microtime(true) + 20;
+    $deadline = microtime(true) + INBOX_S;
     while (microtime(true) < $deadline) {
         $messages = sim('GET', "/inbox/$phone")['messages'];
         if (count($messages) >= $count) {
@@ -54,7 +156,7 @@ function inboxText($phone, $count = 1)
         }
         usleep(20000); // a bounded poll of the inbox
     }
-    throw new RuntimeException("no message for $phone");
+    throw new RuntimeException("no message for $phone within " . INBOX_S . ' s');
 }
 
 function linkSession(WhatsAppOTP $wa, $phone)
@@ -63,13 +165,32 @@ function linkSession(WhatsAppOTP $wa, $phone)
     $qr = $wa->getQR('raw');
     check($qr['success'], 'QR code: ' . ($qr['message'] ?? ''));
     sim('POST', '/scan', ['qr' => $qr['data']['qr'], 'phone' => $phone, 'name' => 'PHP Phone']);
-    $connected = $wa->waitConnected(20000);
+    $connected = $wa->waitConnected(CONNECT_MS);
     check($connected['success'] && $connected['data']['isConnected'], 'connected: ' . json_encode($connected));
 }
 
-// --- a small harness -------------------------------------------------------------
-class CheckFailed extends Exception
+/**
+ * The gateway most tests share: default limits, session "php" linked by
+ * 6281400000001. Linked on first use, so no test depends on another having
+ * run first.
+ */
+function shared()
 {
+    global $lib, $ws, $tmp, $shared;
+    if ($shared instanceof Throwable) {
+        throw new RuntimeException('the shared session could not be linked: ' . $shared->getMessage());
+    }
+    if ($shared === null) {
+        try {
+            $wa = new WhatsAppOTP('php', ['library' => $lib, 'endpoint' => $ws, 'dataDir' => "$tmp/shared"]);
+            linkSession($wa, '6281400000001');
+            $shared = $wa;
+        } catch (Throwable $e) {
+            $shared = $e;
+            throw $e;
+        }
+    }
+    return $shared;
 }
 
 function check($cond, $what)
@@ -90,10 +211,6 @@ function test($name, callable $fn)
     global $tests;
     $tests[] = [$name, $fn];
 }
-
-$tmp = sys_get_temp_dir() . '/waotp-php-' . getmypid();
-mkdir($tmp);
-$shared = null; // default limits, session "php" linked
 
 // --- tests -----------------------------------------------------------------------
 test('a closed or unknown session reports SESSION_NOT_FOUND', function () use ($lib, $ws, $tmp) {
@@ -117,30 +234,33 @@ test('the constructor refuses a non-loopback endpoint', function () use ($lib, $
     }
 });
 
-test('link by QR code, then checkSessionStatus', function () use ($lib, $ws, $tmp, &$shared) {
-    $shared = new WhatsAppOTP('php', ['library' => $lib, 'endpoint' => $ws, 'dataDir' => "$tmp/shared"]);
-    $before = $shared->createSession();
+test('link by QR code, then checkSessionStatus', function () use ($lib, $ws, $tmp) {
+    $wa = new WhatsAppOTP('link', ['library' => $lib, 'endpoint' => $ws, 'dataDir' => "$tmp/link"]);
+    $before = $wa->createSession();
     same(true, $before['success'], 'create');
-    same('php', $before['data']['sessionId'], 'id');
-    $status = $shared->checkSessionStatus();
+    same('link', $before['data']['sessionId'], 'id');
+    $status = $wa->checkSessionStatus();
     same(false, $status['data']['isConnected'], 'not connected before the scan');
-    $url = $shared->getQR('dataUrl');
+    $url = $wa->getQR('dataUrl');
     check(strpos($url['data']['qr'], 'data:image/png;base64,') === 0, 'data URL');
-    $svg = $shared->getQR('svg');
+    $svg = $wa->getQR('svg');
     check(strpos($svg['data']['qr'], '<svg') !== false, 'svg');
-    same('INVALID_ARGUMENT', $shared->getQR('gif')['error'], 'unknown format');
-    $png = $shared->saveQRPng("$tmp/qr.png", 0);
+    same('INVALID_ARGUMENT', $wa->getQR('gif')['error'], 'unknown format');
+    $png = $wa->saveQRPng("$tmp/qr.png", 0);
+    same(true, $png['success'], 'png saved: ' . json_encode($png));
     same("\x89PNG", substr(file_get_contents("$tmp/qr.png"), 0, 4), 'png file');
-    linkSession($shared, '6281400000001');
-    $status = $shared->checkSessionStatus();
+    linkSession($wa, '6281400000004');
+    $status = $wa->checkSessionStatus();
     same(true, $status['success'], 'status');
     same(true, $status['data']['isConnected'], 'isConnected');
     same('connected', $status['data']['state'], 'state');
-    same('6281400000001', $status['data']['user']['phone'], 'user phone');
-    same('ALREADY_CONNECTED', $shared->getQR('raw', 0)['error'], 'no QR once connected');
+    same('6281400000004', $status['data']['user']['phone'], 'user phone');
+    same('ALREADY_CONNECTED', $wa->getQR('raw', 0)['error'], 'no QR once connected');
+    $wa->close();
 });
 
-test('sendOTP returns the guide\'s shape and the recipient gets that code', function () use (&$shared) {
+test('sendOTP returns the guide\'s shape and the recipient gets that code', function () {
+    $shared = shared();
     sim('POST', '/numbers', ['phone' => '6281300000002', 'registered' => true]);
     $r = $shared->sendOTP('081300000002', 'PT. Maju Jaya');
     same(true, $r['success'], 'success: ' . json_encode($r));
@@ -155,7 +275,8 @@ test('sendOTP returns the guide\'s shape and the recipient gets that code', func
     check(strpos(json_encode($status), $r['data']['otp']) === false, 'status never shows the code');
 });
 
-test('verifyOTP: wrong code, right code, used code', function () use (&$shared) {
+test('verifyOTP: wrong code, right code, used code', function () {
+    $shared = shared();
     sim('POST', '/numbers', ['phone' => '6281300000003', 'registered' => true]);
     $r = $shared->sendOTP('6281300000003');
     same(true, $r['success'], 'sent');
@@ -172,27 +293,30 @@ test('verifyOTP: wrong code, right code, used code', function () use (&$shared) 
     same('not_found', $v['data']['status'], 'single use');
 });
 
-test('error paths: not on WhatsApp, invalid phone, resend cooldown, invalid UTF-8', function () use (&$shared) {
+test('error paths: not on WhatsApp, invalid phone, invalid UTF-8', function () {
+    $shared = shared();
     sim('POST', '/numbers', ['phone' => '6281300000004', 'registered' => false]);
     $r = $shared->sendOTP('6281300000004');
     same(false, $r['success'], 'unregistered');
     same('NOT_ON_WHATSAPP', $r['error'], 'error code');
     same('INVALID_PHONE', $shared->sendOTP('not a number')['error'], 'invalid phone');
     same('INVALID_PHONE', $shared->verifyOTP('abc', '123456')['error'], 'verify invalid phone');
-    sim('POST', '/numbers', ['phone' => '6281300000008', 'registered' => true]);
-    same(true, $shared->sendOTP('6281300000008')['success'], 'first send');
-    $again = $shared->sendOTP('6281300000008');
-    same('RATE_LIMITED', $again['error'], 'cooldown');
-    check(preg_match('/retry in \d+s/', $again['message']) === 1, 'says when: ' . $again['message']);
     same('INVALID_UTF8', $shared->verifyOTP("\xff\xfe", '123456')['error'], 'invalid UTF-8');
 });
 
-test('too many attempts and expiry (manual clock)', function () use ($lib, $ws, $tmp) {
+test('resend cooldown, too many attempts and expiry (manual clock)', function () use ($lib, $ws, $tmp) {
+    // Default limits on a manual clock: OTP time moves only when the test
+    // moves it, so the 10 s cooldown holds however long a send takes.
     $wa = new WhatsAppOTP('clock', ['library' => $lib, 'endpoint' => $ws, 'dataDir' => "$tmp/clock",
-        'manualClock' => true, 'noLimits' => true, 'memoryStore' => true]);
+        'manualClock' => true, 'memoryStore' => true]);
     linkSession($wa, '6281400000002');
     sim('POST', '/numbers', ['phone' => '6281300000005', 'registered' => true]);
-    $code = $wa->sendOTP('6281300000005')['data']['otp'];
+    $sent = $wa->sendOTP('6281300000005');
+    same(true, $sent['success'], 'sent: ' . json_encode($sent));
+    $code = $sent['data']['otp'];
+    $again = $wa->sendOTP('6281300000005');
+    same('RATE_LIMITED', $again['error'], 'cooldown');
+    check(preg_match('/retry in 10s/', $again['message']) === 1, 'says when: ' . $again['message']);
     foreach ([2, 1, 0] as $left) {
         $v = $wa->verifyOTP('6281300000005', 'x');
         same($left, $v['data']['attemptsLeft'], 'attempts left');
@@ -200,7 +324,10 @@ test('too many attempts and expiry (manual clock)', function () use ($lib, $ws, 
     $v = $wa->verifyOTP('6281300000005', $code);
     same('max_attempts_reached', $v['data']['status'], 'locked');
     same('Too many attempts', $v['message'], 'message');
-    $code = $wa->sendOTP('6281300000005')['data']['otp'];
+    same(true, $wa->advanceTestClock(10000)['success'], 'past the cooldown');
+    $sent = $wa->sendOTP('6281300000005');
+    same(true, $sent['success'], 'sent after the cooldown: ' . json_encode($sent));
+    $code = $sent['data']['otp'];
     same(true, $wa->advanceTestClock(301000)['success'], 'clock moved');
     $v = $wa->verifyOTP('6281300000005', $code);
     same('expired', $v['data']['status'], 'expired');
@@ -208,15 +335,21 @@ test('too many attempts and expiry (manual clock)', function () use ($lib, $ws, 
     $wa->close();
 });
 
-test('getStats and sendText', function () use (&$shared) {
+test('getStats and sendText', function () {
+    $shared = shared();
     sim('POST', '/numbers', ['phone' => '6281300000006', 'registered' => true]);
     $t = $shared->sendText('6281300000006', 'Halo dari PHP');
     same(true, $t['success'], 'sent');
     check(strlen($t['data']['messageId']) > 0, 'message id');
     same('Halo dari PHP', inboxText('6281300000006'), 'delivered text');
+    // An OTP of its own, so the figures do not depend on which tests ran before.
+    sim('POST', '/numbers', ['phone' => '6281300000009', 'registered' => true]);
+    $r = $shared->sendOTP('6281300000009');
+    same(true, $r['success'], 'OTP sent: ' . json_encode($r));
+    same(true, $shared->verifyOTP('6281300000009', $r['data']['otp'])['success'], 'OTP approved');
     $stats = $shared->getStats();
     same(true, $stats['success'], 'stats');
-    check($stats['data']['gateway']['otpIssued'] >= 3, 'otpIssued: ' . json_encode($stats['data']['gateway']));
+    check($stats['data']['gateway']['otpIssued'] >= 1, 'otpIssued: ' . json_encode($stats['data']['gateway']));
     check($stats['data']['gateway']['verify']['approved'] >= 1, 'approved counted');
     check(isset($stats['data']['sessions']['php']), 'per session');
 });
@@ -227,21 +360,32 @@ test('send_otp.php: the guide\'s script, end to end', function () use ($lib, $ws
         'WAOTP_DATA_DIR' => "$tmp/script", 'WAOTP_QR_PNG' => "$tmp/script-qr.png"]);
     $cmd = [PHP_BINARY, '-d', 'ffi.enable=1', dirname(__DIR__) . '/send_otp.php', '081300000007', 'PT. Contoh'];
     $p = proc_open($cmd, [0 => ['pipe', 'r'], 1 => ['pipe', 'w'], 2 => ['file', "$tmp/script.err", 'w']], $pipes, null, $env);
-    $out = '';
-    while (($line = fgets($pipes[1])) !== false) {
-        $out .= $line;
-        if (strpos($line, 'QR ') === 0) {
-            sim('POST', '/scan', ['qr' => trim(substr($line, 3)), 'phone' => '6281400000003', 'name' => 'Script']);
-        } elseif (strpos($line, 'Enter the code') === 0) {
-            preg_match('/\b(\d{6})\b/', inboxText('6281300000007'), $m);
-            fwrite($pipes[0], $m[1] . "\n");
+    // However this ends (a check, a deadline), the script does not outlive the test.
+    $finished = false;
+    try {
+        $out = readLines($pipes[1], microtime(true) + SCRIPT_S, function ($line) use ($pipes) {
+            if (strpos($line, 'QR ') === 0) {
+                sim('POST', '/scan', ['qr' => trim(substr($line, 3)), 'phone' => '6281400000003', 'name' => 'Script']);
+            } elseif (strpos($line, 'Enter the code') === 0) {
+                check(preg_match('/\b(\d{6})\b/', inboxText('6281300000007'), $m) === 1, 'a code in the message');
+                fwrite($pipes[0], $m[1] . "\n");
+                fclose($pipes[0]);
+            }
+        });
+        $finished = true;
+    } finally {
+        if (is_resource($pipes[0])) {
             fclose($pipes[0]);
         }
+        fclose($pipes[1]);
+        // After EOF the script is exiting (closing its gateway): let it; on a
+        // failure, kill it at once.
+        $rc = waitProcess($p, $finished ? microtime(true) + 60 : 0);
     }
-    $rc = proc_close($p);
     same(0, $rc, "exit status; output:\n$out" . @file_get_contents("$tmp/script.err"));
     check(strpos($out, 'OTP verified successfully') !== false, "approved:\n$out");
     check(strpos($out, 'Stats: total 1, successful 1') !== false, "stats:\n$out");
+    same("\x89PNG", substr((string)@file_get_contents("$tmp/script-qr.png"), 0, 4), 'the QR code saved as PNG');
 });
 
 // --- run ---------------------------------------------------------------------------
@@ -257,11 +401,11 @@ foreach ($tests as [$name, $fn]) {
         $failed++;
     }
 }
-if ($shared !== null) {
-    $shared->close();
+if ($failed) {
+    $log = @file("$tmp/sim.log") ?: [];
+    fwrite(STDERR, "--- simulator log (tail) ---\n" . implode('', array_slice($log, -40)));
 }
-proc_terminate($sim);
-proc_close($sim);
-exec('rm -rf ' . escapeshellarg($tmp));
+// The shutdown function closes the shared gateway, stops the simulator and
+// removes the temporary directory.
 echo "PHP: $passed passed, $failed failed\n";
 exit($failed ? 1 : 0);
