@@ -8,7 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
+
+#define SIM_HTTP_TIMEOUT_S 120
 
 static int write_all(int fd, const char *buf, size_t len) {
   while (len > 0) {
@@ -31,6 +34,14 @@ int sim_http(const char *control_url, const char *method, const char *path,
 
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return -1;
+  /* A stuck simulator fails this call (and its test) instead of hanging the
+   * whole program; generous, since POST /scan lasts until the pairing ends. */
+  struct timeval limit = {SIM_HTTP_TIMEOUT_S, 0};
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit) != 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit) != 0) {
+    close(fd);
+    return -1;
+  }
   struct sockaddr_in addr;
   memset(&addr, 0, sizeof addr);
   addr.sin_family = AF_INET;

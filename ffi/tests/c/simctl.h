@@ -7,7 +7,8 @@
 
 /* Sends `method path` with an optional JSON body to the control URL
  * (`http://127.0.0.1:PORT`). Returns the HTTP status (or -1) and, when
- * `body_out` is not NULL, the response body (malloc'ed, NUL-terminated). */
+ * `body_out` is not NULL, the response body (malloc'ed, NUL-terminated).
+ * A call that gets no answer within 120 s returns -1. */
 int sim_http(const char *control_url, const char *method, const char *path,
              const char *json_body, char **body_out);
 
