@@ -8,7 +8,8 @@
 //! | POST | `/pair-code` | `{"phone","code"}` | `{"ok":true}` once paired |
 //! | GET | `/inbox/{phone}` | | `{"messages":[{"id","from","text","at"}]}` |
 //! | GET | `/accounts` | | `{"accounts":[…]}` |
-//! | POST | `/faults` | `{"kind","phone"?,"delay_ms"?}` | `{"ok":true}` |
+//! | POST | `/faults` | `{"kind","phone"?,"xmlns"?,"context"?,"delay_ms"?}` | `{"ok":true}` |
+//! | GET | `/faults` | | `{"hits":[{"kind","phone","target","context","stanza_id"}]}` |
 //! | POST | `/receipt-delay` | `{"phone","delay_ms"}` | `{"ok":true}` |
 //!
 //! Errors answer 4xx with `{"error":"…"}`.
@@ -53,7 +54,7 @@ pub fn router(sim: Simulator) -> Router {
         .route("/pair-code", post(pair_code))
         .route("/inbox/{phone}", get(inbox))
         .route("/accounts", get(accounts))
-        .route("/faults", post(fault))
+        .route("/faults", post(fault).get(fault_hits))
         .route("/receipt-delay", post(receipt_delay))
         .with_state(sim)
 }
@@ -133,6 +134,10 @@ async fn accounts(State(sim): State<Simulator>) -> ApiResult {
 struct FaultBody {
     kind: String,
     phone: Option<String>,
+    /// `slow_iq` only: the IQ namespace to slow (any IQ when absent).
+    xmlns: Option<String>,
+    /// `slow_iq` only: the query context to slow (any when absent).
+    context: Option<String>,
     delay_ms: Option<u64>,
 }
 
@@ -146,17 +151,32 @@ async fn fault(
             .clone()
             .ok_or_else(|| bad_request(format!("fault {} needs a phone", body.kind)))
     };
+    if (body.xmlns.is_some() || body.context.is_some()) && body.kind != "slow_iq" {
+        return Err(bad_request(format!(
+            "xmlns and context aim slow_iq faults only, not {}",
+            body.kind
+        )));
+    }
     let fault = match body.kind.as_str() {
         "drop" => Fault::Drop(body.phone.clone()),
         "logout" => Fault::Logout(body.phone.clone()),
         "conflict" => Fault::Conflict(body.phone.clone()),
         "error_ack" => Fault::ErrorAck(need_phone()?),
         "withhold_receipts" => Fault::WithholdReceipts(need_phone()?),
-        "slow_iq" => Fault::SlowIq(body.phone.clone(), body.delay_ms.map(Duration::from_millis)),
+        "slow_iq" => Fault::SlowIq {
+            phone: body.phone.clone(),
+            xmlns: body.xmlns.clone(),
+            context: body.context.clone(),
+            delay: body.delay_ms.map(Duration::from_millis),
+        },
         other => return Err(bad_request(format!("unknown fault kind {other:?}"))),
     };
     sim.fault(fault);
     ok()
+}
+
+async fn fault_hits(State(sim): State<Simulator>) -> ApiResult {
+    Ok(Json(json!({ "hits": sim.fault_hits() })))
 }
 
 #[derive(Deserialize)]

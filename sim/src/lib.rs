@@ -20,6 +20,7 @@
 
 mod conn;
 pub mod control;
+mod faults;
 mod handshake;
 mod iq;
 mod keyshare;
@@ -41,6 +42,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use wacore_binary::builder::NodeBuilder;
 
+pub use crate::faults::FaultHit;
+use crate::faults::SlowIq;
 use crate::state::{Recipient, Shared};
 use crate::wire::{tag, val};
 
@@ -115,13 +118,32 @@ pub enum Fault {
     /// Replace the stream (`<stream:error><conflict type="replaced"/>`).
     Conflict(Option<String>),
     /// The next message to this recipient number gets `<ack error="479"/>`
-    /// and is not delivered.
+    /// and is not delivered. Messages to other numbers, and every other
+    /// stanza, leave it armed.
     ErrorAck(String),
     /// This recipient number never sends delivered/read receipts.
     WithholdReceipts(String),
-    /// Delay the answer to the next IQ of `phone`'s connection (any
-    /// connection if `None`) by the duration (config default if `None`).
-    SlowIq(Option<String>, Option<Duration>),
+    /// Delay the answer to the next IQ that matches: on a connection of the
+    /// linked account `phone` (any connection if `None`), with the given
+    /// `xmlns` (e.g. `"usync"`; any IQ if `None`) and query `context` (e.g.
+    /// `"interactive"`; any if `None`), by `delay` (the config's
+    /// `default_slow_iq` if `None`).
+    ///
+    /// Aim it: after login the client sends IQs of its own in the
+    /// background (usync among them), and an untargeted fault may be spent
+    /// on one of those. `is_on_whatsapp` is the usync IQ with context
+    /// `interactive`, which the client never sends by itself.
+    SlowIq {
+        /// Linked account whose connection is slowed (`None`: any).
+        phone: Option<String>,
+        /// The IQ namespace to slow (`None`: the next IQ of any kind).
+        xmlns: Option<String>,
+        /// The `context` of the IQ's query (usync: `interactive`,
+        /// `message`, `background`); `None`: any.
+        context: Option<String>,
+        /// How long to hold the answer (`None`: `SimConfig::default_slow_iq`).
+        delay: Option<Duration>,
+    },
 }
 
 /// Handle to a running simulator. Cheap to clone; all clones share state.
@@ -306,15 +328,28 @@ impl Simulator {
                     .withhold_receipts
                     .insert(digits(&recipient));
             }
-            Fault::SlowIq(phone, delay) => {
-                let delay = delay.unwrap_or(shared.config.default_slow_iq);
-                shared
-                    .lock()
-                    .faults
-                    .slow_iq
-                    .push((phone.map(|p| digits(&p)), delay));
+            Fault::SlowIq {
+                phone,
+                xmlns,
+                context,
+                delay,
+            } => {
+                let fault = SlowIq {
+                    phone: phone.map(|p| digits(&p)),
+                    xmlns,
+                    context,
+                    delay: delay.unwrap_or(shared.config.default_slow_iq),
+                };
+                shared.lock().faults.slow_iq.push(fault);
             }
         }
+    }
+
+    /// Every one-shot fault (`slow_iq`, `error_ack`) that took effect so
+    /// far, oldest first: which stanza it hit. A fault still armed is not
+    /// listed.
+    pub fn fault_hits(&self) -> Vec<FaultHit> {
+        self.shared.lock().faults.hits.clone()
     }
 
     /// Delays delivered/read receipts from `recipient` by `delay` each

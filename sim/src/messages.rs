@@ -14,6 +14,7 @@ use waproto::buffa::Message as _;
 use waproto::whatsapp as wa;
 
 use crate::InboxMessage;
+use crate::faults::FaultHit;
 use crate::iq::{attr, user_of};
 use crate::state::{ConnHandle, Shared, now_secs};
 use crate::wire::{self, tag};
@@ -62,7 +63,7 @@ pub async fn handle(shared: &Arc<Shared>, conn: &Arc<ConnHandle>, message: &Node
         conn.send(ack(&id, &to, t, None));
         return;
     }
-    if shared.lock().faults.error_ack.remove(&to) {
+    if take_error_ack(shared, &sender_phone, &to, &id) {
         log::info!("error_ack fault: rejecting message {id} to {to}");
         conn.send(ack(&id, &to, t, Some(ERROR_ACK_CODE)));
         return;
@@ -92,6 +93,22 @@ pub async fn handle(shared: &Arc<Shared>, conn: &Arc<ConnHandle>, message: &Node
             conn.send(ack(&id, &to, t, Some("500")));
         }
     }
+}
+
+/// Takes an armed `error_ack` fault for recipient `to`, logging the hit.
+fn take_error_ack(shared: &Shared, sender_phone: &str, to: &str, id: &str) -> bool {
+    let mut st = shared.lock();
+    if !st.faults.error_ack.remove(to) {
+        return false;
+    }
+    st.faults.hits.push(FaultHit {
+        kind: "error_ack".into(),
+        phone: Some(sender_phone.to_string()),
+        target: to.to_string(),
+        context: None,
+        stanza_id: id.to_string(),
+    });
+    true
 }
 
 async fn decrypt_text(

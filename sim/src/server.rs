@@ -14,6 +14,7 @@ use wacore_binary::Node;
 use wacore_binary::builder::NodeBuilder;
 
 use crate::conn::{FrameReader, ReadCipher, WriteCipher, send_node, write_frame};
+use crate::faults::{FaultHit, query_context};
 use crate::handshake::{Established, Hello, respond_to_hello};
 use crate::iq::attr;
 use crate::state::{ConnHandle, Out, Shared, lock, now_secs};
@@ -205,7 +206,14 @@ async fn dispatch(shared: &Arc<Shared>, conn: &Arc<ConnHandle>, node: Node) {
                 }
                 return;
             }
-            let delay = take_slow_iq(shared, conn);
+            log::debug!(
+                "IQ {:?} ({:?}) {:?} from {:?}",
+                attr(&node, "xmlns"),
+                query_context(&node),
+                attr(&node, "id"),
+                conn.phone()
+            );
+            let delay = take_slow_iq(shared, conn, &node);
             match delay {
                 Some(d) => {
                     let shared = shared.clone();
@@ -230,13 +238,25 @@ async fn dispatch(shared: &Arc<Shared>, conn: &Arc<ConnHandle>, node: Node) {
     }
 }
 
-fn take_slow_iq(shared: &Shared, conn: &ConnHandle) -> Option<Duration> {
+/// Takes the first armed `slow_iq` fault aimed at this IQ, logging the hit.
+fn take_slow_iq(shared: &Shared, conn: &ConnHandle, iq: &Node) -> Option<Duration> {
     let phone = conn.phone();
+    let xmlns = attr(iq, "xmlns").unwrap_or_default();
+    let context = query_context(iq);
     let mut st = shared.lock();
     let pos = st
         .faults
         .slow_iq
         .iter()
-        .position(|(p, _)| p.is_none() || *p == phone)?;
-    Some(st.faults.slow_iq.remove(pos).1)
+        .position(|f| f.matches(phone.as_deref(), &xmlns, context.as_deref()))?;
+    let fault = st.faults.slow_iq.remove(pos);
+    log::info!("slow_iq fault: holding IQ {xmlns} back {:?}", fault.delay);
+    st.faults.hits.push(FaultHit {
+        kind: "slow_iq".into(),
+        phone,
+        target: xmlns,
+        context,
+        stanza_id: attr(iq, "id").unwrap_or_default(),
+    });
+    Some(fault.delay)
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::{Mutex as AsyncMutex, mpsc, oneshot, watch};
 use wacore_binary::Node;
 
+use crate::faults::{FaultHit, SlowIq};
 use crate::handshake::ServerIdentity;
 use crate::signal_store::SignalStore;
 use crate::{InboxMessage, SimConfig};
@@ -132,8 +133,10 @@ pub struct Faults {
     pub withhold_receipts: HashSet<String>,
     /// Per-recipient delay before each receipt.
     pub receipt_delay: HashMap<String, Duration>,
-    /// Pending one-shot IQ delays: `None` phone = any connection.
-    pub slow_iq: Vec<(Option<String>, Duration)>,
+    /// Pending one-shot IQ delays, in the order they were armed.
+    pub slow_iq: Vec<SlowIq>,
+    /// Every fault that took effect, oldest first.
+    pub hits: Vec<FaultHit>,
 }
 
 /// All mutable simulator data.
