@@ -116,6 +116,18 @@ fn control_api_basics_and_errors() {
         http(c, "POST", "/faults", Some(json!({"kind": "drop"}))).0,
         200
     );
+    let aimed =
+        json!({"kind": "slow_iq", "phone": "6281111111111", "xmlns": "usync", "delay_ms": 10});
+    assert_eq!(http(c, "POST", "/faults", Some(aimed)).0, 200);
+    let (status, body) = http(
+        c,
+        "POST",
+        "/faults",
+        Some(json!({"kind": "drop", "xmlns": "usync"})),
+    );
+    assert_eq!(status, 400, "xmlns aims slow_iq only: {body}");
+    // Armed but not yet hit: nothing is listed.
+    assert_eq!(http(c, "GET", "/faults", None), (200, json!({"hits": []})));
     let (status, body) = http(
         c,
         "POST",
@@ -166,7 +178,7 @@ async fn real_client_links_and_sends_through_the_binary() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    client.connected(CONNECT_DEADLINE).await;
+    client.connected(EVENT_DEADLINE).await;
 
     client
         .client
@@ -193,6 +205,33 @@ async fn real_client_links_and_sends_through_the_binary() {
         messages[0]["id"].is_string() && messages[0]["at"].is_i64(),
         "{body}"
     );
+
+    // A slow_iq fault aimed through the control API hits the usync query.
+    let (status, body) = http_async(
+        &sim.control,
+        "POST",
+        "/faults".into(),
+        Some(json!({
+            "kind": "slow_iq", "phone": "6281111111111",
+            "xmlns": "usync", "context": "interactive", "delay_ms": 200
+        })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    client
+        .client
+        .contacts()
+        .is_on_whatsapp(&[Jid::pn("6281234567890")])
+        .await
+        .expect("is_on_whatsapp");
+    let (status, body) = http_async(&sim.control, "GET", "/faults".into(), None).await;
+    assert_eq!(status, 200);
+    let hits = body["hits"].as_array().expect("hits");
+    assert_eq!(hits.len(), 1, "{body}");
+    assert_eq!(hits[0]["kind"], "slow_iq");
+    assert_eq!(hits[0]["target"], "usync");
+    assert_eq!(hits[0]["context"], "interactive");
+    assert_eq!(hits[0]["phone"], "6281111111111");
 
     let (status, _) = http_async(
         &sim.control,
