@@ -21,7 +21,7 @@ putenv("WAOTP_LIB=$lib");
 // Deadlines, generous on purpose (a loaded 2-core machine, debug builds):
 // every wait returns as soon as its condition holds.
 const START_S = 60;     // the simulator prints its URLs
-const CONNECT_MS = 60000; // a scanned session connects
+const CONNECT_MS = 60000; // a session shows its first QR code; a scanned one connects
 const INBOX_S = 60;     // a sent message shows up in the recipient's inbox
 const SCRIPT_S = 300;   // the whole send_otp.php run
 
@@ -135,7 +135,7 @@ function sim($method, $path, $body = null)
         'header' => "Content-Type: application/json\r\n",
         'content' => $body === null ? '' : json_encode($body),
         'ignore_errors' => true,
-        'timeout' => 30,
+        'timeout' => 120, // POST /scan answers when the pairing is over
     ]]);
     $text = file_get_contents($control . $path, false, $ctx);
     $code = (int)explode(' ', $http_response_header[0] ?? 'HTTP/1.1 0')[1];
@@ -162,7 +162,7 @@ function inboxText($phone, $count = 1)
 function linkSession(WhatsAppOTP $wa, $phone)
 {
     $wa->createSession();
-    $qr = $wa->getQR('raw');
+    $qr = $wa->getQR('raw', CONNECT_MS);
     check($qr['success'], 'QR code: ' . ($qr['message'] ?? ''));
     sim('POST', '/scan', ['qr' => $qr['data']['qr'], 'phone' => $phone, 'name' => 'PHP Phone']);
     $connected = $wa->waitConnected(CONNECT_MS);
@@ -241,7 +241,7 @@ test('link by QR code, then checkSessionStatus', function () use ($lib, $ws, $tm
     same('link', $before['data']['sessionId'], 'id');
     $status = $wa->checkSessionStatus();
     same(false, $status['data']['isConnected'], 'not connected before the scan');
-    $url = $wa->getQR('dataUrl');
+    $url = $wa->getQR('dataUrl', CONNECT_MS);
     check(strpos($url['data']['qr'], 'data:image/png;base64,') === 0, 'data URL');
     $svg = $wa->getQR('svg');
     check(strpos($svg['data']['qr'], '<svg') !== false, 'svg');

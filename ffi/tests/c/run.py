@@ -67,7 +67,8 @@ class Simulator:
         req = urllib.request.Request(self.control + path, data=data, method=method,
                                      headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(req, timeout=30) as r:
+            # POST /scan answers when the pairing is over: a generous timeout.
+            with urllib.request.urlopen(req, timeout=120) as r:
                 return json.loads(r.read() or b"{}")
         except urllib.error.HTTPError as e:
             raise RuntimeError(f"{method} {path}: {e.code} {e.read().decode(errors='replace')}") from e
