@@ -25,18 +25,33 @@ async fn gateway_with(
     builder.open().await.expect("gateway opens")
 }
 
+/// A gateway with its own OTP limits, on a clock that stands still unless the
+/// test moves it. Pacing waits are computed on that clock, so a send's turn
+/// comes exactly the pacing gap after it was queued, however long the machine
+/// took over the sends before it.
 async fn gateway_configured(
     sim: &Simulator,
     dir: &std::path::Path,
     config: waotp::otp::OtpConfig,
+    clock: &ManualClock,
 ) -> Gateway {
     Gateway::builder()
         .data_dir(dir)
         .endpoint(sim.ws_url())
         .otp_config(config)
+        .clock(Arc::new(clock.clone()))
         .open()
         .await
         .expect("gateway opens")
+}
+
+/// Session pacing of exactly `gap` between two sends (no jitter).
+fn pacing(gap: Duration) -> waotp::otp::Pacing {
+    waotp::otp::Pacing {
+        min_gap: gap,
+        jitter: Duration::ZERO,
+        max_wait: Duration::from_secs(60),
+    }
 }
 
 /// The digits of the only OTP in `text`.
@@ -329,25 +344,26 @@ async fn next_verification(gw: &Gateway, to: &str, old: Option<&str>) -> String 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_code_replaced_or_canceled_while_waiting_its_turn_is_never_sent() {
+    // A send waits its turn for `GAP` after it was queued (the clock stands
+    // still); the replacement or cancel below only has to come within that.
+    const GAP: Duration = Duration::from_secs(2);
     let sim = simulator().await;
     let (to, other) = ("6281234567008", "6281234567009");
     sim.add_number(to, true);
     sim.add_number(other, true);
     let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::starting_now();
     let mut config = waotp::otp::OtpConfig::default();
     config.limits.resend_cooldown = Duration::ZERO;
-    config.limits.session_pacing = Some(waotp::otp::Pacing {
-        min_gap: Duration::from_secs(2),
-        jitter: Duration::ZERO,
-        max_wait: Duration::from_secs(30),
-    });
-    let gw = gateway_configured(&sim, dir.path(), config).await;
+    config.limits.session_pacing = Some(pacing(GAP));
+    let gw = gateway_configured(&sim, dir.path(), config, &clock).await;
     link(&gw, &sim, "otp", OWN).await;
     let send = |to: &'static str| {
         let gw = gw.clone();
         tokio::spawn(async move { gw.send_otp("otp", to, &OtpRequest::new("PT. Contoh")).await })
     };
-    // Takes the session's slot, so the sends below wait their turn (2 s apart).
+    // Takes the session's slot, so the sends below wait their turn: the
+    // first GAP after it is queued, the second 2 × GAP after it is queued.
     gw.send_otp("otp", other, &OtpRequest::new("PT. Contoh"))
         .await
         .unwrap();
@@ -356,17 +372,26 @@ async fn a_code_replaced_or_canceled_while_waiting_its_turn_is_never_sent() {
     let first_id = next_verification(&gw, to, None).await;
     let second = send(to);
     let second_id = next_verification(&gw, to, Some(&first_id)).await;
-    let err = first.await.unwrap().unwrap_err();
+    let err = first
+        .await
+        .unwrap()
+        .expect_err("the replaced code went out: its turn came before the replacement was issued");
     assert_eq!(err.code(), "OTP_NOT_FOUND", "{err}");
     let sent = second.await.unwrap().unwrap();
     assert_eq!(sent.verification_id, second_id);
     let inbox = sim.wait_for_inbox(to, 1, STEP).await.unwrap();
     assert_eq!(inbox.len(), 1, "only the code that still works went out");
 
+    // The session's next turn is 3 × GAP after the first send; move the
+    // clock so the third send waits one GAP.
+    clock.advance(2 * GAP);
     let third = send(to);
     let third_id = next_verification(&gw, to, Some(&second_id)).await;
     assert_eq!(gw.cancel_otp(to).unwrap().verification_id, third_id);
-    let err = third.await.unwrap().unwrap_err();
+    let err = third
+        .await
+        .unwrap()
+        .expect_err("the canceled code went out: its turn came before the cancel");
     assert_eq!(err.code(), "OTP_NOT_FOUND", "{err}");
     assert_eq!(sim.inbox(to).len(), 1, "the canceled code never went out");
     let status = gw.otp_status(to).unwrap();
@@ -385,13 +410,19 @@ async fn a_code_replaced_or_canceled_while_waiting_its_turn_is_never_sent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_resend_gives_back_the_code_the_recipient_already_has() {
+    // The resend waits its turn for exactly `GAP` (the clock stands still,
+    // so however long the first send took does not shorten it); the logout
+    // only has to reach the client within that.
+    const GAP: Duration = Duration::from_secs(2);
     let sim = simulator().await;
     let to = "6281234567007";
     sim.add_number(to, true);
     let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::starting_now();
     let mut config = waotp::otp::OtpConfig::default();
-    config.limits.resend_cooldown = Duration::ZERO; // pacing (1 s gap) stays on
-    let gw = gateway_configured(&sim, dir.path(), config).await;
+    config.limits.resend_cooldown = Duration::ZERO;
+    config.limits.session_pacing = Some(pacing(GAP));
+    let gw = gateway_configured(&sim, dir.path(), config, &clock).await;
     link(&gw, &sim, "otp", OWN).await;
     let first = gw
         .send_otp("otp", to, &OtpRequest::new("PT. Contoh"))
@@ -407,7 +438,10 @@ async fn a_failed_resend_gives_back_the_code_the_recipient_already_has() {
     };
     next_verification(&gw, to, Some(&first.verification_id)).await;
     sim.fault(Fault::Logout(Some(OWN.into())));
-    let err = resend.await.unwrap().unwrap_err();
+    let err = resend
+        .await
+        .unwrap()
+        .expect_err("the resend went out: its turn came before the logout reached the client");
     assert_eq!(err.code(), "LOGGED_OUT", "{err}");
     assert_eq!(sim.inbox(to).len(), 1, "the resend never went out");
 
