@@ -181,12 +181,16 @@ async fn pending_codes_survive_a_gateway_reopen_and_the_database_never_holds_the
     {
         let gw = gateway_with(&sim, dir.path(), None).await;
         link(&gw, &sim, "otp", OWN).await;
-        gw.send_otp("otp", to, &OtpRequest::new("PT. Contoh"))
+        // Ten digits: a six-digit code would be found in the database by
+        // chance one run in ~100,000 (the recipient's number alone holds
+        // eight six-digit runs).
+        gw.send_otp("otp", to, &OtpRequest::new("PT. Contoh").length(10))
             .await
             .unwrap();
         gw.close().await;
     }
     let code = code_in(&sim.wait_for_inbox(to, 1, STEP).await.unwrap()[0].text);
+    assert_eq!(code.len(), 10);
     for file in ["otp.db", "otp.db-wal"] {
         if let Ok(bytes) = std::fs::read(dir.path().join(file)) {
             assert!(
@@ -198,7 +202,7 @@ async fn pending_codes_survive_a_gateway_reopen_and_the_database_never_holds_the
     let gw = gateway_with(&sim, dir.path(), None).await;
     assert_eq!(gw.otp_status(to).unwrap().state, OtpState::Pending);
     assert_eq!(
-        gw.verify_otp(to, "000000").unwrap(),
+        gw.verify_otp(to, &"0".repeat(10)).unwrap(),
         VerifyOutcome::Invalid { attempts_left: 2 }
     );
     assert_eq!(gw.verify_otp(to, &code).unwrap(), VerifyOutcome::Approved);
@@ -267,7 +271,10 @@ async fn bad_requests_and_numbers_without_whatsapp() {
     let ok = "6281234567006";
     sim.add_number(ok, true);
     let dir = tempfile::tempdir().unwrap();
-    let gw = gateway_with(&sim, dir.path(), None).await;
+    // The cooldown below is measured on this clock, not on how long the
+    // first send took.
+    let clock = ManualClock::starting_now();
+    let gw = gateway_with(&sim, dir.path(), Some(clock)).await;
     link(&gw, &sim, "otp", OWN).await;
 
     let err = gw
@@ -312,7 +319,7 @@ async fn bad_requests_and_numbers_without_whatsapp() {
         "nothing was sent for bad requests"
     );
 
-    // A second code right away hits the resend cooldown, with a retry time.
+    // A second code right away hits the resend cooldown (10 s), with a retry time.
     gw.send_otp("otp", ok, &OtpRequest::new("PT. Contoh"))
         .await
         .unwrap();
@@ -321,7 +328,9 @@ async fn bad_requests_and_numbers_without_whatsapp() {
         .await
         .unwrap_err()
     {
-        waotp::Error::RateLimited { retry_after, .. } => assert!(retry_after > Duration::ZERO),
+        waotp::Error::RateLimited { retry_after, .. } => {
+            assert_eq!(retry_after, Duration::from_secs(10))
+        }
         other => panic!("expected RATE_LIMITED, got {other}"),
     }
     gw.close().await;
