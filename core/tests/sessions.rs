@@ -5,9 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{STEP, gateway, link, poll_until, simulator, wait_event};
+use common::{STEP, gateway, link, link_within, poll_until, simulator, simulator_with, wait_event};
 use waotp::{DeliveryStatus, Event, SessionState};
-use waotp_sim::Fault;
+use waotp_sim::{Fault, SimConfig};
 
 const OWN: &str = "6281111111111";
 const FRIEND: &str = "6281234567890";
@@ -483,7 +483,16 @@ async fn pairing_code_links_a_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_sessions_in_one_gateway_each_send() {
-    let sim = simulator().await;
+    // Twenty clients pairing at once share the machine's cores: each step of
+    // a link takes seconds here (up to ~6 s measured on a loaded 2-core
+    // machine) where one session takes well under one, so each step and the
+    // simulator's wait for the pairing get a minute.
+    const CROWDED_STEP: Duration = Duration::from_secs(60);
+    let sim = simulator_with(SimConfig {
+        pairing_timeout: CROWDED_STEP,
+        ..SimConfig::default()
+    })
+    .await;
     sim.add_number(FRIEND, true);
     let dir = tempfile::tempdir().unwrap();
     let gw = gateway(&sim, dir.path()).await;
@@ -492,7 +501,8 @@ async fn twenty_sessions_in_one_gateway_each_send() {
         let (gw, sim) = (gw.clone(), sim.clone());
         tasks.push(tokio::spawn(async move {
             let phone = format!("62811000000{i:02}");
-            let (session, _) = link(&gw, &sim, &format!("s{i:02}"), &phone).await;
+            let id = format!("s{i:02}");
+            let (session, _) = link_within(&gw, &sim, &id, &phone, CROWDED_STEP).await;
             session
                 .send_text(FRIEND, &format!("from session {i}"), None)
                 .await
@@ -504,10 +514,7 @@ async fn twenty_sessions_in_one_gateway_each_send() {
     for t in tasks {
         phones.push(t.await.expect("session task"));
     }
-    let inbox = sim
-        .wait_for_inbox(FRIEND, 20, Duration::from_secs(60))
-        .await
-        .unwrap();
+    let inbox = sim.wait_for_inbox(FRIEND, 20, CROWDED_STEP).await.unwrap();
     let mut senders: Vec<_> = inbox.iter().map(|m| m.from.clone()).collect();
     senders.sort();
     phones.sort();

@@ -35,18 +35,33 @@ pub async fn link(
     id: &str,
     phone: &str,
 ) -> (Session, SessionStatus) {
+    link_within(gateway, sim, id, phone, STEP).await
+}
+
+/// [`link`], waiting up to `step` for the QR code and again for the
+/// connection (the simulator's `pairing_timeout` bounds the scan).
+pub async fn link_within(
+    gateway: &Gateway,
+    sim: &Simulator,
+    id: &str,
+    phone: &str,
+    step: Duration,
+) -> (Session, SessionStatus) {
     let session = gateway
         .create_session(Some(id))
         .await
         .expect("create session");
-    let qr = session.wait_qr(STEP).await.expect("a QR code appears");
+    let qr = session
+        .wait_qr(step)
+        .await
+        .unwrap_or_else(|e| panic!("{id}: no QR code within {step:?}: {e}"));
     sim.scan(qr.raw(), phone, "Test Phone")
         .await
-        .expect("the phone scans the QR");
+        .unwrap_or_else(|e| panic!("{id}: the phone could not scan the QR: {e:#}"));
     let status = session
-        .wait_connected(STEP)
+        .wait_connected(step)
         .await
-        .expect("session connects after the scan");
+        .unwrap_or_else(|e| panic!("{id}: not connected within {step:?} of the scan: {e}"));
     (session, status)
 }
 
