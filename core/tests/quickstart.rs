@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use tokio::sync::mpsc::UnboundedReceiver;
 use waotp_sim::{SimConfig, Simulator};
 
 fn example_binary(name: &str) -> PathBuf {
@@ -21,16 +22,43 @@ fn example_binary(name: &str) -> PathBuf {
     path
 }
 
+/// The running example. Killed when the test ends before it exits (a failed
+/// assertion, a deadline), so no stray process outlives the test.
+struct Quickstart(std::process::Child);
+
+impl Drop for Quickstart {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// How long one run of the example may take, linking included.
+const RUN_DEADLINE: Duration = Duration::from_secs(60);
+
+/// The example's next stdout line, `None` once it closed its output (it
+/// exited). Fails the test with the output so far when `deadline` passes.
+async fn next_line(
+    rx: &mut UnboundedReceiver<String>,
+    deadline: tokio::time::Instant,
+    output: &[String],
+) -> Option<String> {
+    match tokio::time::timeout_at(deadline, rx.recv()).await {
+        Ok(line) => line,
+        Err(_) => panic!(
+            "quickstart still running after {RUN_DEADLINE:?}; its output so far:\n{}",
+            output.join("\n")
+        ),
+    }
+}
+
 /// Starts the quickstart example with `args` (plus the data dir and the
 /// simulator endpoint); returns the child (stdin piped) and its stdout lines.
 fn spawn_quickstart(
     sim: &Simulator,
     data_dir: &std::path::Path,
     args: &[&str],
-) -> (
-    std::process::Child,
-    tokio::sync::mpsc::UnboundedReceiver<String>,
-) {
+) -> (Quickstart, UnboundedReceiver<String>) {
     let mut child = Command::new(example_binary("quickstart"))
         .args(args)
         .args(["--endpoint", &sim.ws_url()])
@@ -51,7 +79,7 @@ fn spawn_quickstart(
             }
         }
     });
-    (child, rx)
+    (Quickstart(child), rx)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,16 +87,16 @@ async fn quickstart_links_sends_and_reports_delivery() {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
     sim.add_number("6281234567890", true);
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, mut rx) = spawn_quickstart(
+    let (mut quickstart, mut rx) = spawn_quickstart(
         &sim,
         dir.path(),
         &["--session", "my-session", "--to", "081234567890"],
     );
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let deadline = tokio::time::Instant::now() + RUN_DEADLINE;
     let mut output = Vec::new();
     let mut scanned = false;
-    while let Ok(Some(line)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+    while let Some(line) = next_line(&mut rx, deadline, &output).await {
         if let Some(qr) = line.strip_prefix("QR ")
             && !scanned
         {
@@ -79,7 +107,7 @@ async fn quickstart_links_sends_and_reports_delivery() {
         }
         output.push(line);
     }
-    let status = child.wait().unwrap();
+    let status = quickstart.0.wait().unwrap();
     let text = output.join("\n");
     assert!(status.success(), "quickstart failed:\n{text}");
     assert!(scanned, "quickstart printed no `QR ` line:\n{text}");
@@ -109,14 +137,14 @@ async fn quickstart_otp_sends_a_code_and_verifies_what_is_typed() {
         "--company",
         "Toko Maju",
     ];
-    let (mut child, mut rx) = spawn_quickstart(&sim, dir.path(), &args);
-    let mut stdin = child.stdin.take().unwrap();
+    let (mut quickstart, mut rx) = spawn_quickstart(&sim, dir.path(), &args);
+    let mut stdin = quickstart.0.stdin.take().unwrap();
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let deadline = tokio::time::Instant::now() + RUN_DEADLINE;
     let mut output = Vec::new();
     let mut scanned = false;
     let mut typed = 0;
-    while let Ok(Some(line)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+    while let Some(line) = next_line(&mut rx, deadline, &output).await {
         if let Some(qr) = line.strip_prefix("QR ")
             && !scanned
         {
@@ -146,7 +174,7 @@ async fn quickstart_otp_sends_a_code_and_verifies_what_is_typed() {
         }
         output.push(line);
     }
-    let status = child.wait().unwrap();
+    let status = quickstart.0.wait().unwrap();
     let text = output.join("\n");
     assert!(status.success(), "quickstart --otp failed:\n{text}");
     assert_eq!(typed, 2, "{text}");
