@@ -115,11 +115,14 @@ impl EventHandler for SessionEvents {
             }
             _ => {}
         }
+        let client = self.client.get().and_then(Weak::upgrade);
+        let _order = crate::session::lock(&session.event_order);
+        // Checked under the lock: a start or stop moves the generation under
+        // the same lock, so an event of the previous client can never land
+        // after a restart has reset the status.
         if session.generation() != self.generation {
             return;
         }
-        let client = self.client.get().and_then(Weak::upgrade);
-        let _order = crate::session::lock(&session.event_order);
         apply_lifecycle_event(&session, &event, client.as_deref());
     }
 }

@@ -563,13 +563,19 @@ impl SessionInner {
     }
 
     async fn start_locked(self: &Arc<Self>, slot: &mut Option<link::Running>) -> Result<()> {
-        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
-        self.logged_out.store(false, Ordering::SeqCst);
-        self.clear_pairing();
-        self.update_status(|s| {
-            s.qr_refresh_count = 0;
-            s.enter(SessionState::Starting, None);
-        });
+        let generation = {
+            // Under the event lock, so that no event of an older client is
+            // applied after this reset (see `SessionEvents::handle_event`).
+            let _order = lock(&self.event_order);
+            let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+            self.logged_out.store(false, Ordering::SeqCst);
+            self.clear_pairing();
+            self.update_status(|s| {
+                s.qr_refresh_count = 0;
+                s.enter(SessionState::Starting, None);
+            });
+            generation
+        };
         storage::create_private_file(&self.store_path)?;
         let running = match link::spawn(self, generation).await {
             Ok(running) => running,
@@ -587,7 +593,10 @@ impl SessionInner {
     async fn stop_locked(&self, slot: &mut Option<link::Running>) {
         let Some(running) = slot.take() else { return };
         // Later events from this client no longer speak for the session.
-        self.generation.fetch_add(1, Ordering::SeqCst);
+        {
+            let _order = lock(&self.event_order);
+            self.generation.fetch_add(1, Ordering::SeqCst);
+        }
         *lock(&self.client) = None;
         let link::Running {
             client,
