@@ -110,6 +110,20 @@ impl TestClient {
         .await
     }
 
+    /// Asks whether `phone` is on WhatsApp (the usync IQ with context
+    /// `interactive`), panicking on an error.
+    pub async fn is_on_whatsapp(&self, phone: &str) -> bool {
+        let results = self
+            .client
+            .contacts()
+            .is_on_whatsapp(&[Jid::pn(phone)])
+            .await
+            .expect("is_on_whatsapp");
+        results
+            .iter()
+            .any(|r| r.jid.user == phone && r.is_registered)
+    }
+
     /// Gracefully stops the client (flushing its store).
     pub async fn shutdown(mut self) {
         if let Some(handle) = self.handle.take() {
