@@ -155,7 +155,7 @@ async fn run(args: Args) -> waotp::Result<()> {
         Err(waotp::Error::Timeout(_)) => {
             println!(
                 "Status: {} (no further receipt within {deadline:?})",
-                gateway.message_status(&sent.id)?.status.as_str()
+                gateway.message_status(&sent.id).await?.status.as_str()
             );
         }
         Err(e) => return Err(e),
@@ -192,7 +192,7 @@ async fn send_and_verify_otp(gateway: &Gateway, args: &Args, to: &str) -> waotp:
         if line.0 == 0 {
             return Err(waotp::Error::InvalidArgument("no code entered".into()));
         }
-        match gateway.verify_otp(to, line.1.trim())? {
+        match gateway.verify_otp(to, line.1.trim()).await? {
             waotp::VerifyOutcome::Approved => {
                 println!("Verified: approved");
                 return Ok(());

@@ -37,6 +37,20 @@ impl DeliveryStatus {
         }
     }
 
+    /// The status named `name` (as [`as_str`](Self::as_str) writes it);
+    /// `failed` takes `reason`. Unknown names read as `pending`.
+    pub fn parse(name: &str, reason: Option<String>) -> DeliveryStatus {
+        match name {
+            "sent" => DeliveryStatus::Sent,
+            "delivered" => DeliveryStatus::Delivered,
+            "read" => DeliveryStatus::Read,
+            "failed" => DeliveryStatus::Failed {
+                reason: reason.unwrap_or_default(),
+            },
+            _ => DeliveryStatus::Pending,
+        }
+    }
+
     /// Rank used so that a late or repeated receipt never moves a status backwards.
     fn rank(&self) -> u8 {
         match self {

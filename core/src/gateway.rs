@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
+use crate::coordination::SharedCoordination;
+use crate::coordination::local::LocalCoordination;
+use crate::delivery_reports::{self, DeliveryReports};
 use crate::endpoint;
 use crate::error::{Error, Result};
 use crate::events::{self, Event, EventStream};
@@ -37,8 +40,11 @@ pub(crate) struct GatewayConfig {
 pub(crate) struct Shared {
     pub(crate) config: GatewayConfig,
     pub(crate) messages: MessageTracker,
-    /// Serialises delivery reports (see `SessionInner::report_delivery`).
-    pub(crate) delivery_order: std::sync::Mutex<()>,
+    /// Delivery reports, applied in order (see [`delivery_reports`]).
+    pub(crate) deliveries: DeliveryReports,
+    /// Leases, the outbox and published statuses, shared with every other
+    /// process on the data dir (or the Redis deployment).
+    pub(crate) coordination: SharedCoordination,
     pub(crate) otp: OtpEngine,
     pub(crate) on_whatsapp: OnWhatsappCache,
     /// Normalises phone numbers with the default country (memoised).
@@ -199,6 +205,8 @@ impl GatewayBuilder {
             otp = otp.clock(clock);
         }
         let otp = otp.build()?;
+        let coordination: SharedCoordination = Arc::new(LocalCoordination::open(&self.data_dir)?);
+        let (deliveries, reports) = DeliveryReports::new();
         let (events, _) = broadcast::channel(events::CAPACITY);
         let shared = Arc::new(Shared {
             config: GatewayConfig {
@@ -207,7 +215,8 @@ impl GatewayBuilder {
                 endpoint,
             },
             messages: MessageTracker::default(),
-            delivery_order: std::sync::Mutex::new(()),
+            deliveries,
+            coordination,
             otp,
             on_whatsapp: OnWhatsappCache::new(self.on_whatsapp_cache_ttl),
             phones: PhoneCache::new(self.default_country_code),
@@ -223,14 +232,16 @@ impl GatewayBuilder {
                 closed: AtomicBool::new(false),
             }),
         };
+        delivery_reports::spawn_worker(Arc::downgrade(&gateway.inner.shared), reports);
         spawn_otp_cleanup(Arc::downgrade(&gateway.inner));
-        for id in storage::stored_session_ids(&gateway.inner.shared.config.data_dir)? {
-            let session = Session::restore(id.clone(), gateway.inner.shared.clone()).await?;
-            gateway.inner.write_sessions().insert(id, session);
-        }
+        gateway.inner.discover().await?;
+        spawn_discovery(Arc::downgrade(&gateway.inner));
         Ok(gateway)
     }
 }
+
+/// How often a wait on a message another process sent reads its status.
+const SHARED_STATUS_POLL: Duration = Duration::from_millis(50);
 
 /// How often expired OTP records are swept, besides the sweep `issue` does.
 const OTP_CLEANUP_EVERY: Duration = Duration::from_secs(60);
@@ -249,11 +260,46 @@ fn spawn_otp_cleanup(gateway: std::sync::Weak<GatewayInner>) {
             if inner.closed.load(Ordering::SeqCst) {
                 return;
             }
-            if let Err(e) = inner.shared.otp.cleanup_expired() {
+            if let Err(e) = inner.shared.otp.cleanup_expired().await {
                 log::warn!("OTP cleanup failed: {e}");
             }
         }
     });
+}
+
+/// How often a gateway looks for sessions other processes created or deleted.
+const DISCOVER_EVERY: Duration = Duration::from_secs(1);
+
+/// Keeps the session list in step with the other processes while the gateway lives.
+fn spawn_discovery(gateway: std::sync::Weak<GatewayInner>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(DISCOVER_EVERY);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let Some(inner) = gateway.upgrade() else {
+                return;
+            };
+            if inner.closed.load(Ordering::SeqCst) {
+                return;
+            }
+            if let Err(e) = inner.discover().await {
+                log::warn!("looking for sessions of other processes failed: {e}");
+            }
+        }
+    });
+}
+
+/// The delivery record of a message: from this process's connections, else
+/// from the shared outbox (a message another process's connection sent).
+pub(crate) async fn message_status(shared: &Shared, message_id: &str) -> Result<MessageRecord> {
+    match shared.messages.get(message_id) {
+        Ok(record) => Ok(record),
+        Err(not_here) => match shared.coordination.message(message_id).await? {
+            Some(record) => Ok(record),
+            None => Err(not_here),
+        },
+    }
 }
 
 /// The facade over everything waotp does. Cheap to clone; clones share state.
@@ -277,6 +323,33 @@ impl GatewayInner {
 
     fn write_sessions(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<SessionId, Session>> {
         self.sessions.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds the sessions stored in the data dir or published by other
+    /// processes that this gateway does not know yet, and drops deleted ones.
+    async fn discover(&self) -> Result<()> {
+        let shared = &self.shared;
+        let mut found = storage::stored_session_ids(&shared.config.data_dir)?;
+        let local = found.len();
+        for id in shared.coordination.sessions().await? {
+            if !found.contains(&id) {
+                found.push(id);
+            }
+        }
+        let _guard = self.creating.lock().await;
+        self.write_sessions().retain(|_, s| !s.inner.is_closed());
+        for (i, id) in found.into_iter().enumerate() {
+            if self.read_sessions().contains_key(&id) || self.closed.load(Ordering::SeqCst) {
+                continue;
+            }
+            let session = if i < local {
+                Session::restore(id.clone(), shared.clone()).await?
+            } else {
+                Session::remote(id.clone(), shared.clone()).await?
+            };
+            self.write_sessions().insert(id, session);
+        }
+        Ok(())
     }
 }
 
@@ -321,58 +394,71 @@ impl Gateway {
         Ok(session)
     }
 
-    /// The session with this id.
+    /// The session with this id. Sessions created by other processes appear
+    /// within about a second.
     pub fn session(&self, id: &str) -> Result<Session> {
         let id = SessionId::parse(id)?;
         self.inner
             .read_sessions()
             .get(&id)
+            .filter(|s| !s.inner.is_closed())
             .cloned()
             .ok_or_else(|| Error::SessionNotFound(id.to_string()))
     }
 
-    /// Every session with its status, sorted by id.
+    /// Every session with its status, sorted by id, whichever process runs it.
     pub fn list_sessions(&self) -> Vec<SessionStatus> {
         self.inner
             .read_sessions()
             .values()
+            .filter(|s| !s.inner.is_closed())
             .map(Session::status)
             .collect()
     }
 
-    /// Logs the session out and removes its credentials from disk.
+    /// Logs the session out and removes its credentials from disk (done by
+    /// the process that runs the session).
     pub async fn delete_session(&self, id: &str) -> Result<()> {
         let session = self.session(id)?;
         let _guard = self.inner.creating.lock().await;
-        session.logout().await?;
-        session.inner.shutdown("deleted").await;
-        storage::remove_store(&session.inner.store_path)?;
+        session.delete().await?;
+        session.inner.mark_closed();
         self.inner.write_sessions().remove(&session.inner.id);
-        self.inner.shared.messages.forget_session(session.id());
-        self.inner.shared.otp.stats().forget_session(session.id());
-        self.inner.shared.emit(Event::SessionDeleted {
-            session: session.id().to_owned(),
-        });
         Ok(())
     }
 
-    /// The delivery record of a message sent through any session.
-    pub fn message_status(&self, message_id: &str) -> Result<MessageRecord> {
-        self.inner.shared.messages.get(message_id)
+    /// The delivery record of a message sent through any session, by any process.
+    pub async fn message_status(&self, message_id: &str) -> Result<MessageRecord> {
+        message_status(&self.inner.shared, message_id).await
     }
 
-    /// Waits until a message's status satisfies `done` (e.g. delivered), or the timeout.
+    /// Waits until a message's status satisfies `done` (e.g. delivered), or
+    /// the timeout. A message another process's connection sent is followed
+    /// through the shared outbox.
     pub async fn wait_message_status(
         &self,
         message_id: &str,
         timeout: Duration,
-        done: impl FnMut(&crate::DeliveryStatus) -> bool,
+        mut done: impl FnMut(&crate::DeliveryStatus) -> bool,
     ) -> Result<MessageRecord> {
-        self.inner
-            .shared
-            .messages
-            .wait_for(message_id, timeout, done)
-            .await
+        let shared = &self.inner.shared;
+        if shared.messages.get(message_id).is_ok() {
+            return shared.messages.wait_for(message_id, timeout, done).await;
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let record = message_status(shared, message_id).await?;
+            if done(&record.status) {
+                return Ok(record);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::Timeout(format!(
+                    "message {message_id} to move past `{}`",
+                    record.status.as_str()
+                )));
+            }
+            tokio::time::sleep(SHARED_STATUS_POLL).await;
+        }
     }
 
     /// Subscribes to the gateway's events from now on.

@@ -12,14 +12,16 @@
 //! println!("{}", qr.terminal()?);
 //! session.wait_connected(std::time::Duration::from_secs(120)).await?;
 //! let sent = session.send_text("08123456789", "hello", None).await?;
-//! println!("{:?}", gateway.message_status(&sent.id)?.status);
+//! println!("{:?}", gateway.message_status(&sent.id).await?.status);
 //! # Ok(()) }
 //! ```
 
 #![warn(missing_docs)]
 
 mod build_info;
+mod coordination;
 pub mod delivery;
+mod delivery_reports;
 mod endpoint;
 pub mod error;
 pub mod events;

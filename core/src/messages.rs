@@ -1,5 +1,6 @@
-//! What the gateway knows about the messages it sent: delivery status by
-//! message id, and idempotency keys.
+//! What the gateway knows about the messages its connections sent: delivery
+//! status by message id. (Idempotency keys live in the shared outbox, so
+//! they hold across processes; so does each message's latest status.)
 //!
 //! whatsapp-rust's `send_message` returns when the stanza is written; the
 //! server ack and the delivery and read receipts arrive later as events keyed
@@ -39,20 +40,9 @@ pub struct MessageRecord {
     pub updated_at: SystemTime,
 }
 
-/// What to do with a send that carries an idempotency key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Claim {
-    /// First use of the key (or its earlier send failed): send under this id.
-    Send(String),
-    /// The key already produced this message; do not send again.
-    AlreadySent(String),
-}
-
 #[derive(Default)]
 struct TrackerState {
     records: HashMap<String, MessageRecord>,
-    /// (session, caller key) → message id.
-    keys: HashMap<(String, String), String>,
 }
 
 /// Delivery status by message id, shared by every session of a gateway.
@@ -68,32 +58,6 @@ impl MessageTracker {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Maps an idempotency key to a message id. A key whose message failed may
-    /// send again, under the same id, so the recipient can never get two copies.
-    pub(crate) fn claim(
-        &self,
-        session: &str,
-        key: &str,
-        fresh_id: impl FnOnce() -> String,
-    ) -> Claim {
-        let mut state = self.lock();
-        let slot = (session.to_owned(), key.to_owned());
-        if let Some(id) = state.keys.get(&slot).cloned() {
-            let failed = matches!(
-                state.records.get(&id).map(|r| &r.status),
-                Some(DeliveryStatus::Failed { .. }) | None
-            );
-            return if failed {
-                Claim::Send(id)
-            } else {
-                Claim::AlreadySent(id)
-            };
-        }
-        let id = fresh_id();
-        state.keys.insert(slot, id.clone());
-        Claim::Send(id)
     }
 
     /// Records a message about to be written, as `Pending`.
@@ -183,7 +147,6 @@ impl MessageTracker {
     pub(crate) fn forget_session(&self, session: &str) {
         let mut state = self.lock();
         state.records.retain(|_, r| r.session != session);
-        state.keys.retain(|(s, _), _| s != session);
     }
 }
 
@@ -192,40 +155,11 @@ fn prune(state: &mut TrackerState) {
     state
         .records
         .retain(|_, r| !(r.status.is_final() && r.updated_at < cutoff));
-    let TrackerState { records, keys } = state;
-    keys.retain(|_, id| records.contains_key(id));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_key_sends_once_unless_the_send_failed() {
-        let t = MessageTracker::default();
-        let first = t.claim("s", "k", || "ID1".into());
-        assert_eq!(first, Claim::Send("ID1".into()));
-        t.begin("ID1", "s", "62811");
-        assert_eq!(
-            t.claim("s", "k", || "ID2".into()),
-            Claim::AlreadySent("ID1".into())
-        );
-        t.update(
-            "ID1",
-            DeliveryStatus::Failed {
-                reason: "socket".into(),
-            },
-        );
-        assert_eq!(
-            t.claim("s", "k", || "ID3".into()),
-            Claim::Send("ID1".into())
-        );
-        // Keys are per session.
-        assert_eq!(
-            t.claim("other", "k", || "ID4".into()),
-            Claim::Send("ID4".into())
-        );
-    }
 
     #[test]
     fn updates_publish_only_real_changes() {

@@ -9,10 +9,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::gateway::Gateway;
-use crate::otp::{
-    self, OtpCode, OtpEngine, OtpRecord, OtpRequest, OtpState, OtpStatus, StatsSnapshot,
-    VerifyOutcome, effective_state,
-};
+use crate::otp::{self, OtpCode, OtpEngine, OtpRequest, OtpStatus, StatsSnapshot, VerifyOutcome};
 use crate::session::state::unix_millis;
 use crate::session::{Session, SessionState};
 
@@ -88,13 +85,14 @@ impl Gateway {
         }
 
         // Kept so that a failed resend can give the recipient back the code it replaced.
-        let previous = shared.otp.store().get(&to)?;
+        let previous = shared.otp.store().get(&to).await?;
         // The id is chosen before the record is written, so the record is
         // written once and delivery reports can always find it.
         let message_id = session.new_message_id()?;
         let issued = shared
             .otp
-            .issue_for_message(&to, session.id(), request, &message_id)?;
+            .issue_for_message(&to, session.id(), request, &message_id)
+            .await?;
         if issued.replayed {
             return Ok(SentOtp {
                 verification_id: issued.verification_id,
@@ -111,7 +109,7 @@ impl Gateway {
         let vid = issued.verification_id.clone();
 
         let outcome: Result<String> = async {
-            let wait = shared.otp.pace(session.id())?;
+            let wait = shared.otp.pace(session.id()).await?;
             // Even a zero sleep goes through the timer wheel (1 ms ticks).
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;
@@ -120,7 +118,7 @@ impl Gateway {
             // While this send waited its turn, a newer send to the same
             // recipient may have replaced the code (or it was canceled):
             // sending it now would deliver a code that no longer works.
-            if !shared.otp.is_pending(&to, &vid)? {
+            if !shared.otp.is_pending(&to, &vid).await? {
                 return Err(Error::OtpNotFound(format!(
                     "{to} (verification {vid} was replaced or canceled before it was sent)"
                 )));
@@ -159,7 +157,7 @@ impl Gateway {
                 })
             }
             Err(error) => {
-                if let Err(e) = withdraw(&shared.otp, &to, &vid, previous) {
+                if let Err(e) = shared.otp.withdraw(&to, &vid, previous.as_ref()).await {
                     log::warn!("withdrawing an undelivered OTP failed: {e}");
                 }
                 shared.emit(Event::OtpFailed {
@@ -211,9 +209,9 @@ impl Gateway {
 
     /// Checks `code` against the recipient's pending OTP (constant time,
     /// attempts counted atomically, single use).
-    pub fn verify_otp(&self, to: &str, code: &str) -> Result<VerifyOutcome> {
+    pub async fn verify_otp(&self, to: &str, code: &str) -> Result<VerifyOutcome> {
         let to = self.normalize_phone(to)?;
-        let verification = self.inner.shared.otp.verify_detailed(&to, code)?;
+        let verification = self.inner.shared.otp.verify_detailed(&to, code).await?;
         self.inner.shared.emit(Event::OtpVerified {
             to,
             verification_id: verification.verification_id,
@@ -223,16 +221,16 @@ impl Gateway {
     }
 
     /// Cancels the recipient's pending OTP; returns its status afterwards.
-    pub fn cancel_otp(&self, to: &str) -> Result<OtpStatus> {
+    pub async fn cancel_otp(&self, to: &str) -> Result<OtpStatus> {
         let to = self.normalize_phone(to)?;
-        self.inner.shared.otp.cancel(&to)
+        self.inner.shared.otp.cancel(&to).await
     }
 
     /// The recipient's latest OTP: pending, approved, canceled, expired or
     /// max_attempts_reached, with the delivery status of its message.
-    pub fn otp_status(&self, to: &str) -> Result<OtpStatus> {
+    pub async fn otp_status(&self, to: &str) -> Result<OtpStatus> {
         let to = self.normalize_phone(to)?;
-        self.inner.shared.otp.status(&to)
+        self.inner.shared.otp.status(&to).await
     }
 
     /// Send and verification statistics, per gateway and per session.
@@ -243,26 +241,6 @@ impl Gateway {
     /// The statistics in Prometheus text exposition format.
     pub fn stats_prometheus(&self) -> String {
         self.inner.shared.otp.stats().to_prometheus()
-    }
-}
-
-/// Undoes an issuance whose message never went out: the undelivered code
-/// must not stay pending, and the code it replaced comes back if it is still
-/// valid, so a failed resend never costs the user a code already received.
-/// A newer issuance (another send meanwhile) is left alone.
-fn withdraw(otp: &OtpEngine, to: &str, vid: &str, previous: Option<OtpRecord>) -> Result<()> {
-    let current = otp.store().get(to)?;
-    // Only a code of ours that is still pending is withdrawn: a newer send's
-    // code stays, and so does a cancel (or use) that happened meanwhile.
-    let now = otp.clock().now_ms();
-    if current
-        .is_none_or(|r| r.verification_id != vid || effective_state(&r, now) != OtpState::Pending)
-    {
-        return Ok(());
-    }
-    match previous {
-        Some(prev) if effective_state(&prev, now) == OtpState::Pending => otp.store().put(&prev),
-        _ => otp.cancel(to).map(|_| ()),
     }
 }
 

@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{STEP, link, poll_until, simulator, wait_event};
+use common::{STEP, link, simulator, wait_event};
 use waotp::otp::{Locale, ManualClock, OtpState};
 use waotp::{DeliveryStatus, Event, Gateway, OtpRequest, VerifyOutcome};
 use waotp_sim::{Fault, Simulator};
@@ -100,20 +100,20 @@ async fn send_verify_and_single_use_with_a_custom_template() {
         .await
         .unwrap();
     assert_eq!(delivered.status, DeliveryStatus::Read);
-    let status = gw.otp_status(to).unwrap();
+    let status = gw.otp_status(to).await.unwrap();
     assert_eq!(status.state, OtpState::Pending);
     assert_eq!(status.delivery, Some(DeliveryStatus::Read));
 
     assert_eq!(
-        gw.verify_otp("+62 812-3456-7001", &code).unwrap(),
+        gw.verify_otp("+62 812-3456-7001", &code).await.unwrap(),
         VerifyOutcome::Approved
     );
     assert_ne!(
-        gw.verify_otp(to, &code).unwrap(),
+        gw.verify_otp(to, &code).await.unwrap(),
         VerifyOutcome::Approved,
         "a code works once"
     );
-    assert_eq!(gw.otp_status(to).unwrap().state, OtpState::Approved);
+    assert_eq!(gw.otp_status(to).await.unwrap().state, OtpState::Approved);
 
     // Events: sent, delivery, verified — and none of them carries the code.
     let mut seen = Vec::new();
@@ -167,8 +167,11 @@ async fn revealed_english_code_expires_under_a_controlled_clock() {
     assert!(inbox[0].text.contains("do not share"), "{}", inbox[0].text);
 
     clock.advance(Duration::from_secs(5 * 60 + 1));
-    assert_eq!(gw.verify_otp(to, &code).unwrap(), VerifyOutcome::Expired);
-    assert_eq!(gw.otp_status(to).unwrap().state, OtpState::Expired);
+    assert_eq!(
+        gw.verify_otp(to, &code).await.unwrap(),
+        VerifyOutcome::Expired
+    );
+    assert_eq!(gw.otp_status(to).await.unwrap().state, OtpState::Expired);
     gw.close().await;
 }
 
@@ -200,12 +203,15 @@ async fn pending_codes_survive_a_gateway_reopen_and_the_database_never_holds_the
         }
     }
     let gw = gateway_with(&sim, dir.path(), None).await;
-    assert_eq!(gw.otp_status(to).unwrap().state, OtpState::Pending);
+    assert_eq!(gw.otp_status(to).await.unwrap().state, OtpState::Pending);
     assert_eq!(
-        gw.verify_otp(to, &"0".repeat(10)).unwrap(),
+        gw.verify_otp(to, &"0".repeat(10)).await.unwrap(),
         VerifyOutcome::Invalid { attempts_left: 2 }
     );
-    assert_eq!(gw.verify_otp(to, &code).unwrap(), VerifyOutcome::Approved);
+    assert_eq!(
+        gw.verify_otp(to, &code).await.unwrap(),
+        VerifyOutcome::Approved
+    );
     gw.close().await;
 }
 
@@ -240,7 +246,9 @@ async fn a_retry_after_a_dropped_socket_delivers_exactly_one_message() {
     let inbox_after = sim.inbox(to);
     assert_eq!(inbox_after.len(), 1, "exactly one message: {inbox:?}");
     assert_eq!(
-        gw.verify_otp(to, &code_in(&inbox_after[0].text)).unwrap(),
+        gw.verify_otp(to, &code_in(&inbox_after[0].text))
+            .await
+            .unwrap(),
         VerifyOutcome::Approved
     );
 
@@ -257,7 +265,9 @@ async fn a_retry_after_a_dropped_socket_delivers_exactly_one_message() {
     let inbox = sim.wait_for_inbox(later, 1, STEP).await.unwrap();
     assert_eq!(inbox.len(), 1);
     assert_eq!(
-        gw.verify_otp(later, &code_in(&inbox[0].text)).unwrap(),
+        gw.verify_otp(later, &code_in(&inbox[0].text))
+            .await
+            .unwrap(),
         VerifyOutcome::Approved
     );
     gw.close().await;
@@ -283,7 +293,7 @@ async fn bad_requests_and_numbers_without_whatsapp() {
         .unwrap_err();
     assert_eq!(err.code(), "NOT_ON_WHATSAPP");
     assert_eq!(
-        gw.otp_status(stranger).unwrap_err().code(),
+        gw.otp_status(stranger).await.unwrap_err().code(),
         "OTP_NOT_FOUND",
         "no code issued"
     );
@@ -338,17 +348,23 @@ async fn bad_requests_and_numbers_without_whatsapp() {
 
 /// Waits until `to`'s current verification is not `old`; returns the new one.
 async fn next_verification(gw: &Gateway, to: &str, old: Option<&str>) -> String {
-    let mut current = None;
-    poll_until(&format!("a new verification for {to}"), || {
-        current = gw
+    let deadline = tokio::time::Instant::now() + STEP;
+    loop {
+        let current = gw
             .otp_status(to)
+            .await
             .ok()
             .map(|s| s.verification_id)
             .filter(|id| Some(id.as_str()) != old);
-        current.is_some()
-    })
-    .await;
-    current.unwrap()
+        if let Some(id) = current {
+            return id;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for a new verification for {to}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -396,21 +412,21 @@ async fn a_code_replaced_or_canceled_while_waiting_its_turn_is_never_sent() {
     clock.advance(2 * GAP);
     let third = send(to);
     let third_id = next_verification(&gw, to, Some(&second_id)).await;
-    assert_eq!(gw.cancel_otp(to).unwrap().verification_id, third_id);
+    assert_eq!(gw.cancel_otp(to).await.unwrap().verification_id, third_id);
     let err = third
         .await
         .unwrap()
         .expect_err("the canceled code went out: its turn came before the cancel");
     assert_eq!(err.code(), "OTP_NOT_FOUND", "{err}");
     assert_eq!(sim.inbox(to).len(), 1, "the canceled code never went out");
-    let status = gw.otp_status(to).unwrap();
+    let status = gw.otp_status(to).await.unwrap();
     assert_eq!(
         (status.verification_id.as_str(), status.state),
         (third_id.as_str(), OtpState::Canceled),
         "the cancel stands"
     );
     assert_eq!(
-        gw.verify_otp(to, &code_in(&inbox[0].text)).unwrap(),
+        gw.verify_otp(to, &code_in(&inbox[0].text)).await.unwrap(),
         VerifyOutcome::NotFound,
         "the second code went with the cancel of the third"
     );
@@ -454,12 +470,15 @@ async fn a_failed_resend_gives_back_the_code_the_recipient_already_has() {
     assert_eq!(err.code(), "LOGGED_OUT", "{err}");
     assert_eq!(sim.inbox(to).len(), 1, "the resend never went out");
 
-    let status = gw.otp_status(to).unwrap();
+    let status = gw.otp_status(to).await.unwrap();
     assert_eq!(
         status.verification_id, first.verification_id,
         "the earlier code is back"
     );
     assert_eq!(status.state, OtpState::Pending);
-    assert_eq!(gw.verify_otp(to, &code).unwrap(), VerifyOutcome::Approved);
+    assert_eq!(
+        gw.verify_otp(to, &code).await.unwrap(),
+        VerifyOutcome::Approved
+    );
     gw.close().await;
 }

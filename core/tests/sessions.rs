@@ -63,7 +63,7 @@ async fn full_flow_links_sends_and_reports_delivery_then_read() {
         .unwrap();
     assert_eq!(read.status, DeliveryStatus::Read);
     assert_eq!(
-        session.message_status(&sent.id).unwrap().status,
+        session.message_status(&sent.id).await.unwrap().status,
         DeliveryStatus::Read
     );
 
@@ -284,7 +284,7 @@ async fn the_raw_whatsapp_client_is_lent_only_while_connected() {
     let inbox = sim.wait_for_inbox(FRIEND, 1, STEP).await.unwrap();
     assert_eq!(inbox[0].text, "sent around waotp");
     // Sends through the raw client are the caller's business: not tracked.
-    let err = session.message_status(&sent.message_id).unwrap_err();
+    let err = session.message_status(&sent.message_id).await.unwrap_err();
     assert_eq!(err.code(), "MESSAGE_NOT_FOUND");
     gw.close().await;
 }
@@ -384,7 +384,7 @@ async fn bad_input_gets_its_code() {
         "INVALID_SESSION_ID"
     );
     assert_eq!(
-        gw.message_status("nope").unwrap_err().code(),
+        gw.message_status("nope").await.unwrap_err().code(),
         "MESSAGE_NOT_FOUND"
     );
 

@@ -150,7 +150,7 @@ pub extern "C" fn waotp_otp_verify(
         let code = string(code, "code")?;
         let slot = out(result_out, "result_out")?;
         use waotp_verify_outcome::*;
-        let (outcome, attempts_left) = match g.gateway.verify_otp(to, code)? {
+        let (outcome, attempts_left) = match block_on(g.gateway.verify_otp(to, code))?? {
             VerifyOutcome::Approved => (WAOTP_VERIFY_APPROVED, 0),
             VerifyOutcome::Invalid { attempts_left } => (WAOTP_VERIFY_INVALID, attempts_left),
             VerifyOutcome::Expired => (WAOTP_VERIFY_EXPIRED, 0),
@@ -181,7 +181,7 @@ pub extern "C" fn waotp_otp_cancel(
         let g = gw(gateway)?;
         let to = string(to, "to")?;
         let slot = out(status_json_out, "status_json_out")?;
-        *slot = c_json(json::otp_status(&g.gateway.cancel_otp(to)?))?;
+        *slot = c_json(json::otp_status(&block_on(g.gateway.cancel_otp(to))??))?;
         Ok(())
     })
 }
@@ -205,7 +205,7 @@ pub extern "C" fn waotp_otp_get_status(
         let g = gw(gateway)?;
         let to = string(to, "to")?;
         let slot = out(status_json_out, "status_json_out")?;
-        *slot = c_json(json::otp_status(&g.gateway.otp_status(to)?))?;
+        *slot = c_json(json::otp_status(&block_on(g.gateway.otp_status(to))??))?;
         Ok(())
     })
 }

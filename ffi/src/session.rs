@@ -368,7 +368,9 @@ pub extern "C" fn waotp_message_get_status(
         let g = gw(gateway)?;
         let id = string(message_id, "message_id")?;
         let slot = out(status_json_out, "status_json_out")?;
-        *slot = c_json(json::message_record(&g.gateway.message_status(id)?))?;
+        *slot = c_json(json::message_record(&block_on(
+            g.gateway.message_status(id),
+        )??))?;
         Ok(())
     })
 }

@@ -6,8 +6,9 @@
 //! with [`OtpEngine::attach_message`], [`OtpEngine::record_delivery`] and
 //! [`OtpStats::record_send`]. Verification needs no session at all.
 //!
-//! All methods are synchronous and short (a lock or one SQLite transaction);
-//! the handle is cheap to clone and `Send + Sync`.
+//! Methods that touch the store are async (the Redis store is a network
+//! round trip); each is one or two store calls. The handle is cheap to clone
+//! and `Send + Sync`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use crate::error::{Error, Result};
 use super::clock::{Clock, SystemClock};
 use super::code::{OtpCode, OtpMessage};
 use super::generator::{check_length, generate_otp};
-use super::limiter::{Limiter, Limits};
+use super::limiter::{Admission, Limits};
 use super::mac::CodeHasher;
 use super::secret::{OtpSecret, SECRET_FILE_NAME};
 use super::state::{OtpState, VerifyOutcome, effective_state};
@@ -374,7 +375,6 @@ impl OtpEngineBuilder {
         };
         Ok(OtpEngine {
             inner: Arc::new(Inner {
-                limiter: Limiter::new(self.config.limits.clone()),
                 config: self.config,
                 hasher: CodeHasher::new(&secret),
                 store,
@@ -392,7 +392,6 @@ struct Inner {
     store: Arc<dyn OtpStore>,
     hasher: CodeHasher,
     clock: Arc<dyn Clock>,
-    limiter: Limiter,
     stats: Arc<OtpStats>,
     last_cleanup_ms: AtomicU64,
 }
@@ -448,15 +447,20 @@ impl OtpEngine {
     /// matches the recipient's pending code from the same session (and whose
     /// message has not failed), returns that issuance again (`replayed`),
     /// without a new code and without counting against the limits.
-    pub fn issue(&self, recipient: &str, session_id: &str, req: &OtpRequest) -> Result<IssuedOtp> {
-        self.issue_inner(recipient, session_id, req, None)
+    pub async fn issue(
+        &self,
+        recipient: &str,
+        session_id: &str,
+        req: &OtpRequest,
+    ) -> Result<IssuedOtp> {
+        self.issue_inner(recipient, session_id, req, None).await
     }
 
     /// [`issue`](Self::issue) for a code that will travel in the WhatsApp
     /// message `message_id`: the record is written once, already carrying the
     /// message id (delivery `pending`), so delivery reports find it and no
     /// second write is needed. A replayed issuance keeps its own message id.
-    pub fn issue_for_message(
+    pub async fn issue_for_message(
         &self,
         recipient: &str,
         session_id: &str,
@@ -469,9 +473,10 @@ impl OtpEngine {
             ));
         }
         self.issue_inner(recipient, session_id, req, Some(message_id))
+            .await
     }
 
-    fn issue_inner(
+    async fn issue_inner(
         &self,
         recipient: &str,
         session_id: &str,
@@ -502,10 +507,10 @@ impl OtpEngine {
         };
 
         let now = inner.clock.now_ms();
-        self.maybe_cleanup(now);
+        self.maybe_cleanup(now).await;
 
         if let Some(key) = key
-            && let Some(rec) = inner.store.get(recipient)?
+            && let Some(rec) = inner.store.get(recipient).await?
             && rec.idempotency_key.as_deref() == Some(key)
             && rec.session_id == session_id
             && effective_state(&rec, now) == OtpState::Pending
@@ -524,7 +529,11 @@ impl OtpEngine {
             });
         }
 
-        if let Err(e) = inner.limiter.acquire_send(recipient, now) {
+        let admission = inner
+            .store
+            .take_send_slot(recipient, &inner.config.limits, now)
+            .await?;
+        if let Err(e) = admission.into_result(&inner.config.limits, session_id) {
             inner.stats.record_rate_limited(Some(session_id));
             return Err(e);
         }
@@ -544,7 +553,7 @@ impl OtpEngine {
             idempotency_key: key.map(str::to_string),
         };
         let message = OtpMessage::new(template.render(code.expose(), &company, ttl));
-        inner.store.put(&record)?;
+        inner.store.put(&record).await?;
         inner.stats.record_issued(session_id);
         Ok(IssuedOtp {
             expires_at: time_of(record.expires_at_ms),
@@ -562,7 +571,7 @@ impl OtpEngine {
     /// Reserves `session_id`'s next send slot and returns how long to wait
     /// before sending (await it; nothing sleeps here). `RATE_LIMITED` when the
     /// session's queue is already longer than the pacing's `max_wait`.
-    pub fn pace(&self, session_id: &str) -> Result<Duration> {
+    pub async fn pace(&self, session_id: &str) -> Result<Duration> {
         let jitter_cap = self
             .inner
             .config
@@ -577,21 +586,28 @@ impl OtpEngine {
             cap => getrandom::u64().map(|r| r % (cap + 1)).unwrap_or(0),
         };
         let now = self.inner.clock.now_ms();
-        self.inner
-            .limiter
-            .pace(session_id, now, jitter)
-            .inspect_err(|_| {
-                self.inner.stats.record_rate_limited(Some(session_id));
-            })
+        let limits = &self.inner.config.limits;
+        let admission = if limits.session_pacing.is_some() {
+            self.inner
+                .store
+                .reserve_pace(session_id, limits, now, jitter)
+                .await?
+        } else {
+            Admission::GO
+        };
+        admission.into_result(limits, session_id).inspect_err(|_| {
+            self.inner.stats.record_rate_limited(Some(session_id));
+        })
     }
 
     /// Records the WhatsApp message id that carried a verification's code.
     /// `OTP_NOT_FOUND` if the verification was replaced or cleaned up meanwhile.
-    pub fn attach_message(&self, verification_id: &str, message_id: &str) -> Result<()> {
+    pub async fn attach_message(&self, verification_id: &str, message_id: &str) -> Result<()> {
         if self
             .inner
             .store
-            .set_message_id(verification_id, message_id)?
+            .set_message_id(verification_id, message_id)
+            .await?
         {
             Ok(())
         } else {
@@ -602,8 +618,8 @@ impl OtpEngine {
     /// Moves the delivery status of the OTP carried by `message_id` forward.
     /// Returns false when no OTP has that message (a plain text message, or a
     /// code already replaced); that is not an error.
-    pub fn record_delivery(&self, message_id: &str, status: DeliveryStatus) -> Result<bool> {
-        self.inner.store.record_delivery(message_id, &status)
+    pub async fn record_delivery(&self, message_id: &str, status: DeliveryStatus) -> Result<bool> {
+        self.inner.store.record_delivery(message_id, &status).await
     }
 
     /// Checks `code` for `recipient`; the outcome is a value (see [`VerifyOutcome`]).
@@ -611,17 +627,23 @@ impl OtpEngine {
     /// `RATE_LIMITED` when the recipient used up its verification window.
     /// Surrounding whitespace is ignored; anything else that is not the code
     /// (letters, a wrong length) is an invalid attempt and is counted.
-    pub fn verify(&self, recipient: &str, code: &str) -> Result<VerifyOutcome> {
-        self.verify_detailed(recipient, code).map(|v| v.outcome)
+    pub async fn verify(&self, recipient: &str, code: &str) -> Result<VerifyOutcome> {
+        self.verify_detailed(recipient, code)
+            .await
+            .map(|v| v.outcome)
     }
 
     /// [`verify`](Self::verify), also naming the verification and session
     /// (for the gateway's "OTP verified" event).
-    pub fn verify_detailed(&self, recipient: &str, code: &str) -> Result<Verification> {
+    pub async fn verify_detailed(&self, recipient: &str, code: &str) -> Result<Verification> {
         let inner = &*self.inner;
         check_recipient(recipient)?;
         let now = inner.clock.now_ms();
-        if let Err(e) = inner.limiter.acquire_verify(recipient, now) {
+        let admission = inner
+            .store
+            .take_verify_slot(recipient, &inner.config.limits, now)
+            .await?;
+        if let Err(e) = admission.into_result(&inner.config.limits, "") {
             inner.stats.record_rate_limited(None);
             return Err(e);
         }
@@ -634,7 +656,7 @@ impl OtpEngine {
             b""
         };
         let mac = inner.hasher.mac(recipient, candidate);
-        let r = inner.store.check(recipient, &mac, now)?;
+        let r = inner.store.check(recipient, &mac, now).await?;
         inner
             .stats
             .record_verify(r.session_id.as_deref(), r.outcome);
@@ -649,10 +671,10 @@ impl OtpEngine {
     /// Cancels the recipient's pending code and returns its status afterwards
     /// (a code that is no longer pending keeps its state). `OTP_NOT_FOUND` if
     /// the recipient has no code.
-    pub fn cancel(&self, recipient: &str) -> Result<OtpStatus> {
+    pub async fn cancel(&self, recipient: &str) -> Result<OtpStatus> {
         check_recipient(recipient)?;
         let now = self.inner.clock.now_ms();
-        match self.inner.store.cancel(recipient, now)? {
+        match self.inner.store.cancel(recipient, now).await? {
             Some(r) => Ok(OtpStatus::of(r, now)),
             None => Err(Error::OtpNotFound(recipient.to_string())),
         }
@@ -660,10 +682,10 @@ impl OtpEngine {
 
     /// The status of the recipient's latest code. `OTP_NOT_FOUND` if there is
     /// none (never sent, or cleaned up after expiry + retention).
-    pub fn status(&self, recipient: &str) -> Result<OtpStatus> {
+    pub async fn status(&self, recipient: &str) -> Result<OtpStatus> {
         check_recipient(recipient)?;
         let now = self.inner.clock.now_ms();
-        match self.inner.store.get(recipient)? {
+        match self.inner.store.get(recipient).await? {
             Some(r) => Ok(OtpStatus::of(r, now)),
             None => Err(Error::OtpNotFound(recipient.to_string())),
         }
@@ -673,30 +695,50 @@ impl OtpEngine {
     /// replaced by a newer send, canceled, used, locked or expired. Checked
     /// right before a code goes out, so a code that no longer works is never
     /// sent.
-    pub fn is_pending(&self, recipient: &str, verification_id: &str) -> Result<bool> {
+    pub async fn is_pending(&self, recipient: &str, verification_id: &str) -> Result<bool> {
         let now = self.inner.clock.now_ms();
-        Ok(self.inner.store.get(recipient)?.is_some_and(|r| {
+        Ok(self.inner.store.get(recipient).await?.is_some_and(|r| {
             r.verification_id == verification_id && effective_state(&r, now) == OtpState::Pending
         }))
     }
 
-    /// Removes records that expired more than `retention` ago, and idle
-    /// rate-limit state; returns how many records went.
-    pub fn cleanup_expired(&self) -> Result<usize> {
+    /// Undoes an issuance whose message never went out: if `verification_id`
+    /// is still the recipient's pending code, the code it replaced comes back
+    /// when still valid (a failed resend never costs the user a code already
+    /// received), else it is canceled. A newer send, a cancel or a use that
+    /// happened meanwhile is left alone.
+    pub async fn withdraw(
+        &self,
+        recipient: &str,
+        verification_id: &str,
+        previous: Option<&OtpRecord>,
+    ) -> Result<()> {
         let now = self.inner.clock.now_ms();
-        self.inner.last_cleanup_ms.store(now, Ordering::Relaxed);
-        self.cleanup_at(now)
+        self.inner
+            .store
+            .withdraw(recipient, verification_id, previous, now)
+            .await
     }
 
-    fn cleanup_at(&self, now: u64) -> Result<usize> {
-        self.inner.limiter.prune(now);
+    /// Removes records that expired more than `retention` ago, and idle
+    /// rate-limit state; returns how many records went.
+    pub async fn cleanup_expired(&self) -> Result<usize> {
+        let now = self.inner.clock.now_ms();
+        self.inner.last_cleanup_ms.store(now, Ordering::Relaxed);
+        self.cleanup_at(now).await
+    }
+
+    async fn cleanup_at(&self, now: u64) -> Result<usize> {
         let before = now.saturating_sub(ms(self.inner.config.retention));
-        self.inner.store.remove_expired(before)
+        self.inner
+            .store
+            .remove_expired(before, &self.inner.config.limits, now)
+            .await
     }
 
     /// Runs a cleanup when the last one is older than `cleanup_interval`; the
     /// compare-exchange lets exactly one concurrent caller do it.
-    fn maybe_cleanup(&self, now: u64) {
+    async fn maybe_cleanup(&self, now: u64) {
         let last = self.inner.last_cleanup_ms.load(Ordering::Relaxed);
         if now.saturating_sub(last) < ms(self.inner.config.cleanup_interval) {
             return;
@@ -706,7 +748,7 @@ impl OtpEngine {
             .last_cleanup_ms
             .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
             .is_ok()
-            && let Err(e) = self.cleanup_at(now)
+            && let Err(e) = self.cleanup_at(now).await
         {
             log::warn!("OTP cleanup failed: {e}");
         }

@@ -1,4 +1,4 @@
-//! Rate limits and per-session pacing.
+//! Rate limits and per-session pacing: the rules, and an in-memory keeper.
 //!
 //! * sends per recipient: a sliding window (default 5 per 60 s) kept as the
 //!   timestamps of the last sends, so the answer says exactly when the oldest
@@ -13,13 +13,17 @@
 //!   thread sleeps here. When the queue would make a sender wait longer than
 //!   `max_wait`, the send is refused with a retry time instead.
 //!
-//! State lives in memory: after a restart the windows start empty.
+//! The state lives in the [`OtpStore`](super::OtpStore), so that every
+//! process sharing a store shares the limits: the memory store keeps a
+//! [`Limiter`], the SQLite store keeps the same timestamps in tables and
+//! applies the same rules ([`send_decision`], [`window_decision`],
+//! [`pace_decision`]), the Redis store applies them in Lua.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+use crate::error::Error;
 
 /// At most `max` events per `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +38,11 @@ impl RateWindow {
     /// `max` events per `window`.
     pub const fn new(max: u32, window: Duration) -> Self {
         RateWindow { max, window }
+    }
+
+    /// The window's length in milliseconds.
+    pub fn span_ms(&self) -> u64 {
+        ms(self.window)
     }
 }
 
@@ -92,28 +101,89 @@ impl Limits {
             session_pacing: None,
         }
     }
+
+    /// How long a send is remembered: the longer of the window and the cooldown.
+    pub fn send_memory_ms(&self) -> u64 {
+        self.sends_per_recipient
+            .map(|w| w.span_ms())
+            .unwrap_or(0)
+            .max(ms(self.resend_cooldown))
+    }
 }
 
-#[derive(Debug, Default)]
-struct RecipientState {
-    sends: VecDeque<u64>,
-    last_send: Option<u64>,
-    verifies: VecDeque<u64>,
+/// The limit that refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitRule {
+    /// [`Limits::resend_cooldown`].
+    ResendCooldown,
+    /// [`Limits::sends_per_recipient`].
+    SendsPerRecipient,
+    /// [`Limits::verifies_per_recipient`].
+    VerifiesPerRecipient,
+    /// [`Limits::session_pacing`]: the session's queue is longer than `max_wait`.
+    SessionPacing,
 }
 
-#[derive(Debug, Default)]
-struct State {
-    recipients: HashMap<String, RecipientState>,
-    /// session id → earliest time its next send may go out (Unix ms)
-    sessions: HashMap<String, u64>,
+/// What a store answers when asked for a send, verification or pacing slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Taken. For pacing, how long to wait before sending (zero otherwise).
+    Granted {
+        /// Milliseconds until the reserved slot.
+        wait_ms: u64,
+    },
+    /// Refused by `rule`; nothing was recorded.
+    Refused {
+        /// The limit that refused.
+        rule: LimitRule,
+        /// Milliseconds until the same request would be granted.
+        retry_after_ms: u64,
+    },
 }
 
-/// Applies [`Limits`]. Every check-and-record is one step under one lock, so
-/// concurrent callers cannot both take the last slot.
-#[derive(Debug)]
-pub struct Limiter {
-    limits: Limits,
-    state: Mutex<State>,
+impl Admission {
+    /// Granted without a wait.
+    pub const GO: Admission = Admission::Granted { wait_ms: 0 };
+
+    /// `Ok(wait)` when granted, the `RATE_LIMITED` error (with its retry time
+    /// and a message naming the limit) when refused.
+    pub fn into_result(self, limits: &Limits, session_id: &str) -> crate::Result<Duration> {
+        match self {
+            Admission::Granted { wait_ms } => Ok(Duration::from_millis(wait_ms)),
+            Admission::Refused {
+                rule,
+                retry_after_ms,
+            } => Err(limited(
+                rule_message(rule, limits, session_id),
+                retry_after_ms,
+            )),
+        }
+    }
+}
+
+fn rule_message(rule: LimitRule, limits: &Limits, session_id: &str) -> String {
+    let window = |w: Option<RateWindow>| w.map(|w| (w.max, w.window.as_secs())).unwrap_or((0, 0));
+    match rule {
+        LimitRule::ResendCooldown => format!(
+            "resend cooldown: one code per {}s to the same recipient",
+            limits.resend_cooldown.as_secs()
+        ),
+        LimitRule::SendsPerRecipient => {
+            let (max, secs) = window(limits.sends_per_recipient);
+            format!("too many codes sent to this recipient ({max} per {secs}s)")
+        }
+        LimitRule::VerifiesPerRecipient => {
+            let (max, secs) = window(limits.verifies_per_recipient);
+            format!("too many verification attempts for this recipient ({max} per {secs}s)")
+        }
+        LimitRule::SessionPacing => format!(
+            "session `{session_id}` is sending too fast (queue longer than {}s)",
+            limits
+                .session_pacing
+                .map(|p| p.max_wait.as_secs())
+                .unwrap_or(0)
+        ),
+    }
 }
 
 fn ms(d: Duration) -> u64 {
@@ -127,33 +197,105 @@ fn limited(reason: String, retry_after_ms: u64) -> Error {
     }
 }
 
-/// Sliding-window check: drops timestamps that left the window, then either
-/// records `now` or says how long until the oldest one leaves.
-fn window_take(log: &mut VecDeque<u64>, w: &RateWindow, now: u64) -> std::result::Result<(), u64> {
-    let span = ms(w.window);
+/// Drops the timestamps of `log` (oldest first) that left the window at `now`.
+fn forget_outside(log: &mut VecDeque<u64>, span: u64, now: u64) {
     while log.front().is_some_and(|&t| t.saturating_add(span) <= now) {
         log.pop_front();
     }
+}
+
+/// The sliding-window rule: `log` holds the granted timestamps, oldest first.
+/// Drops those that left the window, then either records `now` or refuses
+/// with the time until the oldest leaves.
+pub fn window_decision(
+    log: &mut VecDeque<u64>,
+    w: &RateWindow,
+    rule: LimitRule,
+    now: u64,
+) -> Admission {
+    let span = w.span_ms();
+    forget_outside(log, span, now);
     if log.len() >= w.max as usize {
         let oldest = log.front().copied().unwrap_or(now);
-        return Err(oldest.saturating_add(span).saturating_sub(now));
+        return Admission::Refused {
+            rule,
+            retry_after_ms: oldest.saturating_add(span).saturating_sub(now),
+        };
     }
     log.push_back(now);
-    Ok(())
+    Admission::GO
+}
+
+/// The send rule for one recipient: the cooldown since the latest send, then
+/// the window. `sends` holds the recipient's granted send times, oldest
+/// first; on a grant `now` is appended.
+pub fn send_decision(sends: &mut VecDeque<u64>, limits: &Limits, now: u64) -> Admission {
+    let cooldown = ms(limits.resend_cooldown);
+    if let Some(&last) = sends.back() {
+        let ready = last.saturating_add(cooldown);
+        if now < ready {
+            return Admission::Refused {
+                rule: LimitRule::ResendCooldown,
+                retry_after_ms: ready - now,
+            };
+        }
+    }
+    match &limits.sends_per_recipient {
+        Some(w) => window_decision(sends, w, LimitRule::SendsPerRecipient, now),
+        None => {
+            // Only the latest send matters for the cooldown.
+            sends.clear();
+            sends.push_back(now);
+            Admission::GO
+        }
+    }
+}
+
+/// The pacing rule: with the session's next free slot at `next_free`, answers
+/// the wait and the next free slot after this send.
+pub fn pace_decision(next_free: u64, p: &Pacing, now: u64, jitter_ms: u64) -> (Admission, u64) {
+    let slot = next_free.max(now);
+    let wait = slot - now;
+    let max_wait = ms(p.max_wait);
+    if wait > max_wait {
+        let refused = Admission::Refused {
+            rule: LimitRule::SessionPacing,
+            retry_after_ms: wait - max_wait,
+        };
+        return (refused, next_free);
+    }
+    let gap = ms(p.min_gap).saturating_add(jitter_ms.min(ms(p.jitter)));
+    (
+        Admission::Granted { wait_ms: wait },
+        slot.saturating_add(gap),
+    )
+}
+
+#[derive(Debug, Default)]
+struct RecipientState {
+    sends: VecDeque<u64>,
+    verifies: VecDeque<u64>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    recipients: HashMap<String, RecipientState>,
+    /// session id → earliest time its next send may go out (Unix ms)
+    sessions: HashMap<String, u64>,
+}
+
+/// Limit state in memory, for [`MemoryStore`](super::MemoryStore). Every
+/// check-and-record is one step under one lock, so concurrent callers cannot
+/// both take the last slot.
+#[derive(Debug, Default)]
+pub struct Limiter {
+    state: Mutex<State>,
 }
 
 impl Limiter {
-    /// A limiter for `limits`.
-    pub fn new(limits: Limits) -> Self {
-        Limiter {
-            limits,
-            state: Mutex::new(State::default()),
-        }
-    }
-
-    /// The limits in force.
-    pub fn limits(&self) -> &Limits {
-        &self.limits
+    /// An empty limiter.
+    pub fn new() -> Self {
+        Self::default()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -161,111 +303,59 @@ impl Limiter {
     }
 
     /// Takes a send slot for `recipient` at `now_ms`, or says when to retry.
-    pub fn acquire_send(&self, recipient: &str, now_ms: u64) -> Result<()> {
-        let cooldown = ms(self.limits.resend_cooldown);
-        let window = self.limits.sends_per_recipient;
-        if cooldown == 0 && window.is_none() {
-            return Ok(());
+    pub fn acquire_send(&self, limits: &Limits, recipient: &str, now_ms: u64) -> Admission {
+        if limits.resend_cooldown.is_zero() && limits.sends_per_recipient.is_none() {
+            return Admission::GO;
         }
         let mut st = self.lock();
         let r = st.recipients.entry(recipient.to_string()).or_default();
-        if let Some(last) = r.last_send {
-            let ready = last.saturating_add(cooldown);
-            if now_ms < ready {
-                return Err(limited(
-                    format!(
-                        "resend cooldown: one code per {}s to the same recipient",
-                        self.limits.resend_cooldown.as_secs()
-                    ),
-                    ready - now_ms,
-                ));
-            }
-        }
-        if let Some(w) = &window {
-            window_take(&mut r.sends, w, now_ms).map_err(|wait| {
-                limited(
-                    format!(
-                        "too many codes sent to this recipient ({} per {}s)",
-                        w.max,
-                        w.window.as_secs()
-                    ),
-                    wait,
-                )
-            })?;
-        }
-        r.last_send = Some(now_ms);
-        Ok(())
+        send_decision(&mut r.sends, limits, now_ms)
     }
 
     /// Takes a verification slot for `recipient` at `now_ms`, or says when to retry.
-    pub fn acquire_verify(&self, recipient: &str, now_ms: u64) -> Result<()> {
-        let Some(w) = self.limits.verifies_per_recipient else {
-            return Ok(());
+    pub fn acquire_verify(&self, limits: &Limits, recipient: &str, now_ms: u64) -> Admission {
+        let Some(w) = limits.verifies_per_recipient else {
+            return Admission::GO;
         };
         let mut st = self.lock();
         let r = st.recipients.entry(recipient.to_string()).or_default();
-        window_take(&mut r.verifies, &w, now_ms).map_err(|wait| {
-            limited(
-                format!(
-                    "too many verification attempts for this recipient ({} per {}s)",
-                    w.max,
-                    w.window.as_secs()
-                ),
-                wait,
-            )
-        })
+        window_decision(&mut r.verifies, &w, LimitRule::VerifiesPerRecipient, now_ms)
     }
 
-    /// Reserves the next send slot of `session_id` and returns how long the
-    /// caller must wait before sending (zero if the session has been idle).
+    /// Reserves the next send slot of `session_id` (see [`pace_decision`]).
     /// `jitter_ms` is the random extra gap to add after this send, drawn by the
     /// caller (so this stays deterministic under test).
-    pub fn pace(&self, session_id: &str, now_ms: u64, jitter_ms: u64) -> Result<Duration> {
-        let Some(p) = self.limits.session_pacing else {
-            return Ok(Duration::ZERO);
+    pub fn pace(
+        &self,
+        limits: &Limits,
+        session_id: &str,
+        now_ms: u64,
+        jitter_ms: u64,
+    ) -> Admission {
+        let Some(p) = limits.session_pacing else {
+            return Admission::GO;
         };
         let mut st = self.lock();
         let next_free = st.sessions.get(session_id).copied().unwrap_or(0);
-        let slot = next_free.max(now_ms);
-        let wait = slot - now_ms;
-        let max_wait = ms(p.max_wait);
-        if wait > max_wait {
-            return Err(limited(
-                format!(
-                    "session `{session_id}` is sending too fast (queue longer than {}s)",
-                    p.max_wait.as_secs()
-                ),
-                wait - max_wait,
-            ));
+        let (admission, next) = pace_decision(next_free, &p, now_ms, jitter_ms);
+        if matches!(admission, Admission::Granted { .. }) {
+            st.sessions.insert(session_id.to_string(), next);
         }
-        let gap = ms(p.min_gap).saturating_add(jitter_ms.min(ms(p.jitter)));
-        st.sessions
-            .insert(session_id.to_string(), slot.saturating_add(gap));
-        Ok(Duration::from_millis(wait))
+        admission
     }
 
     /// Forgets state that no longer limits anything at `now_ms` (bounded memory).
-    pub fn prune(&self, now_ms: u64) {
-        let send_span = self
-            .limits
-            .sends_per_recipient
-            .map(|w| ms(w.window))
-            .unwrap_or(0);
-        let verify_span = self
-            .limits
+    pub fn prune(&self, limits: &Limits, now_ms: u64) {
+        let send_span = limits.send_memory_ms();
+        let verify_span = limits
             .verifies_per_recipient
-            .map(|w| ms(w.window))
+            .map(|w| w.span_ms())
             .unwrap_or(0);
-        let cooldown = ms(self.limits.resend_cooldown);
         let mut st = self.lock();
         st.recipients.retain(|_, r| {
-            let live = |log: &VecDeque<u64>, span: u64| {
-                log.back().is_some_and(|&t| t.saturating_add(span) > now_ms)
-            };
-            live(&r.sends, send_span)
-                || live(&r.verifies, verify_span)
-                || r.last_send
-                    .is_some_and(|t| t.saturating_add(cooldown) > now_ms)
+            forget_outside(&mut r.sends, send_span, now_ms);
+            forget_outside(&mut r.verifies, verify_span, now_ms);
+            !r.sends.is_empty() || !r.verifies.is_empty()
         });
         st.sessions.retain(|_, &mut next| next > now_ms);
     }
@@ -281,98 +371,111 @@ impl Limiter {
 mod tests {
     use super::*;
 
-    fn retry_after(e: Error) -> Duration {
-        match e {
-            Error::RateLimited { retry_after, .. } => retry_after,
+    fn retry_after(a: Admission, limits: &Limits) -> Duration {
+        match a.into_result(limits, "s") {
+            Err(Error::RateLimited { retry_after, .. }) => retry_after,
             other => panic!("expected RATE_LIMITED, got {other:?}"),
         }
     }
 
+    fn message(a: Admission, limits: &Limits) -> String {
+        a.into_result(limits, "s").unwrap_err().to_string()
+    }
+
     #[test]
     fn cooldown_says_when_to_retry() {
-        let l = Limiter::new(Limits::default());
-        l.acquire_send("a", 1_000).unwrap();
-        let e = l.acquire_send("a", 4_000).unwrap_err();
-        assert_eq!(e.code(), "RATE_LIMITED");
-        assert!(e.to_string().contains("cooldown"), "{e}");
-        assert_eq!(retry_after(e), Duration::from_secs(7));
-        l.acquire_send("b", 4_000).unwrap();
-        l.acquire_send("a", 11_000).unwrap();
+        let limits = Limits::default();
+        let l = Limiter::new();
+        assert_eq!(l.acquire_send(&limits, "a", 1_000), Admission::GO);
+        let refused = l.acquire_send(&limits, "a", 4_000);
+        assert!(message(refused, &limits).contains("cooldown"));
+        assert_eq!(retry_after(refused, &limits), Duration::from_secs(7));
+        assert_eq!(l.acquire_send(&limits, "b", 4_000), Admission::GO);
+        assert_eq!(l.acquire_send(&limits, "a", 11_000), Admission::GO);
     }
 
     #[test]
     fn five_sends_per_minute_window() {
-        let l = Limiter::new(Limits {
+        let limits = Limits {
             resend_cooldown: Duration::ZERO,
             ..Limits::default()
-        });
+        };
+        let l = Limiter::new();
         for i in 0..5 {
-            l.acquire_send("a", 1_000 + i * 1_000).unwrap();
+            assert_eq!(
+                l.acquire_send(&limits, "a", 1_000 + i * 1_000),
+                Admission::GO
+            );
         }
-        let e = l.acquire_send("a", 30_000).unwrap_err();
-        assert!(e.to_string().contains("5 per 60s"), "{e}");
+        let refused = l.acquire_send(&limits, "a", 30_000);
+        assert!(message(refused, &limits).contains("5 per 60s"));
         // The first send (t = 1 s) leaves the window at 61 s.
-        assert_eq!(retry_after(e), Duration::from_secs(31));
-        assert!(l.acquire_send("a", 60_999).is_err());
-        l.acquire_send("a", 61_000).unwrap();
+        assert_eq!(retry_after(refused, &limits), Duration::from_secs(31));
+        assert_ne!(l.acquire_send(&limits, "a", 60_999), Admission::GO);
+        assert_eq!(l.acquire_send(&limits, "a", 61_000), Admission::GO);
     }
 
     #[test]
     fn verify_window() {
-        let l = Limiter::new(Limits::default());
+        let limits = Limits::default();
+        let l = Limiter::new();
         for _ in 0..10 {
-            l.acquire_verify("a", 0).unwrap();
+            assert_eq!(l.acquire_verify(&limits, "a", 0), Admission::GO);
         }
-        let e = l.acquire_verify("a", 5_000).unwrap_err();
-        assert_eq!(retry_after(e), Duration::from_secs(595));
-        l.acquire_verify("a", 600_000).unwrap();
+        let refused = l.acquire_verify(&limits, "a", 5_000);
+        assert_eq!(retry_after(refused, &limits), Duration::from_secs(595));
+        assert_eq!(l.acquire_verify(&limits, "a", 600_000), Admission::GO);
     }
 
     #[test]
     fn pacing_spaces_sends_and_refuses_a_long_queue() {
-        let l = Limiter::new(Limits::default());
-        assert_eq!(l.pace("s", 10_000, 0).unwrap(), Duration::ZERO);
+        let limits = Limits::default();
+        let l = Limiter::new();
+        let wait = |a: Admission| a.into_result(&limits, "s").unwrap();
+        assert_eq!(wait(l.pace(&limits, "s", 10_000, 0)), Duration::ZERO);
         assert_eq!(
-            l.pace("s", 10_000, 200).unwrap(),
+            wait(l.pace(&limits, "s", 10_000, 200)),
             Duration::from_millis(1_000)
         );
         assert_eq!(
-            l.pace("s", 10_000, 9_999).unwrap(),
+            wait(l.pace(&limits, "s", 10_000, 9_999)),
             Duration::from_millis(2_200)
         );
         // Jitter is capped at 500 ms: the next slot is 10 s + 2.2 + 1.5 s.
         assert_eq!(
-            l.pace("s", 10_000, 0).unwrap(),
+            wait(l.pace(&limits, "s", 10_000, 0)),
             Duration::from_millis(3_700)
         );
-        assert_eq!(l.pace("other", 10_000, 0).unwrap(), Duration::ZERO);
+        assert_eq!(wait(l.pace(&limits, "other", 10_000, 0)), Duration::ZERO);
         for _ in 0..26 {
-            l.pace("s", 10_000, 0).unwrap();
+            wait(l.pace(&limits, "s", 10_000, 0));
         }
-        let e = l.pace("s", 10_000, 0).unwrap_err();
-        assert!(e.to_string().contains("sending too fast"), "{e}");
-        assert!(retry_after(e) > Duration::ZERO);
+        let refused = l.pace(&limits, "s", 10_000, 0);
+        assert!(message(refused, &limits).contains("sending too fast"));
+        assert!(retry_after(refused, &limits) > Duration::ZERO);
     }
 
     #[test]
     fn prune_forgets_idle_state() {
-        let l = Limiter::new(Limits::default());
-        l.acquire_send("a", 0).unwrap();
-        l.acquire_verify("b", 0).unwrap();
-        l.pace("s", 0, 0).unwrap();
-        l.prune(1);
+        let limits = Limits::default();
+        let l = Limiter::new();
+        l.acquire_send(&limits, "a", 0);
+        l.acquire_verify(&limits, "b", 0);
+        l.pace(&limits, "s", 0, 0);
+        l.prune(&limits, 1);
         assert_eq!(l.tracked(), (2, 1));
-        l.prune(600_000);
+        l.prune(&limits, 600_000);
         assert_eq!(l.tracked(), (0, 0));
     }
 
     #[test]
     fn no_limits_means_no_state() {
-        let l = Limiter::new(Limits::none());
+        let limits = Limits::none();
+        let l = Limiter::new();
         for _ in 0..100 {
-            l.acquire_send("a", 0).unwrap();
-            l.acquire_verify("a", 0).unwrap();
-            assert_eq!(l.pace("s", 0, 0).unwrap(), Duration::ZERO);
+            assert_eq!(l.acquire_send(&limits, "a", 0), Admission::GO);
+            assert_eq!(l.acquire_verify(&limits, "a", 0), Admission::GO);
+            assert_eq!(l.pace(&limits, "s", 0, 0), Admission::GO);
         }
         assert_eq!(l.tracked(), (0, 0));
     }

@@ -12,20 +12,22 @@
 //! * codes are wrapped in types whose `Debug`/`Display` are redacted
 //!   ([`OtpCode`], [`OtpMessage`]) and never reach logs, errors or metrics;
 //! * rate limits and cooldowns answer `RATE_LIMITED` with the time to retry,
-//!   and per-session pacing spaces a linked number's sends ([`Limiter`]).
+//!   and per-session pacing spaces a linked number's sends; their state lives
+//!   in the store, so processes sharing a store share the limits ([`Limits`]).
 //!
 //! [`OtpEngine`] ties these together; the gateway adds the WhatsApp side.
 //!
 //! ```
 //! use waotp::otp::{OtpEngine, OtpRequest, VerifyOutcome};
 //!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> waotp::Result<()> {
 //! let engine = OtpEngine::in_memory()?;
-//! let issued = engine.issue("6281234567890", "main", &OtpRequest::new("PT. Contoh"))?;
+//! let issued = engine.issue("6281234567890", "main", &OtpRequest::new("PT. Contoh")).await?;
 //! let code = issued.code.as_ref().unwrap().expose().to_string();
 //! // ... the gateway sends `issued.message` over WhatsApp ...
-//! assert_eq!(engine.verify("6281234567890", &code)?, VerifyOutcome::Approved);
-//! assert_eq!(engine.verify("6281234567890", &code)?, VerifyOutcome::NotFound); // single use
-//! # Ok::<(), waotp::Error>(())
+//! assert_eq!(engine.verify("6281234567890", &code).await?, VerifyOutcome::Approved);
+//! assert_eq!(engine.verify("6281234567890", &code).await?, VerifyOutcome::NotFound); // single use
+//! # Ok(()) }
 //! ```
 
 mod clock;
@@ -50,7 +52,10 @@ pub use engine::{
     OtpEngineBuilder, OtpRequest, OtpStatus, Verification,
 };
 pub use generator::{MAX_LENGTH, MIN_LENGTH, generate_otp};
-pub use limiter::{Limiter, Limits, Pacing, RateWindow};
+pub use limiter::{
+    Admission, LimitRule, Limiter, Limits, Pacing, RateWindow, pace_decision, send_decision,
+    window_decision,
+};
 pub use mac::{CodeMac, MAC_LEN, macs_equal};
 pub use secret::{OtpSecret, SECRET_FILE_NAME};
 pub use state::{OtpState, VerifyOutcome, apply_check, effective_state};

@@ -11,8 +11,27 @@ pub const MAX_LEN: usize = 64;
 ///
 /// Ids become file names (`sessions/<id>.db`); the character set rules out
 /// path separators, `..` and anything a shell or URL would treat specially.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// As JSON it is a string, checked again when read back.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(into = "String", try_from = "String")]
 pub struct SessionId(String);
+
+impl From<SessionId> for String {
+    fn from(id: SessionId) -> String {
+        id.0
+    }
+}
+
+impl TryFrom<String> for SessionId {
+    type Error = Error;
+
+    fn try_from(raw: String) -> Result<Self> {
+        SessionId::parse(&raw)
+    }
+}
 
 impl SessionId {
     /// Checks `raw` and wraps it.

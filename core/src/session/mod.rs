@@ -6,6 +6,7 @@
 
 pub mod id;
 mod link;
+pub(crate) mod ownership;
 pub mod qr;
 pub mod state;
 mod transport;
@@ -15,18 +16,22 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use whatsapp_rust::Jid;
 use whatsapp_rust::pair_code::PairCodeOptions;
 use whatsapp_rust::prelude::{Client, MessageBuilderExt, SendError, SendOptions};
 use whatsapp_rust::waproto::whatsapp as wa;
 
+use crate::coordination::{Command, Request, SharedStatus};
 use crate::delivery::DeliveryStatus;
+use crate::delivery_reports;
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::gateway::Shared;
-use crate::messages::{Claim, MessageRecord};
+use crate::messages::MessageRecord;
 use crate::storage;
+
+use ownership::{OwnerTasks, Role, on_owner, perform};
 
 pub use id::SessionId;
 pub use qr::QrCode;
@@ -34,6 +39,11 @@ pub use state::{LinkedUser, SessionState, SessionStatus};
 
 /// The longest text `send_text` accepts (WhatsApp's own limit is 65,536).
 pub const MAX_TEXT_LEN: usize = 65_536;
+
+/// How long a send through another process's connection may wait for it.
+const REMOTE_SEND_WAIT: Duration = Duration::from_secs(60);
+/// How long other operations through another process's connection may wait.
+const REMOTE_CALL_WAIT: Duration = Duration::from_secs(30);
 
 /// A message handed to WhatsApp.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +89,19 @@ pub(crate) struct SessionInner {
     /// Set when WhatsApp logged the device out: its credentials are dead and
     /// are wiped once the client has stopped.
     logged_out: AtomicBool,
+    /// Known only from the shared state: its store is on another host, so
+    /// this process never owns it.
+    pub(crate) is_remote: bool,
+    /// Owner or follower (see [`ownership`]).
+    pub(crate) role: Mutex<Role>,
+    /// The owner's status publisher and outbox drain.
+    pub(crate) owner_tasks: Mutex<OwnerTasks>,
+    /// The ownership task.
+    pub(crate) ownership: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Publishes the status now (the pairing code changed).
+    pub(crate) publish_nudge: Arc<Notify>,
+    /// Shut down or deleted: the gateway no longer lists it.
+    closed: AtomicBool,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -87,27 +110,38 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Session {
-    /// Creates the session's store file (if new) and starts its client.
+    /// Creates the session's store file (if new) and starts its client, or
+    /// follows the process that already runs it.
     pub(crate) async fn open(id: SessionId, shared: Arc<Shared>) -> Result<Session> {
-        let session = Self::new(id, shared)?;
-        session.inner.start().await?;
+        let session = Self::new(id, shared, false)?;
+        ownership::begin(&session.inner).await?;
         Ok(session)
     }
 
-    /// Reopens a stored session. A store the client cannot open (damaged,
-    /// unreadable) leaves the session listed in state `stopped` with the
-    /// reason, instead of keeping every other session from starting.
+    /// Reopens a stored session (or follows the process that runs it). A
+    /// store the client cannot open (damaged, unreadable) leaves the session
+    /// listed in state `stopped` with the reason, instead of keeping every
+    /// other session from starting.
     pub(crate) async fn restore(id: SessionId, shared: Arc<Shared>) -> Result<Session> {
-        let session = Self::new(id, shared)?;
-        if let Err(e) = session.inner.start().await {
+        let session = Self::new(id, shared, false)?;
+        if let Err(e) = ownership::begin(&session.inner).await {
             log::error!("session {}: could not be restored: {e}", session.id());
         }
         Ok(session)
     }
 
-    fn new(id: SessionId, shared: Arc<Shared>) -> Result<Session> {
+    /// A session whose store is on another host: followed, never owned.
+    pub(crate) async fn remote(id: SessionId, shared: Arc<Shared>) -> Result<Session> {
+        let session = Self::new(id, shared, true)?;
+        ownership::begin(&session.inner).await?;
+        Ok(session)
+    }
+
+    fn new(id: SessionId, shared: Arc<Shared>, is_remote: bool) -> Result<Session> {
         let store_path = storage::session_store_path(&shared.config.data_dir, &id);
-        storage::create_private_file(&store_path)?;
+        if !is_remote {
+            storage::create_private_file(&store_path)?;
+        }
         let inner = Arc::new(SessionInner {
             status: watch::Sender::new(SessionStatus::new(id.as_str())),
             id,
@@ -120,6 +154,12 @@ impl Session {
             generation: AtomicU64::new(0),
             logged_out: AtomicBool::new(false),
             event_order: Mutex::new(()),
+            is_remote,
+            role: Mutex::new(Role::Follower),
+            owner_tasks: Mutex::new(OwnerTasks::default()),
+            ownership: Mutex::new(None),
+            publish_nudge: Arc::new(Notify::new()),
+            closed: AtomicBool::new(false),
         });
         Ok(Session { inner })
     }
@@ -145,7 +185,7 @@ impl Session {
             return Ok(qr);
         }
         if self.inner.needs_fresh_pairing() {
-            self.inner.restart().await?;
+            self.restart().await?;
         }
         Err(Error::QrNotAvailable(self.id().to_owned()))
     }
@@ -154,7 +194,7 @@ impl Session {
     /// old one expired or the device was logged out).
     pub async fn wait_qr(&self, timeout: Duration) -> Result<QrCode> {
         if self.inner.needs_fresh_pairing() {
-            self.inner.restart().await?;
+            self.restart().await?;
         }
         let mut rx = self.inner.status.subscribe();
         let wait = async {
@@ -204,36 +244,8 @@ impl Session {
     /// (WhatsApp → Linked devices → Link with phone number). The QR code stays
     /// valid as a fallback.
     pub async fn pair_code(&self, phone: &str) -> Result<String> {
-        let digits = self.inner.shared.phones.normalize(phone)?;
-        match self.status().state {
-            SessionState::Connected => return Err(Error::AlreadyConnected(self.id().to_owned())),
-            SessionState::Starting | SessionState::AwaitingScan => {}
-            SessionState::LoggedOut | SessionState::QrExpired => self.inner.restart().await?,
-            other => {
-                return Err(Error::NotConnected {
-                    session: self.id().to_owned(),
-                    state: other.to_string(),
-                });
-            }
-        }
-        let client = self
-            .inner
-            .client()
-            .ok_or_else(|| Error::QrNotAvailable(self.id().to_owned()))?;
-        client
-            .wait_for_socket(Duration::from_secs(30))
-            .await
-            .map_err(|e| Error::WhatsApp(format!("waiting for the socket: {e}")))?;
-        let options = PairCodeOptions {
-            phone_number: digits,
-            ..Default::default()
-        };
-        let code = client
-            .pair_with_code(options)
-            .await
-            .map_err(|e| Error::WhatsApp(format!("pairing code request failed: {e}")))?;
-        self.inner.set_pair_code(Some(code.clone()));
-        Ok(code)
+        let phone = self.inner.shared.phones.normalize(phone)?;
+        on_owner(&self.inner, Command::PairCode { phone }, REMOTE_CALL_WAIT).await
     }
 
     /// The last pairing code issued, while the session is not yet linked.
@@ -244,14 +256,19 @@ impl Session {
     /// Stops the client and starts a new one on the same store (linked
     /// sessions reconnect without a QR).
     pub async fn restart(&self) -> Result<()> {
-        self.inner.restart().await
+        on_owner(&self.inner, Command::Restart, REMOTE_CALL_WAIT).await
     }
 
     /// Unlinks the device from the WhatsApp account and removes its
     /// credentials. The session stays, in state `logged_out`; ask for a QR to
     /// link it again.
     pub async fn logout(&self) -> Result<()> {
-        self.inner.logout().await
+        on_owner(&self.inner, Command::Logout, REMOTE_CALL_WAIT).await
+    }
+
+    /// Logs out, stops and removes the session, wherever it runs.
+    pub(crate) async fn delete(&self) -> Result<()> {
+        on_owner(&self.inner, Command::Delete, REMOTE_CALL_WAIT).await
     }
 
     /// Sends a text message.
@@ -282,51 +299,67 @@ impl Session {
                 "idempotency key must be 1 to 256 bytes".into(),
             ));
         }
-        let client = self.inner.connected_client()?;
-        let message_id = match idempotency_key {
-            None => client.generate_message_id(),
-            Some(key) => match self
-                .inner
-                .shared
-                .messages
-                .claim(self.id(), key, || client.generate_message_id())
-            {
-                Claim::Send(id) => id,
-                Claim::AlreadySent(id) => {
-                    return Ok(SentMessage {
-                        id,
-                        to,
-                        newly_sent: false,
-                    });
-                }
+        let message_id = self.new_message_id()?;
+        let request = Request::new(
+            &self.inner.id,
+            Command::SendText {
+                to: to.clone(),
+                text: text.to_owned(),
+                message_id,
             },
-        };
-        self.inner
-            .send_with_id(&client, &to, text, message_id)
-            .await
+            idempotency_key,
+        );
+        let done = perform(&self.inner, request, REMOTE_SEND_WAIT).await?;
+        let id = done.request.message_id().unwrap_or_default().to_owned();
+        done.outcome.into_result::<()>()?;
+        Ok(SentMessage {
+            id,
+            to,
+            newly_sent: !done.replayed,
+        })
     }
 
-    /// A fresh WhatsApp message id (for sends that must keep one id across
-    /// retries). Needs a running client but not a live socket: ids derive
-    /// from the linked number and the time, so one can be chosen while the
-    /// session reconnects and the send waits for it.
+    /// A fresh WhatsApp message id, fixed before the send is queued so that
+    /// retries and a resend after a failover are one message to the
+    /// recipient. Ids derive from the linked number, the time and randomness
+    /// (as WhatsApp Web makes them), so any process can choose one for a
+    /// linked session, even while it reconnects.
     pub(crate) fn new_message_id(&self) -> Result<String> {
-        match self.inner.client() {
-            Some(client) => Ok(client.generate_message_id()),
+        if let Some(client) = self.inner.client() {
+            return Ok(client.generate_message_id());
+        }
+        let status = self.status();
+        match status.user {
+            Some(user) => {
+                let secs = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                Ok(whatsapp_rust::wacore::request::RequestUtils::message_id_at(
+                    Some(&Jid::pn(&user.phone)),
+                    secs,
+                ))
+            }
             None => Err(Error::NotConnected {
                 session: self.id().to_owned(),
-                state: self.status().state.to_string(),
+                state: status.state.to_string(),
             }),
         }
     }
 
-    /// Sends `text` to `to` (already normalised) under a chosen message id.
+    /// Sends `text` to `to` (already normalised) under a chosen message id,
+    /// through whichever process owns the session.
     pub(crate) async fn send_prepared(&self, to: &str, text: &str, message_id: &str) -> Result<()> {
-        let client = self.inner.connected_client()?;
-        self.inner
-            .send_with_id(&client, to, text, message_id.to_owned())
-            .await
-            .map(|_| ())
+        let command = Command::SendText {
+            to: to.to_owned(),
+            text: text.to_owned(),
+            message_id: message_id.to_owned(),
+        };
+        let request = Request::new(&self.inner.id, command, None);
+        perform(&self.inner, request, REMOTE_SEND_WAIT)
+            .await?
+            .outcome
+            .into_result()
     }
 
     /// Whether `phone` (already normalised) is on WhatsApp, answered from the
@@ -335,8 +368,13 @@ impl Session {
         if let Some(known) = self.inner.shared.on_whatsapp.get(digits) {
             return Ok(known);
         }
-        let client = self.inner.connected_client()?;
-        let registered = is_registered(&client, digits).await?;
+        let phone = digits.to_owned();
+        let registered: bool = on_owner(
+            &self.inner,
+            Command::IsOnWhatsapp { phone },
+            REMOTE_CALL_WAIT,
+        )
+        .await?;
         self.inner.shared.on_whatsapp.put(digits, registered);
         Ok(registered)
     }
@@ -344,16 +382,18 @@ impl Session {
     /// Whether `phone` has a WhatsApp account.
     pub async fn is_on_whatsapp(&self, phone: &str) -> Result<bool> {
         let digits = self.inner.shared.phones.normalize(phone)?;
-        let client = self.inner.connected_client()?;
-        let registered = is_registered(&client, &digits).await?;
+        let command = Command::IsOnWhatsapp {
+            phone: digits.clone(),
+        };
+        let registered: bool = on_owner(&self.inner, command, REMOTE_CALL_WAIT).await?;
         // Fresh answers feed the cache `send_otp` reads.
         self.inner.shared.on_whatsapp.put(&digits, registered);
         Ok(registered)
     }
 
-    /// The delivery record of a message this gateway sent.
-    pub fn message_status(&self, message_id: &str) -> Result<MessageRecord> {
-        self.inner.shared.messages.get(message_id)
+    /// The delivery record of a message sent through this session by any process.
+    pub async fn message_status(&self, message_id: &str) -> Result<MessageRecord> {
+        crate::gateway::message_status(&self.inner.shared, message_id).await
     }
 
     /// The running whatsapp-rust client, for what waotp does not wrap.
@@ -361,9 +401,16 @@ impl Session {
     /// Anything sent through it bypasses waotp: no delivery tracking, no
     /// idempotency, no pacing, no statistics. A restart replaces the client,
     /// so take it for one operation rather than keeping it. Fails with
-    /// `NOT_CONNECTED` unless the session is connected.
+    /// `NOT_CONNECTED` unless the session is connected in this process (the
+    /// owner; see [`Session::is_owner`]).
     pub fn whatsapp_client(&self) -> Result<Arc<Client>> {
         self.inner.connected_client()
+    }
+
+    /// Whether this process runs the session's WhatsApp connection. Every
+    /// process can use every session; exactly one runs each connection.
+    pub fn is_owner(&self) -> bool {
+        self.inner.is_owner()
     }
 }
 
@@ -385,7 +432,7 @@ impl SessionInner {
         lock(&self.client).clone()
     }
 
-    fn connected_client(&self) -> Result<Arc<Client>> {
+    pub(crate) fn connected_client(&self) -> Result<Arc<Client>> {
         let state = self.status.borrow().state;
         match (state, self.client()) {
             (SessionState::Connected, Some(client)) => Ok(client),
@@ -447,6 +494,7 @@ impl SessionInner {
 
     pub(crate) fn set_pair_code(&self, code: Option<String>) {
         *lock(&self.pair_code) = code;
+        self.publish_nudge.notify_one();
     }
 
     pub(crate) fn clear_pairing(&self) {
@@ -458,40 +506,12 @@ impl SessionInner {
         self.logged_out.store(true, Ordering::SeqCst);
     }
 
+    /// Queues a delivery report from a client event (see [`delivery_reports`]).
     pub(crate) fn report_delivery(&self, message_id: &str, status: DeliveryStatus) {
-        // Receipts arrive on several tasks at once. Under one lock the OTP
-        // record moves first, then the message's status, then the events go
-        // out: whoever sees the new status also reads it in `otp_status`, and
-        // subscribers get the statuses in the order they were reached.
-        {
-            let _order = lock(&self.shared.delivery_order);
-            let Some(next) = self.shared.messages.preview(message_id, &status) else {
-                return;
-            };
-            let otp = self.shared.otp.record_delivery(message_id, next.clone());
-            let Some(record) = self.shared.messages.update(message_id, next) else {
-                return;
-            };
-            match otp {
-                Ok(true) => self.shared.emit(Event::OtpDelivery {
-                    message_id: record.id.clone(),
-                    to: record.to.clone(),
-                    status: record.status.clone(),
-                }),
-                Ok(false) => {}
-                Err(e) => log::warn!("session {}: recording OTP delivery failed: {e}", self.id),
-            }
-            self.shared.emit(Event::MessageStatus {
-                session: record.session,
-                message_id: record.id,
-                to: record.to,
-                status: record.status,
-            });
-        }
-        self.shared.messages.wake_waiters();
+        self.shared.deliveries.queue(message_id, status);
     }
 
-    async fn send_with_id(
+    pub(crate) async fn send_with_id(
         &self,
         client: &Client,
         to: &str,
@@ -512,12 +532,10 @@ impl SessionInner {
             }),
             Err(e) => {
                 let error = self.send_error(client, to, e).await;
-                self.report_delivery(
-                    &id,
-                    DeliveryStatus::Failed {
-                        reason: error.to_string(),
-                    },
-                );
+                let failed = DeliveryStatus::Failed {
+                    reason: error.to_string(),
+                };
+                delivery_reports::apply(&self.shared, &id, failed).await;
                 Err(error)
             }
         }
@@ -556,10 +574,6 @@ impl SessionInner {
         let mut slot = self.lifecycle.lock().await;
         self.stop_locked(&mut slot).await;
         self.start_locked(&mut slot).await
-    }
-
-    async fn restart(self: &Arc<Self>) -> Result<()> {
-        self.start().await
     }
 
     async fn start_locked(self: &Arc<Self>, slot: &mut Option<link::Running>) -> Result<()> {
@@ -619,18 +633,101 @@ impl SessionInner {
         }
     }
 
-    /// Stops the client for good (gateway close, delete).
-    pub(crate) async fn shutdown(&self, reason: &str) {
+    /// Stops the running client, if any.
+    pub(crate) async fn stop_client(&self) {
         let mut slot = self.lifecycle.lock().await;
         self.stop_locked(&mut slot).await;
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn mark_closed(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
+    /// Stops the client for good (gateway close, delete) and gives the
+    /// session up, so another process can take it over.
+    pub(crate) async fn shutdown(&self, reason: &str) {
+        self.mark_closed();
+        if let Some(task) = lock(&self.ownership).take() {
+            task.abort();
+        }
+        lock(&self.owner_tasks).abort();
+        let was_owner = self.is_owner();
+        self.stop_client().await;
         self.update_status(|s| {
             if !s.state.is_terminal() {
                 s.enter(SessionState::Stopped, Some(reason.to_owned()));
             }
         });
+        if was_owner {
+            // The last word until the next owner speaks.
+            let status = SharedStatus::new(&self.status.borrow(), None, None);
+            if let Err(e) = self.shared.coordination.publish(&status).await {
+                log::warn!("session {}: publishing its status failed: {e}", self.id);
+            }
+        }
+        *lock(&self.role) = Role::Follower;
     }
 
-    async fn logout(&self) -> Result<()> {
+    /// Asks for a pairing code on this process's client (the owner's side of
+    /// [`Session::pair_code`]).
+    pub(crate) async fn pair_code_here(self: &Arc<Self>, digits: &str) -> Result<String> {
+        let state = self.status.borrow().state;
+        match state {
+            SessionState::Connected => return Err(Error::AlreadyConnected(self.id.to_string())),
+            SessionState::Starting | SessionState::AwaitingScan => {}
+            SessionState::LoggedOut | SessionState::QrExpired => self.start().await?,
+            other => {
+                return Err(Error::NotConnected {
+                    session: self.id.to_string(),
+                    state: other.to_string(),
+                });
+            }
+        }
+        let client = self
+            .client()
+            .ok_or_else(|| Error::QrNotAvailable(self.id.to_string()))?;
+        client
+            .wait_for_socket(Duration::from_secs(30))
+            .await
+            .map_err(|e| Error::WhatsApp(format!("waiting for the socket: {e}")))?;
+        let options = PairCodeOptions {
+            phone_number: digits.to_owned(),
+            ..Default::default()
+        };
+        let code = client
+            .pair_with_code(options)
+            .await
+            .map_err(|e| Error::WhatsApp(format!("pairing code request failed: {e}")))?;
+        self.set_pair_code(Some(code.clone()));
+        Ok(code)
+    }
+
+    /// Whether `digits` has a WhatsApp account, asked on this process's client.
+    pub(crate) async fn registered_here(&self, digits: &str) -> Result<bool> {
+        let client = self.connected_client()?;
+        is_registered(&client, digits).await
+    }
+
+    /// Logs out, stops and removes the session (the owner's side of
+    /// `Gateway::delete_session`).
+    pub(crate) async fn delete_here(&self) -> Result<()> {
+        self.logout_here().await?;
+        self.shutdown("deleted").await;
+        storage::remove_store(&self.store_path)?;
+        self.shared.coordination.forget(&self.id).await?;
+        self.shared.messages.forget_session(self.id.as_str());
+        self.shared.otp.stats().forget_session(self.id.as_str());
+        self.shared.emit(Event::SessionDeleted {
+            session: self.id.to_string(),
+        });
+        Ok(())
+    }
+
+    pub(crate) async fn logout_here(&self) -> Result<()> {
         let mut slot = self.lifecycle.lock().await;
         if let Some(client) = self.client()
             && client.is_logged_in()

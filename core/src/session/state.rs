@@ -52,6 +52,22 @@ impl SessionState {
         }
     }
 
+    /// The state named `name` (as [`as_str`](Self::as_str) writes it).
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            SessionState::Starting,
+            SessionState::AwaitingScan,
+            SessionState::Connecting,
+            SessionState::Connected,
+            SessionState::Reconnecting,
+            SessionState::LoggedOut,
+            SessionState::QrExpired,
+            SessionState::Stopped,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
+    }
+
     /// States in which the WhatsApp client is no longer running.
     pub fn is_terminal(self) -> bool {
         matches!(
@@ -68,7 +84,7 @@ impl std::fmt::Display for SessionState {
 }
 
 /// The WhatsApp account a session is linked to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct LinkedUser {
     /// The device's JID (`6281234567890:12@s.whatsapp.net`).
     pub jid: String,

@@ -8,8 +8,11 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
+use async_trait::async_trait;
+
 use crate::delivery::DeliveryStatus;
 use crate::error::Result;
+use crate::otp::limiter::{Admission, Limiter, Limits};
 use crate::otp::mac::CodeMac;
 use crate::otp::state::{OtpState, apply_check, effective_state};
 
@@ -25,6 +28,27 @@ struct Maps {
 }
 
 impl Maps {
+    fn insert(&mut self, record: &OtpRecord) {
+        if let Some(old) = self.by_recipient.remove(&record.recipient) {
+            self.unindex(&old);
+        }
+        // A verification id is unique; if it were reused for another recipient,
+        // that recipient's record would be orphaned in the index.
+        if let Some(other) = self.by_verification.remove(&record.verification_id)
+            && let Some(old) = self.by_recipient.remove(&other)
+        {
+            self.unindex(&old);
+        }
+        self.by_verification
+            .insert(record.verification_id.clone(), record.recipient.clone());
+        if let Some(msg) = &record.message_id {
+            self.by_message
+                .insert(msg.clone(), record.recipient.clone());
+        }
+        self.by_recipient
+            .insert(record.recipient.clone(), record.clone());
+    }
+
     fn unindex(&mut self, old: &OtpRecord) {
         self.by_verification.remove(&old.verification_id);
         if let Some(m) = &old.message_id {
@@ -37,6 +61,7 @@ impl Maps {
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     maps: Mutex<Maps>,
+    limiter: Limiter,
 }
 
 impl MemoryStore {
@@ -52,34 +77,23 @@ impl MemoryStore {
     }
 }
 
+#[async_trait]
 impl OtpStore for MemoryStore {
-    fn put(&self, record: &OtpRecord) -> Result<()> {
-        let mut m = self.lock();
-        if let Some(old) = m.by_recipient.remove(&record.recipient) {
-            m.unindex(&old);
-        }
-        // A verification id is unique; if it were reused for another recipient,
-        // that recipient's record would be orphaned in the index.
-        if let Some(other) = m.by_verification.remove(&record.verification_id)
-            && let Some(old) = m.by_recipient.remove(&other)
-        {
-            m.unindex(&old);
-        }
-        m.by_verification
-            .insert(record.verification_id.clone(), record.recipient.clone());
-        if let Some(msg) = &record.message_id {
-            m.by_message.insert(msg.clone(), record.recipient.clone());
-        }
-        m.by_recipient
-            .insert(record.recipient.clone(), record.clone());
+    async fn put(&self, record: &OtpRecord) -> Result<()> {
+        self.lock().insert(record);
         Ok(())
     }
 
-    fn get(&self, recipient: &str) -> Result<Option<OtpRecord>> {
+    async fn get(&self, recipient: &str) -> Result<Option<OtpRecord>> {
         Ok(self.lock().by_recipient.get(recipient).cloned())
     }
 
-    fn check(&self, recipient: &str, candidate: &CodeMac, now_ms: u64) -> Result<CheckResult> {
+    async fn check(
+        &self,
+        recipient: &str,
+        candidate: &CodeMac,
+        now_ms: u64,
+    ) -> Result<CheckResult> {
         let mut m = self.lock();
         Ok(match m.by_recipient.get_mut(recipient) {
             None => CheckResult::not_found(),
@@ -90,7 +104,7 @@ impl OtpStore for MemoryStore {
         })
     }
 
-    fn cancel(&self, recipient: &str, now_ms: u64) -> Result<Option<OtpRecord>> {
+    async fn cancel(&self, recipient: &str, now_ms: u64) -> Result<Option<OtpRecord>> {
         let mut m = self.lock();
         Ok(m.by_recipient.get_mut(recipient).map(|rec| {
             if effective_state(rec, now_ms) == OtpState::Pending {
@@ -100,7 +114,7 @@ impl OtpStore for MemoryStore {
         }))
     }
 
-    fn set_message_id(&self, verification_id: &str, message_id: &str) -> Result<bool> {
+    async fn set_message_id(&self, verification_id: &str, message_id: &str) -> Result<bool> {
         let mut m = self.lock();
         let Some(recipient) = m.by_verification.get(verification_id).cloned() else {
             return Ok(false);
@@ -119,7 +133,7 @@ impl OtpStore for MemoryStore {
         Ok(true)
     }
 
-    fn record_delivery(&self, message_id: &str, status: &DeliveryStatus) -> Result<bool> {
+    async fn record_delivery(&self, message_id: &str, status: &DeliveryStatus) -> Result<bool> {
         let mut m = self.lock();
         let Some(recipient) = m.by_message.get(message_id).cloned() else {
             return Ok(false);
@@ -132,7 +146,13 @@ impl OtpStore for MemoryStore {
         Ok(true)
     }
 
-    fn remove_expired(&self, expired_before_ms: u64) -> Result<usize> {
+    async fn remove_expired(
+        &self,
+        expired_before_ms: u64,
+        limits: &Limits,
+        now_ms: u64,
+    ) -> Result<usize> {
+        self.limiter.prune(limits, now_ms);
         let mut m = self.lock();
         let gone: Vec<String> = m
             .by_recipient
@@ -148,8 +168,59 @@ impl OtpStore for MemoryStore {
         Ok(gone.len())
     }
 
-    fn len(&self) -> Result<usize> {
+    async fn len(&self) -> Result<usize> {
         Ok(self.lock().by_recipient.len())
+    }
+
+    async fn withdraw(
+        &self,
+        recipient: &str,
+        verification_id: &str,
+        previous: Option<&OtpRecord>,
+        now_ms: u64,
+    ) -> Result<()> {
+        let mut m = self.lock();
+        let Some(current) = m.by_recipient.get_mut(recipient) else {
+            return Ok(());
+        };
+        if current.verification_id != verification_id
+            || effective_state(current, now_ms) != OtpState::Pending
+        {
+            return Ok(());
+        }
+        match previous {
+            Some(prev) if effective_state(prev, now_ms) == OtpState::Pending => m.insert(prev),
+            _ => current.state = OtpState::Canceled,
+        }
+        Ok(())
+    }
+
+    async fn take_send_slot(
+        &self,
+        recipient: &str,
+        limits: &Limits,
+        now_ms: u64,
+    ) -> Result<Admission> {
+        Ok(self.limiter.acquire_send(limits, recipient, now_ms))
+    }
+
+    async fn take_verify_slot(
+        &self,
+        recipient: &str,
+        limits: &Limits,
+        now_ms: u64,
+    ) -> Result<Admission> {
+        Ok(self.limiter.acquire_verify(limits, recipient, now_ms))
+    }
+
+    async fn reserve_pace(
+        &self,
+        session_id: &str,
+        limits: &Limits,
+        now_ms: u64,
+        jitter_ms: u64,
+    ) -> Result<Admission> {
+        Ok(self.limiter.pace(limits, session_id, now_ms, jitter_ms))
     }
 }
 
@@ -157,18 +228,19 @@ impl OtpStore for MemoryStore {
 mod tests {
     use super::*;
 
-    #[test]
-    fn memory_store_conformance() {
-        super::super::conformance::run_all(&MemoryStore::new());
+    #[tokio::test]
+    async fn memory_store_conformance() {
+        super::super::conformance::run_all(&MemoryStore::new()).await;
     }
 
-    #[test]
-    fn indexes_follow_replacement() {
+    #[tokio::test]
+    async fn indexes_follow_replacement() {
         let s = MemoryStore::new();
         let mut r = super::super::conformance::record("1", "v1", 100);
         r.message_id = Some("m1".into());
-        s.put(&r).unwrap();
+        s.put(&r).await.unwrap();
         s.put(&super::super::conformance::record("1", "v2", 100))
+            .await
             .unwrap();
         let m = s.lock();
         assert_eq!(m.by_verification.len(), 1);

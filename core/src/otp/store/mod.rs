@@ -1,16 +1,24 @@
-//! Where OTP records live: one trait, a memory and a SQLite implementation.
+//! Where OTP records and rate-limit state live: one trait, and a memory, a
+//! SQLite and a Redis implementation.
 //!
 //! A store holds at most one record per recipient (a new code replaces the
-//! old one) and only ever the code's MAC. Methods are synchronous: both
-//! stores answer in microseconds, and a synchronous trait keeps the atomic
-//! verification step ([`OtpStore::check`]) a single call under one lock or one
-//! IMMEDIATE transaction, which is what makes concurrent guesses count.
+//! old one) and only ever the code's MAC. Every method is one atomic step
+//! (one lock, one IMMEDIATE transaction, one Lua script), which is what makes
+//! concurrent guesses count and keeps limits exact across processes.
+//!
+//! The trait is async because the Redis store is a network round trip: it
+//! must await its answer instead of blocking a tokio worker. The memory and
+//! SQLite stores answer inline (a lock, or a transaction on a local file that
+//! takes microseconds) rather than paying a thread hop per call.
 
 use std::fmt;
+
+use async_trait::async_trait;
 
 use crate::delivery::DeliveryStatus;
 use crate::error::Result;
 
+use super::limiter::{Admission, Limits};
 use super::mac::CodeMac;
 use super::state::{OtpState, VerifyOutcome};
 
@@ -98,43 +106,92 @@ impl CheckResult {
     }
 }
 
-/// Storage of OTP records. Implementations must be safe to share between
-/// threads; every method is one atomic step.
+/// Storage of OTP records and rate-limit state. Implementations must be safe
+/// to share between threads; every method is one atomic step.
+#[async_trait]
 pub trait OtpStore: Send + Sync + fmt::Debug {
     /// Stores `record` as the only record of its recipient, replacing any other.
-    fn put(&self, record: &OtpRecord) -> Result<()>;
+    async fn put(&self, record: &OtpRecord) -> Result<()>;
 
     /// The record of `recipient`, in whatever state.
-    fn get(&self, recipient: &str) -> Result<Option<OtpRecord>>;
+    async fn get(&self, recipient: &str) -> Result<Option<OtpRecord>>;
 
     /// One guess, atomically: runs [`super::apply_check`] on the recipient's
     /// record with `candidate` and writes the result back before any other
     /// guess for the same recipient can read it.
-    fn check(&self, recipient: &str, candidate: &CodeMac, now_ms: u64) -> Result<CheckResult>;
+    async fn check(&self, recipient: &str, candidate: &CodeMac, now_ms: u64)
+    -> Result<CheckResult>;
 
     /// Marks the recipient's record canceled if it is pending at `now_ms`, and
     /// returns the record as it is afterwards (`None` if there is none).
-    fn cancel(&self, recipient: &str, now_ms: u64) -> Result<Option<OtpRecord>>;
+    async fn cancel(&self, recipient: &str, now_ms: u64) -> Result<Option<OtpRecord>>;
+
+    /// Puts `previous` back as the recipient's record if the record is still
+    /// `verification_id` and pending at `now_ms`, else cancels nothing and
+    /// keeps what is there; with no `previous`, cancels `verification_id` if
+    /// it is still the pending one. One atomic step: it undoes a send that
+    /// never went out without overwriting a newer send from another process.
+    async fn withdraw(
+        &self,
+        recipient: &str,
+        verification_id: &str,
+        previous: Option<&OtpRecord>,
+        now_ms: u64,
+    ) -> Result<()>;
 
     /// Records the message that carried a verification's code (delivery status
     /// becomes pending unless already known). False if the verification is gone.
-    fn set_message_id(&self, verification_id: &str, message_id: &str) -> Result<bool>;
+    async fn set_message_id(&self, verification_id: &str, message_id: &str) -> Result<bool>;
 
     /// Moves the delivery status of the OTP carried by `message_id` forward
     /// (see [`DeliveryStatus::advance`]). False if no OTP has that message.
-    fn record_delivery(&self, message_id: &str, status: &DeliveryStatus) -> Result<bool>;
+    async fn record_delivery(&self, message_id: &str, status: &DeliveryStatus) -> Result<bool>;
 
-    /// Deletes every record whose expiry is at or before `expired_before_ms`;
-    /// returns how many went.
-    fn remove_expired(&self, expired_before_ms: u64) -> Result<usize>;
+    /// Deletes every record whose expiry is at or before `expired_before_ms`,
+    /// and limit state that no longer limits anything at `now_ms`; returns
+    /// how many records went.
+    async fn remove_expired(
+        &self,
+        expired_before_ms: u64,
+        limits: &Limits,
+        now_ms: u64,
+    ) -> Result<usize>;
 
     /// Number of records held (any state).
-    fn len(&self) -> Result<usize>;
+    async fn len(&self) -> Result<usize>;
 
     /// Whether the store holds no record.
-    fn is_empty(&self) -> Result<bool> {
-        Ok(self.len()? == 0)
+    async fn is_empty(&self) -> Result<bool> {
+        Ok(self.len().await? == 0)
     }
+
+    /// Takes a send slot for `recipient` under `limits` (cooldown, then the
+    /// window; see [`super::send_decision`]) and records it, or refuses.
+    async fn take_send_slot(
+        &self,
+        recipient: &str,
+        limits: &Limits,
+        now_ms: u64,
+    ) -> Result<Admission>;
+
+    /// Takes a verification slot for `recipient` (see
+    /// [`super::window_decision`]) and records it, or refuses.
+    async fn take_verify_slot(
+        &self,
+        recipient: &str,
+        limits: &Limits,
+        now_ms: u64,
+    ) -> Result<Admission>;
+
+    /// Reserves the next send slot of `session_id` (see
+    /// [`super::pace_decision`]); granted answers carry the wait.
+    async fn reserve_pace(
+        &self,
+        session_id: &str,
+        limits: &Limits,
+        now_ms: u64,
+        jitter_ms: u64,
+    ) -> Result<Admission>;
 }
 
 #[cfg(test)]
@@ -161,132 +218,300 @@ pub(crate) mod conformance {
         }
     }
 
-    pub(crate) fn run_all(store: &dyn OtpStore) {
-        put_get_replace(store);
-        check_counts_and_approves(store);
-        cancel_and_delivery(store);
-        cleanup(store);
+    pub(crate) async fn run_all(store: &dyn OtpStore) {
+        put_get_replace(store).await;
+        check_counts_and_approves(store).await;
+        cancel_and_delivery(store).await;
+        cleanup(store).await;
+        withdraw(store).await;
+        limits(store).await;
     }
 
-    fn put_get_replace(store: &dyn OtpStore) {
+    async fn put_get_replace(store: &dyn OtpStore) {
         let a = record("111", "va", 10_000);
-        store.put(&a).unwrap();
-        assert_eq!(store.get("111").unwrap().unwrap(), a);
+        store.put(&a).await.unwrap();
+        assert_eq!(store.get("111").await.unwrap().unwrap(), a);
         let b = record("111", "vb", 20_000);
-        store.put(&b).unwrap();
+        store.put(&b).await.unwrap();
         assert_eq!(
-            store.get("111").unwrap().unwrap(),
+            store.get("111").await.unwrap().unwrap(),
             b,
             "a new code replaces the old one"
         );
         assert!(
-            !store.set_message_id("va", "m-old").unwrap(),
+            !store.set_message_id("va", "m-old").await.unwrap(),
             "replaced id is gone"
         );
-        assert!(store.get("999").unwrap().is_none());
+        assert!(store.get("999").await.unwrap().is_none());
     }
 
-    fn check_counts_and_approves(store: &dyn OtpStore) {
-        store.put(&record("222", "v2", 10_000)).unwrap();
-        let wrong = store.check("222", &[0; 32], 200).unwrap();
+    async fn check_counts_and_approves(store: &dyn OtpStore) {
+        store.put(&record("222", "v2", 10_000)).await.unwrap();
+        let wrong = store.check("222", &[0; 32], 200).await.unwrap();
         assert_eq!(wrong.outcome, VerifyOutcome::Invalid { attempts_left: 2 });
         assert_eq!(wrong.verification_id.as_deref(), Some("v2"));
         assert_eq!(wrong.session_id.as_deref(), Some("s1"));
-        assert_eq!(store.get("222").unwrap().unwrap().attempts, 1);
+        assert_eq!(store.get("222").await.unwrap().unwrap().attempts, 1);
         assert_eq!(
-            store.check("222", &[7; 32], 200).unwrap().outcome,
+            store.check("222", &[7; 32], 200).await.unwrap().outcome,
             VerifyOutcome::Approved
         );
         assert_eq!(
-            store.check("222", &[7; 32], 200).unwrap().outcome,
+            store.check("222", &[7; 32], 200).await.unwrap().outcome,
             VerifyOutcome::NotFound
         );
-        assert_eq!(store.get("222").unwrap().unwrap().state, OtpState::Approved);
         assert_eq!(
-            store.check("nobody", &[7; 32], 200).unwrap(),
+            store.get("222").await.unwrap().unwrap().state,
+            OtpState::Approved
+        );
+        assert_eq!(
+            store.check("nobody", &[7; 32], 200).await.unwrap(),
             CheckResult::not_found()
         );
         // Expired at exactly expires_at.
-        store.put(&record("223", "v3", 300)).unwrap();
+        store.put(&record("223", "v3", 300)).await.unwrap();
         assert_eq!(
-            store.check("223", &[7; 32], 300).unwrap().outcome,
+            store.check("223", &[7; 32], 300).await.unwrap().outcome,
             VerifyOutcome::Expired
         );
-        assert_eq!(store.get("223").unwrap().unwrap().state, OtpState::Expired);
+        assert_eq!(
+            store.get("223").await.unwrap().unwrap().state,
+            OtpState::Expired
+        );
         // The store agrees with the shared rule.
         let mut r = record("224", "v4", 10_000);
-        store.put(&r).unwrap();
+        store.put(&r).await.unwrap();
         for _ in 0..5 {
             let expect = apply_check(&mut r, &[1; 32], 200).0;
-            assert_eq!(store.check("224", &[1; 32], 200).unwrap().outcome, expect);
+            assert_eq!(
+                store.check("224", &[1; 32], 200).await.unwrap().outcome,
+                expect
+            );
         }
-        assert_eq!(store.get("224").unwrap().unwrap(), r);
+        assert_eq!(store.get("224").await.unwrap().unwrap(), r);
     }
 
-    fn cancel_and_delivery(store: &dyn OtpStore) {
-        store.put(&record("333", "v33", 10_000)).unwrap();
-        assert!(store.set_message_id("v33", "msg-33").unwrap());
-        let r = store.get("333").unwrap().unwrap();
+    async fn cancel_and_delivery(store: &dyn OtpStore) {
+        store.put(&record("333", "v33", 10_000)).await.unwrap();
+        assert!(store.set_message_id("v33", "msg-33").await.unwrap());
+        let r = store.get("333").await.unwrap().unwrap();
         assert_eq!(r.message_id.as_deref(), Some("msg-33"));
         assert_eq!(r.delivery, Some(DeliveryStatus::Pending));
         assert!(
             store
                 .record_delivery("msg-33", &DeliveryStatus::Delivered)
+                .await
                 .unwrap()
         );
         assert!(
             store
                 .record_delivery("msg-33", &DeliveryStatus::Sent)
+                .await
                 .unwrap()
         );
         assert_eq!(
-            store.get("333").unwrap().unwrap().delivery,
+            store.get("333").await.unwrap().unwrap().delivery,
             Some(DeliveryStatus::Delivered)
         );
         assert!(
             !store
                 .record_delivery("msg-unknown", &DeliveryStatus::Read)
+                .await
                 .unwrap()
         );
         let failed = DeliveryStatus::Failed {
             reason: "479".into(),
         };
-        store.put(&record("334", "v34", 10_000)).unwrap();
-        store.set_message_id("v34", "msg-34").unwrap();
-        store.record_delivery("msg-34", &failed).unwrap();
-        assert_eq!(store.get("334").unwrap().unwrap().delivery, Some(failed));
+        store.put(&record("334", "v34", 10_000)).await.unwrap();
+        store.set_message_id("v34", "msg-34").await.unwrap();
+        store.record_delivery("msg-34", &failed).await.unwrap();
+        assert_eq!(
+            store.get("334").await.unwrap().unwrap().delivery,
+            Some(failed)
+        );
 
-        let c = store.cancel("333", 200).unwrap().unwrap();
+        let c = store.cancel("333", 200).await.unwrap().unwrap();
         assert_eq!(c.state, OtpState::Canceled);
         assert_eq!(
-            store.check("333", &[7; 32], 200).unwrap().outcome,
+            store.check("333", &[7; 32], 200).await.unwrap().outcome,
             VerifyOutcome::NotFound
         );
-        assert!(store.cancel("nobody", 200).unwrap().is_none());
+        assert!(store.cancel("nobody", 200).await.unwrap().is_none());
         // Canceling an expired record leaves it expired.
-        store.put(&record("335", "v35", 300)).unwrap();
+        store.put(&record("335", "v35", 300)).await.unwrap();
         assert_eq!(
-            store.cancel("335", 400).unwrap().unwrap().state,
+            store.cancel("335", 400).await.unwrap().unwrap().state,
             OtpState::Pending
         );
     }
 
-    fn cleanup(store: &dyn OtpStore) {
-        let before = store.len().unwrap();
-        store.put(&record("444", "v44", 50)).unwrap();
-        store.put(&record("445", "v45", 1_000_000)).unwrap();
-        store.set_message_id("v44", "msg-44").unwrap();
-        assert_eq!(store.len().unwrap(), before + 2);
-        let removed = store.remove_expired(60).unwrap();
+    async fn cleanup(store: &dyn OtpStore) {
+        let before = store.len().await.unwrap();
+        store.put(&record("444", "v44", 50)).await.unwrap();
+        store.put(&record("445", "v45", 1_000_000)).await.unwrap();
+        store.set_message_id("v44", "msg-44").await.unwrap();
+        assert_eq!(store.len().await.unwrap(), before + 2);
+        let removed = store.remove_expired(60, &Limits::none(), 0).await.unwrap();
         assert_eq!(removed, 1);
-        assert!(store.get("444").unwrap().is_none());
+        assert!(store.get("444").await.unwrap().is_none());
         assert!(
             !store
                 .record_delivery("msg-44", &DeliveryStatus::Read)
+                .await
                 .unwrap()
         );
-        assert!(store.get("445").unwrap().is_some());
-        store.remove_expired(u64::MAX / 4).unwrap();
-        assert!(store.is_empty().unwrap());
+        assert!(store.get("445").await.unwrap().is_some());
+        store
+            .remove_expired(u64::MAX / 4, &Limits::none(), 0)
+            .await
+            .unwrap();
+        assert!(store.is_empty().await.unwrap());
+    }
+
+    async fn withdraw(store: &dyn OtpStore) {
+        // No previous code: the withdrawn one is canceled.
+        store.put(&record("555", "v55", 10_000)).await.unwrap();
+        store.withdraw("555", "v55", None, 200).await.unwrap();
+        assert_eq!(
+            store.get("555").await.unwrap().unwrap().state,
+            OtpState::Canceled
+        );
+        // A previous code comes back.
+        let previous = record("556", "v56-old", 10_000);
+        store.put(&record("556", "v56", 10_000)).await.unwrap();
+        store
+            .withdraw("556", "v56", Some(&previous), 200)
+            .await
+            .unwrap();
+        assert_eq!(store.get("556").await.unwrap().unwrap(), previous);
+        // A newer send is left alone.
+        store
+            .put(&record("557", "v57-newer", 10_000))
+            .await
+            .unwrap();
+        store.withdraw("557", "v57", None, 200).await.unwrap();
+        let kept = store.get("557").await.unwrap().unwrap();
+        assert_eq!(
+            (kept.verification_id.as_str(), kept.state),
+            ("v57-newer", OtpState::Pending)
+        );
+    }
+
+    async fn limits(store: &dyn OtpStore) {
+        use crate::otp::limiter::{LimitRule, RateWindow};
+        use std::time::Duration;
+        let limits = Limits {
+            sends_per_recipient: Some(RateWindow::new(3, Duration::from_secs(60))),
+            resend_cooldown: Duration::from_secs(10),
+            verifies_per_recipient: Some(RateWindow::new(2, Duration::from_secs(600))),
+            session_pacing: Some(crate::otp::Pacing {
+                min_gap: Duration::from_secs(1),
+                jitter: Duration::from_millis(500),
+                max_wait: Duration::from_secs(2),
+            }),
+        };
+        let t0 = 1_000_000;
+        assert_eq!(
+            store.take_send_slot("666", &limits, t0).await.unwrap(),
+            Admission::GO
+        );
+        assert_eq!(
+            store
+                .take_send_slot("666", &limits, t0 + 4_000)
+                .await
+                .unwrap(),
+            Admission::Refused {
+                rule: LimitRule::ResendCooldown,
+                retry_after_ms: 6_000
+            }
+        );
+        assert_eq!(
+            store.take_send_slot("667", &limits, t0).await.unwrap(),
+            Admission::GO
+        );
+        assert_eq!(
+            store
+                .take_send_slot("666", &limits, t0 + 10_000)
+                .await
+                .unwrap(),
+            Admission::GO
+        );
+        assert_eq!(
+            store
+                .take_send_slot("666", &limits, t0 + 20_000)
+                .await
+                .unwrap(),
+            Admission::GO
+        );
+        assert_eq!(
+            store
+                .take_send_slot("666", &limits, t0 + 30_000)
+                .await
+                .unwrap(),
+            Admission::Refused {
+                rule: LimitRule::SendsPerRecipient,
+                retry_after_ms: 30_000
+            }
+        );
+        assert_eq!(
+            store
+                .take_send_slot("666", &limits, t0 + 60_000)
+                .await
+                .unwrap(),
+            Admission::GO
+        );
+
+        assert_eq!(
+            store.take_verify_slot("666", &limits, t0).await.unwrap(),
+            Admission::GO
+        );
+        assert_eq!(
+            store
+                .take_verify_slot("666", &limits, t0 + 1)
+                .await
+                .unwrap(),
+            Admission::GO
+        );
+        assert_eq!(
+            store
+                .take_verify_slot("666", &limits, t0 + 100_000)
+                .await
+                .unwrap(),
+            Admission::Refused {
+                rule: LimitRule::VerifiesPerRecipient,
+                retry_after_ms: 500_000
+            }
+        );
+
+        let pace = |jitter| store.reserve_pace("s-limits", &limits, t0, jitter);
+        assert_eq!(pace(0).await.unwrap(), Admission::Granted { wait_ms: 0 });
+        assert_eq!(
+            pace(9_999).await.unwrap(),
+            Admission::Granted { wait_ms: 1_000 }
+        );
+        // Jitter is capped at 500 ms: the next slot is 2.5 s away, past max_wait.
+        assert_eq!(
+            pace(0).await.unwrap(),
+            Admission::Refused {
+                rule: LimitRule::SessionPacing,
+                retry_after_ms: 500
+            }
+        );
+        assert_eq!(
+            store.reserve_pace("s-other", &limits, t0, 0).await.unwrap(),
+            Admission::Granted { wait_ms: 0 }
+        );
+        // Idle limit state goes with the cleanup, records stay.
+        store
+            .remove_expired(0, &limits, t0 + 10_000_000)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .take_send_slot("666", &limits, t0 + 10_000_000)
+                .await
+                .unwrap(),
+            Admission::GO
+        );
     }
 }

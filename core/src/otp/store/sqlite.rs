@@ -7,15 +7,25 @@
 //! `BEGIN IMMEDIATE` transaction, which takes the write lock before reading,
 //! so guesses from other processes sharing the file are serialised too.
 //! The file holds MACs, never codes or message texts.
+//!
+//! Rate-limit state lives in the same file (`limit_event`, `pacing`), so
+//! every process that opens the data dir shares one set of limits and they
+//! survive a restart. Calls run inline on the caller's task: each is one short
+//! transaction on a local file (microseconds), cheaper than a thread hop.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
 use crate::delivery::DeliveryStatus;
 use crate::error::{Error, Result};
+use crate::otp::limiter::{
+    Admission, LimitRule, Limits, pace_decision, send_decision, window_decision,
+};
 use crate::otp::mac::{CodeMac, MAC_LEN};
 use crate::otp::state::{OtpState, apply_check, effective_state};
 
@@ -24,7 +34,8 @@ use super::{CheckResult, OtpRecord, OtpStore};
 /// File name of the store inside a data dir.
 pub const DB_FILE_NAME: &str = "otp.db";
 
-const SCHEMA_VERSION: i64 = 1;
+/// 1: `otp`; 2: adds the rate-limit tables (a version-1 file gains them on open).
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS otp (
@@ -44,6 +55,19 @@ CREATE TABLE IF NOT EXISTS otp (
 );
 CREATE INDEX IF NOT EXISTS otp_by_message ON otp(message_id) WHERE message_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS otp_by_expiry ON otp(expires_at_ms);
+-- Granted sends and verifications per recipient (kind 'send' / 'verify').
+CREATE TABLE IF NOT EXISTS limit_event (
+    recipient TEXT NOT NULL,
+    kind      TEXT NOT NULL,
+    at_ms     INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS limit_event_by_key ON limit_event(recipient, kind, at_ms);
+CREATE INDEX IF NOT EXISTS limit_event_by_time ON limit_event(at_ms);
+-- The earliest time each session's next paced send may go out.
+CREATE TABLE IF NOT EXISTS pacing (
+    session_id   TEXT PRIMARY KEY NOT NULL,
+    next_free_ms INTEGER NOT NULL
+);
 ";
 
 const COLUMNS: &str = "recipient, verification_id, session_id, mac, created_at_ms, expires_at_ms, \
@@ -201,39 +225,49 @@ fn update_state(conn: &Connection, rec: &OtpRecord) -> rusqlite::Result<usize> {
         ])
 }
 
+fn insert_record(conn: &Connection, r: &OtpRecord) -> rusqlite::Result<()> {
+    let (delivery, reason) = delivery_to_sql(&r.delivery);
+    // REPLACE removes the recipient's previous row (and any row with the same
+    // verification id) in the same statement.
+    conn.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO otp ({COLUMNS}) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+    ))?
+    .execute(params![
+        r.recipient,
+        r.verification_id,
+        r.session_id,
+        &r.mac[..],
+        ms_to_sql(r.created_at_ms),
+        ms_to_sql(r.expires_at_ms),
+        r.attempts as i64,
+        r.max_attempts as i64,
+        r.state.as_str(),
+        r.message_id,
+        delivery,
+        reason,
+        r.idempotency_key,
+    ])?;
+    Ok(())
+}
+
+#[async_trait]
 impl OtpStore for SqliteStore {
-    fn put(&self, r: &OtpRecord) -> Result<()> {
-        let conn = self.lock();
-        let (delivery, reason) = delivery_to_sql(&r.delivery);
-        // REPLACE removes the recipient's previous row (and any row with the same
-        // verification id) in the same statement.
-        conn.prepare_cached(&format!(
-            "INSERT OR REPLACE INTO otp ({COLUMNS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
-        ))?
-        .execute(params![
-            r.recipient,
-            r.verification_id,
-            r.session_id,
-            &r.mac[..],
-            ms_to_sql(r.created_at_ms),
-            ms_to_sql(r.expires_at_ms),
-            r.attempts as i64,
-            r.max_attempts as i64,
-            r.state.as_str(),
-            r.message_id,
-            delivery,
-            reason,
-            r.idempotency_key,
-        ])?;
+    async fn put(&self, r: &OtpRecord) -> Result<()> {
+        insert_record(&self.lock(), r)?;
         Ok(())
     }
 
-    fn get(&self, recipient: &str) -> Result<Option<OtpRecord>> {
+    async fn get(&self, recipient: &str) -> Result<Option<OtpRecord>> {
         Ok(select_by_recipient(&self.lock(), recipient)?)
     }
 
-    fn check(&self, recipient: &str, candidate: &CodeMac, now_ms: u64) -> Result<CheckResult> {
+    async fn check(
+        &self,
+        recipient: &str,
+        candidate: &CodeMac,
+        now_ms: u64,
+    ) -> Result<CheckResult> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let Some(mut rec) = select_by_recipient(&tx, recipient)? else {
@@ -247,7 +281,7 @@ impl OtpStore for SqliteStore {
         Ok(CheckResult::of(&rec, outcome))
     }
 
-    fn cancel(&self, recipient: &str, now_ms: u64) -> Result<Option<OtpRecord>> {
+    async fn cancel(&self, recipient: &str, now_ms: u64) -> Result<Option<OtpRecord>> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let Some(mut rec) = select_by_recipient(&tx, recipient)? else {
@@ -261,7 +295,7 @@ impl OtpStore for SqliteStore {
         Ok(Some(rec))
     }
 
-    fn set_message_id(&self, verification_id: &str, message_id: &str) -> Result<bool> {
+    async fn set_message_id(&self, verification_id: &str, message_id: &str) -> Result<bool> {
         let conn = self.lock();
         let n = conn
             .prepare_cached(
@@ -272,7 +306,7 @@ impl OtpStore for SqliteStore {
         Ok(n > 0)
     }
 
-    fn record_delivery(&self, message_id: &str, status: &DeliveryStatus) -> Result<bool> {
+    async fn record_delivery(&self, message_id: &str, status: &DeliveryStatus) -> Result<bool> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let current: Option<(String, Option<String>, Option<String>)> = tx
@@ -295,21 +329,172 @@ impl OtpStore for SqliteStore {
         Ok(true)
     }
 
-    fn remove_expired(&self, expired_before_ms: u64) -> Result<usize> {
+    async fn remove_expired(
+        &self,
+        expired_before_ms: u64,
+        limits: &Limits,
+        now_ms: u64,
+    ) -> Result<usize> {
         let conn = self.lock();
         let n = conn
             .prepare_cached("DELETE FROM otp WHERE expires_at_ms <= ?1")?
             .execute([ms_to_sql(expired_before_ms)])?;
+        // Limit state that no longer limits anything.
+        let memory = limits.send_memory_ms().max(
+            limits
+                .verifies_per_recipient
+                .map(|w| w.span_ms())
+                .unwrap_or(0),
+        );
+        conn.prepare_cached("DELETE FROM limit_event WHERE at_ms <= ?1")?
+            .execute([ms_to_sql(now_ms.saturating_sub(memory))])?;
+        conn.prepare_cached("DELETE FROM pacing WHERE next_free_ms <= ?1")?
+            .execute([ms_to_sql(now_ms)])?;
         Ok(n)
     }
 
-    fn len(&self) -> Result<usize> {
+    async fn len(&self) -> Result<usize> {
         let conn = self.lock();
         let n: i64 = conn
             .prepare_cached("SELECT COUNT(*) FROM otp")?
             .query_row([], |r| r.get(0))?;
         Ok(usize::try_from(n).unwrap_or(0))
     }
+
+    async fn withdraw(
+        &self,
+        recipient: &str,
+        verification_id: &str,
+        previous: Option<&OtpRecord>,
+        now_ms: u64,
+    ) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let Some(mut current) = select_by_recipient(&tx, recipient)? else {
+            return Ok(());
+        };
+        if current.verification_id != verification_id
+            || effective_state(&current, now_ms) != OtpState::Pending
+        {
+            return Ok(());
+        }
+        match previous {
+            Some(prev) if effective_state(prev, now_ms) == OtpState::Pending => {
+                insert_record(&tx, prev)?;
+            }
+            _ => {
+                current.state = OtpState::Canceled;
+                update_state(&tx, &current)?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    async fn take_send_slot(
+        &self,
+        recipient: &str,
+        limits: &Limits,
+        now_ms: u64,
+    ) -> Result<Admission> {
+        if limits.resend_cooldown.is_zero() && limits.sends_per_recipient.is_none() {
+            return Ok(Admission::GO);
+        }
+        let memory = limits.send_memory_ms();
+        self.with_events(recipient, "send", memory, now_ms, |log| {
+            send_decision(log, limits, now_ms)
+        })
+    }
+
+    async fn take_verify_slot(
+        &self,
+        recipient: &str,
+        limits: &Limits,
+        now_ms: u64,
+    ) -> Result<Admission> {
+        let Some(w) = limits.verifies_per_recipient else {
+            return Ok(Admission::GO);
+        };
+        self.with_events(recipient, "verify", w.span_ms(), now_ms, |log| {
+            window_decision(log, &w, LimitRule::VerifiesPerRecipient, now_ms)
+        })
+    }
+
+    async fn reserve_pace(
+        &self,
+        session_id: &str,
+        limits: &Limits,
+        now_ms: u64,
+        jitter_ms: u64,
+    ) -> Result<Admission> {
+        let Some(p) = limits.session_pacing else {
+            return Ok(Admission::GO);
+        };
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let next_free: Option<i64> = tx
+            .prepare_cached("SELECT next_free_ms FROM pacing WHERE session_id = ?1")?
+            .query_row([session_id], |r| r.get(0))
+            .optional()?;
+        let (admission, next) = pace_decision(
+            next_free.map(ms_from_sql).unwrap_or(0),
+            &p,
+            now_ms,
+            jitter_ms,
+        );
+        if matches!(admission, Admission::Granted { .. }) {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO pacing (session_id, next_free_ms) VALUES (?1, ?2)",
+            )?
+            .execute(params![session_id, ms_to_sql(next)])?;
+        }
+        tx.commit()?;
+        Ok(admission)
+    }
+}
+
+impl SqliteStore {
+    /// Runs a limit rule on the recipient's `kind` events of the last
+    /// `memory_ms`, in one IMMEDIATE transaction (so processes sharing the
+    /// file take slots one at a time), and records a granted one.
+    fn with_events(
+        &self,
+        recipient: &str,
+        kind: &str,
+        memory_ms: u64,
+        now_ms: u64,
+        rule: impl FnOnce(&mut VecDeque<u64>) -> Admission,
+    ) -> Result<Admission> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut log = read_events(&tx, recipient, kind, now_ms.saturating_sub(memory_ms))?;
+        let admission = rule(&mut log);
+        if matches!(admission, Admission::Granted { .. }) {
+            // The rule appended `now` to its copy; the table gets the same row.
+            tx.prepare_cached(
+                "INSERT INTO limit_event (recipient, kind, at_ms) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![recipient, kind, ms_to_sql(now_ms)])?;
+        }
+        tx.commit()?;
+        Ok(admission)
+    }
+}
+
+fn read_events(
+    tx: &Transaction<'_>,
+    recipient: &str,
+    kind: &str,
+    after_ms: u64,
+) -> rusqlite::Result<VecDeque<u64>> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT at_ms FROM limit_event WHERE recipient = ?1 AND kind = ?2 AND at_ms > ?3 \
+         ORDER BY at_ms",
+    )?;
+    let rows = stmt.query_map(params![recipient, kind, ms_to_sql(after_ms)], |r| {
+        r.get::<_, i64>(0).map(ms_from_sql)
+    })?;
+    rows.collect()
 }
 
 #[cfg(test)]
@@ -317,15 +502,49 @@ mod tests {
     use super::*;
     use crate::otp::store::conformance;
 
-    #[test]
-    fn sqlite_store_conformance() {
-        conformance::run_all(&SqliteStore::open_in_memory().unwrap());
+    #[tokio::test]
+    async fn sqlite_store_conformance() {
+        conformance::run_all(&SqliteStore::open_in_memory().unwrap()).await;
         let dir = tempfile::tempdir().unwrap();
-        conformance::run_all(&SqliteStore::open_in(dir.path()).unwrap());
+        conformance::run_all(&SqliteStore::open_in(dir.path()).unwrap()).await;
     }
 
-    #[test]
-    fn records_survive_reopen_and_file_is_private() {
+    #[tokio::test]
+    async fn limits_are_shared_by_two_handles_on_one_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = SqliteStore::open_in(dir.path()).unwrap();
+        let b = SqliteStore::open_in(dir.path()).unwrap();
+        let limits = Limits {
+            resend_cooldown: Duration::ZERO,
+            ..Limits::default()
+        };
+        let mut granted = 0;
+        for i in 0..10 {
+            let store = if i % 2 == 0 { &a } else { &b };
+            if store
+                .take_send_slot("628111", &limits, 1_000 + i)
+                .await
+                .unwrap()
+                == Admission::GO
+            {
+                granted += 1;
+            }
+        }
+        assert_eq!(granted, 5, "5 sends per minute across both handles");
+        // And they survive a reopen.
+        drop((a, b));
+        let c = SqliteStore::open_in(dir.path()).unwrap();
+        assert!(matches!(
+            c.take_send_slot("628111", &limits, 2_000).await.unwrap(),
+            Admission::Refused {
+                rule: LimitRule::SendsPerRecipient,
+                ..
+            }
+        ));
+    }
+
+    #[tokio::test]
+    async fn records_survive_reopen_and_file_is_private() {
         let dir = tempfile::tempdir().unwrap();
         let mut r = conformance::record("6281234567890", "v1", 10_000);
         r.delivery = Some(DeliveryStatus::Failed {
@@ -334,11 +553,11 @@ mod tests {
         r.message_id = Some("3EB0ABC".into());
         {
             let s = SqliteStore::open_in(dir.path()).unwrap();
-            s.put(&r).unwrap();
-            s.check("6281234567890", &[0; 32], 1).unwrap();
+            s.put(&r).await.unwrap();
+            s.check("6281234567890", &[0; 32], 1).await.unwrap();
         }
         let s = SqliteStore::open_in(dir.path()).unwrap();
-        let back = s.get("6281234567890").unwrap().unwrap();
+        let back = s.get("6281234567890").await.unwrap().unwrap();
         assert_eq!(back.attempts, 1);
         assert_eq!(back.delivery, r.delivery);
         assert_eq!(back.mac, r.mac);

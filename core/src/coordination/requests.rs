@@ -1,0 +1,209 @@
+//! What goes through a session's outbox: a [`Request`] from any process, an
+//! [`Outcome`] from the owner. Both travel as JSON, so a row in SQLite and an
+//! entry in a Redis stream carry the same thing.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::session::SessionId;
+
+use super::wire_error::WireError;
+
+/// An operation only the owner of a session can carry out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub(crate) enum Command {
+    /// Send `text` to `to` (normalised) under `message_id`.
+    SendText {
+        /// Recipient, E.164 digits.
+        to: String,
+        /// The message text (an OTP message carries its code: the outbox is
+        /// private to the deployment, like the session stores).
+        text: String,
+        /// Fixed when the request is made, so a resend after a failover is
+        /// the same message to the recipient.
+        message_id: String,
+    },
+    /// Ask WhatsApp whether `phone` (normalised) has an account.
+    IsOnWhatsapp {
+        /// E.164 digits.
+        phone: String,
+    },
+    /// Ask for a pairing code for `phone` (normalised).
+    PairCode {
+        /// E.164 digits.
+        phone: String,
+    },
+    /// Restart the session's client (a fresh pairing when it needs one).
+    Restart,
+    /// Unlink the device and remove its credentials.
+    Logout,
+    /// Log out, stop and remove the session.
+    Delete,
+}
+
+impl Command {
+    /// Commands that must not run twice when an owner dies mid-way are not
+    /// resumed by the next owner: a send is (same message id), the others are
+    /// answered with an error and the caller decides.
+    pub(crate) fn resumable(&self) -> bool {
+        matches!(
+            self,
+            Command::SendText { .. } | Command::IsOnWhatsapp { .. }
+        )
+    }
+}
+
+/// One queued operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Request {
+    /// Unique id (UUID v4).
+    pub(crate) id: String,
+    /// The session that must carry it out.
+    pub(crate) session: SessionId,
+    /// The caller's idempotency key, unique per session.
+    pub(crate) idempotency_key: Option<String>,
+    /// What to do.
+    pub(crate) command: Command,
+}
+
+impl Request {
+    /// A new request with a fresh id.
+    pub(crate) fn new(session: &SessionId, command: Command, key: Option<&str>) -> Self {
+        Request {
+            id: uuid::Uuid::new_v4().to_string(),
+            session: session.clone(),
+            idempotency_key: key.map(str::to_owned),
+            command,
+        }
+    }
+
+    /// The message id, for sends.
+    pub(crate) fn message_id(&self) -> Option<&str> {
+        match &self.command {
+            Command::SendText { message_id, .. } => Some(message_id),
+            _ => None,
+        }
+    }
+
+    /// The recipient, for sends.
+    pub(crate) fn recipient(&self) -> Option<&str> {
+        match &self.command {
+            Command::SendText { to, .. } => Some(to),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn to_json(&self) -> Result<String> {
+        serde_json::to_string(self).map_err(|e| Error::Store(format!("encoding a request: {e}")))
+    }
+
+    pub(crate) fn from_json(text: &str) -> Result<Self> {
+        serde_json::from_str(text)
+            .map_err(|e| Error::Store(format!("a damaged outbox request: {e}")))
+    }
+}
+
+/// What became of a request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub(crate) enum Outcome {
+    /// Done; `value` is the operation's answer (true/false, a pairing code, null).
+    Done {
+        /// The answer.
+        value: serde_json::Value,
+    },
+    /// Failed with this error.
+    Failed {
+        /// The error, as the owner had it.
+        error: WireError,
+    },
+}
+
+impl Outcome {
+    /// The outcome of a finished operation.
+    pub(crate) fn of<T: Serialize>(result: &Result<T>) -> Outcome {
+        match result {
+            Ok(value) => Outcome::Done {
+                value: serde_json::to_value(value).unwrap_or(serde_json::Value::Null),
+            },
+            Err(e) => Outcome::Failed {
+                error: WireError::of(e),
+            },
+        }
+    }
+
+    /// Back to the result the owner had.
+    pub(crate) fn into_result<T: serde::de::DeserializeOwned>(self) -> Result<T> {
+        match self {
+            Outcome::Done { value } => serde_json::from_value(value)
+                .map_err(|e| Error::Store(format!("an outbox answer of the wrong shape: {e}"))),
+            Outcome::Failed { error } => Err(error.into_error()),
+        }
+    }
+
+    pub(crate) fn is_failed(&self) -> bool {
+        matches!(self, Outcome::Failed { .. })
+    }
+
+    pub(crate) fn to_json(&self) -> Result<String> {
+        serde_json::to_string(self).map_err(|e| Error::Store(format!("encoding an outcome: {e}")))
+    }
+
+    pub(crate) fn from_json(text: &str) -> Result<Self> {
+        serde_json::from_str(text)
+            .map_err(|e| Error::Store(format!("a damaged outbox outcome: {e}")))
+    }
+}
+
+/// The answer of [`super::Coordination::submit`].
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Submitted {
+    /// Queued as given.
+    Queued,
+    /// The idempotency key already named this request, which is queued or
+    /// being carried out (or failed and is queued again).
+    Pending(Request),
+    /// The idempotency key already named this request, which succeeded.
+    AlreadyDone(Request),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_and_outcomes_round_trip() {
+        let session = SessionId::parse("shop").unwrap();
+        let r = Request::new(
+            &session,
+            Command::SendText {
+                to: "628111".into(),
+                text: "hi".into(),
+                message_id: "3EB0AA".into(),
+            },
+            Some("k"),
+        );
+        assert_eq!(Request::from_json(&r.to_json().unwrap()).unwrap(), r);
+        assert_eq!(r.message_id(), Some("3EB0AA"));
+        let ok = Outcome::of(&Ok(true));
+        assert!(
+            Outcome::from_json(&ok.to_json().unwrap())
+                .unwrap()
+                .into_result::<bool>()
+                .unwrap()
+        );
+        let failed = Outcome::of::<()>(&Err(Error::NotConnected {
+            session: "shop".into(),
+            state: "reconnecting".into(),
+        }));
+        let back = Outcome::from_json(&failed.to_json().unwrap()).unwrap();
+        let e = back.into_result::<()>().unwrap_err();
+        assert_eq!(e.code(), "NOT_CONNECTED");
+        assert_eq!(
+            e.to_string(),
+            "session `shop` is not connected (state: reconnecting)"
+        );
+        assert_eq!(Request::from_json("{").unwrap_err().code(), "STORE_ERROR");
+    }
+}

@@ -1,0 +1,148 @@
+//! Errors as they travel from the owner of a session back to the process
+//! that asked: the stable code plus the fields of the variant, so the caller
+//! gets the same error (code, message, retry time) as from a local call.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// An [`Error`] in transit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct WireError {
+    /// [`Error::code`].
+    code: String,
+    /// The variant's text (for two-field variants, the first field).
+    text: String,
+    /// `NOT_CONNECTED`'s state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    state: Option<String>,
+    /// `RATE_LIMITED`'s retry time, or `OTP_INVALID`'s attempts left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    number: Option<u64>,
+}
+
+impl WireError {
+    pub(crate) fn of(error: &Error) -> Self {
+        let (text, state, number) = match error {
+            Error::SessionNotFound(t)
+            | Error::InvalidSessionId(t)
+            | Error::NotOnWhatsapp(t)
+            | Error::InvalidPhone(t)
+            | Error::QrNotAvailable(t)
+            | Error::AlreadyConnected(t)
+            | Error::LoggedOut(t)
+            | Error::Timeout(t)
+            | Error::InvalidArgument(t)
+            | Error::MessageNotFound(t)
+            | Error::OtpNotFound(t)
+            | Error::OtpExpired(t)
+            | Error::OtpMaxAttempts(t)
+            | Error::EndpointNotAllowed(t)
+            | Error::SendFailed(t)
+            | Error::WhatsApp(t)
+            | Error::Store(t) => (t.clone(), None, None),
+            Error::NotConnected { session, state } => (session.clone(), Some(state.clone()), None),
+            Error::RateLimited {
+                reason,
+                retry_after,
+            } => (
+                reason.clone(),
+                None,
+                Some(retry_after.as_millis().min(u64::MAX as u128) as u64),
+            ),
+            Error::OtpInvalid { attempts_left } => {
+                (String::new(), None, Some(*attempts_left as u64))
+            }
+            Error::Io(e) => (e.to_string(), None, None),
+            Error::Closed => (String::new(), None, None),
+        };
+        WireError {
+            code: error.code().to_owned(),
+            text,
+            state,
+            number,
+        }
+    }
+
+    pub(crate) fn into_error(self) -> Error {
+        let WireError {
+            code,
+            text: t,
+            state,
+            number,
+        } = self;
+        match code.as_str() {
+            "SESSION_NOT_FOUND" => Error::SessionNotFound(t),
+            "INVALID_SESSION_ID" => Error::InvalidSessionId(t),
+            "NOT_CONNECTED" => Error::NotConnected {
+                session: t,
+                state: state.unwrap_or_default(),
+            },
+            "NOT_ON_WHATSAPP" => Error::NotOnWhatsapp(t),
+            "INVALID_PHONE" => Error::InvalidPhone(t),
+            "QR_NOT_AVAILABLE" => Error::QrNotAvailable(t),
+            "ALREADY_CONNECTED" => Error::AlreadyConnected(t),
+            "LOGGED_OUT" => Error::LoggedOut(t),
+            "TIMEOUT" => Error::Timeout(t),
+            "INVALID_ARGUMENT" => Error::InvalidArgument(t),
+            "RATE_LIMITED" => Error::RateLimited {
+                reason: t,
+                retry_after: Duration::from_millis(number.unwrap_or(1)),
+            },
+            "MESSAGE_NOT_FOUND" => Error::MessageNotFound(t),
+            "OTP_NOT_FOUND" => Error::OtpNotFound(t),
+            "OTP_EXPIRED" => Error::OtpExpired(t),
+            "OTP_MAX_ATTEMPTS" => Error::OtpMaxAttempts(t),
+            "OTP_INVALID" => Error::OtpInvalid {
+                attempts_left: number.unwrap_or(0).min(u32::MAX as u64) as u32,
+            },
+            "ENDPOINT_NOT_ALLOWED" => Error::EndpointNotAllowed(t),
+            "SEND_FAILED" => Error::SendFailed(t),
+            "WHATSAPP_ERROR" => Error::WhatsApp(t),
+            "IO_ERROR" => Error::Io(std::io::Error::other(t)),
+            "CLOSED" => Error::Closed,
+            // STORE_ERROR, and codes of a newer waotp this one does not know.
+            _ => Error::Store(t),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_survives_the_trip() {
+        let samples = [
+            Error::SessionNotFound("a".into()),
+            Error::NotConnected {
+                session: "s".into(),
+                state: "starting".into(),
+            },
+            Error::RateLimited {
+                reason: "r".into(),
+                retry_after: Duration::from_millis(1500),
+            },
+            Error::OtpInvalid { attempts_left: 2 },
+            Error::Io(std::io::Error::other("disk")),
+            Error::Closed,
+            Error::SendFailed("x".into()),
+        ];
+        for e in samples {
+            let back = WireError::of(&e).into_error();
+            assert_eq!(back.code(), e.code());
+            assert_eq!(back.to_string(), e.to_string());
+        }
+        for code in Error::ALL_CODES {
+            let wire = WireError {
+                code: code.to_string(),
+                text: "t".into(),
+                state: None,
+                number: None,
+            };
+            assert_eq!(wire.into_error().code(), *code);
+        }
+    }
+}

@@ -1,0 +1,414 @@
+//! Who runs a session's WhatsApp connection, and how every other process
+//! uses it (see [`crate::coordination`]).
+//!
+//! Each session has one ownership task. As a follower it mirrors the status
+//! the owner publishes and tries the lease every `lease_poll`; once it holds
+//! the lease it starts the client from the stored credentials, publishes the
+//! session's status and drains the outbox, until the lease is lost (Redis)
+//! or the session shuts down.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+
+use crate::coordination::{Command, Lease, Outcome, Request, SharedStatus, Submitted};
+use crate::error::{Error, Result};
+
+use super::{SessionInner, SessionState, lock};
+
+/// How long the drain loop waits for a request before looking again (the
+/// wake socket or Redis wakes it sooner).
+const DRAIN_WAIT: Duration = Duration::from_millis(500);
+/// How long an owner lets a send wait for its connection (after a failover,
+/// queued sends wait for the new connection rather than fail).
+const READY_WAIT: Duration = Duration::from_secs(30);
+/// How long a sender waits for a claimed request after its own deadline:
+/// once claimed it may go out, so the caller should hear how it went.
+const CLAIMED_GRACE: Duration = Duration::from_secs(30);
+
+/// Whether this process runs the session's connection.
+pub(crate) enum Role {
+    /// Another process does (or nobody yet); the status is mirrored.
+    Follower,
+    /// This process holds the lease.
+    Owner(Arc<Lease>),
+}
+
+/// The tasks an owner runs besides the client; aborted when it gives up.
+#[derive(Default)]
+pub(crate) struct OwnerTasks {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl OwnerTasks {
+    pub(crate) fn abort(&mut self) {
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for OwnerTasks {
+    fn drop(&mut self) {
+        self.abort();
+    }
+}
+
+/// Takes the first step now (so a single process owns its sessions as soon
+/// as it opens them), then keeps going in the background.
+pub(crate) async fn begin(session: &Arc<SessionInner>) -> Result<()> {
+    let first = step(session).await;
+    let task = tokio::spawn(run(Arc::downgrade(session)));
+    *lock(&session.ownership) = Some(task);
+    first
+}
+
+/// One follower step: take the lease if it is free, else mirror the owner.
+async fn step(session: &Arc<SessionInner>) -> Result<()> {
+    if session.is_remote {
+        return mirror(session).await;
+    }
+    match session.shared.coordination.try_lease(&session.id).await? {
+        Some(lease) => take_over(session, lease).await,
+        None => mirror(session).await,
+    }
+}
+
+async fn run(weak: Weak<SessionInner>) {
+    loop {
+        let (poll, lost) = {
+            let Some(session) = weak.upgrade() else {
+                return;
+            };
+            if session.is_closed() {
+                return;
+            }
+            let poll = session.shared.coordination.lease_poll();
+            match &*lock(&session.role) {
+                Role::Owner(lease) => (poll, Some(lease.lost.clone())),
+                Role::Follower => (poll, None),
+            }
+        };
+        match lost {
+            Some(lost) => {
+                wait_lost(lost).await;
+                let Some(session) = weak.upgrade() else {
+                    return;
+                };
+                log::warn!(
+                    "session {}: lease lost; stopping its connection",
+                    session.id
+                );
+                session.give_up().await;
+            }
+            None => {
+                tokio::time::sleep(poll).await;
+                let Some(session) = weak.upgrade() else {
+                    return;
+                };
+                if session.is_closed() {
+                    return;
+                }
+                if let Err(e) = step(&session).await {
+                    log::warn!("session {}: {e}", session.id);
+                }
+            }
+        }
+    }
+}
+
+async fn wait_lost(mut lost: watch::Receiver<bool>) {
+    while !*lost.borrow_and_update() {
+        if lost.changed().await.is_err() {
+            // The holder is gone without a word: the lease went with it.
+            return;
+        }
+    }
+}
+
+/// Becomes the owner: starts the client, the status publisher and the drain loop.
+async fn take_over(session: &Arc<SessionInner>, lease: Lease) -> Result<()> {
+    if !session.store_path.exists() {
+        // Deleted by its owner meanwhile: nothing to run.
+        session.mark_closed();
+        return Ok(());
+    }
+    log::info!(
+        "session {}: this process now owns it (lease {})",
+        session.id,
+        lease.token
+    );
+    let lease = Arc::new(lease);
+    *lock(&session.role) = Role::Owner(lease.clone());
+    {
+        let mut tasks = lock(&session.owner_tasks);
+        tasks.abort();
+        tasks
+            .tasks
+            .push(tokio::spawn(publish_loop(Arc::downgrade(session))));
+        tasks
+            .tasks
+            .push(tokio::spawn(drain_loop(Arc::downgrade(session), lease)));
+    }
+    session.start().await
+}
+
+/// Publishes the status whenever it changes (or the pairing code does).
+async fn publish_loop(weak: Weak<SessionInner>) {
+    let (mut changes, nudge) = match weak.upgrade() {
+        Some(s) => (s.status.subscribe(), s.publish_nudge.clone()),
+        None => return,
+    };
+    loop {
+        {
+            let Some(session) = weak.upgrade() else {
+                return;
+            };
+            let status = changes.borrow_and_update().clone();
+            let shared = SharedStatus::new(
+                &status,
+                lock(&session.qr).as_ref(),
+                lock(&session.pair_code).as_deref(),
+            );
+            if let Err(e) = session.shared.coordination.publish(&shared).await {
+                log::warn!("session {}: publishing its status failed: {e}", session.id);
+            }
+        }
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() { return },
+            () = nudge.notified() => {}
+        }
+    }
+}
+
+/// Claims queued requests and carries each out on a task of its own.
+async fn drain_loop(weak: Weak<SessionInner>, lease: Arc<Lease>) {
+    let (coordination, id) = match weak.upgrade() {
+        Some(s) => (s.shared.coordination.clone(), s.id.clone()),
+        None => return,
+    };
+    loop {
+        let requests = match coordination.claim(&id, &lease, DRAIN_WAIT).await {
+            Ok(requests) => requests,
+            Err(e) => {
+                log::warn!("session {id}: reading the outbox failed: {e}");
+                tokio::time::sleep(DRAIN_WAIT).await;
+                continue;
+            }
+        };
+        for request in requests {
+            let Some(session) = weak.upgrade() else {
+                return;
+            };
+            let lease = lease.clone();
+            tokio::spawn(async move {
+                let outcome = execute(&session, &request.command).await;
+                if let Err(e) = session
+                    .shared
+                    .coordination
+                    .finish(&request, &lease, &outcome)
+                    .await
+                {
+                    log::warn!("session {}: recording an outcome failed: {e}", session.id);
+                }
+            });
+        }
+    }
+}
+
+/// Mirrors the owner's published status, QR code and pairing code.
+async fn mirror(session: &Arc<SessionInner>) -> Result<()> {
+    let Some(shared) = session.shared.coordination.status(&session.id).await? else {
+        return Ok(());
+    };
+    let (status, qr, pair_code) = shared.view();
+    *lock(&session.qr) = qr;
+    *lock(&session.pair_code) = pair_code;
+    session.status.send_if_modified(|current| {
+        let changed = *current != status;
+        *current = status;
+        changed
+    });
+    Ok(())
+}
+
+/// Carries out a command on this process's client (the owner's side).
+pub(crate) async fn execute(session: &Arc<SessionInner>, command: &Command) -> Outcome {
+    match command {
+        Command::SendText {
+            to,
+            text,
+            message_id,
+        } => Outcome::of(&send(session, to, text, message_id).await),
+        Command::IsOnWhatsapp { phone } => Outcome::of(
+            &async {
+                session.ready_within(READY_WAIT).await?;
+                session.registered_here(phone).await
+            }
+            .await,
+        ),
+        Command::PairCode { phone } => Outcome::of(&session.pair_code_here(phone).await),
+        Command::Restart => Outcome::of(&session.start().await),
+        Command::Logout => Outcome::of(&session.logout_here().await),
+        Command::Delete => Outcome::of(&session.delete_here().await),
+    }
+}
+
+async fn send(session: &Arc<SessionInner>, to: &str, text: &str, message_id: &str) -> Result<()> {
+    session.ready_within(READY_WAIT).await?;
+    let client = session.connected_client()?;
+    session
+        .send_with_id(&client, to, text, message_id.to_owned())
+        .await
+        .map(|_| ())
+}
+
+/// What [`perform`] found.
+pub(crate) struct Performed {
+    /// The request that was carried out: the given one, or the earlier one
+    /// its idempotency key named.
+    pub(crate) request: Request,
+    /// The owner's answer.
+    pub(crate) outcome: Outcome,
+    /// True when the idempotency key named a request that had already succeeded.
+    pub(crate) replayed: bool,
+}
+
+/// Runs a request through the session's outbox: carried out here when this
+/// process owns the session, else by the owner while this waits up to `timeout`.
+pub(crate) async fn perform(
+    session: &Arc<SessionInner>,
+    request: Request,
+    timeout: Duration,
+) -> Result<Performed> {
+    let coordination = &session.shared.coordination;
+    let owner = session.lease();
+    let (request, replayed) = match coordination.submit(&request, owner.as_deref()).await? {
+        Submitted::Queued => {
+            if let Some(lease) = owner {
+                // Claimed for us at submit: carry it out without a round trip.
+                let outcome = execute(session, &request.command).await;
+                coordination.finish(&request, &lease, &outcome).await?;
+                return Ok(Performed {
+                    request,
+                    outcome,
+                    replayed: false,
+                });
+            }
+            (request, false)
+        }
+        Submitted::Pending(earlier) => (earlier, false),
+        Submitted::AlreadyDone(earlier) => (earlier, true),
+    };
+    if replayed {
+        return Ok(Performed {
+            request,
+            outcome: Outcome::Done {
+                value: serde_json::Value::Null,
+            },
+            replayed,
+        });
+    }
+    let outcome = match coordination
+        .wait_outcome(&session.id, &request.id, timeout)
+        .await?
+    {
+        Some(outcome) => outcome,
+        None if coordination.withdraw(&request.id).await? => {
+            return Err(Error::Timeout(format!(
+                "the owner of session `{}` to carry out the request (withdrawn, nothing was sent)",
+                session.id
+            )));
+        }
+        None => coordination
+            .wait_outcome(&session.id, &request.id, CLAIMED_GRACE)
+            .await?
+            .ok_or_else(|| {
+                Error::Timeout(format!(
+                    "the owner of session `{}` to finish the request (it may still be carried out)",
+                    session.id
+                ))
+            })?,
+    };
+    Ok(Performed {
+        request,
+        outcome,
+        replayed: false,
+    })
+}
+
+/// Runs `command` where the connection is: directly when this process owns
+/// the session, else through the outbox; answers as the owner did.
+pub(crate) async fn on_owner<T: Serialize + DeserializeOwned>(
+    session: &Arc<SessionInner>,
+    command: Command,
+    timeout: Duration,
+) -> Result<T> {
+    let outcome = if session.lease().is_some() {
+        execute(session, &command).await
+    } else {
+        perform(session, Request::new(&session.id, command, None), timeout)
+            .await?
+            .outcome
+    };
+    outcome.into_result()
+}
+
+impl SessionInner {
+    /// The lease, while this process owns the session.
+    pub(crate) fn lease(&self) -> Option<Arc<Lease>> {
+        match &*lock(&self.role) {
+            Role::Owner(lease) if lease.is_held() => Some(lease.clone()),
+            _ => None,
+        }
+    }
+
+    /// Whether this process runs the session's connection.
+    pub(crate) fn is_owner(&self) -> bool {
+        self.lease().is_some()
+    }
+
+    /// Stops the connection and goes back to following (a lost lease).
+    pub(crate) async fn give_up(&self) {
+        lock(&self.owner_tasks).abort();
+        self.stop_client().await;
+        *lock(&self.role) = Role::Follower;
+    }
+
+    /// Waits up to `wait` for a connection on its way; fails at once when
+    /// the session cannot get there by itself.
+    pub(crate) async fn ready_within(&self, wait: Duration) -> Result<()> {
+        let mut rx = self.status.subscribe();
+        let ready = async {
+            loop {
+                let state = rx.borrow_and_update().state;
+                match state {
+                    SessionState::Connected => return Ok(()),
+                    SessionState::Starting
+                    | SessionState::Connecting
+                    | SessionState::Reconnecting => {}
+                    SessionState::LoggedOut => return Err(Error::LoggedOut(self.id.to_string())),
+                    other => {
+                        return Err(Error::NotConnected {
+                            session: self.id.to_string(),
+                            state: other.to_string(),
+                        });
+                    }
+                }
+                if rx.changed().await.is_err() {
+                    return Err(Error::Closed);
+                }
+            }
+        };
+        match tokio::time::timeout(wait, ready).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::NotConnected {
+                session: self.id.to_string(),
+                state: self.status.borrow().state.to_string(),
+            }),
+        }
+    }
+}
