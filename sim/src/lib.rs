@@ -27,6 +27,7 @@ mod keyshare;
 mod messages;
 mod pair_code;
 mod pairing;
+pub mod redis_server;
 mod server;
 mod signal_store;
 mod state;

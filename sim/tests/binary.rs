@@ -243,3 +243,24 @@ async fn real_client_links_and_sends_through_the_binary() {
         .await;
     client.shutdown().await;
 }
+
+#[test]
+fn a_throwaway_redis_server_answers_goes_away_and_comes_back() {
+    use std::io::{BufRead, BufReader, Write};
+    let mut redis = waotp_sim::redis_server::RedisServer::start().expect("redis-server starts");
+    let ping = |port: u16| -> bool {
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            return false;
+        };
+        s.write_all(b"PING\r\n").unwrap();
+        let mut line = String::new();
+        BufReader::new(s).read_line(&mut line).unwrap();
+        line.starts_with("+PONG")
+    };
+    assert!(redis.url().starts_with("redis://127.0.0.1:"));
+    assert!(ping(redis.port()));
+    redis.stop();
+    assert!(!ping(redis.port()), "a stopped server no longer answers");
+    redis.start_again().unwrap();
+    assert!(ping(redis.port()), "it comes back on the same port");
+}
