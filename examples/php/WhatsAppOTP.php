@@ -31,7 +31,12 @@ class WhatsAppOTP
      *   WAOTP_LIB, else target/release of this repository), `header`
      *   (include/waotp_php.h), `dataDir` (./waotp-data), `endpoint`
      *   (simulator URL; sandbox builds only), `memoryStore`, `noLimits`,
-     *   `manualClock` (sandbox builds only), `locale` ('id' or 'en')
+     *   `manualClock` (sandbox builds only), `locale` ('id' or 'en'),
+     *   `redisUrl` and `redisKeyPrefix` (several hosts share OTP state,
+     *   limits and sessions through one Redis; see the README's deployment
+     *   section). Every PHP-FPM worker may construct its own object on the
+     *   same `dataDir`: one of them runs the WhatsApp connection and the
+     *   others send through it.
      * @throws RuntimeException when the library cannot be loaded or the gateway cannot open
      */
     public function __construct($sessionId = 'default', array $options = [])
@@ -42,7 +47,9 @@ class WhatsAppOTP
         $ffi->waotp_gateway_options_default(FFI::addr($o));
         // Strings handed to C must outlive the call: keep them in CData.
         $keep = [];
-        foreach (['dataDir' => 'data_dir', 'endpoint' => 'endpoint', 'locale' => 'locale'] as $key => $field) {
+        $strings = ['dataDir' => 'data_dir', 'endpoint' => 'endpoint', 'locale' => 'locale',
+            'redisUrl' => 'redis_url', 'redisKeyPrefix' => 'redis_key_prefix'];
+        foreach ($strings as $key => $field) {
             if (isset($options[$key])) {
                 $keep[$field] = self::cString($options[$key]);
                 $o->$field = FFI::cast('const char *', FFI::addr($keep[$field][0]));

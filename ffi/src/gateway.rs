@@ -57,6 +57,12 @@ pub struct waotp_gateway_options {
     /// starts at the current time and moves only by `waotp_test_clock_advance`.
     /// A normal build answers `WAOTP_SANDBOX_ONLY`.
     pub manual_clock: bool,
+    /// Redis shared by every host of a deployment (`redis://host:port/db`):
+    /// OTP state, limits, session leases and the outbox go there. NULL: one
+    /// host, everything in `data_dir`.
+    pub redis_url: *const c_char,
+    /// Prefix of every Redis key, so deployments can share one Redis. NULL: `"waotp:"`.
+    pub redis_key_prefix: *const c_char,
 }
 
 impl Default for waotp_gateway_options {
@@ -73,6 +79,8 @@ impl Default for waotp_gateway_options {
             no_limits: false,
             skip_on_whatsapp_check: false,
             manual_clock: false,
+            redis_url: std::ptr::null(),
+            redis_key_prefix: std::ptr::null(),
         }
     }
 }
@@ -140,6 +148,12 @@ pub extern "C" fn waotp_gateway_open(
         }
         if o.skip_on_whatsapp_check {
             builder = builder.check_on_whatsapp(false);
+        }
+        if let Some(url) = opt_string(o.redis_url, "options->redis_url")? {
+            builder = builder.redis_url(url);
+        }
+        if let Some(prefix) = opt_string(o.redis_key_prefix, "options->redis_key_prefix")? {
+            builder = builder.redis_key_prefix(prefix);
         }
         let clock = if o.manual_clock {
             if !waotp::build_info().sandbox {

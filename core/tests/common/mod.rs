@@ -8,6 +8,8 @@ use std::time::Duration;
 use waotp::{Event, EventStream, Gateway, Session, SessionStatus};
 use waotp_sim::{SimConfig, Simulator};
 
+pub mod worker;
+
 /// Generous bound for anything the simulator does in well under a second.
 pub const STEP: Duration = Duration::from_secs(20);
 

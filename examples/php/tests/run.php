@@ -354,6 +354,42 @@ test('getStats and sendText', function () {
     check(isset($stats['data']['sessions']['php']), 'per session');
 });
 
+test('several PHP processes at once send through the one connection', function () use ($lib, $ws, $tmp) {
+    // This process owns session "php" (its gateway runs the connection);
+    // four more PHP processes open the same data dir at once, as PHP-FPM
+    // workers would, and each sends a code.
+    shared();
+    $phones = ['6281300000021', '6281300000022', '6281300000023', '6281300000024'];
+    $procs = [];
+    foreach ($phones as $phone) {
+        sim('POST', '/numbers', ['phone' => $phone, 'registered' => true]);
+        $cmd = [PHP_BINARY, '-d', 'ffi.enable=1', __DIR__ . '/worker.php', $lib, $ws, "$tmp/shared", 'php', $phone];
+        $p = proc_open($cmd, [1 => ['pipe', 'w'], 2 => ['file', "$tmp/worker-$phone.err", 'w']], $pipes);
+        $procs[$phone] = [$p, $pipes[1]];
+    }
+    foreach ($procs as $phone => [$p, $out]) {
+        $line = '';
+        readLines($out, microtime(true) + SCRIPT_S, function ($l) use (&$line) {
+            $line = $l;
+        });
+        fclose($out);
+        $rc = waitProcess($p, microtime(true) + 60);
+        same(0, $rc, "worker for $phone exits cleanly; stderr: " . @file_get_contents("$tmp/worker-$phone.err"));
+        $r = json_decode($line, true);
+        same(true, $r['success'] ?? null, "worker for $phone sent: $line");
+        same(1, substr_count(inboxText($phone), $r['data']['otp']), "$phone got its code");
+    }
+    $device = null;
+    foreach (sim('GET', '/devices')['devices'] as $d) {
+        if ($d['phone'] === '6281400000001') {
+            $device = $d;
+        }
+    }
+    check($device !== null, 'the simulator knows the linked device');
+    same(1, $device['max_live_connections'], 'one WhatsApp connection at any time: ' . json_encode($device));
+    same(0, $device['replaced'], 'no stream replaced');
+});
+
 test('send_otp.php: the guide\'s script, end to end', function () use ($lib, $ws, $tmp) {
     sim('POST', '/numbers', ['phone' => '6281300000007', 'registered' => true]);
     $env = array_merge(getenv(), ['WAOTP_LIB' => $lib, 'WAOTP_ENDPOINT' => $ws, 'WAOTP_SESSION' => 'script',
