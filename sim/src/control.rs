@@ -8,6 +8,7 @@
 //! | POST | `/pair-code` | `{"phone","code"}` | `{"ok":true}` once paired |
 //! | GET | `/inbox/{phone}` | | `{"messages":[{"id","from","text","at"}]}` |
 //! | GET | `/accounts` | | `{"accounts":[…]}` |
+//! | GET | `/devices` | | `{"devices":[{"jid","phone","device","live_connections","max_live_connections","logins","replaced","duplicate_messages","retry_receipts_sent","retry_resends"}]}` |
 //! | POST | `/faults` | `{"kind","phone"?,"xmlns"?,"context"?,"delay_ms"?}` | `{"ok":true}` |
 //! | GET | `/faults` | | `{"hits":[{"kind","phone","target","context","stanza_id"}]}` |
 //! | POST | `/receipt-delay` | `{"phone","delay_ms"}` | `{"ok":true}` |
@@ -54,6 +55,7 @@ pub fn router(sim: Simulator) -> Router {
         .route("/pair-code", post(pair_code))
         .route("/inbox/{phone}", get(inbox))
         .route("/accounts", get(accounts))
+        .route("/devices", get(devices))
         .route("/faults", post(fault).get(fault_hits))
         .route("/receipt-delay", post(receipt_delay))
         .with_state(sim)
@@ -130,6 +132,10 @@ async fn accounts(State(sim): State<Simulator>) -> ApiResult {
     Ok(Json(json!({ "accounts": sim.linked_accounts() })))
 }
 
+async fn devices(State(sim): State<Simulator>) -> ApiResult {
+    Ok(Json(json!({ "devices": sim.devices() })))
+}
+
 #[derive(Deserialize)]
 struct FaultBody {
     kind: String,
@@ -163,6 +169,7 @@ async fn fault(
         "conflict" => Fault::Conflict(body.phone.clone()),
         "error_ack" => Fault::ErrorAck(need_phone()?),
         "withhold_receipts" => Fault::WithholdReceipts(need_phone()?),
+        "undecryptable" => Fault::Undecryptable(need_phone()?),
         "slow_iq" => Fault::SlowIq {
             phone: body.phone.clone(),
             xmlns: body.xmlns.clone(),

@@ -20,6 +20,7 @@
 
 mod conn;
 pub mod control;
+mod devices;
 mod faults;
 mod handshake;
 mod iq;
@@ -28,6 +29,7 @@ mod messages;
 mod pair_code;
 mod pairing;
 pub mod redis_server;
+mod retry;
 mod server;
 mod signal_store;
 mod state;
@@ -43,6 +45,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use wacore_binary::builder::NodeBuilder;
 
+pub use crate::devices::DeviceConnections;
 pub use crate::faults::FaultHit;
 use crate::faults::SlowIq;
 use crate::state::{Recipient, Shared};
@@ -124,6 +127,12 @@ pub enum Fault {
     ErrorAck(String),
     /// This recipient number never sends delivered/read receipts.
     WithholdReceipts(String),
+    /// The phone of this recipient number cannot decrypt the next message
+    /// sent to it (arming it N times: the next N message stanzas, resends
+    /// included). The server acks the stanza; the phone answers with a
+    /// retry receipt (`<receipt type="retry">`) instead of delivered/read.
+    /// Messages to other numbers leave it armed.
+    Undecryptable(String),
     /// Delay the answer to the next IQ that matches: on a connection of the
     /// linked account `phone` (any connection if `None`), with the given
     /// `xmlns` (e.g. `"usync"`; any IQ if `None`) and query `context` (e.g.
@@ -309,18 +318,20 @@ impl Simulator {
             }
             Fault::Conflict(phone) => {
                 for c in shared.conns_for(phone.map(|p| digits(&p)).as_deref()) {
-                    c.send(
-                        NodeBuilder::new(tag::STREAM_ERROR)
-                            .children([NodeBuilder::new(tag::CONFLICT)
-                                .attr("type", val::CONFLICT_REPLACED)
-                                .build()])
-                            .build(),
-                    );
+                    c.send(devices::stream_replaced());
                     c.close();
                 }
             }
             Fault::ErrorAck(recipient) => {
                 shared.lock().faults.error_ack.insert(digits(&recipient));
+            }
+            Fault::Undecryptable(recipient) => {
+                *shared
+                    .lock()
+                    .faults
+                    .undecryptable
+                    .entry(digits(&recipient))
+                    .or_default() += 1;
             }
             Fault::WithholdReceipts(recipient) => {
                 shared
@@ -346,9 +357,9 @@ impl Simulator {
         }
     }
 
-    /// Every one-shot fault (`slow_iq`, `error_ack`) that took effect so
-    /// far, oldest first: which stanza it hit. A fault still armed is not
-    /// listed.
+    /// Every one-shot fault (`slow_iq`, `error_ack`, `undecryptable`) that
+    /// took effect so far, oldest first: which stanza it hit. A fault still
+    /// armed is not listed.
     pub fn fault_hits(&self) -> Vec<FaultHit> {
         self.shared.lock().faults.hits.clone()
     }
@@ -401,6 +412,50 @@ impl Simulator {
             .collect();
         out.sort_by(|a, b| a.phone.cmp(&b.phone));
         out
+    }
+
+    /// Connection and message counters of every linked device (and of every
+    /// device that ever logged in), sorted by phone and device id. See
+    /// [`DeviceConnections`].
+    pub fn devices(&self) -> Vec<DeviceConnections> {
+        devices::report(&self.shared.lock())
+    }
+
+    /// How many message stanzas with `id` the linked device `phone:device`
+    /// sent (0 if none): 1 normally, more for resends and duplicates.
+    pub fn message_stanzas(&self, phone: &str, device: u32, id: &str) -> u32 {
+        self.shared
+            .lock()
+            .devices
+            .get(&(digits(phone), device))
+            .and_then(|d| d.messages.get(id))
+            .map_or(0, |m| m.stanzas)
+    }
+
+    /// The phone of `recipient` sends the linked device `phone:device` a
+    /// retry receipt with `count` for message `id`, as if it could not
+    /// decrypt it, whether or not the message was delivered. Counted like
+    /// the automatic ones (`retry_receipts_sent`; the resend it allows is
+    /// not a duplicate). For tests of the client's answer to one given
+    /// count; undecryptable messages get counts 1, 2, … by themselves.
+    /// Fails if `recipient` is not registered or the device is offline.
+    pub async fn send_retry_receipt(
+        &self,
+        phone: &str,
+        device: u32,
+        recipient: &str,
+        id: &str,
+        count: u32,
+    ) -> anyhow::Result<()> {
+        retry::send_retry_receipt(
+            &self.shared,
+            &digits(phone),
+            device,
+            &digits(recipient),
+            id,
+            count,
+        )
+        .await
     }
 
     /// Waits until `phone` has a logged-in companion connection.

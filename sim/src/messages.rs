@@ -1,10 +1,11 @@
 //! Messages the client sends: decrypt for the recipient's phone, store the
 //! text in its inbox, then ack, delivered and read — unless a fault says
-//! otherwise.
+//! otherwise. A message the phone cannot decrypt is acked (the server took
+//! it) and answered with a retry receipt, as a real device does.
 
 use std::sync::Arc;
 
-use anyhow::{anyhow, bail};
+use anyhow::anyhow;
 use wacore::libsignal::protocol::ProtocolAddress;
 use wacore::messages::MessageUtils;
 use wacore::proto_helpers::MessageExt as _;
@@ -14,6 +15,7 @@ use waproto::buffa::Message as _;
 use waproto::whatsapp as wa;
 
 use crate::InboxMessage;
+use crate::devices::Arrival;
 use crate::faults::FaultHit;
 use crate::iq::{attr, user_of};
 use crate::state::{ConnHandle, Shared, now_secs};
@@ -50,6 +52,16 @@ fn encs_for_phone<'a>(message: &'a Node, phone: &str) -> Vec<&'a Node> {
     out
 }
 
+/// Why a message did not reach the recipient's inbox.
+enum NotDelivered {
+    /// The server cannot route it (unregistered number, no `<enc>` for the
+    /// phone, bad payload): nack.
+    Refused(anyhow::Error),
+    /// It reached the phone, whose Signal session could not decrypt it: the
+    /// phone asks the sender for a resend.
+    Undecryptable(anyhow::Error),
+}
+
 /// Handles one `<message>` from a logged-in companion.
 pub async fn handle(shared: &Arc<Shared>, conn: &Arc<ConnHandle>, message: &Node) {
     let Some((sender_phone, sender_device)) = conn.login.lock().ok().and_then(|l| l.clone()) else {
@@ -58,6 +70,16 @@ pub async fn handle(shared: &Arc<Shared>, conn: &Arc<ConnHandle>, message: &Node
     let id = attr(message, "id").unwrap_or_default();
     let to = user_of(&attr(message, "to").unwrap_or_default());
     let t = now_secs();
+    let arrival = crate::devices::record_message(
+        &mut shared.lock(),
+        &sender_phone,
+        sender_device,
+        &id,
+        crate::retry::marked_as_retry(message),
+    );
+    if arrival == Arrival::Duplicate {
+        log::warn!("{sender_phone}:{sender_device} sent message id {id} again");
+    }
     if to == sender_phone {
         // A note to self (or a peer message): nothing to deliver.
         conn.send(ack(&id, &to, t, None));
@@ -68,7 +90,14 @@ pub async fn handle(shared: &Arc<Shared>, conn: &Arc<ConnHandle>, message: &Node
         conn.send(ack(&id, &to, t, Some(ERROR_ACK_CODE)));
         return;
     }
-    match decrypt_text(shared, message, &to, &sender_phone, sender_device).await {
+    let outcome = if take_undecryptable(shared, &sender_phone, &to, &id) {
+        // The ciphertext is left untouched, like a real failure that leaves
+        // the phone's session as it was.
+        Err(NotDelivered::Undecryptable(anyhow!("undecryptable fault")))
+    } else {
+        decrypt_text(shared, message, &to, &sender_phone, sender_device).await
+    };
+    match outcome {
         Ok(text) => {
             {
                 // WhatsApp keys a message by sender and id: a resend under the
@@ -88,11 +117,36 @@ pub async fn handle(shared: &Arc<Shared>, conn: &Arc<ConnHandle>, message: &Node
             conn.send(ack(&id, &to, t, None));
             spawn_receipts(shared.clone(), sender_phone, to, id);
         }
-        Err(e) => {
+        Err(NotDelivered::Undecryptable(e)) => {
+            log::warn!("{to} could not decrypt message {id}: {e:#}");
+            conn.send(ack(&id, &to, t, None));
+            crate::retry::ask_for_resend(shared, &sender_phone, sender_device, &to, &id).await;
+        }
+        Err(NotDelivered::Refused(e)) => {
             log::warn!("could not deliver message {id} to {to}: {e:#}");
             conn.send(ack(&id, &to, t, Some("500")));
         }
     }
+}
+
+/// Takes one armed `undecryptable` fault for recipient `to`, logging the hit.
+fn take_undecryptable(shared: &Shared, sender_phone: &str, to: &str, id: &str) -> bool {
+    let mut st = shared.lock();
+    let Some(armed) = st.faults.undecryptable.get_mut(to) else {
+        return false;
+    };
+    *armed -= 1;
+    if *armed == 0 {
+        st.faults.undecryptable.remove(to);
+    }
+    st.faults.hits.push(FaultHit {
+        kind: "undecryptable".into(),
+        phone: Some(sender_phone.to_string()),
+        target: to.to_string(),
+        context: None,
+        stanza_id: id.to_string(),
+    });
+    true
 }
 
 /// Takes an armed `error_ack` fault for recipient `to`, logging the hit.
@@ -117,21 +171,23 @@ async fn decrypt_text(
     to: &str,
     sender_phone: &str,
     sender_device: u32,
-) -> anyhow::Result<String> {
+) -> Result<String, NotDelivered> {
     let recipient = shared
         .lock()
         .numbers
         .get(to)
         .cloned()
         .filter(|r| r.registered)
-        .ok_or_else(|| anyhow!("{to} is not a registered number"))?;
+        .ok_or_else(|| NotDelivered::Refused(anyhow!("{to} is not a registered number")))?;
     let encs = encs_for_phone(message, to);
     if encs.is_empty() {
-        bail!("message has no <enc> for {to}");
+        return Err(NotDelivered::Refused(anyhow!(
+            "message has no <enc> for {to}"
+        )));
     }
     let sender = ProtocolAddress::new(sender_phone, sender_device.into());
     let mut store = recipient.store.lock().await;
-    let mut last_error = anyhow!("no decryptable <enc>");
+    let mut last_error = None;
     for enc in encs {
         let enc_type = attr(enc, "type").unwrap_or_default();
         let Some(NodeContent::Bytes(ciphertext)) = enc.content.as_ref() else {
@@ -140,14 +196,22 @@ async fn decrypt_text(
         match store.decrypt(&sender, &enc_type, ciphertext).await {
             Ok(padded) => {
                 let version: u8 = attr(enc, "v").and_then(|v| v.parse().ok()).unwrap_or(2);
-                let plain = MessageUtils::unpad_message_ref(&padded, version)?;
-                let msg = wa::Message::decode_from_slice(plain)?;
-                return Ok(msg.text_content().unwrap_or_default().to_string());
+                return decode_text(&padded, version).map_err(NotDelivered::Refused);
             }
-            Err(e) => last_error = e,
+            Err(e) => last_error = Some(e),
         }
     }
-    Err(last_error)
+    Err(match last_error {
+        Some(e) => NotDelivered::Undecryptable(e),
+        None => NotDelivered::Refused(anyhow!("no <enc> with a ciphertext for {to}")),
+    })
+}
+
+/// Unpads a decrypted payload and reads its text.
+fn decode_text(padded: &[u8], version: u8) -> anyhow::Result<String> {
+    let plain = MessageUtils::unpad_message_ref(padded, version)?;
+    let msg = wa::Message::decode_from_slice(plain)?;
+    Ok(msg.text_content().unwrap_or_default().to_string())
 }
 
 fn receipt(from_phone: &str, id: &str, read: bool) -> Node {

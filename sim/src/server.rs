@@ -153,13 +153,16 @@ async fn connection(shared: Arc<Shared>, tcp: TcpStream) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Accepts a login for a known linked device or refuses it with 401.
+/// Accepts a login for a known linked device or refuses it with 401. A
+/// login as a device that already has a live connection replaces that
+/// connection, as WhatsApp does (see `devices.rs`).
 fn login(shared: &Shared, conn: &ConnHandle, username: Option<u64>, device: Option<u32>) {
     let phone = username.map(|u| u.to_string()).unwrap_or_default();
     let device = device.unwrap_or(0);
-    let lid = {
-        let st = shared.lock();
-        st.accounts
+    let accepted = {
+        let mut st = shared.lock();
+        let lid = st
+            .accounts
             .get(&phone)
             // The device must exist and present the Noise key it paired with.
             .filter(|a| {
@@ -167,11 +170,11 @@ fn login(shared: &Shared, conn: &ConnHandle, username: Option<u64>, device: Opti
                     .get(&device)
                     .is_some_and(|d| d.noise_pub == conn.client_static)
             })
-            .map(|a| a.lid.clone())
+            .map(|a| a.lid.clone());
+        lid.map(|lid| (lid, crate::devices::log_in(&mut st, conn, &phone, device)))
     };
-    match lid {
-        Some(lid) => {
-            *lock(&conn.login) = Some((phone.clone(), device));
+    match accepted {
+        Some((lid, replaced)) => {
             log::info!("login {phone}:{device} (conn {})", conn.id);
             conn.send(
                 NodeBuilder::new(tag::SUCCESS)
@@ -181,6 +184,18 @@ fn login(shared: &Shared, conn: &ConnHandle, username: Option<u64>, device: Opti
                     ])
                     .build(),
             );
+            for old in replaced {
+                log::info!(
+                    "conn {} replaces conn {} as {phone}:{device}",
+                    conn.id,
+                    old.id
+                );
+                old.send(crate::devices::stream_replaced());
+                // The writer still sends the stream error queued before the
+                // close; killing also stops the reader, so a peer that never
+                // hangs up cannot keep the replaced connection around.
+                old.kill();
+            }
             shared.accounts_version.send_modify(|v| *v += 1);
         }
         None => {

@@ -72,6 +72,11 @@ impl SignalStore {
         &self.identity
     }
 
+    /// This identity's Signal registration id (the one its bundles carry).
+    pub fn registration_id(&self) -> u32 {
+        self.registration_id
+    }
+
     /// Mints a fresh one-time prekey and returns a bundle advertising it, as
     /// the server would hand out for `device_id`.
     pub fn fresh_bundle(&mut self, device_id: u32) -> anyhow::Result<PreKeyBundle> {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::{Mutex as AsyncMutex, mpsc, oneshot, watch};
 use wacore_binary::Node;
 
+use crate::devices::{DeviceKey, DeviceStats};
 use crate::faults::{FaultHit, SlowIq};
 use crate::handshake::ServerIdentity;
 use crate::signal_store::SignalStore;
@@ -129,6 +130,9 @@ pub struct EnteredCode {
 pub struct Faults {
     /// Recipients whose next message gets an error ack.
     pub error_ack: HashSet<String>,
+    /// Recipients whose next N messages the simulated phone cannot decrypt
+    /// (N = how often the fault was armed).
+    pub undecryptable: HashMap<String, usize>,
     /// Recipients that never send receipts.
     pub withhold_receipts: HashSet<String>,
     /// Per-recipient delay before each receipt.
@@ -154,6 +158,8 @@ pub struct State {
     pub pair_codes: HashMap<String, PairCodeFlow>,
     /// Delivered messages by recipient phone.
     pub inboxes: HashMap<String, Vec<InboxMessage>>,
+    /// Connection and message counters per linked device.
+    pub devices: HashMap<DeviceKey, DeviceStats>,
     /// Faults.
     pub faults: Faults,
 }
@@ -207,6 +213,20 @@ impl Shared {
             .conns
             .values()
             .filter(|c| phone.is_none() || c.phone().as_deref() == phone)
+            .cloned()
+            .collect()
+    }
+
+    /// Live connections logged in as the linked device `(phone, device)`.
+    pub fn conns_for_device(&self, phone: &str, device: u32) -> Vec<Arc<ConnHandle>> {
+        self.lock()
+            .conns
+            .values()
+            .filter(|c| {
+                lock(&c.login)
+                    .as_ref()
+                    .is_some_and(|(p, d)| p == phone && *d == device)
+            })
             .cloned()
             .collect()
     }

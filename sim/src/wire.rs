@@ -19,8 +19,10 @@ pub mod tag {
     pub const MESSAGE: &str = "message";
     /// Server acknowledgement.
     pub const ACK: &str = "ack";
-    /// Delivery / read receipt.
+    /// Delivery / read / retry receipt.
     pub const RECEIPT: &str = "receipt";
+    /// Retry request child of a retry receipt.
+    pub const RETRY: &str = "retry";
     /// Server notification.
     pub const NOTIFICATION: &str = "notification";
     /// Login accepted.
@@ -134,6 +136,14 @@ pub mod val {
     pub const CODE_LOGGED_OUT: &str = "401";
     /// Conflict type for a replaced stream.
     pub const CONFLICT_REPLACED: &str = "replaced";
+    /// Receipt type asking the sender to resend a message the recipient's
+    /// device could not decrypt.
+    pub const RECEIPT_RETRY: &str = "retry";
+    /// Version attribute of the `<retry>` child.
+    pub const RETRY_VERSION: &str = "1";
+    /// `<enc>` attribute the client puts on a resend: the retry count it
+    /// answers (`wacore/src/send/dm.rs`, `prepare_pairwise_retry_stanza`).
+    pub const ENC_RETRY_COUNT: &str = "count";
     /// Pair-code stage names.
     pub const STAGE_COMPANION_HELLO: &str = "companion_hello";
     /// Pair-code stage sent by the phone.

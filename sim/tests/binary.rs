@@ -112,6 +112,15 @@ fn control_api_basics_and_errors() {
     );
     let (status, body) = http(c, "POST", "/faults", Some(json!({"kind": "error_ack"})));
     assert_eq!(status, 400, "error_ack needs a recipient: {body}");
+    let (status, body) = http(c, "POST", "/faults", Some(json!({"kind": "undecryptable"})));
+    assert_eq!(status, 400, "undecryptable needs a recipient: {body}");
+    let undecryptable = json!({"kind": "undecryptable", "phone": "6281234567890"});
+    assert_eq!(http(c, "POST", "/faults", Some(undecryptable)).0, 200);
+    assert_eq!(
+        http(c, "GET", "/devices", None),
+        (200, json!({"devices": []})),
+        "no device linked yet"
+    );
     assert_eq!(
         http(c, "POST", "/faults", Some(json!({"kind": "drop"}))).0,
         200
@@ -205,6 +214,29 @@ async fn real_client_links_and_sends_through_the_binary() {
         messages[0]["id"].is_string() && messages[0]["at"].is_i64(),
         "{body}"
     );
+
+    let (status, body) = http_async(&sim.control, "GET", "/devices".into(), None).await;
+    assert_eq!(status, 200);
+    let devices = body["devices"].as_array().expect("devices");
+    assert_eq!(devices.len(), 1, "{body}");
+    let device = &devices[0];
+    let id = device["device"].as_u64().expect("device id");
+    assert_eq!(device["jid"], format!("6281111111111:{id}@s.whatsapp.net"));
+    assert_eq!(device["phone"], "6281111111111");
+    assert_eq!(device["live_connections"], 1, "{body}");
+    // The client may reconnect on its own around pairing; a new login that
+    // reaches the simulator before the old socket's close counts as a
+    // replacement, so only the presence of these three is checked here.
+    for counter in ["logins", "max_live_connections"] {
+        assert!(
+            device[counter].as_u64().is_some_and(|n| n >= 1),
+            "{counter}: {body}"
+        );
+    }
+    assert!(device["replaced"].is_u64(), "{body}");
+    for zero in ["duplicate_messages", "retry_receipts_sent", "retry_resends"] {
+        assert_eq!(device[zero], 0, "{zero}: {body}");
+    }
 
     // A slow_iq fault aimed through the control API hits the usync query.
     let (status, body) = http_async(

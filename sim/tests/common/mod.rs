@@ -1,6 +1,8 @@
 //! Helpers that wire the REAL whatsapp-rust client to the simulator.
 #![allow(dead_code)]
 
+pub mod log_capture;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,0 +1,236 @@
+//! Per linked device accounting: live connections and stream replacement,
+//! and how many stanzas each message id of the device arrived as.
+//!
+//! WhatsApp allows one live stream per linked device. When a second
+//! connection logs in as a device that already has one, the server sends
+//! the older connection `<stream:error><conflict type="replaced"/>` and
+//! closes it; whatsapp-rust turns exactly that stanza into
+//! `Event::StreamReplaced` and stops reconnecting
+//! (`whatsapp-rust/src/client/node_io.rs`, `handle_stream_error`). Two
+//! processes sharing one device store therefore knock each other off, and
+//! the counters here let a test see that it happened.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use wacore_binary::Node;
+use wacore_binary::builder::NodeBuilder;
+
+use crate::state::{ConnHandle, State, lock};
+use crate::wire::{self, tag, val};
+
+/// A linked companion device: account phone digits and device id.
+pub type DeviceKey = (String, u32);
+
+/// One linked device's connection and message counters, as
+/// `Simulator::devices` and `GET /devices` report them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceConnections {
+    /// The device JID, `PHONE:DEVICE@s.whatsapp.net`.
+    pub jid: String,
+    /// Account phone digits.
+    pub phone: String,
+    /// Companion device id.
+    pub device: u32,
+    /// Connections logged in as this device right now (0 or 1: a newer
+    /// login replaces the older connection at once).
+    pub live_connections: usize,
+    /// The most connections that were logged in as this device at the same
+    /// time, counting a new login together with the connection it is about
+    /// to replace: `2` means a second connection logged in while one was
+    /// live, i.e. two processes share the device.
+    pub max_live_connections: usize,
+    /// Successful logins as this device.
+    pub logins: u64,
+    /// Older connections this device's newer logins replaced (each got the
+    /// `replaced` stream error). The `Conflict` fault is not counted.
+    pub replaced: u64,
+    /// Message stanzas whose id this device had already sent, not counting
+    /// resends that answer one of the simulator's retry receipts.
+    pub duplicate_messages: u64,
+    /// Retry receipts the simulator sent this device for messages it could
+    /// not decrypt.
+    pub retry_receipts_sent: u64,
+    /// Resends that answered one of those retry receipts (same id, `<enc>`
+    /// with a `count` attribute).
+    pub retry_resends: u64,
+}
+
+/// How many stanzas one message id arrived as, and the retries around it.
+#[derive(Debug, Default, Clone)]
+pub struct MessageRecord {
+    /// Stanzas that carried this id.
+    pub stanzas: u32,
+    /// Retry receipts the simulator sent for this id.
+    pub retry_receipts: u32,
+    /// Stanzas that answered one of those retry receipts.
+    pub resends: u32,
+}
+
+/// Counters kept per linked device for the simulator's lifetime (they
+/// survive logout, so a test can still read them afterwards).
+#[derive(Debug, Default)]
+pub struct DeviceStats {
+    /// Successful logins.
+    pub logins: u64,
+    /// Older connections replaced by a newer login.
+    pub replaced: u64,
+    /// Highest simultaneous live connections seen at a login.
+    pub max_live: usize,
+    /// Repeated message ids that did not answer a retry receipt.
+    pub duplicate_messages: u64,
+    /// Retry receipts sent.
+    pub retry_receipts_sent: u64,
+    /// Resends answering a retry receipt.
+    pub retry_resends: u64,
+    /// Every message id this device sent.
+    pub messages: HashMap<String, MessageRecord>,
+}
+
+/// How a message stanza relates to earlier ones with the same id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// The first stanza with this id.
+    First,
+    /// A resend answering a retry receipt the simulator sent.
+    RetryResend,
+    /// The id was already sent and no retry receipt asked for it again.
+    Duplicate,
+}
+
+/// The stream error that tells a client another connection took over its
+/// device (`Event::StreamReplaced`).
+pub fn stream_replaced() -> Node {
+    NodeBuilder::new(tag::STREAM_ERROR)
+        .children([NodeBuilder::new(tag::CONFLICT)
+            .attr("type", val::CONFLICT_REPLACED)
+            .build()])
+        .build()
+}
+
+/// Marks `conn` logged in as `(phone, device)` and takes the device away
+/// from every other connection logged in as it. Returns those older
+/// connections; the caller sends them [`stream_replaced`] and closes them.
+///
+/// Runs under the state lock, so the count of live connections is exact:
+/// the new login is counted together with the ones it replaces before they
+/// stop being live.
+pub fn log_in(
+    state: &mut State,
+    conn: &ConnHandle,
+    phone: &str,
+    device: u32,
+) -> Vec<Arc<ConnHandle>> {
+    let key = (phone.to_string(), device);
+    let older: Vec<Arc<ConnHandle>> = state
+        .conns
+        .values()
+        .filter(|c| c.id != conn.id && lock(&c.login).as_ref() == Some(&key))
+        .cloned()
+        .collect();
+    for c in &older {
+        // No longer live: receipts and counts skip it from now on, even
+        // before its socket has closed.
+        *lock(&c.login) = None;
+    }
+    *lock(&conn.login) = Some(key.clone());
+    let stats = state.devices.entry(key).or_default();
+    stats.logins += 1;
+    stats.replaced += older.len() as u64;
+    stats.max_live = stats.max_live.max(older.len() + 1);
+    older
+}
+
+/// Records one message stanza with `id` from `(phone, device)`.
+/// `marked_as_retry` says whether the stanza's `<enc>` carries the `count`
+/// attribute the client puts on resends.
+pub fn record_message(
+    state: &mut State,
+    phone: &str,
+    device: u32,
+    id: &str,
+    marked_as_retry: bool,
+) -> Arrival {
+    let stats = state
+        .devices
+        .entry((phone.to_string(), device))
+        .or_default();
+    let record = stats.messages.entry(id.to_string()).or_default();
+    record.stanzas += 1;
+    if record.stanzas == 1 {
+        return Arrival::First;
+    }
+    // Each retry receipt allows one resend; anything beyond is a duplicate.
+    if marked_as_retry && record.resends < record.retry_receipts {
+        record.resends += 1;
+        stats.retry_resends += 1;
+        Arrival::RetryResend
+    } else {
+        stats.duplicate_messages += 1;
+        Arrival::Duplicate
+    }
+}
+
+/// How many retry receipts the simulator sent `(phone, device)` for `id`.
+pub fn retry_receipts_for(state: &State, phone: &str, device: u32, id: &str) -> u32 {
+    state
+        .devices
+        .get(&(phone.to_string(), device))
+        .and_then(|d| d.messages.get(id))
+        .map_or(0, |m| m.retry_receipts)
+}
+
+/// Counts one retry receipt sent to `(phone, device)` for `id`; each one
+/// allows one resend that [`record_message`] does not count as a duplicate.
+pub fn count_retry_receipt(state: &mut State, phone: &str, device: u32, id: &str) {
+    let stats = state
+        .devices
+        .entry((phone.to_string(), device))
+        .or_default();
+    stats
+        .messages
+        .entry(id.to_string())
+        .or_default()
+        .retry_receipts += 1;
+    stats.retry_receipts_sent += 1;
+}
+
+/// The report for every device that is linked or ever logged in, sorted by
+/// phone and device id.
+pub fn report(state: &State) -> Vec<DeviceConnections> {
+    let mut keys: Vec<DeviceKey> = state.devices.keys().cloned().collect();
+    for account in state.accounts.values() {
+        for device in account.devices.keys() {
+            let key = (account.phone.clone(), *device);
+            if !state.devices.contains_key(&key) {
+                keys.push(key);
+            }
+        }
+    }
+    keys.sort();
+    keys.into_iter()
+        .map(|key| {
+            let live = state
+                .conns
+                .values()
+                .filter(|c| lock(&c.login).as_ref() == Some(&key))
+                .count();
+            let empty = DeviceStats::default();
+            let stats = state.devices.get(&key).unwrap_or(&empty);
+            let (phone, device) = key;
+            DeviceConnections {
+                jid: format!("{phone}:{device}@{}", wire::PN_SERVER),
+                phone,
+                device,
+                live_connections: live,
+                max_live_connections: stats.max_live,
+                logins: stats.logins,
+                replaced: stats.replaced,
+                duplicate_messages: stats.duplicate_messages,
+                retry_receipts_sent: stats.retry_receipts_sent,
+                retry_resends: stats.retry_resends,
+            }
+        })
+        .collect()
+}
