@@ -31,6 +31,9 @@ pub(crate) const DB_FILE_NAME: &str = "shared.db";
 const LEASE_POLL: Duration = Duration::from_millis(250);
 /// How often a sender that cannot reach an owner reads its request's row.
 const OUTCOME_POLL: Duration = Duration::from_millis(25);
+/// How long one poke waits for the owner's answer before the sender reads
+/// the request's row again.
+const POKE_WAIT: Duration = Duration::from_millis(200);
 /// Requests claimed per drain.
 const CLAIM_BATCH: i64 = 32;
 /// How long finished requests stay (idempotency keys and message status
@@ -350,8 +353,11 @@ impl Coordination for LocalCoordination {
             if left.is_zero() {
                 return Ok(None);
             }
+            // The owner may finish the request before this poke's connection
+            // is even accepted (its drain loop also polls), and then nobody
+            // answers it: a poke waits briefly, and the row is read again.
             let answered = match &socket {
-                Some(path) => wake::poke(path, request_id, left).await,
+                Some(path) => wake::poke(path, request_id, POKE_WAIT.min(left)).await,
                 None => false,
             };
             if !answered {
