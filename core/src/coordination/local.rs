@@ -183,14 +183,6 @@ impl LocalCoordination {
     }
 }
 
-/// The outcome given to a request whose owner died before finishing it and
-/// that is not safe to carry out twice.
-fn abandoned() -> Outcome {
-    Outcome::of::<()>(&Err(Error::WhatsApp(
-        "the process that owned the session stopped before finishing this; try again".into(),
-    )))
-}
-
 #[async_trait]
 impl Coordination for LocalCoordination {
     async fn try_lease(&self, session: &SessionId) -> Result<Option<Lease>> {
@@ -232,7 +224,11 @@ impl Coordination for LocalCoordination {
                         "UPDATE outbox SET state = 'done', outcome = ?2, updated_at_ms = ?3 \
                          WHERE id = ?1",
                     )?
-                    .execute(params![id, abandoned().to_json()?, now])?;
+                    .execute(params![
+                        id,
+                        Outcome::abandoned().to_json()?,
+                        now
+                    ])?;
                 }
             }
             tx.commit()?;

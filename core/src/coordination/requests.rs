@@ -142,6 +142,14 @@ impl Outcome {
         }
     }
 
+    /// The outcome given to a request whose owner stopped before finishing
+    /// it and that is not safe to carry out twice (see [`Command::resumable`]).
+    pub(crate) fn abandoned() -> Outcome {
+        Outcome::of::<()>(&Err(Error::WhatsApp(
+            "the process that owned the session stopped before finishing this; try again".into(),
+        )))
+    }
+
     pub(crate) fn is_failed(&self) -> bool {
         matches!(self, Outcome::Failed { .. })
     }
