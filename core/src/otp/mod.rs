@@ -60,5 +60,5 @@ pub use mac::{CodeMac, MAC_LEN, macs_equal};
 pub use secret::{OtpSecret, SECRET_FILE_NAME};
 pub use state::{OtpState, VerifyOutcome, apply_check, effective_state};
 pub use stats::{LatencyHistogram, OtpStats, SendStats, StatsSnapshot, VerifyCounts};
-pub use store::{CheckResult, MemoryStore, OtpRecord, OtpStore, SqliteStore};
+pub use store::{CheckResult, MemoryStore, OtpRecord, OtpStore, RedisStore, SqliteStore};
 pub use template::{Locale, MAX_COMPANY_LEN, MAX_TEMPLATE_LEN, Template};

@@ -1,6 +1,10 @@
 //! Where OTP records and rate-limit state live: one trait, and a memory, a
 //! SQLite and a Redis implementation.
 //!
+//! [`MemoryStore`] serves one process; [`SqliteStore`] the processes of one
+//! host that share a data dir; [`RedisStore`] processes on any number of
+//! hosts that share a Redis server and key prefix.
+//!
 //! A store holds at most one record per recipient (a new code replaces the
 //! old one) and only ever the code's MAC. Every method is one atomic step
 //! (one lock, one IMMEDIATE transaction, one Lua script), which is what makes
@@ -23,8 +27,10 @@ use super::mac::CodeMac;
 use super::state::{OtpState, VerifyOutcome};
 
 pub mod memory;
+pub mod redis;
 pub mod sqlite;
 
+pub use self::redis::RedisStore;
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 
