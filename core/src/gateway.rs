@@ -19,6 +19,7 @@ use crate::messages::{MessageRecord, MessageTracker};
 use crate::on_whatsapp_cache::OnWhatsappCache;
 use crate::otp::{Clock, OtpConfig, OtpEngine, OtpSecret, OtpStore};
 use crate::phone_cache::PhoneCache;
+use crate::redis_wiring;
 use crate::retry::SendRetry;
 use crate::session::{Session, SessionId, SessionStatus};
 use crate::storage;
@@ -75,6 +76,9 @@ pub struct GatewayBuilder {
     on_whatsapp_cache_ttl: Duration,
     check_on_whatsapp: bool,
     send_retry: SendRetry,
+    redis_url: Option<String>,
+    redis_key_prefix: String,
+    redis_lease_ttl: Option<Duration>,
 }
 
 impl Default for GatewayBuilder {
@@ -91,6 +95,9 @@ impl Default for GatewayBuilder {
             on_whatsapp_cache_ttl: Duration::from_secs(3600),
             check_on_whatsapp: true,
             send_retry: SendRetry::default(),
+            redis_url: None,
+            redis_key_prefix: redis_wiring::DEFAULT_KEY_PREFIX.to_owned(),
+            redis_lease_ttl: None,
         }
     }
 }
@@ -172,6 +179,32 @@ impl GatewayBuilder {
         self
     }
 
+    /// Shares state with every other host of the deployment through this
+    /// Redis (`redis://host:port/db`): the OTP store, limits and pacing, the
+    /// session leases and the outbox. Without it, processes on one host share
+    /// state through the data dir. Session credentials stay in the data dir
+    /// either way (see the README's deployment section).
+    pub fn redis_url(mut self, url: impl Into<String>) -> Self {
+        self.redis_url = Some(url.into());
+        self
+    }
+
+    /// Prefix of every Redis key (default `waotp:`), so several deployments
+    /// can share one Redis.
+    pub fn redis_key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.redis_key_prefix = prefix.into();
+        self
+    }
+
+    /// How long a session's lease lives in Redis without renewal (default
+    /// 10 s, at least 300 ms): a host that dies is replaced within it. The
+    /// owner renews every third of it and stops its connection when it could
+    /// not, before another host can take over.
+    pub fn redis_lease_ttl(mut self, ttl: Duration) -> Self {
+        self.redis_lease_ttl = Some(ttl);
+        self
+    }
+
     /// Opens the gateway and restores every stored session: linked ones
     /// reconnect without a QR code.
     pub async fn open(self) -> Result<Gateway> {
@@ -192,20 +225,42 @@ impl GatewayBuilder {
             None
         });
         storage::create_private_dir(&storage::sessions_dir(&self.data_dir))?;
+        let redis = match &self.redis_url {
+            Some(url) => Some(
+                redis_wiring::connect(url, &self.redis_key_prefix, self.redis_lease_ttl).await?,
+            ),
+            None => None,
+        };
+        let mut otp_store = self.otp_store;
+        let mut otp_secret = self.otp_secret;
+        if let Some(redis) = &redis {
+            if otp_store.is_none() {
+                otp_store = Some(redis.store.clone());
+            }
+            if otp_secret.is_none() {
+                let mut connection = redis.connection.clone();
+                otp_secret = Some(
+                    redis_wiring::shared_secret(&mut connection, &self.redis_key_prefix).await?,
+                );
+            }
+        }
         let mut otp = OtpEngine::builder()
             .config(self.otp_config)
             .data_dir(&self.data_dir);
-        if let Some(store) = self.otp_store {
+        if let Some(store) = otp_store {
             otp = otp.store(store);
         }
-        if let Some(secret) = self.otp_secret {
+        if let Some(secret) = otp_secret {
             otp = otp.secret(secret);
         }
         if let Some(clock) = self.clock {
             otp = otp.clock(clock);
         }
         let otp = otp.build()?;
-        let coordination: SharedCoordination = Arc::new(LocalCoordination::open(&self.data_dir)?);
+        let coordination: SharedCoordination = match redis {
+            Some(redis) => redis.coordination,
+            None => Arc::new(LocalCoordination::open(&self.data_dir)?),
+        };
         let (deliveries, reports) = DeliveryReports::new();
         let (events, _) = broadcast::channel(events::CAPACITY);
         let shared = Arc::new(Shared {

@@ -32,6 +32,7 @@ pub mod otp;
 mod otp_delivery;
 pub mod phone;
 mod phone_cache;
+mod redis_wiring;
 pub mod retry;
 pub mod session;
 mod storage;

@@ -31,7 +31,6 @@
 pub(crate) mod file_lease;
 pub(crate) mod local;
 // Not used by the gateway yet: the lead wires it in.
-#[allow(dead_code)]
 pub(crate) mod redis;
 
 mod requests;

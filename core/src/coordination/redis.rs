@@ -31,7 +31,7 @@ use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use redis::{Client, RedisResult};
 use tokio::sync::watch;
 
@@ -56,10 +56,13 @@ const MIN_LEASE_TTL: Duration = Duration::from_millis(300);
 const MAX_LEASE_POLL: Duration = Duration::from_secs(1);
 /// Each connection attempt to Redis.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// Each command's answer on the shared connection.
+/// Each command's answer on the shared connection (tests' own connections;
+/// the gateway's comes from `RedisStore::connection_config`).
+#[cfg(test)]
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Reconnection attempts per command after the connection broke: one, so a
 /// caller hears about a Redis that is away within about a second.
+#[cfg(test)]
 const RECONNECT_RETRIES: usize = 1;
 /// The bound on every call, whatever the connection's own settings (a
 /// manager given by the caller, a reconnection in progress).
@@ -166,11 +169,13 @@ pub(crate) struct RedisCoordination {
 impl RedisCoordination {
     /// Connects to the Redis at `url` (`redis://host:port/db`); every key
     /// starts with `key_prefix` (e.g. `waotp:`), so deployments can share a
-    /// Redis. Leases live [`DEFAULT_LEASE_TTL`].
+    /// Redis. Leases live [`DEFAULT_LEASE_TTL`]. (The gateway shares one
+    /// connection with its OTP store and uses [`new`](Self::new).)
+    #[cfg(test)]
     pub(crate) async fn connect(url: &str, key_prefix: &str) -> Result<RedisCoordination> {
         let client = Client::open(url)
             .map_err(|e| Error::Store(format!("redis: the url `{url}` is not usable: {e}")))?;
-        let config = ConnectionManagerConfig::new()
+        let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_number_of_retries(RECONNECT_RETRIES)

@@ -39,6 +39,11 @@ impl OtpSecret {
         Ok(OtpSecret(key))
     }
 
+    /// The key bytes, for storing a shared secret (never for logs).
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
     /// A secret supplied by the application; at least 16 bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         if bytes.len() < MIN_SECRET_LEN {

@@ -63,6 +63,7 @@ pub(crate) async fn spawn(session: &Arc<SessionInner>, generation: u64) -> Resul
         .map_err(|e| Error::WhatsApp(format!("building the client: {e}")))?;
     let client = bot.client();
     let _ = client_slot.set(Arc::downgrade(&client));
+    crate::session::retry_receipts::watch(&client, Arc::downgrade(session));
 
     let handle = bot.spawn();
     let weak = Arc::downgrade(session);

@@ -8,6 +8,7 @@ pub mod id;
 mod link;
 pub(crate) mod ownership;
 pub mod qr;
+mod retry_receipts;
 pub mod state;
 mod transport;
 
@@ -647,6 +648,10 @@ impl SessionInner {
         self.closed.store(true, Ordering::SeqCst);
     }
 
+    fn is_deleted(&self) -> bool {
+        !self.store_path.exists()
+    }
+
     /// Stops the client for good (gateway close, delete) and gives the
     /// session up, so another process can take it over.
     pub(crate) async fn shutdown(&self, reason: &str) {
@@ -662,9 +667,23 @@ impl SessionInner {
                 s.enter(SessionState::Stopped, Some(reason.to_owned()));
             }
         });
-        if was_owner {
-            // The last word until the next owner speaks.
-            let status = SharedStatus::new(&self.status.borrow(), None, None);
+        if was_owner && !self.is_deleted() {
+            // What the other processes see until the next owner speaks: any
+            // of them still running takes the lease over and reconnects, so
+            // to them the session is on its way back, not stopped.
+            let mut handing_over = self.status.borrow().clone();
+            let next = if handing_over.user.is_some() {
+                SessionState::Reconnecting
+            } else {
+                SessionState::Starting
+            };
+            handing_over.enter(
+                next,
+                Some(format!(
+                    "the process that ran it stopped ({reason}); another takes over"
+                )),
+            );
+            let status = SharedStatus::new(&handing_over, None, None);
             if let Err(e) = self.shared.coordination.publish(&status).await {
                 log::warn!("session {}: publishing its status failed: {e}", self.id);
             }

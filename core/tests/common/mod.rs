@@ -8,6 +8,7 @@ use std::time::Duration;
 use waotp::{Event, EventStream, Gateway, Session, SessionStatus};
 use waotp_sim::{SimConfig, Simulator};
 
+pub mod scenarios;
 pub mod worker;
 
 /// Generous bound for anything the simulator does in well under a second.

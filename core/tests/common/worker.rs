@@ -5,8 +5,8 @@
 //! A test file that uses this has an ignored `#[test] fn worker_process()`
 //! calling [`worker_main`]; [`Worker::spawn`] runs the binary with
 //! `--ignored --exact worker_process` and talks JSON lines over stdin/stdout
-//! (lines the worker prints start with `WORKER `, everything else is the test
-//! harness talking).
+//! (what the worker says follows `WORKER ` on a line; everything else is the
+//! test harness talking). Workers log to stderr under `RUST_LOG`.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -27,7 +27,6 @@ pub struct WorkerSetup {
     pub data_dir: std::path::PathBuf,
     pub endpoint: String,
     pub redis_url: Option<String>,
-    pub secret_hex: Option<String>,
 }
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>;
@@ -64,9 +63,6 @@ impl Worker {
         if let Some(url) = &setup.redis_url {
             command.env("WAOTP_WORKER_REDIS", url);
         }
-        if let Some(secret) = &setup.secret_hex {
-            command.env("WAOTP_WORKER_SECRET", secret);
-        }
         let mut child = command.spawn().expect("worker process starts");
         let stdin = child.stdin.take().unwrap();
         let stdout = child.stdout.take().unwrap();
@@ -78,7 +74,9 @@ impl Worker {
             let mut ready_tx = Some(ready_tx);
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                let Some(body) = line.strip_prefix("WORKER ") else {
+                // The harness prints "test worker_process ... " without a
+                // newline before the test's own output.
+                let Some(body) = line.find("WORKER ").map(|at| &line[at + 7..]) else {
                     continue;
                 };
                 let value: Value = serde_json::from_str(body)
@@ -182,6 +180,10 @@ pub async fn answer(name: &str, rx: oneshot::Receiver<Value>) -> Value {
         .unwrap_or_else(|_| panic!("{name}: exited without answering"))
 }
 
+/// The Redis lease TTL of the tests' gateways: short, so a failover test
+/// does not wait out the 10 s default.
+pub const REDIS_LEASE_TTL: Duration = Duration::from_secs(2);
+
 /// OTP settings every worker uses: five sends per recipient per minute, no
 /// cooldown (so a test can reach the sixth quickly), a short pacing gap.
 pub fn worker_otp_config() -> OtpConfig {
@@ -211,14 +213,16 @@ pub fn worker_main(session: &str) {
         .enable_all()
         .build()
         .unwrap();
+    let _ = env_logger::builder().is_test(false).try_init();
     runtime.block_on(async move {
-        let gateway = Gateway::builder()
+        let mut builder = Gateway::builder()
             .data_dir(&data_dir)
             .endpoint(endpoint)
-            .otp_config(worker_otp_config())
-            .open()
-            .await
-            .expect("worker gateway opens");
+            .otp_config(worker_otp_config());
+        if let Ok(url) = std::env::var("WAOTP_WORKER_REDIS") {
+            builder = builder.redis_url(url).redis_lease_ttl(REDIS_LEASE_TTL);
+        }
+        let gateway = builder.open().await.expect("worker gateway opens");
         let handle = gateway
             .session(session)
             .expect("the linked session is listed");
