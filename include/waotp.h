@@ -209,6 +209,12 @@ typedef struct waotp_gateway_options {
   // starts at the current time and moves only by `waotp_test_clock_advance`.
   // A normal build answers `WAOTP_SANDBOX_ONLY`.
   bool manual_clock;
+  // Redis shared by every host of a deployment (`redis://host:port/db`):
+  // OTP state, limits, session leases and the outbox go there. NULL: one
+  // host, everything in `data_dir`.
+  const char *redis_url;
+  // Prefix of every Redis key, so deployments can share one Redis. NULL: `"waotp:"`.
+  const char *redis_key_prefix;
 } waotp_gateway_options;
 
 // Options of one `waotp_otp_send`. Zero / NULL fields take the gateway's
