@@ -37,7 +37,7 @@
 //!
 //! Scripts build the keys they reach through an index from the prefix, so
 //! this store is for one Redis server (or a primary with replicas), not
-//! Redis Cluster.
+//! Redis Cluster. It needs Redis 6.2 or newer (`SET … GET`).
 
 mod hash;
 mod scripts;
@@ -807,6 +807,63 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[tokio::test]
+    async fn redis_put_replaces_fields_and_index_keys() {
+        let (_server, store) = start("r:").await;
+        let mut full = record("628100", "v-old", 10_000);
+        full.message_id = Some("m-old".into());
+        full.delivery = Some(DeliveryStatus::Failed {
+            reason: "479".into(),
+        });
+        store.put(&full).await.unwrap();
+        let mut bare = record("628100", "v-new", 20_000);
+        bare.idempotency_key = None;
+        store.put(&bare).await.unwrap();
+        assert_eq!(
+            store.get("628100").await.unwrap().unwrap(),
+            bare,
+            "no field is inherited"
+        );
+        assert!(!store.set_message_id("v-old", "m").await.unwrap());
+        assert!(
+            !store
+                .record_delivery("m-old", &DeliveryStatus::Read)
+                .await
+                .unwrap()
+        );
+        // A verification id names one record, across recipients too.
+        let mut other = record("628101", "v-new", 30_000);
+        other.message_id = Some("m-other".into());
+        store.put(&other).await.unwrap();
+        assert!(
+            store.get("628100").await.unwrap().is_none(),
+            "the id's previous record went"
+        );
+        assert_eq!(store.len().await.unwrap(), 1);
+        assert!(store.set_message_id("v-new", "m2").await.unwrap());
+        assert_eq!(
+            store
+                .get("628101")
+                .await
+                .unwrap()
+                .unwrap()
+                .message_id
+                .as_deref(),
+            Some("m2")
+        );
+        let mut keys = all_keys(&store).await;
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "r:otp-exp",
+                "r:otp-msg:m2",
+                "r:otp-vid:v-new",
+                "r:otp:628101"
+            ]
+        );
     }
 
     #[tokio::test]
