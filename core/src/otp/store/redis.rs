@@ -1,8 +1,9 @@
 //! Redis store: records and limits shared by every process that uses the
 //! same Redis and key prefix.
 //!
-//! Each trait method is one Lua script or one command, so it is one atomic
-//! step however many processes share the data (see `redis/scripts.rs`).
+//! Each trait method is one Lua script or one command (`remove_expired`: one
+//! script per batch), so it is one atomic step however many processes share
+//! the data (see `redis/scripts.rs`).
 //! Times are the caller's (`now_ms` arguments), never Redis's clock. Keys,
 //! all under the caller's prefix `P`:
 //!
@@ -71,9 +72,11 @@ pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Reconnection attempts after a connection is lost, before a call fails.
 /// With [`RECONNECT_MIN_DELAY`] doubling between them, a call made while
-/// Redis is down fails within about `3 × CONNECTION_TIMEOUT + 0.6 s` (under
-/// 4 s; at once when the port refuses, as a stopped local server does), and
-/// the next call tries again.
+/// Redis is down fails with `STORE_ERROR` within about
+/// `3 × CONNECTION_TIMEOUT + 0.6 s` (under 4 s; well under one when the port
+/// refuses, as a stopped local server does), and the next call tries again.
+/// A server that keeps the connection open but stops answering fails each
+/// call after [`RESPONSE_TIMEOUT`].
 pub const RECONNECT_RETRIES: usize = 2;
 
 /// First delay between reconnection attempts (doubled each time, with jitter).
@@ -108,8 +111,9 @@ impl fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// Connects to `url` (`redis://[user:password@]host[:port][/db]`,
-    /// `rediss://…`, `unix://…`) with [`RedisStore::connection_config`], and
+    /// Connects to `url` (`redis://[user:password@]host[:port][/db]` or
+    /// `unix:///path/to/redis.sock`; TLS is not built in) with
+    /// [`RedisStore::connection_config`], and
     /// keeps every key under `key_prefix` (e.g. `waotp:`; stores with
     /// different prefixes on one server do not see each other).
     ///
@@ -147,7 +151,6 @@ impl RedisStore {
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_number_of_retries(RECONNECT_RETRIES)
             .set_min_delay(RECONNECT_MIN_DELAY)
-            .set_max_delay(CONNECTION_TIMEOUT)
     }
 
     /// How long Redis keeps a record after its expiry when no
@@ -630,7 +633,12 @@ mod tests {
 
     #[tokio::test]
     async fn redis_connect_errors_are_clear() {
-        for url in ["not a url", "http://127.0.0.1:6379"] {
+        // TLS is not built in: refused up front rather than at connect time.
+        for url in [
+            "not a url",
+            "http://127.0.0.1:6379",
+            "rediss://127.0.0.1:6379",
+        ] {
             let err = RedisStore::connect(url, "p:").await.unwrap_err();
             assert_eq!(err.code(), "INVALID_ARGUMENT", "{url}: {err}");
         }
