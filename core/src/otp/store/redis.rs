@@ -1,8 +1,9 @@
 //! Redis store: records and limits shared by every process that uses the
 //! same Redis and key prefix.
 //!
-//! Each trait method is one Lua script or one command, so it is one atomic
-//! step however many processes share the data (see `redis/scripts.rs`).
+//! Each trait method is one Lua script or one command (`remove_expired`: one
+//! script per batch), so it is one atomic step however many processes share
+//! the data (see `redis/scripts.rs`).
 //! Times are the caller's (`now_ms` arguments), never Redis's clock. Keys,
 //! all under the caller's prefix `P`:
 //!
@@ -37,7 +38,7 @@
 //!
 //! Scripts build the keys they reach through an index from the prefix, so
 //! this store is for one Redis server (or a primary with replicas), not
-//! Redis Cluster.
+//! Redis Cluster. It needs Redis 6.2 or newer (`SET … GET`).
 
 mod hash;
 mod scripts;
@@ -71,9 +72,11 @@ pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Reconnection attempts after a connection is lost, before a call fails.
 /// With [`RECONNECT_MIN_DELAY`] doubling between them, a call made while
-/// Redis is down fails within about `3 × CONNECTION_TIMEOUT + 0.6 s` (under
-/// 4 s; at once when the port refuses, as a stopped local server does), and
-/// the next call tries again.
+/// Redis is down fails with `STORE_ERROR` within about
+/// `3 × CONNECTION_TIMEOUT + 0.6 s` (under 4 s; well under one when the port
+/// refuses, as a stopped local server does), and the next call tries again.
+/// A server that keeps the connection open but stops answering fails each
+/// call after [`RESPONSE_TIMEOUT`].
 pub const RECONNECT_RETRIES: usize = 2;
 
 /// First delay between reconnection attempts (doubled each time, with jitter).
@@ -108,8 +111,9 @@ impl fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// Connects to `url` (`redis://[user:password@]host[:port][/db]`,
-    /// `rediss://…`, `unix://…`) with [`RedisStore::connection_config`], and
+    /// Connects to `url` (`redis://[user:password@]host[:port][/db]` or
+    /// `unix:///path/to/redis.sock`; TLS is not built in) with
+    /// [`RedisStore::connection_config`], and
     /// keeps every key under `key_prefix` (e.g. `waotp:`; stores with
     /// different prefixes on one server do not see each other).
     ///
@@ -147,7 +151,6 @@ impl RedisStore {
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_number_of_retries(RECONNECT_RETRIES)
             .set_min_delay(RECONNECT_MIN_DELAY)
-            .set_max_delay(CONNECTION_TIMEOUT)
     }
 
     /// How long Redis keeps a record after its expiry when no
@@ -630,7 +633,12 @@ mod tests {
 
     #[tokio::test]
     async fn redis_connect_errors_are_clear() {
-        for url in ["not a url", "http://127.0.0.1:6379"] {
+        // TLS is not built in: refused up front rather than at connect time.
+        for url in [
+            "not a url",
+            "http://127.0.0.1:6379",
+            "rediss://127.0.0.1:6379",
+        ] {
             let err = RedisStore::connect(url, "p:").await.unwrap_err();
             assert_eq!(err.code(), "INVALID_ARGUMENT", "{url}: {err}");
         }
@@ -807,6 +815,63 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[tokio::test]
+    async fn redis_put_replaces_fields_and_index_keys() {
+        let (_server, store) = start("r:").await;
+        let mut full = record("628100", "v-old", 10_000);
+        full.message_id = Some("m-old".into());
+        full.delivery = Some(DeliveryStatus::Failed {
+            reason: "479".into(),
+        });
+        store.put(&full).await.unwrap();
+        let mut bare = record("628100", "v-new", 20_000);
+        bare.idempotency_key = None;
+        store.put(&bare).await.unwrap();
+        assert_eq!(
+            store.get("628100").await.unwrap().unwrap(),
+            bare,
+            "no field is inherited"
+        );
+        assert!(!store.set_message_id("v-old", "m").await.unwrap());
+        assert!(
+            !store
+                .record_delivery("m-old", &DeliveryStatus::Read)
+                .await
+                .unwrap()
+        );
+        // A verification id names one record, across recipients too.
+        let mut other = record("628101", "v-new", 30_000);
+        other.message_id = Some("m-other".into());
+        store.put(&other).await.unwrap();
+        assert!(
+            store.get("628100").await.unwrap().is_none(),
+            "the id's previous record went"
+        );
+        assert_eq!(store.len().await.unwrap(), 1);
+        assert!(store.set_message_id("v-new", "m2").await.unwrap());
+        assert_eq!(
+            store
+                .get("628101")
+                .await
+                .unwrap()
+                .unwrap()
+                .message_id
+                .as_deref(),
+            Some("m2")
+        );
+        let mut keys = all_keys(&store).await;
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "r:otp-exp",
+                "r:otp-msg:m2",
+                "r:otp-vid:v-new",
+                "r:otp:628101"
+            ]
+        );
     }
 
     #[tokio::test]
