@@ -395,12 +395,13 @@ impl Coordination for LocalCoordination {
             (&request.command, outcome),
             (Command::SendText { .. }, Outcome::Done { .. })
         );
-        // Fenced: an owner that lost the session cannot overwrite its successor's answer.
+        // Fenced: an owner that gave the session up cannot answer over its
+        // successor, which took the request back and carries it out again.
         self.db()
             .prepare_cached(
                 "UPDATE outbox SET state = 'done', outcome = ?2, updated_at_ms = ?3, \
                  delivery = CASE WHEN ?5 THEN COALESCE(delivery, 'pending') ELSE delivery END \
-                 WHERE id = ?1 AND (claimed_by = ?4 OR claimed_by IS NULL)",
+                 WHERE id = ?1 AND state = 'claimed' AND claimed_by = ?4",
             )?
             .execute(params![
                 request.id,
@@ -545,109 +546,16 @@ fn claim_queued(db: &mut Connection, session: &SessionId, token: u64) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn send(session: &SessionId, key: Option<&str>, mid: &str) -> Request {
-        Request::new(
-            session,
-            Command::SendText {
-                to: "628111".into(),
-                text: "hi".into(),
-                message_id: mid.into(),
-            },
-            key,
-        )
-    }
+    use crate::coordination::conformance;
 
     #[tokio::test]
-    async fn a_follower_submits_the_owner_claims_and_the_follower_reads_the_outcome() {
+    async fn local_coordination_conformance() {
         let dir = tempfile::tempdir().unwrap();
         crate::storage::create_private_dir(&crate::storage::sessions_dir(dir.path())).unwrap();
-        let owner = Arc::new(LocalCoordination::open(dir.path()).unwrap());
-        let follower = LocalCoordination::open(dir.path()).unwrap();
-        let s = SessionId::parse("shop").unwrap();
-        let lease = owner.try_lease(&s).await.unwrap().expect("free lease");
-        assert!(
-            follower.try_lease(&s).await.unwrap().is_none(),
-            "one owner at a time"
-        );
-
-        let request = send(&s, Some("k1"), "3EB0A");
-        assert_eq!(
-            follower.submit(&request, None).await.unwrap(),
-            Submitted::Queued
-        );
-        let drain = {
-            let owner = owner.clone();
-            let s = s.clone();
-            tokio::spawn(async move {
-                let claimed = owner
-                    .claim(&s, &lease, Duration::from_secs(10))
-                    .await
-                    .unwrap();
-                for r in &claimed {
-                    owner
-                        .finish(r, &lease, &Outcome::of(&Ok(())))
-                        .await
-                        .unwrap();
-                }
-                (claimed, lease)
-            })
-        };
-        let outcome = follower
-            .wait_outcome(&s, &request.id, Duration::from_secs(10))
-            .await
-            .unwrap()
-            .expect("answered in time");
-        outcome.into_result::<()>().unwrap();
-        let (claimed, lease) = drain.await.unwrap();
-        assert_eq!(claimed, vec![request.clone()]);
-        assert_eq!(
-            follower.message("3EB0A").await.unwrap().unwrap().status,
-            DeliveryStatus::Pending
-        );
-        // The same key again: nothing new is queued.
-        assert_eq!(
-            follower
-                .submit(&send(&s, Some("k1"), "3EB0B"), None)
-                .await
-                .unwrap(),
-            Submitted::AlreadyDone(request)
-        );
-        drop(lease);
-        assert!(
-            follower.try_lease(&s).await.unwrap().is_some(),
-            "a released lease is free"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_new_owner_takes_back_what_the_old_one_claimed() {
-        let dir = tempfile::tempdir().unwrap();
-        crate::storage::create_private_dir(&crate::storage::sessions_dir(dir.path())).unwrap();
-        let a = LocalCoordination::open(dir.path()).unwrap();
-        let b = LocalCoordination::open(dir.path()).unwrap();
-        let s = SessionId::parse("shop").unwrap();
-        let old = a.try_lease(&s).await.unwrap().unwrap();
-        let queued = send(&s, None, "3EB0C");
-        let restart = Request::new(&s, Command::Restart, None);
-        a.submit(&queued, None).await.unwrap();
-        a.submit(&restart, None).await.unwrap();
-        assert_eq!(a.claim(&s, &old, Duration::ZERO).await.unwrap().len(), 2);
-        drop(old); // the owner dies with both claimed
-        let new = b.try_lease(&s).await.unwrap().unwrap();
-        assert!(new.token > 1, "a new owner gets a newer fencing token");
-        assert_eq!(
-            b.claim(&s, &new, Duration::ZERO).await.unwrap(),
-            vec![queued]
-        );
-        let answered = b
-            .wait_outcome(&s, &restart.id, Duration::ZERO)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            answered.into_result::<()>().unwrap_err().code(),
-            "WHATSAPP_ERROR"
-        );
+        // Two handles on one data dir: as two processes, each with its own
+        // file locks and database connection.
+        let a = Arc::new(LocalCoordination::open(dir.path()).unwrap());
+        let b = Arc::new(LocalCoordination::open(dir.path()).unwrap());
+        conformance::run_all(&a, &b).await;
     }
 }

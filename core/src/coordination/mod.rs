@@ -28,9 +28,10 @@
 //! [`Coordination`] is the shared side; [`local`] keeps it in
 //! `data_dir/shared.db` with file locks, [`redis`] in Redis.
 
+#[cfg(test)]
+mod conformance;
 pub(crate) mod file_lease;
 pub(crate) mod local;
-// Not used by the gateway yet: the lead wires it in.
 pub(crate) mod redis;
 
 mod requests;

@@ -673,11 +673,9 @@ mod tests {
     use waotp_sim::redis_server::RedisServer;
 
     use super::*;
+    use crate::coordination::conformance::{self, SOON, lease_within, send};
 
     const PREFIX: &str = "test:";
-    /// The bound on waits that should end at once: generous for a loaded
-    /// machine, far below the timeouts that would otherwise end them.
-    const SOON: Duration = Duration::from_secs(2);
 
     fn redis_server() -> RedisServer {
         RedisServer::start().expect("a throwaway redis-server (see sim/src/redis_server.rs)")
@@ -704,38 +702,6 @@ mod tests {
 
     fn shop() -> SessionId {
         SessionId::parse("shop").unwrap()
-    }
-
-    fn send(session: &SessionId, key: Option<&str>, mid: &str) -> Request {
-        Request::new(
-            session,
-            Command::SendText {
-                to: "628111".into(),
-                text: "hi".into(),
-                message_id: mid.into(),
-            },
-            key,
-        )
-    }
-
-    /// Tries the lease until it is taken, failing the test after `within`.
-    async fn lease_within(
-        c: &RedisCoordination,
-        s: &SessionId,
-        within: Duration,
-        why: &str,
-    ) -> Lease {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Ok(Some(lease)) = c.try_lease(s).await {
-                return lease;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{why}: no lease within {within:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
     }
 
     /// Whether the lease turns lost within `within`.
@@ -772,113 +738,34 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_follower_submits_the_owner_claims_and_the_follower_reads_the_outcome() {
+    async fn redis_coordination_conformance() {
         let server = redis_server();
-        let owner = Arc::new(host(&server).await);
-        let follower = host(&server).await;
-        let s = shop();
-        let lease = owner.try_lease(&s).await.unwrap().expect("free lease");
-        assert!(
-            follower.try_lease(&s).await.unwrap().is_none(),
-            "one owner at a time"
-        );
-
-        let request = send(&s, Some("k1"), "3EB0A");
-        assert_eq!(
-            follower.submit(&request, None).await.unwrap(),
-            Submitted::Queued
-        );
-        let drain = {
-            let owner = owner.clone();
-            let s = s.clone();
-            tokio::spawn(async move {
-                let claimed = owner
-                    .claim(&s, &lease, Duration::from_secs(10))
-                    .await
-                    .unwrap();
-                for r in &claimed {
-                    owner
-                        .finish(r, &lease, &Outcome::of(&Ok(())))
-                        .await
-                        .unwrap();
-                }
-                (claimed, lease)
-            })
-        };
-        let outcome = follower
-            .wait_outcome(&s, &request.id, Duration::from_secs(10))
-            .await
-            .unwrap()
-            .expect("answered in time");
-        outcome.into_result::<()>().unwrap();
-        let (claimed, lease) = drain.await.unwrap();
-        assert_eq!(claimed, vec![request.clone()]);
-        assert_eq!(
-            follower.message("3EB0A").await.unwrap().unwrap().status,
-            DeliveryStatus::Pending
-        );
-        // The same key again: nothing new is queued.
-        assert_eq!(
-            follower
-                .submit(&send(&s, Some("k1"), "3EB0B"), None)
-                .await
-                .unwrap(),
-            Submitted::AlreadyDone(request)
-        );
-        drop(lease);
-        lease_within(&follower, &s, SOON, "a released lease is free").await;
+        let a = Arc::new(host(&server).await);
+        let b = Arc::new(host(&server).await);
+        conformance::run_all(&a, &b).await;
     }
 
     #[tokio::test]
-    async fn a_new_owner_takes_back_what_the_old_one_claimed() {
+    async fn a_failed_outcome_does_not_wake_the_next_wait() {
         let server = redis_server();
-        let a = host(&server).await;
-        let b = host(&server).await;
+        let c = host(&server).await;
         let s = shop();
-        let old = a.try_lease(&s).await.unwrap().unwrap();
-        let old_token = old.token;
-        let queued = send(&s, None, "3EB0C");
-        let restart = Request::new(&s, Command::Restart, None);
-        a.submit(&queued, None).await.unwrap();
-        a.submit(&restart, None).await.unwrap();
-        assert_eq!(a.claim(&s, &old, Duration::ZERO).await.unwrap().len(), 2);
-        drop(old); // the owner dies with both claimed
-        let new = lease_within(&b, &s, SOON, "the dead owner's lease").await;
-        assert!(
-            new.token > old_token,
-            "a new owner gets a newer fencing token"
-        );
-        assert_eq!(
-            b.claim(&s, &new, Duration::ZERO).await.unwrap(),
-            vec![queued]
-        );
-        let answered = b
-            .wait_outcome(&s, &restart.id, Duration::ZERO)
+        let lease = c.try_lease(&s).await.unwrap().unwrap();
+        let request = send(&s, Some("k"), "3EB15");
+        c.submit(&request, None).await.unwrap();
+        c.claim(&s, &lease, Duration::ZERO).await.unwrap();
+        let failed = Outcome::of::<()>(&Err(Error::SendFailed("no route".into())));
+        c.finish(&request, &lease, &failed).await.unwrap();
+        c.submit(&send(&s, Some("k"), "3EB16"), None).await.unwrap();
+        let done_list: bool = redis::cmd("EXISTS")
+            .arg(format!("{PREFIX}done:{}", request.id))
+            .query_async(&mut raw(&server).await)
             .await
-            .unwrap()
             .unwrap();
-        assert_eq!(
-            answered.into_result::<()>().unwrap_err().code(),
-            "WHATSAPP_ERROR"
-        );
-    }
-
-    #[tokio::test]
-    async fn what_the_owner_claimed_for_itself_at_submit_also_comes_back() {
-        let server = redis_server();
-        let a = host(&server).await;
-        let b = host(&server).await;
-        let s = shop();
-        let old = a.try_lease(&s).await.unwrap().unwrap();
-        let own = send(&s, Some("k"), "3EB0E");
-        assert_eq!(a.submit(&own, Some(&old)).await.unwrap(), Submitted::Queued);
         assert!(
-            a.claim(&s, &old, Duration::ZERO).await.unwrap().is_empty(),
-            "claimed at submit, so never queued"
+            !done_list,
+            "queued again: a wait that starts now must block, not read the failure's wake-up"
         );
-        drop(old); // dies before finishing it
-        let new = lease_within(&b, &s, SOON, "the dead owner's lease").await;
-        assert_eq!(b.claim(&s, &new, Duration::ZERO).await.unwrap(), vec![own]);
     }
 
     #[tokio::test]
@@ -910,21 +797,6 @@ mod tests {
             .err()
             .map(|e| e.code());
         assert_eq!(refused, Some("INVALID_ARGUMENT"));
-    }
-
-    #[tokio::test]
-    async fn a_dropped_lease_is_free_at_once() {
-        let server = redis_server();
-        let a = host(&server).await;
-        let b = host(&server).await;
-        let s = shop();
-        let lease = a.try_lease(&s).await.unwrap().unwrap();
-        let first = lease.token;
-        drop(lease);
-        // SOON is far below the default TTL: released, not expired.
-        assert!(SOON < DEFAULT_LEASE_TTL);
-        let next = lease_within(&b, &s, SOON, "a dropped lease").await;
-        assert!(next.token > first);
     }
 
     #[tokio::test]
@@ -1096,146 +968,4 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_failed_request_is_queued_again_under_its_idempotency_key() {
-        let server = redis_server();
-        let c = host(&server).await;
-        let s = shop();
-        let lease = c.try_lease(&s).await.unwrap().unwrap();
-        let request = send(&s, Some("k"), "3EB15");
-        c.submit(&request, None).await.unwrap();
-        let claimed = c.claim(&s, &lease, Duration::ZERO).await.unwrap();
-        let failed = Outcome::of::<()>(&Err(Error::SendFailed("no route".into())));
-        c.finish(&claimed[0], &lease, &failed).await.unwrap();
-        assert_eq!(
-            c.submit(&send(&s, Some("k"), "3EB16"), None).await.unwrap(),
-            Submitted::Pending(request.clone()),
-            "a failed request comes back under its own message id"
-        );
-        let done_list: bool = redis::cmd("EXISTS")
-            .arg(format!("{PREFIX}done:{}", request.id))
-            .query_async(&mut raw(&server).await)
-            .await
-            .unwrap();
-        assert!(!done_list, "the failure must not wake the next wait");
-        assert_eq!(
-            c.wait_outcome(&s, &request.id, Duration::ZERO)
-                .await
-                .unwrap(),
-            None,
-            "queued again: no outcome yet"
-        );
-        assert_eq!(
-            c.claim(&s, &lease, Duration::ZERO).await.unwrap(),
-            vec![request.clone()]
-        );
-        c.finish(&request, &lease, &Outcome::of(&Ok(())))
-            .await
-            .unwrap();
-        assert_eq!(
-            c.submit(&send(&s, Some("k"), "3EB17"), None).await.unwrap(),
-            Submitted::AlreadyDone(request)
-        );
-    }
-
-    #[tokio::test]
-    async fn only_unclaimed_requests_can_be_withdrawn() {
-        let server = redis_server();
-        let c = host(&server).await;
-        let s = shop();
-        let lease = c.try_lease(&s).await.unwrap().unwrap();
-        let first = send(&s, Some("k"), "3EB18");
-        c.submit(&first, None).await.unwrap();
-        assert!(c.withdraw(&first.id).await.unwrap());
-        assert_eq!(
-            c.wait_outcome(&s, &first.id, Duration::ZERO)
-                .await
-                .unwrap_err()
-                .code(),
-            "STORE_ERROR",
-            "a withdrawn request is gone"
-        );
-        assert!(c.message("3EB18").await.unwrap().is_none());
-        assert!(
-            c.claim(&s, &lease, Duration::ZERO)
-                .await
-                .unwrap()
-                .is_empty(),
-            "a withdrawn request is not carried out"
-        );
-        let again = send(&s, Some("k"), "3EB19");
-        assert_eq!(
-            c.submit(&again, None).await.unwrap(),
-            Submitted::Queued,
-            "its idempotency key is free again"
-        );
-        assert_eq!(
-            c.claim(&s, &lease, Duration::ZERO).await.unwrap(),
-            vec![again.clone()]
-        );
-        assert!(
-            !c.withdraw(&again.id).await.unwrap(),
-            "a claimed request stays"
-        );
-    }
-
-    #[tokio::test]
-    async fn statuses_and_deliveries_are_shared_and_forget_clears_the_session() {
-        let server = redis_server();
-        let owner = host(&server).await;
-        let follower = host(&server).await;
-        let s = shop();
-        let status = SharedStatus::new(&crate::session::SessionStatus::new("shop"), None, None);
-        owner.publish(&status).await.unwrap();
-        assert_eq!(follower.status(&s).await.unwrap(), Some(status));
-        assert_eq!(follower.sessions().await.unwrap(), vec![s.clone()]);
-
-        let lease = owner.try_lease(&s).await.unwrap().unwrap();
-        let sent = send(&s, Some("k"), "3EB1A");
-        follower.submit(&sent, None).await.unwrap();
-        owner.claim(&s, &lease, Duration::ZERO).await.unwrap();
-        owner
-            .finish(&sent, &lease, &Outcome::of(&Ok(())))
-            .await
-            .unwrap();
-        owner
-            .record_delivery("3EB1A", &DeliveryStatus::Delivered)
-            .await
-            .unwrap();
-        let record = follower.message("3EB1A").await.unwrap().unwrap();
-        assert_eq!(record.status, DeliveryStatus::Delivered);
-        assert_eq!(
-            (record.session.as_str(), record.to.as_str()),
-            ("shop", "628111")
-        );
-        let failed = DeliveryStatus::Failed {
-            reason: "blocked".into(),
-        };
-        owner.record_delivery("3EB1A", &failed).await.unwrap();
-        assert_eq!(
-            follower.message("3EB1A").await.unwrap().unwrap().status,
-            failed
-        );
-
-        let queued = send(&s, None, "3EB1B");
-        follower.submit(&queued, None).await.unwrap();
-        owner.forget(&s).await.unwrap();
-        assert_eq!(follower.status(&s).await.unwrap(), None);
-        assert!(follower.sessions().await.unwrap().is_empty());
-        assert!(follower.message("3EB1A").await.unwrap().is_none());
-        let left: bool = redis::cmd("EXISTS")
-            .arg(format!("{PREFIX}req:{}", queued.id))
-            .query_async(&mut raw(&server).await)
-            .await
-            .unwrap();
-        assert!(!left, "queued requests go with the session");
-        assert_eq!(
-            follower
-                .submit(&send(&s, Some("k"), "3EB1C"), None)
-                .await
-                .unwrap(),
-            Submitted::Queued,
-            "its idempotency keys are gone"
-        );
-    }
 }
