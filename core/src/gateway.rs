@@ -302,22 +302,11 @@ const SHARED_STATUS_POLL: Duration = Duration::from_millis(50);
 const OTP_CLEANUP_EVERY: Duration = Duration::from_secs(60);
 
 /// Sweeps expired OTP records while the gateway lives, so a quiet gateway
-/// does not keep stale rows; stops once the gateway is closed or dropped.
+/// does not keep stale rows.
 fn spawn_otp_cleanup(gateway: std::sync::Weak<GatewayInner>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(OTP_CLEANUP_EVERY);
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            let Some(inner) = gateway.upgrade() else {
-                return;
-            };
-            if inner.closed.load(Ordering::SeqCst) {
-                return;
-            }
-            if let Err(e) = inner.shared.otp.cleanup_expired().await {
-                log::warn!("OTP cleanup failed: {e}");
-            }
+    spawn_while_open(gateway, OTP_CLEANUP_EVERY, |inner| async move {
+        if let Err(e) = inner.shared.otp.cleanup_expired().await {
+            log::warn!("OTP cleanup failed: {e}");
         }
     });
 }
@@ -327,8 +316,23 @@ const DISCOVER_EVERY: Duration = Duration::from_secs(1);
 
 /// Keeps the session list in step with the other processes while the gateway lives.
 fn spawn_discovery(gateway: std::sync::Weak<GatewayInner>) {
+    spawn_while_open(gateway, DISCOVER_EVERY, |inner| async move {
+        if let Err(e) = inner.discover().await {
+            log::warn!("looking for sessions of other processes failed: {e}");
+        }
+    });
+}
+
+/// Runs `job` every `every` (first after one period) until the gateway is
+/// closed or dropped. Holds only a weak reference between runs, so the task
+/// never keeps a gateway alive.
+fn spawn_while_open<F, Fut>(gateway: std::sync::Weak<GatewayInner>, every: Duration, job: F)
+where
+    F: Fn(Arc<GatewayInner>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(DISCOVER_EVERY);
+        let mut tick = tokio::time::interval(every);
         tick.tick().await;
         loop {
             tick.tick().await;
@@ -338,9 +342,7 @@ fn spawn_discovery(gateway: std::sync::Weak<GatewayInner>) {
             if inner.closed.load(Ordering::SeqCst) {
                 return;
             }
-            if let Err(e) = inner.discover().await {
-                log::warn!("looking for sessions of other processes failed: {e}");
-            }
+            job(inner).await;
         }
     });
 }

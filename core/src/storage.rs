@@ -77,6 +77,34 @@ pub(crate) fn check_sqlite(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Readies a database that several processes write at once (the OTP store,
+/// `shared.db`): WAL, so a killed process loses nothing it committed and
+/// readers never wait for the writer; a busy timeout for the writer's lock;
+/// then `schema` (idempotent `CREATE … IF NOT EXISTS`) at `version`. A file
+/// written by a newer waotp is refused rather than misread.
+pub(crate) fn prepare_shared_db(
+    conn: &rusqlite::Connection,
+    path: &Path,
+    schema: &str,
+    version: i64,
+) -> Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // journal_mode answers with a row, so it is read rather than "updated".
+    let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > version {
+        return Err(crate::Error::Store(format!(
+            "{} has schema version {found}; this waotp understands up to {version}",
+            path.display()
+        )));
+    }
+    conn.execute_batch(schema)?;
+    conn.pragma_update(None, "user_version", version)?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(())
+}
+
 /// Removes a store's files (credentials included) and leaves an empty store
 /// in their place, so the session is still listed and links afresh.
 pub(crate) fn wipe_store(path: &Path) -> Result<()> {

@@ -23,16 +23,22 @@ fn spawn(n: usize, setup: &WorkerSetup) -> Vec<Worker> {
         .collect()
 }
 
+/// Links the session into `data_dir` and closes it, as a deploy would
+/// before starting its workers; the workers share that data dir only.
+async fn linked_data_dir(sim: &waotp_sim::Simulator, data_dir: &std::path::Path) -> WorkerSetup {
+    link_and_close(sim, data_dir, None, PHONE).await;
+    WorkerSetup {
+        data_dir: data_dir.to_path_buf(),
+        endpoint: sim.ws_url(),
+        redis_url: None,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_processes_send_forty_codes_through_one_connection() {
     let sim = common::simulator().await;
     let dir = tempfile::tempdir().unwrap();
-    link_and_close(&sim, dir.path(), None, PHONE).await;
-    let setup = WorkerSetup {
-        data_dir: dir.path().to_path_buf(),
-        endpoint: sim.ws_url(),
-        redis_url: None,
-    };
+    let setup = linked_data_dir(&sim, dir.path()).await;
     let mut workers = spawn(4, &setup);
     scenarios::ready(&mut workers).await;
     scenarios::forty_codes(&sim, &mut workers, PHONE).await;
@@ -45,12 +51,7 @@ async fn four_processes_send_forty_codes_through_one_connection() {
 async fn a_killed_owner_is_replaced_and_queued_sends_arrive_once() {
     let sim = common::simulator().await;
     let dir = tempfile::tempdir().unwrap();
-    link_and_close(&sim, dir.path(), None, PHONE).await;
-    let setup = WorkerSetup {
-        data_dir: dir.path().to_path_buf(),
-        endpoint: sim.ws_url(),
-        redis_url: None,
-    };
+    let setup = linked_data_dir(&sim, dir.path()).await;
     let mut workers = spawn(3, &setup);
     let owner = scenarios::ready(&mut workers).await;
     scenarios::killed_owner(&sim, &mut workers, owner, &[0, 1, 2]).await;

@@ -69,9 +69,7 @@ fn session(name: &str) -> SessionId {
     SessionId::parse(name).unwrap()
 }
 
-async fn a_follower_submits_the_owner_claims_and_the_follower_reads_the_outcome<
-    C: Coordination,
->(
+async fn a_follower_submits_the_owner_claims_and_the_follower_reads_the_outcome<C: Coordination>(
     owner: &Arc<C>,
     follower: &Arc<C>,
 ) {
@@ -215,7 +213,9 @@ async fn a_finish_after_the_lease_passed_on_changes_nothing<C: Coordination>(
     let stale = Outcome::of::<()>(&Err(Error::SendFailed("old owner".into())));
     a.finish(&request, &stale_lease, &stale).await.unwrap();
     assert_eq!(
-        b.wait_outcome(&s, &request.id, Duration::ZERO).await.unwrap(),
+        b.wait_outcome(&s, &request.id, Duration::ZERO)
+            .await
+            .unwrap(),
         None,
         "the old owner's answer was taken"
     );

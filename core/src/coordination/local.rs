@@ -121,19 +121,7 @@ impl LocalCoordination {
         let path = data_dir.join(DB_FILE_NAME);
         crate::storage::create_private_file(&path)?;
         let conn = Connection::open(&path)?;
-        conn.busy_timeout(Duration::from_secs(5))?;
-        let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if version > SCHEMA_VERSION {
-            return Err(Error::Store(format!(
-                "{} has schema version {version}; this waotp understands up to {SCHEMA_VERSION}",
-                path.display()
-            )));
-        }
-        conn.execute_batch(SCHEMA)?;
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-        conn.set_prepared_statement_cache_capacity(32);
+        crate::storage::prepare_shared_db(&conn, &path, SCHEMA, SCHEMA_VERSION)?;
         Ok(LocalCoordination {
             db: Mutex::new(conn),
             sessions_dir: crate::storage::sessions_dir(data_dir),

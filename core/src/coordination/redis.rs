@@ -967,5 +967,4 @@ mod tests {
             assert!(outcome.is_some());
         }
     }
-
 }

@@ -16,13 +16,12 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
 use crate::delivery::DeliveryStatus;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::otp::limiter::{
     Admission, LimitRule, Limits, pace_decision, send_decision, window_decision,
 };
@@ -108,20 +107,7 @@ impl SqliteStore {
     }
 
     fn init(conn: Connection, path: PathBuf) -> Result<Self> {
-        conn.busy_timeout(Duration::from_secs(5))?;
-        // journal_mode answers with a row, so it is read rather than "updated".
-        let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if version > SCHEMA_VERSION {
-            return Err(Error::Store(format!(
-                "{} has schema version {version}; this waotp understands up to {SCHEMA_VERSION}",
-                path.display()
-            )));
-        }
-        conn.execute_batch(SCHEMA)?;
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-        conn.set_prepared_statement_cache_capacity(32);
+        crate::storage::prepare_shared_db(&conn, &path, SCHEMA, SCHEMA_VERSION)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
             path,
@@ -499,6 +485,8 @@ fn read_events(
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::otp::store::conformance;
 
