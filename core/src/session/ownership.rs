@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use crate::coordination::{Command, Lease, Outcome, Request, SharedStatus, Submitted};
 use crate::error::{Error, Result};
@@ -185,12 +186,21 @@ async fn publish_loop(weak: Weak<SessionInner>) {
 }
 
 /// Claims queued requests and carries each out on a task of its own.
+///
+/// Those tasks live in a `JoinSet` owned by this loop: when the owner gives
+/// the session up (close, lost lease) and this loop is aborted, they are
+/// aborted with it. A request still running then stays claimed, and the next
+/// owner carries it out again under its message id. Left running, a task
+/// would keep the lease (and so the session) from every other process until
+/// its send gave up waiting for a connection that was stopped.
 async fn drain_loop(weak: Weak<SessionInner>, lease: Arc<Lease>) {
     let (coordination, id) = match weak.upgrade() {
         Some(s) => (s.shared.coordination.clone(), s.id.clone()),
         None => return,
     };
+    let mut running = JoinSet::new();
     loop {
+        while running.try_join_next().is_some() {}
         let requests = match coordination.claim(&id, &lease, DRAIN_WAIT).await {
             Ok(requests) => requests,
             Err(e) => {
@@ -204,7 +214,7 @@ async fn drain_loop(weak: Weak<SessionInner>, lease: Arc<Lease>) {
                 return;
             };
             let lease = lease.clone();
-            tokio::spawn(async move {
+            running.spawn(async move {
                 let outcome = execute(&session, &request.command).await;
                 if let Err(e) = session
                     .shared
