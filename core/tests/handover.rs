@@ -70,3 +70,33 @@ async fn an_owner_closing_mid_request_hands_the_session_over_at_once() {
     );
     follower.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_deletes_a_session_through_its_owner() {
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let owner = gateway(&sim, dir.path()).await;
+    link(&owner, &sim, "gone", "6281100000092").await;
+    let follower = gateway(&sim, dir.path()).await;
+    follower
+        .session("gone")
+        .unwrap()
+        .wait_connected(STEP)
+        .await
+        .expect("the follower sees it connected");
+
+    // The owner carries the delete out; it stops the session on the way,
+    // and must still finish: credentials removed, the session forgotten.
+    follower.delete_session("gone").await.expect("deleted");
+    assert!(
+        !dir.path().join("sessions").join("gone.db").exists(),
+        "the credentials are removed"
+    );
+    common::poll_until("the owner to forget the session", || {
+        owner.session("gone").is_err()
+    })
+    .await;
+    assert!(follower.list_sessions().iter().all(|s| s.id != "gone"));
+    owner.close().await;
+    follower.close().await;
+}
