@@ -400,7 +400,10 @@ impl GatewayInner {
                 continue;
             }
             let session = if i < local {
-                Session::restore(id.clone(), shared.clone()).await?
+                match Session::restore(id.clone(), shared.clone()).await {
+                    Some(session) => session,
+                    None => continue,
+                }
             } else {
                 Session::remote(id.clone(), shared.clone()).await?
             };

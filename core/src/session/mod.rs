@@ -114,7 +114,8 @@ impl Session {
     /// Creates the session's store file (if new) and starts its client, or
     /// follows the process that already runs it.
     pub(crate) async fn open(id: SessionId, shared: Arc<Shared>) -> Result<Session> {
-        let session = Self::new(id, shared, false)?;
+        storage::create_private_file(&storage::session_store_path(&shared.config.data_dir, &id))?;
+        let session = Self::new(id, shared, false);
         ownership::begin(&session.inner).await?;
         Ok(session)
     }
@@ -122,27 +123,29 @@ impl Session {
     /// Reopens a stored session (or follows the process that runs it). A
     /// store the client cannot open (damaged, unreadable) leaves the session
     /// listed in state `stopped` with the reason, instead of keeping every
-    /// other session from starting.
-    pub(crate) async fn restore(id: SessionId, shared: Arc<Shared>) -> Result<Session> {
-        let session = Self::new(id, shared, false)?;
+    /// other session from starting. `None` when the store is gone (deleted
+    /// since it was listed): reopening must not bring a deleted session back.
+    pub(crate) async fn restore(id: SessionId, shared: Arc<Shared>) -> Option<Session> {
+        let session = Self::new(id, shared, false);
+        if !session.inner.store_path.exists() {
+            return None;
+        }
         if let Err(e) = ownership::begin(&session.inner).await {
             log::error!("session {}: could not be restored: {e}", session.id());
         }
-        Ok(session)
+        Some(session)
     }
 
     /// A session whose store is on another host: followed, never owned.
     pub(crate) async fn remote(id: SessionId, shared: Arc<Shared>) -> Result<Session> {
-        let session = Self::new(id, shared, true)?;
+        let session = Self::new(id, shared, true);
         ownership::begin(&session.inner).await?;
         Ok(session)
     }
 
-    fn new(id: SessionId, shared: Arc<Shared>, is_remote: bool) -> Result<Session> {
+    /// The session's state; creates nothing (`open` creates a new store).
+    fn new(id: SessionId, shared: Arc<Shared>, is_remote: bool) -> Session {
         let store_path = storage::session_store_path(&shared.config.data_dir, &id);
-        if !is_remote {
-            storage::create_private_file(&store_path)?;
-        }
         let inner = Arc::new(SessionInner {
             status: watch::Sender::new(SessionStatus::new(id.as_str())),
             id,
@@ -162,7 +165,7 @@ impl Session {
             publish_nudge: Arc::new(Notify::new()),
             closed: AtomicBool::new(false),
         });
-        Ok(Session { inner })
+        Session { inner }
     }
 
     /// The session id.
@@ -672,7 +675,7 @@ impl SessionInner {
             task.abort();
         }
         let was_owner = self.is_owner();
-        ownership::stop_owner_tasks(self).await;
+        ownership::stop_owner_tasks(self, ownership::FINISH_ON_CLOSE).await;
         self.stop_client().await;
         self.update_status(|s| {
             if !s.state.is_terminal() {
