@@ -15,6 +15,7 @@ const FRIEND: &str = "6281200000091";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_owner_closing_mid_request_hands_the_session_over_in_bounded_time() {
+    let _ = env_logger::builder().is_test(true).try_init();
     let sim = simulator().await;
     sim.add_number(FRIEND, true);
     let dir = tempfile::tempdir().unwrap();
@@ -56,10 +57,13 @@ async fn an_owner_closing_mid_request_hands_the_session_over_in_bounded_time() {
         .expect("the follower's query was answered before the old owner's stall ended")
         .unwrap();
     let took = closed_at.elapsed();
-    assert!(
-        answer.expect("the new owner answers it"),
-        "{FRIEND} is on WhatsApp"
-    );
+    let answer = answer.unwrap_or_else(|e| {
+        panic!(
+            "the new owner answers it: {e}; devices: {:?}",
+            sim.devices()
+        )
+    });
+    assert!(answer, "{FRIEND} is on WhatsApp");
     assert!(
         mirrored.is_owner(),
         "the follower took over ({took:?} after the close)"

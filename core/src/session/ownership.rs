@@ -38,15 +38,17 @@ pub(crate) enum Role {
     Owner(Arc<Lease>),
 }
 
-/// The tasks an owner runs besides the client; aborted when it gives up.
+/// The tasks an owner runs besides the client.
 #[derive(Default)]
 pub(crate) struct OwnerTasks {
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    /// The drain loop, and how to ask it to stop claiming and finish what runs.
-    drain: Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
+    /// The drain loop, and how to ask it to stop (see [`Stop`]).
+    drain: Option<(watch::Sender<Option<Duration>>, tokio::task::JoinHandle<()>)>,
 }
 
 impl OwnerTasks {
+    /// Aborts everything without waiting (a new owner term replaces them,
+    /// or the session is dropped).
     pub(crate) fn abort(&mut self) {
         for task in self.tasks.drain(..) {
             task.abort();
@@ -65,22 +67,32 @@ impl Drop for OwnerTasks {
 
 /// How long a closing owner lets the requests it is carrying out finish
 /// before it stops its client (each is bounded by its own timeouts too).
-const FINISH_ON_CLOSE: Duration = Duration::from_secs(10);
+pub(crate) const FINISH_ON_CLOSE: Duration = Duration::from_secs(10);
 
-/// A graceful stop: the drain loop claims nothing more and the requests it
-/// runs finish (up to [`FINISH_ON_CLOSE`]); then every owner task is aborted.
-/// A send cut off here would be sent again by the next owner under the same
-/// id; letting it finish spares the recipient's phone the duplicate.
-pub(crate) async fn stop_owner_tasks(session: &SessionInner) {
-    let drain = lock(&session.owner_tasks).drain.take();
+/// Stops the owner's tasks and returns once none of them runs any more:
+/// the drain loop claims nothing more, lets the requests it runs finish for
+/// up to `grace`, then aborts the rest and waits until they are gone.
+///
+/// Only then may the caller stop the client. A request still running at
+/// that point would see the connection go away and record "not connected"
+/// as its outcome, an answer the next owner would never get to correct.
+/// `grace` is [`FINISH_ON_CLOSE`] on a close (a send cut off here would be
+/// sent again by the next owner under the same id; letting it finish spares
+/// the recipient the duplicate) and zero when the lease is lost.
+pub(crate) async fn stop_owner_tasks(session: &SessionInner, grace: Duration) {
+    let (drain, tasks) = {
+        let mut owned = lock(&session.owner_tasks);
+        (owned.drain.take(), std::mem::take(&mut owned.tasks))
+    };
     if let Some((stop, handle)) = drain {
-        let _ = stop.send(true);
-        let abort = handle.abort_handle();
-        if tokio::time::timeout(FINISH_ON_CLOSE, handle).await.is_err() {
-            abort.abort();
-        }
+        let _ = stop.send(Some(grace));
+        // The loop bounds its own wait by `grace`; it ends by itself.
+        let _ = handle.await;
     }
-    lock(&session.owner_tasks).abort();
+    for task in tasks {
+        task.abort();
+        let _ = task.await;
+    }
 }
 
 /// Takes the first step now (so a single process owns its sessions as soon
@@ -181,7 +193,7 @@ async fn take_over(session: &Arc<SessionInner>, lease: Lease) -> Result<()> {
     }
     // The drain loop starts once the client has been started.
     let started = session.start().await;
-    let (stop, stopping) = watch::channel(false);
+    let (stop, stopping) = watch::channel(None);
     let drain = tokio::spawn(drain_loop(Arc::downgrade(session), lease, stopping));
     lock(&session.owner_tasks).drain = Some((stop, drain));
     started
@@ -217,33 +229,37 @@ async fn publish_loop(weak: Weak<SessionInner>) {
 
 /// Claims queued requests and carries each out on a task of its own.
 ///
-/// Those tasks live in a `JoinSet` owned by this loop. Closing asks the loop
-/// to stop claiming and let them finish; when the owner loses the lease, or
-/// they take too long, the loop is aborted and they are aborted with it. A request still running then stays claimed, and the next
-/// owner carries it out again under its message id. Left running, a task
-/// would keep the lease (and so the session) from every other process until
-/// its send gave up on a connection that was stopped.
+/// Those tasks live in a `JoinSet` owned by this loop, so that stopping the
+/// loop (see [`stop_owner_tasks`]) can wait until none of them runs. A
+/// request cut off that way stays claimed, and the next owner carries it out
+/// again under its message id. Left running, a task would keep the lease
+/// (and so the session) from every other process until its send gave up on
+/// a connection that was stopped.
 ///
-/// `Delete` is the exception: it stops the session itself (which aborts this
-/// loop), so it runs on a task of its own and finishes its work.
+/// `Delete` is the exception: it stops the session itself (which waits for
+/// this loop), so it runs on a task of its own and finishes its work.
 async fn drain_loop(
     weak: Weak<SessionInner>,
     lease: Arc<Lease>,
-    mut stopping: watch::Receiver<bool>,
+    mut stop: watch::Receiver<Option<Duration>>,
 ) {
     let (coordination, id) = match weak.upgrade() {
         Some(s) => (s.shared.coordination.clone(), s.id.clone()),
         None => return,
     };
     let mut running = JoinSet::new();
-    loop {
+    let grace = loop {
         while running.try_join_next().is_some() {}
-        if *stopping.borrow() {
-            break;
+        if let Some(grace) = *stop.borrow_and_update() {
+            break grace;
         }
         let claimed = tokio::select! {
             claimed = coordination.claim(&id, &lease, DRAIN_WAIT) => claimed,
-            _ = stopping.changed() => break,
+            changed = stop.changed() => match changed {
+                Ok(()) => continue,
+                // The owner's tasks were dropped without a word: stop now.
+                Err(_) => break Duration::ZERO,
+            },
         };
         let requests = match claimed {
             Ok(requests) => requests,
@@ -265,9 +281,16 @@ async fn drain_loop(
                 running.spawn(task);
             }
         }
+    };
+    let finished = async { while running.join_next().await.is_some() {} };
+    if tokio::time::timeout(grace, finished).await.is_err() {
+        log::warn!(
+            "session {id}: {} request(s) still running after {grace:?}; the next owner carries them out",
+            running.len()
+        );
     }
-    // Closing: what runs finishes (see `stop_owner_tasks`).
-    while running.join_next().await.is_some() {}
+    // Aborts what is left and waits until each task is gone.
+    running.shutdown().await;
 }
 
 /// Carries out one claimed request and records its outcome.
@@ -286,6 +309,10 @@ async fn carry_out(session: Arc<SessionInner>, request: Request, lease: Arc<Leas
 /// Mirrors the owner's published status, QR code and pairing code.
 async fn mirror(session: &Arc<SessionInner>) -> Result<()> {
     let Some(shared) = session.shared.coordination.status(&session.id).await? else {
+        if session.is_remote || !session.store_path.exists() {
+            // Its owner deleted it: nothing is left to follow.
+            session.mark_closed();
+        }
         return Ok(());
     };
     let (status, qr, pair_code) = shared.view();
@@ -437,7 +464,7 @@ impl SessionInner {
 
     /// Stops the connection and goes back to following (a lost lease).
     pub(crate) async fn give_up(&self) {
-        lock(&self.owner_tasks).abort();
+        stop_owner_tasks(self, Duration::ZERO).await;
         self.stop_client().await;
         *lock(&self.role) = Role::Follower;
     }
