@@ -269,7 +269,19 @@ impl Session {
 
     /// Logs out, stops and removes the session, wherever it runs.
     pub(crate) async fn delete(&self) -> Result<()> {
-        on_owner(&self.inner, Command::Delete, REMOTE_CALL_WAIT).await
+        match on_owner(&self.inner, Command::Delete, REMOTE_CALL_WAIT).await {
+            // The owner's delete forgets everything shared about the session,
+            // the request it was answering included: a follower then finds
+            // the request gone. Gone with the session's shared status means
+            // it was deleted.
+            Err(e @ Error::Store(_)) => {
+                match self.inner.shared.coordination.status(&self.inner.id).await {
+                    Ok(None) => Ok(()),
+                    _ => Err(e),
+                }
+            }
+            other => other,
+        }
     }
 
     /// Sends a text message.

@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use crate::coordination::{Command, Lease, Outcome, Request, SharedStatus, Submitted};
 use crate::error::{Error, Result};
@@ -141,6 +142,9 @@ async fn take_over(session: &Arc<SessionInner>, lease: Lease) -> Result<()> {
         session.id,
         lease.token
     );
+    // From here the status is this process's own: no longer what the last
+    // owner published (often `connected`, with no connection here yet).
+    session.update_status(|s| s.enter(SessionState::Starting, None));
     let lease = Arc::new(lease);
     *lock(&session.role) = Role::Owner(lease.clone());
     {
@@ -149,11 +153,13 @@ async fn take_over(session: &Arc<SessionInner>, lease: Lease) -> Result<()> {
         tasks
             .tasks
             .push(tokio::spawn(publish_loop(Arc::downgrade(session))));
-        tasks
-            .tasks
-            .push(tokio::spawn(drain_loop(Arc::downgrade(session), lease)));
     }
-    session.start().await
+    // The drain loop starts once the client has been started.
+    let started = session.start().await;
+    lock(&session.owner_tasks)
+        .tasks
+        .push(tokio::spawn(drain_loop(Arc::downgrade(session), lease)));
+    started
 }
 
 /// Publishes the status whenever it changes (or the pairing code does).
@@ -185,12 +191,24 @@ async fn publish_loop(weak: Weak<SessionInner>) {
 }
 
 /// Claims queued requests and carries each out on a task of its own.
+///
+/// Those tasks live in a `JoinSet` owned by this loop: when the owner gives
+/// the session up (close, lost lease) and this loop is aborted, they are
+/// aborted with it. A request still running then stays claimed, and the next
+/// owner carries it out again under its message id. Left running, a task
+/// would keep the lease (and so the session) from every other process until
+/// its send gave up on a connection that was stopped.
+///
+/// `Delete` is the exception: it stops the session itself (which aborts this
+/// loop), so it runs on a task of its own and finishes its work.
 async fn drain_loop(weak: Weak<SessionInner>, lease: Arc<Lease>) {
     let (coordination, id) = match weak.upgrade() {
         Some(s) => (s.shared.coordination.clone(), s.id.clone()),
         None => return,
     };
+    let mut running = JoinSet::new();
     loop {
+        while running.try_join_next().is_some() {}
         let requests = match coordination.claim(&id, &lease, DRAIN_WAIT).await {
             Ok(requests) => requests,
             Err(e) => {
@@ -203,19 +221,32 @@ async fn drain_loop(weak: Weak<SessionInner>, lease: Arc<Lease>) {
             let Some(session) = weak.upgrade() else {
                 return;
             };
-            let lease = lease.clone();
-            tokio::spawn(async move {
-                let outcome = execute(&session, &request.command).await;
-                if let Err(e) = session
-                    .shared
-                    .coordination
-                    .finish(&request, &lease, &outcome)
-                    .await
-                {
-                    log::warn!("session {}: recording an outcome failed: {e}", session.id);
-                }
-            });
+            let stops_the_session = matches!(request.command, Command::Delete);
+            let task = carry_out(session, request, lease.clone());
+            if stops_the_session {
+                tokio::spawn(task);
+            } else {
+                running.spawn(task);
+            }
         }
+    }
+}
+
+/// Carries out one claimed request and records its outcome.
+async fn carry_out(session: Arc<SessionInner>, request: Request, lease: Arc<Lease>) {
+    let outcome = execute(&session, &request.command).await;
+    if outcome.is_failed() && session.is_closed() {
+        // The failure is this process stopping its client, not the
+        // request's: left claimed, the next owner carries it out.
+        return;
+    }
+    if let Err(e) = session
+        .shared
+        .coordination
+        .finish(&request, &lease, &outcome)
+        .await
+    {
+        log::warn!("session {}: recording an outcome failed: {e}", session.id);
     }
 }
 
