@@ -23,10 +23,14 @@ def test_three_worker_processes_share_one_connection(sim: Simulator, tmp_path: P
     # `spawn`: fresh interpreters, like gunicorn's workers after a fork
     # that happened before waotp was used.
     with multiprocessing.get_context("spawn").Pool(3) as pool:
-        results = pool.starmap(
-            send_and_verify,
-            [(str(data_dir), sim.ws, sim.control, group) for group in recipients],
-        )
+        try:
+            results = pool.starmap(
+                send_and_verify,
+                [(str(data_dir), sim.ws, sim.control, group) for group in recipients],
+            )
+        except Exception as e:
+            # What the simulator saw of the linked device explains most failures.
+            raise AssertionError(f"a worker failed: {e!r}; the device: {sim.devices()}") from e
 
     assert results == [["approved"] * 4] * 3
     for group in recipients:

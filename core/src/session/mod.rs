@@ -671,8 +671,8 @@ impl SessionInner {
         if let Some(task) = lock(&self.ownership).take() {
             task.abort();
         }
-        lock(&self.owner_tasks).abort();
         let was_owner = self.is_owner();
+        ownership::stop_owner_tasks(self).await;
         self.stop_client().await;
         self.update_status(|s| {
             if !s.state.is_terminal() {

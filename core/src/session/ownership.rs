@@ -42,12 +42,17 @@ pub(crate) enum Role {
 #[derive(Default)]
 pub(crate) struct OwnerTasks {
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The drain loop, and how to ask it to stop claiming and finish what runs.
+    drain: Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
 }
 
 impl OwnerTasks {
     pub(crate) fn abort(&mut self) {
         for task in self.tasks.drain(..) {
             task.abort();
+        }
+        if let Some((_, drain)) = self.drain.take() {
+            drain.abort();
         }
     }
 }
@@ -56,6 +61,26 @@ impl Drop for OwnerTasks {
     fn drop(&mut self) {
         self.abort();
     }
+}
+
+/// How long a closing owner lets the requests it is carrying out finish
+/// before it stops its client (each is bounded by its own timeouts too).
+const FINISH_ON_CLOSE: Duration = Duration::from_secs(10);
+
+/// A graceful stop: the drain loop claims nothing more and the requests it
+/// runs finish (up to [`FINISH_ON_CLOSE`]); then every owner task is aborted.
+/// A send cut off here would be sent again by the next owner under the same
+/// id; letting it finish spares the recipient's phone the duplicate.
+pub(crate) async fn stop_owner_tasks(session: &SessionInner) {
+    let drain = lock(&session.owner_tasks).drain.take();
+    if let Some((stop, handle)) = drain {
+        let _ = stop.send(true);
+        let abort = handle.abort_handle();
+        if tokio::time::timeout(FINISH_ON_CLOSE, handle).await.is_err() {
+            abort.abort();
+        }
+    }
+    lock(&session.owner_tasks).abort();
 }
 
 /// Takes the first step now (so a single process owns its sessions as soon
@@ -156,9 +181,9 @@ async fn take_over(session: &Arc<SessionInner>, lease: Lease) -> Result<()> {
     }
     // The drain loop starts once the client has been started.
     let started = session.start().await;
-    lock(&session.owner_tasks)
-        .tasks
-        .push(tokio::spawn(drain_loop(Arc::downgrade(session), lease)));
+    let (stop, stopping) = watch::channel(false);
+    let drain = tokio::spawn(drain_loop(Arc::downgrade(session), lease, stopping));
+    lock(&session.owner_tasks).drain = Some((stop, drain));
     started
 }
 
@@ -192,16 +217,20 @@ async fn publish_loop(weak: Weak<SessionInner>) {
 
 /// Claims queued requests and carries each out on a task of its own.
 ///
-/// Those tasks live in a `JoinSet` owned by this loop: when the owner gives
-/// the session up (close, lost lease) and this loop is aborted, they are
-/// aborted with it. A request still running then stays claimed, and the next
+/// Those tasks live in a `JoinSet` owned by this loop. Closing asks the loop
+/// to stop claiming and let them finish; when the owner loses the lease, or
+/// they take too long, the loop is aborted and they are aborted with it. A request still running then stays claimed, and the next
 /// owner carries it out again under its message id. Left running, a task
 /// would keep the lease (and so the session) from every other process until
 /// its send gave up on a connection that was stopped.
 ///
 /// `Delete` is the exception: it stops the session itself (which aborts this
 /// loop), so it runs on a task of its own and finishes its work.
-async fn drain_loop(weak: Weak<SessionInner>, lease: Arc<Lease>) {
+async fn drain_loop(
+    weak: Weak<SessionInner>,
+    lease: Arc<Lease>,
+    mut stopping: watch::Receiver<bool>,
+) {
     let (coordination, id) = match weak.upgrade() {
         Some(s) => (s.shared.coordination.clone(), s.id.clone()),
         None => return,
@@ -209,7 +238,14 @@ async fn drain_loop(weak: Weak<SessionInner>, lease: Arc<Lease>) {
     let mut running = JoinSet::new();
     loop {
         while running.try_join_next().is_some() {}
-        let requests = match coordination.claim(&id, &lease, DRAIN_WAIT).await {
+        if *stopping.borrow() {
+            break;
+        }
+        let claimed = tokio::select! {
+            claimed = coordination.claim(&id, &lease, DRAIN_WAIT) => claimed,
+            _ = stopping.changed() => break,
+        };
+        let requests = match claimed {
             Ok(requests) => requests,
             Err(e) => {
                 log::warn!("session {id}: reading the outbox failed: {e}");
@@ -230,16 +266,13 @@ async fn drain_loop(weak: Weak<SessionInner>, lease: Arc<Lease>) {
             }
         }
     }
+    // Closing: what runs finishes (see `stop_owner_tasks`).
+    while running.join_next().await.is_some() {}
 }
 
 /// Carries out one claimed request and records its outcome.
 async fn carry_out(session: Arc<SessionInner>, request: Request, lease: Arc<Lease>) {
     let outcome = execute(&session, &request.command).await;
-    if outcome.is_failed() && session.is_closed() {
-        // The failure is this process stopping its client, not the
-        // request's: left claimed, the next owner carries it out.
-        return;
-    }
     if let Err(e) = session
         .shared
         .coordination
