@@ -428,7 +428,8 @@ impl Gateway {
         GatewayBuilder::default()
     }
 
-    fn check_open(&self) -> Result<()> {
+    /// `CLOSED` once [`Gateway::close`] ran: every operation refuses then.
+    pub(crate) fn check_open(&self) -> Result<()> {
         if self.inner.closed.load(Ordering::SeqCst) {
             Err(Error::Closed)
         } else {
@@ -457,6 +458,7 @@ impl Gateway {
     /// The session with this id. Sessions created by other processes appear
     /// within about a second.
     pub fn session(&self, id: &str) -> Result<Session> {
+        self.check_open()?;
         let id = SessionId::parse(id)?;
         self.inner
             .read_sessions()
@@ -489,6 +491,7 @@ impl Gateway {
 
     /// The delivery record of a message sent through any session, by any process.
     pub async fn message_status(&self, message_id: &str) -> Result<MessageRecord> {
+        self.check_open()?;
         message_status(&self.inner.shared, message_id).await
     }
 

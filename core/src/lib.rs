@@ -34,7 +34,9 @@ pub mod phone;
 mod phone_cache;
 mod redis_wiring;
 pub mod retry;
+pub mod runtime;
 pub mod session;
+pub mod stderr_log;
 mod storage;
 
 pub use build_info::{BuildInfo, build_info};

@@ -210,6 +210,7 @@ impl Gateway {
     /// Checks `code` against the recipient's pending OTP (constant time,
     /// attempts counted atomically, single use).
     pub async fn verify_otp(&self, to: &str, code: &str) -> Result<VerifyOutcome> {
+        self.check_open()?;
         let to = self.normalize_phone(to)?;
         let verification = self.inner.shared.otp.verify_detailed(&to, code).await?;
         self.inner.shared.emit(Event::OtpVerified {
@@ -222,6 +223,7 @@ impl Gateway {
 
     /// Cancels the recipient's pending OTP; returns its status afterwards.
     pub async fn cancel_otp(&self, to: &str) -> Result<OtpStatus> {
+        self.check_open()?;
         let to = self.normalize_phone(to)?;
         self.inner.shared.otp.cancel(&to).await
     }
@@ -229,6 +231,7 @@ impl Gateway {
     /// The recipient's latest OTP: pending, approved, canceled, expired or
     /// max_attempts_reached, with the delivery status of its message.
     pub async fn otp_status(&self, to: &str) -> Result<OtpStatus> {
+        self.check_open()?;
         let to = self.normalize_phone(to)?;
         self.inner.shared.otp.status(&to).await
     }

@@ -106,6 +106,21 @@ async fn a_linked_session_comes_back_from_disk_without_a_qr() {
             gw.create_session(Some("x")).await.unwrap_err().code(),
             "CLOSED"
         );
+        // Every operation refuses once closed, the OTP ones included.
+        let refusals = [
+            gw.session("persisted").err().map(|e| e.code()),
+            gw.verify_otp(FRIEND, "123456")
+                .await
+                .err()
+                .map(|e| e.code()),
+            gw.otp_status(FRIEND).await.err().map(|e| e.code()),
+            gw.cancel_otp(FRIEND).await.err().map(|e| e.code()),
+            gw.message_status("3EB0").await.err().map(|e| e.code()),
+        ];
+        assert!(
+            refusals.iter().all(|c| *c == Some("CLOSED")),
+            "{refusals:?}"
+        );
     }
     #[cfg(unix)]
     {

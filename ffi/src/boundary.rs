@@ -4,7 +4,6 @@
 use std::ffi::{CStr, CString, c_char};
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::OnceLock;
 
 use crate::status::{Failure, set_last_error, waotp_status};
 
@@ -36,58 +35,29 @@ pub(crate) fn guard_void(body: impl FnOnce()) {
     let _ = catch_unwind(AssertUnwindSafe(body));
 }
 
-/// The process-wide runtime, and the process that created it.
-struct Runtime {
-    rt: tokio::runtime::Runtime,
-    pid: u32,
-}
-
-static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
-
-/// Checks the calling context: not after a fork, not on a runtime thread.
+/// The core's process-wide runtime, from a plain thread of this process.
 pub(crate) fn check_context() -> Result<&'static tokio::runtime::Runtime, Failure> {
-    let rt = RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("waotp-rt")
-            .enable_all()
-            .build()
-            .map(|rt| Runtime {
-                rt,
-                pid: std::process::id(),
-            })
-            .map_err(|e| e.to_string())
-    });
-    let rt = rt.as_ref().map_err(|e| {
-        Failure::new(
-            waotp_status::WAOTP_RUNTIME_ERROR,
-            format!("cannot start the runtime: {e}"),
-        )
-    })?;
-    if rt.pid != std::process::id() {
-        return Err(Failure::new(
-            waotp_status::WAOTP_AFTER_FORK,
-            "waotp was used before fork(); its threads do not exist in the child process",
-        ));
-    }
+    let rt = waotp::runtime::shared().map_err(runtime_failure)?;
     if tokio::runtime::Handle::try_current().is_ok() {
         return Err(Failure::new(
             waotp_status::WAOTP_REENTRANT_CALL,
             "blocking waotp call from a thread that runs an async runtime (it would deadlock)",
         ));
     }
-    Ok(&rt.rt)
+    Ok(rt)
 }
 
 /// Fails after a fork: locks held by the parent's threads would never be released.
 pub(crate) fn check_fork() -> Result<(), Failure> {
-    match RUNTIME.get() {
-        Some(Ok(rt)) if rt.pid != std::process::id() => Err(Failure::new(
-            waotp_status::WAOTP_AFTER_FORK,
-            "waotp was used before fork(); its threads do not exist in the child process",
-        )),
-        _ => Ok(()),
-    }
+    waotp::runtime::check_fork().map_err(runtime_failure)
+}
+
+fn runtime_failure(e: waotp::runtime::RuntimeError) -> Failure {
+    let status = match e {
+        waotp::runtime::RuntimeError::AfterFork => waotp_status::WAOTP_AFTER_FORK,
+        _ => waotp_status::WAOTP_RUNTIME_ERROR,
+    };
+    Failure::new(status, e.to_string())
 }
 
 /// Runs a future to completion on the runtime, from a plain thread.

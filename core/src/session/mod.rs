@@ -344,23 +344,18 @@ impl Session {
         if let Some(client) = self.inner.client() {
             return Ok(client.generate_message_id());
         }
-        let status = self.status();
-        match status.user {
-            Some(user) => {
-                let secs = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or(0);
-                Ok(whatsapp_rust::wacore::request::RequestUtils::message_id_at(
-                    Some(&Jid::pn(&user.phone)),
-                    secs,
-                ))
-            }
-            None => Err(Error::NotConnected {
-                session: self.id().to_owned(),
-                state: status.state.to_string(),
-            }),
-        }
+        // No client here (a follower, or an owner still starting one): the
+        // same scheme. The account's number only salts the hash next to 16
+        // random bytes, so an id made before it is known is as unique.
+        let own = self.status().user.map(|user| Jid::pn(&user.phone));
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        Ok(whatsapp_rust::wacore::request::RequestUtils::message_id_at(
+            own.as_ref(),
+            secs,
+        ))
     }
 
     /// Sends `text` to `to` (already normalised) under a chosen message id,

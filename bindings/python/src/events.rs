@@ -1,0 +1,248 @@
+//! Events: one class whose `type` names what happened and whose other
+//! attributes are set when that kind of event has them (else `None`).
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use pyo3::prelude::*;
+use tokio::sync::Mutex;
+
+use crate::call::call;
+use crate::options::seconds;
+use crate::types::LinkedUser;
+
+/// Something that happened in the gateway.
+#[pyclass(frozen, get_all, eq, module = "waotp._native")]
+#[derive(Clone, PartialEq, Default)]
+pub(crate) struct Event {
+    /// `qr_updated`, `pairing_code`, `qr_expired`, `connected`,
+    /// `disconnected`, `logged_out`, `stopped`, `session_deleted`,
+    /// `message_status`, `otp_sent`, `otp_delivery`, `otp_failed`,
+    /// `otp_verified` or `lagged`.
+    r#type: String,
+    /// The session it concerns.
+    session_id: Option<String>,
+    /// `qr_updated`: the raw QR payload.
+    qr: Option<String>,
+    /// `qr_updated`: when that code expires.
+    expires_at: Option<SystemTime>,
+    /// `qr_updated`: codes issued in this pairing attempt.
+    refresh_count: Option<u32>,
+    /// `pairing_code`: the code to type on the phone; `otp_failed`: the error code.
+    code: Option<String>,
+    /// `connected`: the linked account.
+    user: Option<LinkedUser>,
+    /// Why (`disconnected`, `logged_out`, `stopped`, `otp_failed`, failed deliveries).
+    reason: Option<String>,
+    /// The WhatsApp message it concerns.
+    message_id: Option<String>,
+    /// Recipient, E.164 digits.
+    to: Option<String>,
+    /// `message_status`, `otp_delivery`: `pending`, `sent`, `delivered`, `read` or `failed`.
+    status: Option<String>,
+    /// The OTP verification it concerns.
+    verification_id: Option<String>,
+    /// `otp_verified`: the outcome's name.
+    outcome: Option<String>,
+    /// `otp_verified` with `invalid`: attempts left.
+    attempts_left: Option<u32>,
+    /// `lagged`: events this subscriber missed.
+    missed: Option<u64>,
+}
+
+#[pymethods]
+impl Event {
+    fn __repr__(&self) -> String {
+        // Only what is set, as the kind of event decides.
+        let mut parts = vec![format!("type={:?}", self.r#type)];
+        let texts = [
+            ("session_id", &self.session_id),
+            ("message_id", &self.message_id),
+            ("to", &self.to),
+            ("status", &self.status),
+            ("verification_id", &self.verification_id),
+            ("outcome", &self.outcome),
+            ("reason", &self.reason),
+        ];
+        for (name, value) in texts {
+            if let Some(v) = value {
+                parts.push(format!("{name}={v:?}"));
+            }
+        }
+        format!("Event({})", parts.join(", "))
+    }
+}
+
+fn delivery(s: &waotp::DeliveryStatus) -> (Option<String>, Option<String>) {
+    let reason = match s {
+        waotp::DeliveryStatus::Failed { reason } => Some(reason.clone()),
+        _ => None,
+    };
+    (Some(s.as_str().to_owned()), reason)
+}
+
+impl From<waotp::Event> for Event {
+    fn from(e: waotp::Event) -> Self {
+        use waotp::Event as E;
+        let kind = serde_json::to_value(&e)
+            .ok()
+            .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned))
+            .unwrap_or_else(|| "unknown".to_owned());
+        let base = Event {
+            r#type: kind,
+            ..Event::default()
+        };
+        match e {
+            E::QrUpdated {
+                session,
+                qr,
+                expires_at,
+                refresh_count,
+            } => Event {
+                session_id: Some(session),
+                qr: Some(qr),
+                expires_at: Some(expires_at),
+                refresh_count: Some(refresh_count),
+                ..base
+            },
+            E::PairingCode { session, code } => Event {
+                session_id: Some(session),
+                code: Some(code),
+                ..base
+            },
+            E::QrExpired { session } | E::SessionDeleted { session } => Event {
+                session_id: Some(session),
+                ..base
+            },
+            E::Connected { session, user } => Event {
+                session_id: Some(session),
+                user: user.as_ref().map(LinkedUser::from),
+                ..base
+            },
+            E::Disconnected { session, reason }
+            | E::LoggedOut { session, reason }
+            | E::Stopped { session, reason } => Event {
+                session_id: Some(session),
+                reason: Some(reason),
+                ..base
+            },
+            E::MessageStatus {
+                session,
+                message_id,
+                to,
+                status,
+            } => {
+                let (status, reason) = delivery(&status);
+                Event {
+                    session_id: Some(session),
+                    message_id: Some(message_id),
+                    to: Some(to),
+                    status,
+                    reason,
+                    ..base
+                }
+            }
+            E::OtpSent {
+                session,
+                verification_id,
+                message_id,
+                to,
+            } => Event {
+                session_id: Some(session),
+                verification_id: Some(verification_id),
+                message_id: Some(message_id),
+                to: Some(to),
+                ..base
+            },
+            E::OtpDelivery {
+                message_id,
+                to,
+                status,
+            } => {
+                let (status, reason) = delivery(&status);
+                Event {
+                    message_id: Some(message_id),
+                    to: Some(to),
+                    status,
+                    reason,
+                    ..base
+                }
+            }
+            E::OtpFailed {
+                session,
+                verification_id,
+                to,
+                code,
+                reason,
+            } => Event {
+                session_id: Some(session),
+                verification_id: Some(verification_id),
+                to: Some(to),
+                code: Some(code),
+                reason: Some(reason),
+                ..base
+            },
+            E::OtpVerified {
+                to,
+                verification_id,
+                outcome,
+            } => Event {
+                to: Some(to),
+                verification_id,
+                outcome: Some(outcome.as_str().to_owned()),
+                attempts_left: match outcome {
+                    waotp::VerifyOutcome::Invalid { attempts_left } => Some(attempts_left),
+                    _ => None,
+                },
+                ..base
+            },
+            E::Lagged { missed } => Event {
+                missed: Some(missed),
+                ..base
+            },
+            // A kind this binding does not know yet: its `type` still says what it is.
+            _ => base,
+        }
+    }
+}
+
+/// A subscription to the gateway's events, from the moment it was made.
+#[pyclass(frozen, module = "waotp._native")]
+pub(crate) struct EventStream {
+    stream: Arc<Mutex<waotp::EventStream>>,
+}
+
+impl EventStream {
+    pub(crate) fn new(stream: waotp::EventStream) -> Self {
+        EventStream {
+            stream: Arc::new(Mutex::new(stream)),
+        }
+    }
+}
+
+#[pymethods]
+impl EventStream {
+    /// The next event, waiting up to `timeout` seconds (`None`: as long as
+    /// it takes). `None` when the time ran out or the gateway closed.
+    #[pyo3(signature = (timeout=None, awaitable=false))]
+    fn next<'py>(
+        &self,
+        py: Python<'py>,
+        timeout: Option<f64>,
+        awaitable: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let wait = timeout.map(|t| seconds(py, t, "timeout")).transpose()?;
+        let stream = self.stream.clone();
+        call(py, awaitable, async move {
+            let mut stream = stream.lock().await;
+            let event = match wait {
+                Some(wait) if wait == Duration::ZERO => stream.try_next(),
+                Some(wait) => tokio::time::timeout(wait, stream.next())
+                    .await
+                    .unwrap_or(None),
+                None => stream.next().await,
+            };
+            Ok(event.map(Event::from))
+        })
+    }
+}

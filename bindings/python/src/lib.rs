@@ -1,0 +1,50 @@
+//! `waotp._native`: the Rust core as a Python extension module (pyo3, abi3).
+//!
+//! Thin by design: each item converts arguments, calls the core on its
+//! process-wide runtime ([`waotp::runtime`]) and converts the answer. The
+//! typed, documented API is the pure-Python package `waotp` on top
+//! (`python/waotp/`); `_native.pyi` describes this module for type checkers.
+
+use pyo3::prelude::*;
+
+mod call;
+mod errors;
+mod events;
+mod gateway;
+mod options;
+mod types;
+
+#[pymodule]
+#[pyo3(name = "_native")]
+fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // `WAOTP_LOG=info` (an env_logger filter) shows waotp's log on stderr.
+    waotp::stderr_log::init_from_env("WAOTP_LOG");
+    m.add_class::<gateway::Gateway>()?;
+    m.add_class::<events::EventStream>()?;
+    m.add_class::<events::Event>()?;
+    m.add_class::<options::Limits>()?;
+    m.add_class::<options::SendRetry>()?;
+    m.add_class::<types::LinkedUser>()?;
+    m.add_class::<types::SessionStatus>()?;
+    m.add_class::<types::QrCode>()?;
+    m.add_class::<types::SentMessage>()?;
+    m.add_class::<types::MessageStatus>()?;
+    m.add_class::<types::SentOtp>()?;
+    m.add_class::<types::VerifyResult>()?;
+    m.add_class::<types::OtpStatus>()?;
+    m.add_class::<types::SendStats>()?;
+    m.add_class::<types::VerifyCounts>()?;
+    m.add_class::<types::Stats>()?;
+    m.add_class::<types::BuildInfo>()?;
+    m.add_function(wrap_pyfunction!(types::build_info, m)?)?;
+    m.add_function(wrap_pyfunction!(error_codes, m)?)?;
+    Ok(())
+}
+
+/// Every error code the module can raise: the core's, then the runtime's.
+#[pyfunction]
+fn error_codes() -> Vec<&'static str> {
+    let mut codes = waotp::Error::ALL_CODES.to_vec();
+    codes.extend(["AFTER_FORK", "RUNTIME_ERROR"]);
+    codes
+}
