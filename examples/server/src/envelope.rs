@@ -1,0 +1,204 @@
+//! The guide's response envelope, and how a core error becomes one.
+//!
+//! Success: `{"success": true, "message": "…", "data": {…}}`.
+//! Error: `{"success": false, "message": "…", "error": "<CODE>"}`, plus
+//! `data` when there is more to say (a verification's precise outcome).
+//! `error` is the core's stable code (`SESSION_NOT_FOUND`, `RATE_LIMITED`, …),
+//! so HTTP clients branch on the same values as every binding; the few
+//! failures that happen before the core is reached (malformed body, API key)
+//! use `INVALID_ARGUMENT` or the server's own `UNAUTHORIZED`.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// A successful answer: `status` with `{success: true, message, data}`.
+pub fn ok(status: StatusCode, message: &str, data: Value) -> Response {
+    (
+        status,
+        Json(json!({ "success": true, "message": message, "data": data })),
+    )
+        .into_response()
+}
+
+/// A successful answer without `data` (the guide's `DELETE` answers so).
+pub fn ok_without_data(message: &str) -> Response {
+    Json(json!({ "success": true, "message": message })).into_response()
+}
+
+/// An error answer in the envelope. Built from a core [`waotp::Error`] (the
+/// usual way) or directly for checks the server makes itself.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Text for people (Indonesian, as the guide's server wrote it).
+    pub message: String,
+    /// Stable machine-readable code.
+    pub code: &'static str,
+    /// Extra detail for clients, when there is some.
+    pub data: Option<Value>,
+    /// Seconds to put in `Retry-After` (rate limits).
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    /// An error with this status, message and code.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+            code,
+            data: None,
+            retry_after: None,
+        }
+    }
+
+    /// A 400 `INVALID_ARGUMENT`: the request itself is wrong.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", message)
+    }
+
+    /// Replaces the message, keeping status and code (a route that has the
+    /// guide's own words for this case).
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
+
+    /// Adds `data` to the body.
+    pub fn with_data(mut self, data: Value) -> Self {
+        self.data = Some(data);
+        self
+    }
+}
+
+impl From<waotp::Error> for ApiError {
+    fn from(e: waotp::Error) -> Self {
+        use waotp::Error as E;
+        let (status, message) = match &e {
+            E::SessionNotFound(_) => (StatusCode::NOT_FOUND, "Session tidak ditemukan".into()),
+            E::InvalidSessionId(_) => (
+                StatusCode::BAD_REQUEST,
+                "Session ID tidak valid (gunakan 1-64 karakter: huruf, angka, _ atau -)".into(),
+            ),
+            // A logged-out session is not connected either; `error` tells them apart.
+            E::NotConnected { .. } | E::LoggedOut(_) => {
+                (StatusCode::BAD_REQUEST, "Session belum terhubung".into())
+            }
+            E::NotOnWhatsapp(_) => (
+                StatusCode::BAD_REQUEST,
+                "Nomor tidak terdaftar di WhatsApp".into(),
+            ),
+            E::InvalidPhone(_) => (StatusCode::BAD_REQUEST, "Nomor telepon tidak valid".into()),
+            E::QrNotAvailable(_) => (
+                StatusCode::NOT_FOUND,
+                "QR Code belum tersedia atau sudah kedaluwarsa".into(),
+            ),
+            E::AlreadyConnected(_) => (
+                StatusCode::BAD_REQUEST,
+                "Session sudah terhubung, QR Code tidak diperlukan".into(),
+            ),
+            E::Timeout(_) => (
+                StatusCode::GATEWAY_TIMEOUT,
+                format!("Waktu tunggu habis: {e}"),
+            ),
+            E::InvalidArgument(why) => (
+                StatusCode::BAD_REQUEST,
+                format!("Permintaan tidak valid: {why}"),
+            ),
+            E::RateLimited { retry_after, .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "Terlalu banyak permintaan, tunggu {} detik sebelum mencoba lagi",
+                    retry_seconds(*retry_after)
+                ),
+            ),
+            E::MessageNotFound(_) => (StatusCode::NOT_FOUND, "Pesan tidak ditemukan".into()),
+            E::OtpNotFound(_) => (StatusCode::NOT_FOUND, "OTP tidak ditemukan".into()),
+            E::OtpExpired(_) => (StatusCode::GONE, "OTP sudah kedaluwarsa".into()),
+            E::OtpMaxAttempts(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Terlalu banyak percobaan OTP".into(),
+            ),
+            E::OtpInvalid { .. } => (StatusCode::BAD_REQUEST, "OTP tidak valid".into()),
+            // The guide: "a failed send is 500 with the error message".
+            E::SendFailed(_) | E::WhatsApp(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("Gagal mengirim pesan: {e}"),
+            ),
+            E::Closed => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Server sedang berhenti".into(),
+            ),
+            _ => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("Kesalahan server: {e}"),
+            ),
+        };
+        let retry_after = match &e {
+            E::RateLimited { retry_after, .. } => Some(retry_seconds(*retry_after)),
+            _ => None,
+        };
+        ApiError {
+            status,
+            message,
+            code: e.code(),
+            data: None,
+            retry_after,
+        }
+    }
+}
+
+/// Whole seconds to wait, rounded up and at least 1 (`Retry-After` takes
+/// integers, and 0 would invite an immediate retry that fails again).
+pub fn retry_seconds(wait: std::time::Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({
+            "success": false,
+            "message": self.message,
+            "error": self.code,
+        });
+        if let Some(data) = self.data {
+            body["data"] = data;
+        }
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn every_core_code_maps_to_an_http_error() {
+        let e = ApiError::from(waotp::Error::SessionNotFound("x".into()));
+        assert_eq!(e.status, StatusCode::NOT_FOUND);
+        assert_eq!(e.code, "SESSION_NOT_FOUND");
+        let e = ApiError::from(waotp::Error::RateLimited {
+            reason: "cooldown".into(),
+            retry_after: Duration::from_millis(2300),
+        });
+        assert_eq!(e.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(e.retry_after, Some(3));
+        assert!(e.message.contains("3 detik"), "{}", e.message);
+    }
+
+    #[test]
+    fn retry_after_is_never_zero() {
+        assert_eq!(retry_seconds(Duration::ZERO), 1);
+        assert_eq!(retry_seconds(Duration::from_secs(10)), 10);
+    }
+}

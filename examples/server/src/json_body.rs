@@ -1,0 +1,87 @@
+//! The JSON body of a request, with every failure in the envelope.
+//!
+//! axum's own `Json` answers a malformed body with plain text; the guide's
+//! server answered 500. Here a malformed body is a 400, an oversized one a
+//! 413, and both say so in the envelope.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use crate::envelope::ApiError;
+
+/// The largest body any route accepts. A text message may hold 65,536
+/// characters of up to 4 bytes each, plus JSON escaping.
+pub const MAX_BODY_BYTES: usize = 512 * 1024;
+
+/// A request body parsed as JSON into `T`.
+///
+/// An empty body reads as `{}`, so `POST /api/sessions/create` without a body
+/// creates a session with a generated id, as the guide's server did. A body
+/// must be sent as `application/json`: a browser cannot send that
+/// cross-origin without a CORS preflight, which keeps other web sites from
+/// driving a server on the user's machine.
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(is_json_content_type)
+            .unwrap_or(false);
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "INVALID_ARGUMENT",
+                    format!("Body permintaan terlalu besar (maksimal {MAX_BODY_BYTES} byte)"),
+                )
+            } else {
+                ApiError::bad_request(format!("Body permintaan tidak terbaca: {e}"))
+            }
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return serde_json::from_slice(b"{}")
+                .map(JsonBody)
+                .map_err(|e| ApiError::bad_request(format!("Body JSON diperlukan: {e}")));
+        }
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "INVALID_ARGUMENT",
+                "Content-Type harus application/json",
+            ));
+        }
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::bad_request(format!("Format JSON tidak valid: {e}")))
+    }
+}
+
+/// `application/json`, optionally with parameters (`; charset=utf-8`).
+fn is_json_content_type(value: &str) -> bool {
+    let essence = value.split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("application/json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_content_types() {
+        assert!(is_json_content_type("application/json"));
+        assert!(is_json_content_type("Application/JSON; charset=utf-8"));
+        assert!(!is_json_content_type("text/plain"));
+        assert!(!is_json_content_type("application/x-www-form-urlencoded"));
+    }
+}

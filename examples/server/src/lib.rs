@@ -1,0 +1,24 @@
+//! `waotp-server`: the REST API of the reference guide's WhatsApp OTP
+//! gateway, served on the waotp library.
+//!
+//! Clients written against the guide (`http://localhost:3000/api/...`) keep
+//! working unchanged: same routes, request fields, `{success, message, data}`
+//! envelope, status codes and Indonesian messages (see SEED_API.md). On top
+//! of them: verification, OTP status and cancel, message delivery status,
+//! pairing codes, Prometheus metrics, and an API key.
+//!
+//! The binary (`src/main.rs`) parses its flags, opens a [`waotp::Gateway`]
+//! and serves [`router`]; tests serve the same router in process.
+
+#![warn(missing_docs)]
+
+pub mod app;
+pub mod auth;
+pub mod cors;
+pub mod envelope;
+pub mod iso_time;
+pub mod json_body;
+pub mod qr_page;
+pub mod routes;
+
+pub use app::{Settings, router};

@@ -1,0 +1,131 @@
+//! `waotp-server`: the reference guide's REST API on the waotp library.
+//!
+//! ```text
+//! waotp-server [--listen 127.0.0.1:3000] [--data-dir ./waotp-data] [--api-key KEY]
+//!              [--default-country 62] [--redis-url redis://…] [--no-reveal-otp]
+//! ```
+//!
+//! Sessions stored in the data dir are restored at start: linked ones
+//! reconnect without a QR code. Once listening, the server prints
+//! `waotp-server listening on http://ADDR` on stdout (with the real port
+//! when `--listen` asked for port 0). SIGINT or SIGTERM stops it gracefully.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use waotp_server::{Settings, auth, router};
+
+/// Command-line flags.
+#[derive(Debug, Parser)]
+#[command(name = "waotp-server", version, about = "WhatsApp OTP REST API (the reference guide's routes) on waotp")]
+struct Args {
+    /// Address to listen on. Any non-loopback address requires an API key.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+    /// Where session credentials and OTP state live.
+    #[arg(long, default_value = "./waotp-data")]
+    data_dir: PathBuf,
+    /// Key every request must present (`X-API-Key` or `Authorization: Bearer`).
+    #[arg(long, env = "WAOTP_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Country code of numbers written in local form (`08…`).
+    #[arg(long, default_value_t = 62)]
+    default_country: u16,
+    /// Share OTP state, limits and sessions with other hosts through this Redis.
+    #[arg(long)]
+    redis_url: Option<String>,
+    /// Leave the code out of `POST /api/messages/:id/otp`'s answer; verify
+    /// through `POST /api/otp/verify` instead.
+    #[arg(long)]
+    no_reveal_otp: bool,
+    /// The simulator's WebSocket URL (sandbox builds only; loopback only).
+    #[cfg(feature = "sandbox")]
+    #[arg(long)]
+    endpoint: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    waotp::stderr_log::init_from_env("WAOTP_LOG");
+    let args = Args::parse();
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("waotp-server: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    // An empty WAOTP_API_KEY means none, not a key that is the empty string.
+    let api_key = args.api_key.filter(|k| !k.is_empty());
+    auth::check_startup(&args.listen, api_key.as_deref())?;
+
+    let mut builder = waotp::Gateway::builder()
+        .data_dir(&args.data_dir)
+        .default_country_code(args.default_country);
+    if let Some(url) = &args.redis_url {
+        builder = builder.redis_url(url);
+    }
+    #[cfg(feature = "sandbox")]
+    if let Some(endpoint) = &args.endpoint {
+        builder = builder.endpoint(endpoint);
+    }
+    let gateway = builder
+        .open()
+        .await
+        .map_err(|e| format!("cannot open the gateway: {e} ({})", e.code()))?;
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the bound address: {e}"))?;
+    let app = router(
+        gateway.clone(),
+        Settings {
+            api_key,
+            reveal_otp: !args.no_reveal_otp,
+        },
+    );
+    println!("waotp-server listening on http://{local}");
+    // Tests and supervisors read this line to learn the port.
+    let _ = std::io::stdout().flush();
+
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    // Stop every session cleanly: credentials stay for the next start.
+    gateway.close().await;
+    served.map_err(|e| format!("server error: {e}"))
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

@@ -1,0 +1,293 @@
+//! `/api/messages`: text and OTP sends, code generation, phone formatting,
+//! and the delivery status of a sent message.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use waotp::{OtpRequest, SessionState};
+
+use crate::app::AppState;
+use crate::envelope::{ApiError, ok};
+use crate::iso_time;
+use crate::json_body::JsonBody;
+use crate::routes::{first_present, jid};
+
+/// Company named in an OTP message when the request names none (the guide's default).
+const DEFAULT_COMPANY: &str = "WhatsApp OTP API";
+
+/// The OTP message the guide's server sent, so recipients see what they saw
+/// before (WhatsApp `*bold*`; `{MINUTES}` follows the configured validity).
+const GUIDE_TEMPLATE: &str = "🔐 *Kode OTP Anda*\n\
+    \n\
+    Kode OTP: *{OTP}*\n\
+    \n\
+    Kode ini akan kedaluwarsa dalam {MINUTES} menit.\n\
+    Jangan bagikan kode ini kepada siapapun.\n\
+    \n\
+    Terima kasih,\n\
+    {COMPANY}";
+
+/// The guide's check after "session exists": the session must be connected.
+///
+/// A linked session that is reconnecting (or restoring its link at start)
+/// passes: the core waits for it to come back within the send's retry
+/// budget, instead of failing a send over a blip.
+fn ensure_linked(session: &waotp::Session) -> Result<(), ApiError> {
+    let status = session.status();
+    let linked = match status.state {
+        SessionState::Connected | SessionState::Reconnecting => true,
+        SessionState::Starting | SessionState::Connecting => status.user.is_some(),
+        _ => false,
+    };
+    if linked {
+        Ok(())
+    } else {
+        Err(waotp::Error::NotConnected {
+            session: status.id,
+            state: status.state.to_string(),
+        }
+        .into())
+    }
+}
+
+/// The guide's answer when neither `to` nor `phone` is given.
+fn phone_required() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "INVALID_PHONE",
+        "Nomor telepon diperlukan (gunakan field \"to\" atau \"phone\")",
+    )
+}
+
+/// Body of `POST /api/messages/:id/text`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TextBody {
+    to: Option<String>,
+    /// Alias of `to`.
+    phone: Option<String>,
+    message: Option<String>,
+    /// Alias of `message`.
+    text: Option<String>,
+    /// A retry with the same key sends nothing new and answers the first message's id.
+    idempotency_key: Option<String>,
+}
+
+/// `POST /api/messages/:id/text {to, message}`.
+pub async fn text(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<TextBody>,
+) -> Result<Response, ApiError> {
+    let session = app.gateway.session(&id)?;
+    ensure_linked(&session)?;
+    let to = first_present(body.to, body.phone).ok_or_else(phone_required)?;
+    let Some(message) = first_present(body.message, body.text) else {
+        return Err(ApiError::bad_request(
+            "Pesan teks diperlukan (gunakan field \"message\" atau \"text\")",
+        ));
+    };
+    let sent = session
+        .send_text(&to, &message, body.idempotency_key.as_deref())
+        .await?;
+    Ok(ok(
+        StatusCode::OK,
+        "Pesan teks berhasil dikirim",
+        json!({
+            "sessionId": session.id(),
+            "to": jid(&sent.to),
+            "message": message,
+            "messageId": sent.id,
+            "timestamp": iso_time::now(),
+        }),
+    ))
+}
+
+/// Body of `POST /api/messages/:id/otp`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OtpBody {
+    to: Option<String>,
+    /// Alias of `to`.
+    phone: Option<String>,
+    company_name: Option<String>,
+    /// Digits, 4–10 (a number, or a string of digits as form-minded clients send).
+    length: Option<Value>,
+    /// A caller-chosen code: refused, codes come from the server's CSPRNG.
+    otp: Option<Value>,
+    /// A custom message; must contain `{OTP}`, may use `{COMPANY}` and `{MINUTES}`.
+    template: Option<String>,
+    /// A retry with the same key while the code is pending sends no second code.
+    idempotency_key: Option<String>,
+}
+
+/// `POST /api/messages/:id/otp {to, companyName?, length?}`: issues a code
+/// and sends it. `data.otp` carries the code unless `--no-reveal-otp`.
+pub async fn otp(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<OtpBody>,
+) -> Result<Response, ApiError> {
+    let session = app.gateway.session(&id)?;
+    ensure_linked(&session)?;
+    let to = first_present(body.to, body.phone).ok_or_else(phone_required)?;
+    if body.otp.is_some() {
+        return Err(ApiError::bad_request(
+            "Field \"otp\" tidak didukung: kode OTP dibuat oleh server",
+        ));
+    }
+    let company = body
+        .company_name
+        .filter(|c| !c.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_COMPANY.to_owned());
+    let mut request = OtpRequest::new(company)
+        .template(body.template.unwrap_or_else(|| GUIDE_TEMPLATE.to_owned()))
+        .reveal_code(app.settings.reveal_otp);
+    if let Some(length) = body.length {
+        request = request.length(parse_length(&length)?);
+    }
+    if let Some(key) = body.idempotency_key {
+        request = request.idempotency_key(key);
+    }
+    let sent = match app.gateway.send_otp(&id, &to, &request).await {
+        Ok(sent) => sent,
+        Err(e @ waotp::Error::RateLimited { .. }) => {
+            let error = ApiError::from(e);
+            let seconds = error.retry_after.unwrap_or(1);
+            return Err(error.with_message(format!(
+                "Tunggu {seconds} detik sebelum mengirim OTP lagi"
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let minutes = validity_minutes(&app);
+    let mut data = json!({
+        "sessionId": session.id(),
+        "to": jid(&sent.to),
+        "messageId": sent.message_id,
+        "verificationId": sent.verification_id,
+        "timestamp": iso_time::now(),
+        "expiresIn": format!("{minutes} menit"),
+        "expiresAt": iso_time::iso(sent.expires_at),
+        "replayed": sent.replayed,
+    });
+    if let Some(code) = &sent.code {
+        data["otp"] = json!(code.expose());
+    }
+    Ok(ok(StatusCode::OK, "OTP berhasil dikirim", data))
+}
+
+/// The configured validity in whole minutes, rounded as the core rounds
+/// `{MINUTES}` in messages.
+fn validity_minutes(app: &AppState) -> u64 {
+    let ttl = app.gateway.otp_engine().config().ttl;
+    ((ttl.as_secs() + 30) / 60).max(1)
+}
+
+/// A length given as a JSON number or a string of digits.
+fn parse_length(value: &Value) -> Result<usize, ApiError> {
+    let parsed = match value {
+        Value::Number(n) => n.as_u64().map(|n| n as usize),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    };
+    parsed.ok_or_else(|| ApiError::bad_request("Panjang OTP harus berupa angka 4-10"))
+}
+
+/// `GET /api/messages/:id/generate-otp?length=N`: a random code, for a
+/// client that writes its own message (the session id is not used, as in
+/// the guide's server).
+pub async fn generate_otp(
+    State(app): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let length = match query_param(query.as_deref(), "length") {
+        Some(raw) => parse_length(&Value::String(raw.to_owned()))?,
+        None => app.gateway.otp_engine().config().length,
+    };
+    let code = app.gateway.generate_otp(length)?;
+    Ok(ok(
+        StatusCode::OK,
+        "OTP berhasil digenerate",
+        json!({
+            "otp": code.expose(),
+            "length": code.len(),
+            "timestamp": iso_time::now(),
+            "expiresIn": "5 menit (rekomendasi)",
+        }),
+    ))
+}
+
+/// The value of `name` in a query string (`length=6`); digits need no decoding.
+fn query_param<'q>(query: Option<&'q str>, name: &str) -> Option<&'q str> {
+    query?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v)
+}
+
+/// `GET /api/messages/format-phone/:phone`: the number as the core reads it.
+pub async fn format_phone(
+    State(app): State<AppState>,
+    Path(phone): Path<String>,
+) -> Result<Response, ApiError> {
+    let digits = app.gateway.normalize_phone(&phone)?;
+    Ok(ok(
+        StatusCode::OK,
+        "Nomor telepon berhasil diformat",
+        json!({
+            "original": phone,
+            "formatted": digits,
+            "whatsappFormat": jid(&digits),
+        }),
+    ))
+}
+
+/// `GET /api/messages/status/:messageId`: pending, sent, delivered, read or
+/// failed (with the reason).
+pub async fn status(
+    State(app): State<AppState>,
+    Path(message_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let record = app.gateway.message_status(&message_id).await?;
+    let reason = match &record.status {
+        waotp::DeliveryStatus::Failed { reason } => Some(reason.clone()),
+        _ => None,
+    };
+    Ok(ok(
+        StatusCode::OK,
+        "Status pesan berhasil diambil",
+        json!({
+            "messageId": record.id,
+            "sessionId": record.session,
+            "to": jid(&record.to),
+            "status": record.status.as_str(),
+            "reason": reason,
+            "updatedAt": iso_time::iso(record.updated_at),
+        }),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lengths_and_query_params() {
+        assert_eq!(parse_length(&json!(6)).unwrap(), 6);
+        assert_eq!(parse_length(&json!("8")).unwrap(), 8);
+        assert!(parse_length(&json!("six")).is_err());
+        assert!(parse_length(&json!(-1)).is_err());
+        assert_eq!(query_param(Some("a=1&length=7"), "length"), Some("7"));
+        assert_eq!(query_param(Some("lengthy=7"), "length"), None);
+        assert_eq!(query_param(None, "length"), None);
+    }
+
+    #[test]
+    fn the_guide_template_is_accepted_by_the_core() {
+        waotp::otp::Template::parse(GUIDE_TEMPLATE).expect("valid template");
+    }
+}

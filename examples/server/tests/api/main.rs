@@ -1,0 +1,9 @@
+//! The REST API against the real whatsapp-rust client and the loopback
+//! simulator: every route's success shape and error answers, over HTTP.
+
+mod harness;
+
+mod edges;
+mod messages;
+mod otp;
+mod sessions;
