@@ -4,6 +4,7 @@
 mod harness;
 
 mod edges;
+mod guide_flows;
 mod messages;
 mod otp;
 mod sessions;
