@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod browser;
 mod edges;
 mod guide_flows;
 mod messages;

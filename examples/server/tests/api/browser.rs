@@ -1,0 +1,359 @@
+//! The QR page in headless Chromium (Debian's `chromium`), driven through
+//! its DevTools protocol: the page shows a QR image that decodes to the
+//! session's current QR payload, follows a new code without a reload, shows
+//! "connected" once the simulated phone scans it, and "expired" with a
+//! button when every code expired.
+//!
+//! One screenshot per state is saved under
+//! `CARGO_TARGET_TMPDIR/qr-page-screenshots/` (1-qr, 2-new-qr, 3-connected,
+//! 4-expired) for a person to look at.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_websockets::{ClientBuilder, MaybeTlsStream, Message, WebSocketStream};
+use waotp_sim::SimConfig;
+
+use crate::harness::{LINKED_PHONE, Options, STEP, Server};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_qr_page_follows_the_session_in_a_real_browser() {
+    let shots = screenshot_dir();
+    let server = Server::start().await;
+    server
+        .post("/api/sessions/create", json!({ "sessionId": "browser" }))
+        .await
+        .data(201);
+    let browser = Browser::launch().await;
+    let mut page = browser.new_page().await;
+    page.navigate(&format!("{}/api/sessions/browser/qr-page", server.base))
+        .await;
+
+    // The first code: the image decodes to the session's current payload.
+    let first = page.wait_for_payload(None).await;
+    let current = server.gateway.session("browser").unwrap().qr().await.unwrap();
+    assert_eq!(first, current.raw(), "the page shows the session's QR");
+    assert_eq!(page.decode_qr_image().await, first, "the image is that QR");
+    page.screenshot(&shots.join("1-qr.png")).await;
+
+    // A new code (a fresh pairing after a restart) replaces it in place.
+    let restarted = server
+        .request("PUT", "/api/sessions/browser/restart", &[], None)
+        .await;
+    assert_eq!(restarted.status, 200, "{}", restarted.text);
+    let second = page.wait_for_payload(Some(&first)).await;
+    let current = server.gateway.session("browser").unwrap().qr().await.unwrap();
+    assert_eq!(second, current.raw());
+    assert_eq!(page.decode_qr_image().await, second);
+    assert_eq!(
+        page.eval("performance.getEntriesByType('navigation').length")
+            .await,
+        1,
+        "no reload"
+    );
+    page.screenshot(&shots.join("2-new-qr.png")).await;
+
+    // The phone scans what the page shows.
+    server
+        .sim
+        .scan(&second, LINKED_PHONE, "Toko Contoh")
+        .await
+        .expect("the phone scans the QR");
+    page.wait_for_state("connected").await;
+    let text = page.eval("document.getElementById('status').textContent").await;
+    let text = text.as_str().unwrap();
+    assert!(
+        text.contains("Session browser sudah terhubung"),
+        "{text}"
+    );
+    assert_eq!(page.eval("document.getElementById('qr').hidden").await, true);
+    let placeholder = page
+        .eval("document.getElementById('qr-placeholder').textContent")
+        .await;
+    assert!(placeholder.as_str().unwrap().contains("Terhubung"), "{placeholder}");
+    page.screenshot(&shots.join("3-connected.png")).await;
+
+    // Every code expired: the page says so and offers a fresh one.
+    let expiring = Server::start_with(Options {
+        sim: SimConfig {
+            qr_ref_count: 0,
+            ..SimConfig::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    expiring
+        .post("/api/sessions/create", json!({ "sessionId": "late" }))
+        .await
+        .data(201);
+    page.navigate(&format!("{}/api/sessions/late/qr-page", expiring.base))
+        .await;
+    page.wait_for_state("expired").await;
+    let text = page.eval("document.getElementById('status').textContent").await;
+    assert!(
+        text.as_str().unwrap().contains("QR Code sudah kedaluwarsa"),
+        "{text}"
+    );
+    assert_eq!(
+        page.eval("document.getElementById('fresh').hidden").await,
+        false,
+        "the fresh-QR button shows"
+    );
+    page.screenshot(&shots.join("4-expired.png")).await;
+    browser.close(page).await;
+    println!("screenshots in {}", shots.display());
+}
+
+fn screenshot_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("qr-page-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Headless Chromium with a DevTools WebSocket; killed when dropped.
+struct Browser {
+    child: Child,
+    _profile: tempfile::TempDir,
+    ws_url: String,
+}
+
+/// One tab, attached through the browser's socket (flat sessions).
+struct Page {
+    socket: Socket,
+    session: String,
+    next_id: u64,
+}
+
+impl Browser {
+    async fn launch() -> Browser {
+        let profile = tempfile::tempdir().unwrap();
+        let child = Command::new("chromium")
+            .args([
+                "--headless=new",
+                // Root in a container: Chromium's own sandbox cannot start.
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("Debian's chromium is needed (apt-get install chromium): {e}")
+            });
+        // Chromium writes its port and browser path here once it listens.
+        let port_file = profile.path().join("DevToolsActivePort");
+        let deadline = tokio::time::Instant::now() + STEP;
+        let ws_url = loop {
+            if let Ok(text) = std::fs::read_to_string(&port_file) {
+                let mut lines = text.lines();
+                if let (Some(port), Some(path)) = (lines.next(), lines.next()) {
+                    break format!("ws://127.0.0.1:{port}{path}");
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "chromium did not open its DevTools port within {STEP:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        Browser {
+            child,
+            _profile: profile,
+            ws_url,
+        }
+    }
+
+    async fn new_page(&self) -> Page {
+        let uri: http::Uri = self.ws_url.parse().unwrap();
+        let (socket, _) = ClientBuilder::from_uri(uri)
+            .connect()
+            .await
+            .expect("connect to chromium's DevTools socket");
+        let mut page = Page {
+            socket,
+            session: String::new(),
+            next_id: 0,
+        };
+        let target = page
+            .call("Target.createTarget", json!({ "url": "about:blank" }))
+            .await;
+        let attached = page
+            .call(
+                "Target.attachToTarget",
+                json!({ "targetId": target["targetId"], "flatten": true }),
+            )
+            .await;
+        page.session = attached["sessionId"].as_str().unwrap().to_owned();
+        // Twice the pixels: QR modules of several pixels each read back reliably.
+        page.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": 560, "height": 900, "deviceScaleFactor": 2, "mobile": false }),
+        )
+        .await;
+        page
+    }
+
+    async fn close(mut self, mut page: Page) {
+        page.session.clear();
+        let _ = page.call("Browser.close", json!({})).await;
+        let deadline = std::time::Instant::now() + STEP;
+        while self.child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Page {
+    /// Sends a command and returns its `result`; panics on a protocol error.
+    async fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut message = json!({ "id": id, "method": method, "params": params });
+        if !self.session.is_empty() {
+            message["sessionId"] = json!(self.session);
+        }
+        self.socket
+            .send(Message::text(message.to_string()))
+            .await
+            .unwrap();
+        let answer = tokio::time::timeout(STEP, async {
+            loop {
+                let frame = self
+                    .socket
+                    .next()
+                    .await
+                    .expect("chromium closed its socket")
+                    .unwrap();
+                let Some(text) = frame.as_text() else { continue };
+                let value: Value = serde_json::from_str(text).unwrap();
+                // Events (no id) and other answers are not this call's.
+                if value["id"] == id {
+                    return value;
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{method}: no answer within {STEP:?}"));
+        assert!(answer.get("error").is_none(), "{method}: {answer}");
+        answer["result"].clone()
+    }
+
+    async fn navigate(&mut self, url: &str) {
+        self.call("Page.navigate", json!({ "url": url })).await;
+    }
+
+    /// The value of a JavaScript expression.
+    async fn eval(&mut self, expression: &str) -> Value {
+        let result = self
+            .call(
+                "Runtime.evaluate",
+                json!({ "expression": expression, "returnByValue": true }),
+            )
+            .await;
+        result["result"]["value"].clone()
+    }
+
+    /// Polls until the page's state (`data-state` on its body) is `state`.
+    async fn wait_for_state(&mut self, state: &str) {
+        let deadline = tokio::time::Instant::now() + STEP;
+        loop {
+            let now = self.eval("document.body && document.body.dataset.state").await;
+            if now == state {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the page did not reach state {state:?} within {STEP:?} (it is {now})"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Polls until the page shows a QR whose payload is not `other`; that payload.
+    async fn wait_for_payload(&mut self, other: Option<&str>) -> String {
+        let deadline = tokio::time::Instant::now() + STEP;
+        loop {
+            let shown = self
+                .eval(
+                    "document.body && document.body.dataset.state === 'qr' \
+                     ? document.getElementById('qr').dataset.payload : null",
+                )
+                .await;
+            if let Some(payload) = shown.as_str()
+                && Some(payload) != other
+            {
+                return payload.to_owned();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the page showed no new QR code within {STEP:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Screenshot of the QR image as rendered, read back as a QR code.
+    async fn decode_qr_image(&mut self) -> String {
+        let rect = self
+            .eval(
+                "(() => { const r = document.getElementById('qr').getBoundingClientRect(); \
+                 return { x: r.x, y: r.y, width: r.width, height: r.height }; })()",
+            )
+            .await;
+        let png = self
+            .capture(json!({
+                "format": "png",
+                "clip": {
+                    "x": rect["x"], "y": rect["y"],
+                    "width": rect["width"], "height": rect["height"],
+                    "scale": 1,
+                },
+            }))
+            .await;
+        let decoder = png::Decoder::new(std::io::Cursor::new(png));
+        let mut reader = decoder.read_info().unwrap();
+        let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+        let frame = reader.next_frame(&mut pixels).unwrap();
+        let channels = frame.color_type.samples();
+        let (width, height) = (frame.width as usize, frame.height as usize);
+        let mut image = rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| {
+            let at = (y * width + x) * channels;
+            // Colour screenshots: the green channel stands for the grey level.
+            pixels[at + if channels >= 3 { 1 } else { 0 }]
+        });
+        let grids = image.detect_grids();
+        assert_eq!(grids.len(), 1, "one QR code in the image");
+        grids[0].decode().expect("the QR image decodes").1
+    }
+
+    async fn capture(&mut self, params: Value) -> Vec<u8> {
+        let shot = self.call("Page.captureScreenshot", params).await;
+        base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().unwrap())
+            .unwrap()
+    }
+
+    async fn screenshot(&mut self, path: &std::path::Path) {
+        let png = self.capture(json!({ "format": "png" })).await;
+        std::fs::write(path, png).unwrap();
+    }
+}
