@@ -129,6 +129,15 @@ async function main() {
   out.user = status.user;
 
   out.otp = await sendOTP("081234567880", "PT. Contoh");
+  // Retry with backoff on the number that just got a code (right away, well
+  // inside its 10 s resend cooldown): each attempt is answered 429, and the
+  // guide's helper gives up after three.
+  try {
+    await sendOTPWithRetry("081234567880");
+    out.retryCooldown = { gaveUp: false };
+  } catch (error) {
+    out.retryCooldown = { gaveUp: true, attempts: error.attempts };
+  }
 
   const template = [
     "🔐 Kode Verifikasi Anda",
@@ -150,14 +159,6 @@ async function main() {
   // A fresh number: the first attempt succeeds.
   const retried = await sendOTPWithRetry("081234567885");
   out.retryOk = { otp: retried.value.data.otp, attempts: retried.attempts.length };
-  // The number that just got a code: the resend cooldown answers 429 to each
-  // attempt, and the guide's helper gives up after three.
-  try {
-    await sendOTPWithRetry("081234567880");
-    out.retryCooldown = { gaveUp: false };
-  } catch (error) {
-    out.retryCooldown = { gaveUp: true, attempts: error.attempts };
-  }
 
   const verify = await postJson("/otp/verify", { phoneNumber: "081234567880", otp: out.otp });
   out.verify = { status: verify.status, body: await verify.json() };
