@@ -62,7 +62,13 @@ async fn main() {
             let sim = sim.clone();
             async move {
                 let mut conn = Conn::open(&addr).await;
-                link_http(&mut conn, &sim, &format!("s{i:04}"), &format!("628119{i:07}")).await;
+                link_http(
+                    &mut conn,
+                    &sim,
+                    &format!("s{i:04}"),
+                    &format!("628119{i:07}"),
+                )
+                .await;
             }
         });
         join_all(links).await;
@@ -129,21 +135,32 @@ async fn main() {
     // Every session sends two codes, to recipients of its own: the per-session
     // pacing (1 s + jitter between sends) bounds the rate, as it does in use.
     let http_sends = send_round_http(&addr, &sim, sessions).await;
-    report("POST /api/messages/:id/otp (HTTP, 2 per session)", &http_sends);
+    report(
+        "POST /api/messages/:id/otp (HTTP, 2 per session)",
+        &http_sends,
+    );
 
     for chunk in ids.chunks(LINK_AT_ONCE) {
         join_all(chunk.iter().map(|&i| {
             let gateway = gateway.clone();
             let sim = sim.clone();
             async move {
-                link_in_process(&gateway, &sim, &format!("p{i:04}"), &format!("628118{i:07}"))
-                    .await;
+                link_in_process(
+                    &gateway,
+                    &sim,
+                    &format!("p{i:04}"),
+                    &format!("628118{i:07}"),
+                )
+                .await;
             }
         }))
         .await;
     }
     let local_sends = send_round_in_process(&gateway, &sim, sessions).await;
-    report("Gateway::send_otp (in process, 2 per session)", &local_sends);
+    report(
+        "Gateway::send_otp (in process, 2 per session)",
+        &local_sends,
+    );
 
     gateway.close().await;
     server.stop();
@@ -384,7 +401,13 @@ struct ServerProcess {
 impl ServerProcess {
     fn start(data_dir: &Path, ws_url: &str) -> ServerProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_waotp-server"))
-            .args(["--listen", "127.0.0.1:0", "--endpoint", ws_url, "--data-dir"])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--endpoint",
+                ws_url,
+                "--data-dir",
+            ])
             .arg(data_dir)
             .stdout(Stdio::piped())
             .spawn()

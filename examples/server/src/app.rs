@@ -64,11 +64,17 @@ pub fn router(gateway: waotp::Gateway, settings: Settings) -> Router {
         .route("/api/sessions/{id}/pair-code", post(sessions::pair_code))
         .route("/api/sessions/{id}/restart", put(sessions::restart))
         .route("/api/sessions/{id}", delete(sessions::remove))
-        .route("/api/messages/format-phone/{phone}", get(messages::format_phone))
+        .route(
+            "/api/messages/format-phone/{phone}",
+            get(messages::format_phone),
+        )
         .route("/api/messages/status/{message_id}", get(messages::status))
         .route("/api/messages/{id}/text", post(messages::text))
         .route("/api/messages/{id}/otp", post(messages::otp))
-        .route("/api/messages/{id}/generate-otp", get(messages::generate_otp))
+        .route(
+            "/api/messages/{id}/generate-otp",
+            get(messages::generate_otp),
+        )
         .route("/api/otp/verify", post(otp::verify))
         .route("/api/otp/status/{phone}", get(otp::status))
         .route("/api/otp/cancel", post(otp::cancel))

@@ -20,7 +20,11 @@ use waotp_server::{Settings, auth, router};
 
 /// Command-line flags.
 #[derive(Debug, Parser)]
-#[command(name = "waotp-server", version, about = "WhatsApp OTP REST API (the reference guide's routes) on waotp")]
+#[command(
+    name = "waotp-server",
+    version,
+    about = "WhatsApp OTP REST API (the reference guide's routes) on waotp"
+)]
 struct Args {
     /// Address to listen on. Any non-loopback address requires an API key.
     #[arg(long, default_value = "127.0.0.1:3000")]

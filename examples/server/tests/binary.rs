@@ -27,7 +27,13 @@ impl ServerProcess {
     /// "listening" line.
     fn start(data_dir: &Path, ws_url: &str) -> ServerProcess {
         let mut child = Command::new(BIN)
-            .args(["--listen", "127.0.0.1:0", "--endpoint", ws_url, "--data-dir"])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--endpoint",
+                ws_url,
+                "--data-dir",
+            ])
             .arg(data_dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -56,10 +62,7 @@ impl ServerProcess {
     /// Stops it with SIGTERM (a graceful stop) and waits for it to exit.
     fn stop(mut self) {
         let pid = self.child.id().to_string();
-        let status = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(status.success(), "kill -TERM {pid}");
         let deadline = Instant::now() + STEP;
         loop {
@@ -210,7 +213,14 @@ fn start_up_refuses_unsafe_settings() {
     let stderr = refused(&["--listen", "0.0.0.0:0", "--endpoint", ws], &[]);
     assert!(stderr.contains("needs an API key"), "{stderr}");
     let stderr = refused(
-        &["--listen", "0.0.0.0:0", "--endpoint", ws, "--api-key", "short"],
+        &[
+            "--listen",
+            "0.0.0.0:0",
+            "--endpoint",
+            ws,
+            "--api-key",
+            "short",
+        ],
         &[],
     );
     assert!(stderr.contains("at least 16 characters"), "{stderr}");
@@ -224,7 +234,12 @@ fn start_up_refuses_unsafe_settings() {
     let stderr = refused(&["--listen", "127.0.0.1:0"], &[]);
     assert!(stderr.contains("ENDPOINT_NOT_ALLOWED"), "{stderr}");
     let stderr = refused(
-        &["--listen", "127.0.0.1:0", "--endpoint", "ws://example.com/ws/chat"],
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--endpoint",
+            "ws://example.com/ws/chat",
+        ],
         &[],
     );
     assert!(stderr.contains("ENDPOINT_NOT_ALLOWED"), "{stderr}");

@@ -156,9 +156,9 @@ pub async fn otp(
         Err(e @ waotp::Error::RateLimited { .. }) => {
             let error = ApiError::from(e);
             let seconds = error.retry_after.unwrap_or(1);
-            return Err(error.with_message(format!(
-                "Tunggu {seconds} detik sebelum mengirim OTP lagi"
-            )));
+            return Err(
+                error.with_message(format!("Tunggu {seconds} detik sebelum mengirim OTP lagi"))
+            );
         }
         Err(e) => return Err(e.into()),
     };

@@ -106,10 +106,7 @@ pub async fn status(
 /// In the guide's order: unknown session 404; connected 400; no QR 404. A
 /// session whose QR codes all expired starts a fresh pairing here, so the
 /// QR page's "new QR" button and a client's retry both get a new code.
-pub async fn qr(
-    State(app): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+pub async fn qr(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let session = app.gateway.session(&id)?;
     if session.status().is_connected {
         return Err(waotp::Error::AlreadyConnected(id).into());

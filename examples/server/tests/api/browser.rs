@@ -35,7 +35,13 @@ async fn the_qr_page_follows_the_session_in_a_real_browser() {
 
     // The first code: the image decodes to the session's current payload.
     let first = page.wait_for_payload(None).await;
-    let current = server.gateway.session("browser").unwrap().qr().await.unwrap();
+    let current = server
+        .gateway
+        .session("browser")
+        .unwrap()
+        .qr()
+        .await
+        .unwrap();
     assert_eq!(first, current.raw(), "the page shows the session's QR");
     assert_eq!(page.decode_qr_image().await, first, "the image is that QR");
     page.screenshot(&shots.join("1-qr.png")).await;
@@ -46,7 +52,13 @@ async fn the_qr_page_follows_the_session_in_a_real_browser() {
         .await;
     assert_eq!(restarted.status, 200, "{}", restarted.text);
     let second = page.wait_for_payload(Some(&first)).await;
-    let current = server.gateway.session("browser").unwrap().qr().await.unwrap();
+    let current = server
+        .gateway
+        .session("browser")
+        .unwrap()
+        .qr()
+        .await
+        .unwrap();
     assert_eq!(second, current.raw());
     assert_eq!(page.decode_qr_image().await, second);
     assert_eq!(
@@ -64,17 +76,22 @@ async fn the_qr_page_follows_the_session_in_a_real_browser() {
         .await
         .expect("the phone scans the QR");
     page.wait_for_state("connected").await;
-    let text = page.eval("document.getElementById('status').textContent").await;
+    let text = page
+        .eval("document.getElementById('status').textContent")
+        .await;
     let text = text.as_str().unwrap();
-    assert!(
-        text.contains("Session browser sudah terhubung"),
-        "{text}"
+    assert!(text.contains("Session browser sudah terhubung"), "{text}");
+    assert_eq!(
+        page.eval("document.getElementById('qr').hidden").await,
+        true
     );
-    assert_eq!(page.eval("document.getElementById('qr').hidden").await, true);
     let placeholder = page
         .eval("document.getElementById('qr-placeholder').textContent")
         .await;
-    assert!(placeholder.as_str().unwrap().contains("Terhubung"), "{placeholder}");
+    assert!(
+        placeholder.as_str().unwrap().contains("Terhubung"),
+        "{placeholder}"
+    );
     page.screenshot(&shots.join("3-connected.png")).await;
 
     // Every code expired: the page says so and offers a fresh one.
@@ -93,7 +110,9 @@ async fn the_qr_page_follows_the_session_in_a_real_browser() {
     page.navigate(&format!("{}/api/sessions/late/qr-page", expiring.base))
         .await;
     page.wait_for_state("expired").await;
-    let text = page.eval("document.getElementById('status').textContent").await;
+    let text = page
+        .eval("document.getElementById('status').textContent")
+        .await;
     assert!(
         text.as_str().unwrap().contains("QR Code sudah kedaluwarsa"),
         "{text}"
@@ -243,7 +262,9 @@ impl Page {
                     .await
                     .expect("chromium closed its socket")
                     .unwrap();
-                let Some(text) = frame.as_text() else { continue };
+                let Some(text) = frame.as_text() else {
+                    continue;
+                };
                 let value: Value = serde_json::from_str(text).unwrap();
                 // Events (no id) and other answers are not this call's.
                 if value["id"] == id {
@@ -276,7 +297,9 @@ impl Page {
     async fn wait_for_state(&mut self, state: &str) {
         let deadline = tokio::time::Instant::now() + STEP;
         loop {
-            let now = self.eval("document.body && document.body.dataset.state").await;
+            let now = self
+                .eval("document.body && document.body.dataset.state")
+                .await;
             if now == state {
                 return;
             }

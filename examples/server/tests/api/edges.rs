@@ -13,14 +13,22 @@ async fn malformed_wrongly_typed_and_oversized_bodies() {
     let json_type = [("Content-Type", "application/json")];
     for body in ["{", "[1,2", "{\"sessionId\": 42}", "null x"] {
         let reply = server
-            .request("POST", "/api/sessions/create", &json_type, Some(body.into()))
+            .request(
+                "POST",
+                "/api/sessions/create",
+                &json_type,
+                Some(body.into()),
+            )
             .await;
         assert_eq!(reply.status, 400, "{body}: {}", reply.text);
         let json = reply.json();
         assert_eq!(json["success"], false);
         assert_eq!(json["error"], "INVALID_ARGUMENT");
         assert!(
-            json["message"].as_str().unwrap().starts_with("Format JSON tidak valid"),
+            json["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Format JSON tidak valid"),
             "{json}"
         );
     }
@@ -76,7 +84,10 @@ async fn unknown_routes_health_and_metrics() {
     let metrics = server.get("/metrics").await;
     assert_eq!(metrics.status, 200);
     assert!(
-        metrics.header("content-type").unwrap().starts_with("text/plain"),
+        metrics
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/plain"),
         "{:?}",
         metrics.headers
     );
@@ -98,7 +109,8 @@ async fn a_key_is_required_when_the_server_has_one() {
         ..Options::default()
     })
     .await;
-    let refused = "API key tidak valid atau tidak ada (gunakan header X-API-Key atau Authorization: Bearer)";
+    let refused =
+        "API key tidak valid atau tidak ada (gunakan header X-API-Key atau Authorization: Bearer)";
     for headers in [
         vec![("X-API-Key", "")],
         vec![("X-API-Key", "wrong-key-0123456789")],
@@ -110,7 +122,10 @@ async fn a_key_is_required_when_the_server_has_one() {
         assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
     }
     let bearer = format!("Bearer {KEY}");
-    for headers in [vec![("X-API-Key", KEY)], vec![("Authorization", bearer.as_str())]] {
+    for headers in [
+        vec![("X-API-Key", KEY)],
+        vec![("Authorization", bearer.as_str())],
+    ] {
         let reply = server.request("GET", "/api/sessions", &headers, None).await;
         assert_eq!(reply.status, 200, "{}", reply.text);
         assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
@@ -118,11 +133,17 @@ async fn a_key_is_required_when_the_server_has_one() {
     // Health stays open for load balancers; metrics do not.
     let no_key = [("Authorization", "none")];
     assert_eq!(
-        server.request("GET", "/api/health", &no_key, None).await.status,
+        server
+            .request("GET", "/api/health", &no_key, None)
+            .await
+            .status,
         200
     );
     assert_eq!(
-        server.request("GET", "/metrics", &no_key, None).await.status,
+        server
+            .request("GET", "/metrics", &no_key, None)
+            .await
+            .status,
         401
     );
     // The QR page is opened by a browser: it may carry the key in its address.
@@ -182,7 +203,9 @@ async fn the_qr_page_is_self_contained_and_escaped() {
     let page = server.get("/api/sessions/shop-1/qr-page").await;
     assert_eq!(page.status, 200);
     assert!(
-        page.header("content-type").unwrap().starts_with("text/html"),
+        page.header("content-type")
+            .unwrap()
+            .starts_with("text/html"),
         "{:?}",
         page.headers
     );
@@ -198,7 +221,11 @@ async fn the_qr_page_is_self_contained_and_escaped() {
 
     let missing = server.get("/api/sessions/ghost/qr-page").await;
     assert_eq!(missing.status, 404);
-    assert!(missing.text.contains("Session tidak ditemukan"), "{}", missing.text);
+    assert!(
+        missing.text.contains("Session tidak ditemukan"),
+        "{}",
+        missing.text
+    );
     let markup = server
         .get("/api/sessions/%3Cscript%3Ealert(1)%3C%2Fscript%3E/qr-page")
         .await;

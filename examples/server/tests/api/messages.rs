@@ -14,7 +14,9 @@ async fn sending_routes_check_in_the_guides_order() {
     // Session missing comes first, even before a missing `to`.
     for route in ["text", "otp"] {
         assert_error(
-            &server.post(&format!("/api/messages/ghost/{route}"), json!({})).await,
+            &server
+                .post(&format!("/api/messages/ghost/{route}"), json!({}))
+                .await,
             404,
             "SESSION_NOT_FOUND",
             "Session tidak ditemukan",
@@ -40,7 +42,9 @@ async fn sending_routes_check_in_the_guides_order() {
     let to = server.recipient("6281234567890");
     for route in ["text", "otp"] {
         assert_error(
-            &server.post(&format!("/api/messages/main/{route}"), json!({})).await,
+            &server
+                .post(&format!("/api/messages/main/{route}"), json!({}))
+                .await,
             400,
             "INVALID_PHONE",
             PHONE_REQUIRED,
@@ -56,7 +60,10 @@ async fn sending_routes_check_in_the_guides_order() {
     );
     assert_error(
         &server
-            .post("/api/messages/main/text", json!({ "to": "not a phone", "message": "hi" }))
+            .post(
+                "/api/messages/main/text",
+                json!({ "to": "not a phone", "message": "hi" }),
+            )
             .await,
         400,
         "INVALID_PHONE",
@@ -65,7 +72,10 @@ async fn sending_routes_check_in_the_guides_order() {
     // Codes come from the server's CSPRNG, never from the caller.
     assert_error(
         &server
-            .post("/api/messages/main/otp", json!({ "to": to, "otp": "123456" }))
+            .post(
+                "/api/messages/main/otp",
+                json!({ "to": to, "otp": "123456" }),
+            )
             .await,
         400,
         "INVALID_ARGUMENT",
@@ -118,7 +128,12 @@ async fn a_text_is_delivered_and_its_status_tracked() {
         .poll_get(
             &format!("/api/messages/status/{id}"),
             "the message to be delivered",
-            |r| matches!(r.json()["data"]["status"].as_str(), Some("delivered" | "read")),
+            |r| {
+                matches!(
+                    r.json()["data"]["status"].as_str(),
+                    Some("delivered" | "read")
+                )
+            },
         )
         .await;
     assert_eq!(status.json()["message"], "Status pesan berhasil diambil");
@@ -189,7 +204,10 @@ async fn an_otp_send_reveals_the_code_the_recipient_got() {
     // Length and company default; the message names the guide's default company.
     let other = server.recipient("6281234567893");
     let eight = server
-        .post("/api/messages/main/otp", json!({ "to": other, "length": "8" }))
+        .post(
+            "/api/messages/main/otp",
+            json!({ "to": other, "length": "8" }),
+        )
         .await
         .data(200);
     let code = eight["otp"].as_str().unwrap();
@@ -215,7 +233,10 @@ async fn no_reveal_leaves_the_code_out_and_verify_still_works() {
         .post("/api/messages/main/otp", json!({ "to": to }))
         .await
         .data(200);
-    assert!(data.get("otp").is_none(), "the code is not revealed: {data}");
+    assert!(
+        data.get("otp").is_none(),
+        "the code is not revealed: {data}"
+    );
     let code = code_in(&server.inbox(&to, 1).await[0]);
     let verified = server
         .post("/api/otp/verify", json!({ "phoneNumber": to, "otp": code }))
@@ -250,7 +271,10 @@ async fn generate_otp_and_format_phone() {
     }
 
     let formatted = server.get("/api/messages/format-phone/08123456789").await;
-    assert_eq!(formatted.json()["message"], "Nomor telepon berhasil diformat");
+    assert_eq!(
+        formatted.json()["message"],
+        "Nomor telepon berhasil diformat"
+    );
     assert_eq!(
         formatted.data(200),
         json!({

@@ -32,7 +32,9 @@ async fn verify_answers_each_outcome_with_its_status() {
     server.link("main").await;
 
     assert_error(
-        &server.post("/api/otp/verify", json!({ "otp": "123456" })).await,
+        &server
+            .post("/api/otp/verify", json!({ "otp": "123456" }))
+            .await,
         400,
         "INVALID_ARGUMENT",
         "Nomor telepon dan OTP diperlukan",
@@ -57,7 +59,10 @@ async fn verify_answers_each_outcome_with_its_status() {
     let a = server.recipient("6281234567895");
     let code = send_code(&server, &a, 1).await;
     let invalid = server
-        .post("/api/otp/verify", json!({ "phoneNumber": a, "otp": wrong(&code) }))
+        .post(
+            "/api/otp/verify",
+            json!({ "phoneNumber": a, "otp": wrong(&code) }),
+        )
         .await;
     assert_error(&invalid, 400, "OTP_INVALID", REFUSED);
     assert_eq!(invalid.json()["data"]["status"], "invalid");
@@ -65,7 +70,10 @@ async fn verify_answers_each_outcome_with_its_status() {
 
     // Local form of the same number.
     let approved = server
-        .post("/api/otp/verify", json!({ "phoneNumber": "081234567895", "otp": code }))
+        .post(
+            "/api/otp/verify",
+            json!({ "phoneNumber": "081234567895", "otp": code }),
+        )
         .await;
     assert_eq!(approved.json()["message"], "OTP berhasil diverifikasi");
     let data = approved.data(200);
@@ -85,7 +93,10 @@ async fn verify_answers_each_outcome_with_its_status() {
     let code = send_code(&server, &b, 1).await;
     for left in [2, 1, 0] {
         let reply = server
-            .post("/api/otp/verify", json!({ "phoneNumber": b, "otp": wrong(&code) }))
+            .post(
+                "/api/otp/verify",
+                json!({ "phoneNumber": b, "otp": wrong(&code) }),
+            )
             .await;
         assert_error(&reply, 400, "OTP_INVALID", REFUSED);
         assert_eq!(reply.json()["data"]["attemptsLeft"], left);

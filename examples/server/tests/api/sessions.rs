@@ -29,7 +29,10 @@ async fn create_is_201_then_idempotent_and_checks_the_id() {
     let generated = server
         .request("POST", "/api/sessions/create", &[], None)
         .await;
-    let id = generated.data(201)["sessionId"].as_str().unwrap().to_owned();
+    let id = generated.data(201)["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(id.starts_with("session_"), "{id}");
 
     for bad in ["../etc", "a b", "x".repeat(65).as_str()] {
@@ -44,7 +47,10 @@ async fn create_is_201_then_idempotent_and_checks_the_id() {
         );
     }
     let list = server.get("/api/sessions").await.data(200);
-    assert_eq!(list["total"], 2, "no session was made of a refused id: {list}");
+    assert_eq!(
+        list["total"], 2,
+        "no session was made of a refused id: {list}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -95,7 +101,11 @@ async fn status_list_and_qr_follow_a_session_to_connected() {
     );
     let payload = qr["qrPayload"].as_str().unwrap();
     let current = server.gateway.session("desk").unwrap().qr().await.unwrap();
-    assert_eq!(payload, current.raw(), "the QR the API shows is the session's");
+    assert_eq!(
+        payload,
+        current.raw(),
+        "the QR the API shows is the session's"
+    );
 
     server
         .sim
@@ -204,7 +214,7 @@ fn logins(server: &Server) -> u64 {
         .devices()
         .iter()
         .filter(|d| d.phone == LINKED_PHONE)
-        .map(|d| d.logins as u64)
+        .map(|d| d.logins)
         .sum()
 }
 
@@ -213,7 +223,10 @@ async fn a_pairing_code_links_a_session() {
     let server = Server::start().await;
     assert_error(
         &server
-            .post("/api/sessions/ghost/pair-code", json!({ "phone": "6282222222222" }))
+            .post(
+                "/api/sessions/ghost/pair-code",
+                json!({ "phone": "6282222222222" }),
+            )
             .await,
         404,
         "SESSION_NOT_FOUND",
