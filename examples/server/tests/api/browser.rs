@@ -313,7 +313,12 @@ impl Page {
 
     /// Polls until the page shows a QR whose payload is not `other`; that payload.
     async fn wait_for_payload(&mut self, other: Option<&str>) -> String {
-        let deadline = tokio::time::Instant::now() + STEP;
+        self.wait_for_payload_within(other, STEP).await
+    }
+
+    /// [`Page::wait_for_payload`], waiting up to `within`.
+    async fn wait_for_payload_within(&mut self, other: Option<&str>, within: Duration) -> String {
+        let deadline = tokio::time::Instant::now() + within;
         loop {
             let shown = self
                 .eval(
@@ -328,7 +333,7 @@ impl Page {
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "the page showed no new QR code within {STEP:?}"
+                "the page showed no new QR code within {within:?}"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -380,3 +385,40 @@ impl Page {
         std::fs::write(path, png).unwrap();
     }
 }
+
+/// WhatsApp's own rotation: the client shows the first code for 60 s, then
+/// the next; the open page follows it without a reload. (About a minute.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_qr_page_follows_the_clients_own_rotation() {
+    let server = Server::start().await;
+    server
+        .post("/api/sessions/create", json!({ "sessionId": "rotating" }))
+        .await
+        .data(201);
+    let browser = Browser::launch().await;
+    let mut page = browser.new_page().await;
+    page.navigate(&format!("{}/api/sessions/rotating/qr-page", server.base))
+        .await;
+    let first = page.wait_for_payload(None).await;
+    let session = server.gateway.session("rotating").unwrap();
+    assert_eq!(session.status().qr_refresh_count, 1);
+    let second = page
+        .wait_for_payload_within(Some(&first), ROTATION_WAIT)
+        .await;
+    assert!(
+        session.status().qr_refresh_count >= 2,
+        "the client rotated its code"
+    );
+    assert_eq!(second, session.qr().await.unwrap().raw());
+    assert_eq!(page.decode_qr_image().await, second);
+    assert_eq!(
+        page.eval("performance.getEntriesByType('navigation').length")
+            .await,
+        1,
+        "no reload"
+    );
+    browser.close(page).await;
+}
+
+/// The first code lives 60 s (whatsapp-rust's fixed ref lifetime), plus slack.
+const ROTATION_WAIT: Duration = Duration::from_secs(90);

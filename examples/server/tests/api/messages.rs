@@ -3,6 +3,7 @@
 
 use serde_json::json;
 use waotp_server::Settings;
+use waotp_sim::Fault;
 
 use crate::harness::{Options, Server, assert_error, code_in};
 
@@ -148,6 +149,44 @@ async fn a_text_is_delivered_and_its_status_tracked() {
         404,
         "MESSAGE_NOT_FOUND",
         "Pesan tidak ditemukan",
+    );
+
+    // The server refuses the next message to this number: the send itself
+    // returned, and the status says `failed` with WhatsApp's reason.
+    server.sim.fault(Fault::ErrorAck("6281234567891".into()));
+    let refused = server
+        .post(
+            "/api/messages/main/text",
+            json!({ "to": "6281234567891", "message": "ditolak" }),
+        )
+        .await
+        .data(200);
+    let id = refused["messageId"].as_str().unwrap();
+    let failed = server
+        .poll_get(
+            &format!("/api/messages/status/{id}"),
+            "the refused message to be failed",
+            |r| r.json()["data"]["status"] == "failed",
+        )
+        .await
+        .data(200);
+    assert!(
+        failed["reason"].as_str().unwrap().contains("479"),
+        "{failed}"
+    );
+
+    // A number without WhatsApp: refused before anything is sent.
+    server.sim.add_number("6281234567000", false);
+    assert_error(
+        &server
+            .post(
+                "/api/messages/main/text",
+                json!({ "to": "6281234567000", "message": "halo" }),
+            )
+            .await,
+        400,
+        "NOT_ON_WHATSAPP",
+        "Nomor tidak terdaftar di WhatsApp",
     );
 }
 
