@@ -39,22 +39,17 @@ fn device_of(sim: &Simulator, phone: &str) -> DeviceConnections {
     devices.into_iter().next().unwrap()
 }
 
-/// Copies a stopped client's SQLite store (with any WAL files) from `from`
-/// to `to`: both then hold the same device identity.
+/// Copies a stopped client's SQLite store from `from` to `to`: both then
+/// hold the same device identity.
+///
+/// Through SQLite (`VACUUM INTO`), not file by file: the stopped client's
+/// connections may still be closing, and the last one checkpoints its WAL
+/// into the main file and deletes it, so a file copy could catch the WAL
+/// half gone. `VACUUM INTO` reads one consistent snapshot.
 fn copy_store(from: &Path, to: &Path) {
-    let dir = from.parent().unwrap();
-    let name = from.file_name().unwrap().to_str().unwrap();
-    let to_name = to.file_name().unwrap().to_str().unwrap();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let file = entry.unwrap().file_name().into_string().unwrap();
-        if let Some(suffix) = file.strip_prefix(name) {
-            std::fs::copy(
-                dir.join(&file),
-                to.with_file_name(format!("{to_name}{suffix}")),
-            )
-            .unwrap();
-        }
-    }
+    let db = rusqlite::Connection::open(from).expect("open the store to copy");
+    db.execute("VACUUM INTO ?1", [to.to_str().unwrap()])
+        .expect("copy the store");
 }
 
 /// Two processes restored from one store log in as the same device: the
