@@ -143,6 +143,24 @@ impl MessageTracker {
         }
     }
 
+    /// Waits until no message `session` sent here is still waiting for the
+    /// server's ack, or the timeout passes (then it answers how many still are).
+    pub(crate) async fn wait_acked(&self, session: &str, timeout: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.changed.notified();
+            let waiting = self
+                .lock()
+                .records
+                .values()
+                .filter(|r| r.session == session && r.status == DeliveryStatus::Pending)
+                .count();
+            if waiting == 0 || tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return waiting;
+            }
+        }
+    }
+
     /// Forgets everything a deleted session sent.
     pub(crate) fn forget_session(&self, session: &str) {
         let mut state = self.lock();

@@ -3,10 +3,12 @@
 //! event loop. Every method of the module goes through [`call`].
 
 use std::future::Future;
-use std::pin::pin;
+use std::sync::mpsc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use pyo3::IntoPyObjectExt;
+use pyo3::panic::PanicException;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyCFunction;
@@ -36,25 +38,58 @@ where
     }
 }
 
-/// Runs `fut` on the calling thread with the GIL released, taking it back
+/// Runs `fut` with the GIL released until it ends, taking the GIL back
 /// every [`SIGNAL_CHECK`] to run Python's signal handlers. A handler that
-/// raises (Ctrl-C) ends the call with that exception and drops the future,
-/// which cancels what it was doing.
+/// raises (Ctrl-C) ends the call with that exception and aborts the future.
+///
+/// The future is polled once on the calling thread: most calls (verify,
+/// status) finish there, with no thread switch. One that has to wait is
+/// handed to the runtime's threads, and this thread waits on a plain
+/// channel with an OS timeout. So noticing Ctrl-C depends on nothing the
+/// runtime does: not its timers, not the future's own code.
 pub(crate) fn blocking<T, F>(py: Python<'_>, fut: F) -> PyResult<T>
 where
-    F: Future<Output = waotp::Result<T>> + Send,
-    T: Send,
+    F: Future<Output = waotp::Result<T>> + Send + 'static,
+    T: Send + 'static,
 {
     let rt = waotp::runtime::shared().map_err(|e| runtime_error(py, e))?;
-    let mut fut = pin!(fut);
+    let mut fut = Box::pin(fut);
+    let first = py.detach(|| {
+        let _in_runtime = rt.enter();
+        fut.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+    });
+    if let Poll::Ready(result) = first {
+        return result.map_err(|e| to_py_err(py, e));
+    }
+    let (answer, mut answered) = mpsc::sync_channel(1);
+    let _abort_if_given_up = AbortOnDrop(rt.spawn(async move {
+        // The caller is gone only after Ctrl-C, which aborts this task.
+        let _ = answer.send(fut.await);
+    }));
     loop {
-        // The timer is made inside the runtime: it needs the runtime's clock.
-        let step =
-            py.detach(|| rt.block_on(async { tokio::time::timeout(SIGNAL_CHECK, &mut fut).await }));
+        // The receiver is not `Sync`: it goes into the GIL-free closure and back.
+        let (back, step) = py.detach(move || {
+            let step = answered.recv_timeout(SIGNAL_CHECK);
+            (answered, step)
+        });
+        answered = back;
         match step {
             Ok(result) => return result.map_err(|e| to_py_err(py, e)),
-            Err(_still_running) => py.check_signals()?,
+            Err(mpsc::RecvTimeoutError::Timeout) => py.check_signals()?,
+            // The task panicked: raised as pyo3 raises a panic in a plain call.
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(PanicException::new_err("a waotp call panicked"));
+            }
         }
+    }
+}
+
+/// Aborts a runtime task when the call waiting for it gives up.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -36,12 +36,16 @@ class Simulator:
     """The waotp-sim binary; its control API as methods."""
 
     def __init__(self, log: Path) -> None:
+        self.log_path = log
         self._log = open(log, "wb")
         self.proc = subprocess.Popen(
             [str(SIM_BIN), "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0"],
             stdout=subprocess.PIPE,
             stderr=self._log,
             text=True,
+            # Its warnings (a message it refused, one it could not decrypt)
+            # explain a failure; they are few.
+            env=dict(os.environ, RUST_LOG=os.environ.get("WAOTP_SIM_LOG", "warn")),
         )
         first: List[str] = []
         assert self.proc.stdout is not None
@@ -100,6 +104,12 @@ class Simulator:
 
     def fault(self, kind: str, **fields: Any) -> None:
         self.call("POST", "/faults", {"kind": kind, **fields})
+
+    def log_lines(self, *about: str) -> List[str]:
+        """The simulator's log lines that mention any of `about`."""
+        self._log.flush()
+        text = self.log_path.read_text(errors="replace")
+        return [line for line in text.splitlines() if any(a in line for a in about)]
 
     def devices(self) -> List[Dict[str, Any]]:
         devices: List[Dict[str, Any]] = self.call("GET", "/devices")["devices"]

@@ -30,7 +30,12 @@ def test_three_worker_processes_share_one_connection(sim: Simulator, tmp_path: P
             )
         except Exception as e:
             # What the simulator saw of the linked device explains most failures.
-            raise AssertionError(f"a worker failed: {e!r}; the device: {sim.devices()}") from e
+            linked = [d for d in sim.devices() if d["phone"] == phone]
+            about = [r for group in recipients for r in group]
+            raise AssertionError(
+                f"a worker failed: {e!r}; the device: {linked}; "
+                f"the simulator's log about it: {sim.log_lines(phone, *about)}"
+            ) from e
 
     assert results == [["approved"] * 4] * 3
     for group in recipients:

@@ -85,7 +85,8 @@ def test_eight_threads_send_and_verify(sim: Simulator, linked: waotp.Gateway) ->
 
 CHILD = textwrap.dedent(
     """
-    import sys, waotp
+    import faulthandler, signal, sys, waotp
+    faulthandler.register(signal.SIGUSR1)  # the test's view of a hang
     gw = waotp.Gateway(data_dir=sys.argv[1], endpoint=sys.argv[2], memory_store=True)
     gw.create_session("idle")
     print("waiting", flush=True)
@@ -108,7 +109,17 @@ def test_ctrl_c_interrupts_a_long_wait(sim: Simulator, tmp_path: Path) -> None:
         assert child.stdout.readline().strip() == "waiting"
         interrupted_at = time.monotonic()
         child.send_signal(signal.SIGINT)
-        _, err = child.communicate(timeout=30)
+        try:
+            _, err = child.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.send_signal(signal.SIGUSR1)  # Python's stacks, to stderr
+            try:
+                child.communicate(timeout=2)  # time to write them
+            except subprocess.TimeoutExpired:
+                pass
+            child.kill()
+            _, err = child.communicate()  # all it wrote, since the start
+            pytest.fail(f"the child did not exit within 30 s of SIGINT; its stderr:\n{err}")
         took = time.monotonic() - interrupted_at
     finally:
         if child.poll() is None:

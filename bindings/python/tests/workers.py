@@ -47,6 +47,15 @@ def send_and_verify(data_dir: str, endpoint: str, control: str, recipients: List
                 time.sleep(0.05)
         outcomes = []
         for to in recipients:
-            gw.send_otp("shop", to, company_name="Toko")
-            outcomes.append(gw.verify_otp(to, code_in_inbox(control, to)).outcome)
+            sent = gw.send_otp("shop", to, company_name="Toko")
+            try:
+                code = code_in_inbox(control, to)
+            except AssertionError as e:
+                # Where the message got to, as the sending process saw it.
+                try:
+                    where: object = gw.message_status(sent.message_id or "")
+                except waotp.WaotpError as unknown:
+                    where = unknown
+                raise AssertionError(f"{e}; {gw.otp_status(to)!r}; {where!r}") from None
+            outcomes.append(gw.verify_otp(to, code).outcome)
         return outcomes

@@ -45,6 +45,9 @@ pub const MAX_TEXT_LEN: usize = 65_536;
 const REMOTE_SEND_WAIT: Duration = Duration::from_secs(60);
 /// How long other operations through another process's connection may wait.
 const REMOTE_CALL_WAIT: Duration = Duration::from_secs(30);
+/// How long a closing session waits for the server to acknowledge what its
+/// connection sent (an ack takes one round trip).
+const ACKS_ON_CLOSE: Duration = Duration::from_secs(5);
 
 /// A message handed to WhatsApp.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -671,6 +674,23 @@ impl SessionInner {
         }
         let was_owner = self.is_owner();
         ownership::stop_owner_tasks(self, ownership::FINISH_ON_CLOSE).await;
+        // A send returns once its stanza is handed to the client, not once
+        // the server has it: stopping the client at once could drop a stanza
+        // still on its way out, and a caller told "sent" would wait forever.
+        let unacked = if self.status.borrow().state == SessionState::Connected {
+            self.shared
+                .messages
+                .wait_acked(self.id.as_str(), ACKS_ON_CLOSE)
+                .await
+        } else {
+            0
+        };
+        if unacked > 0 {
+            log::warn!(
+                "session {}: stopping with {unacked} message(s) the server has not acknowledged",
+                self.id
+            );
+        }
         self.stop_client().await;
         self.update_status(|s| {
             if !s.state.is_terminal() {
