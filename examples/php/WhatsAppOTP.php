@@ -172,7 +172,7 @@ class WhatsAppOTP
 
     /**
      * Checks the code the user typed. `success` is true only when approved;
-     * `data` = ['status' => 'approved'|'invalid'|'expired'|'max_attempts_reached'|'not_found',
+     * `data` = ['status' => 'approved'|'invalid'|'expired'|'max_attempts'|'not_found',
      * 'attemptsLeft' => int].
      */
     public function verifyOTP($phoneNumber, $otp)
@@ -183,12 +183,12 @@ class WhatsAppOTP
         if ($status !== 0) {
             return self::failure($status);
         }
-        $names = ['approved', 'invalid', 'expired', 'max_attempts_reached', 'not_found'];
+        $names = ['approved', 'invalid', 'expired', 'max_attempts', 'not_found'];
         $messages = [
             'approved' => 'OTP verified successfully',
             'invalid' => 'Invalid OTP',
             'expired' => 'OTP has expired',
-            'max_attempts_reached' => 'Too many attempts',
+            'max_attempts' => 'Too many attempts',
             'not_found' => 'OTP not found',
         ];
         $name = $names[$result->outcome] ?? 'not_found';

@@ -29,7 +29,7 @@ MESSAGES = {
     "approved": "OTP verified successfully",
     "invalid": "Invalid OTP",
     "expired": "OTP has expired",
-    "max_attempts_reached": "Too many attempts",
+    "max_attempts": "Too many attempts",
     "not_found": "OTP not found",
 }
 

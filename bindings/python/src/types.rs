@@ -267,7 +267,7 @@ impl From<waotp::SentOtp> for SentOtp {
 }
 
 /// The answer to a code: `approved`, `invalid` (with `attempts_left`),
-/// `expired`, `max_attempts_reached` or `not_found`.
+/// `expired`, `max_attempts` or `not_found`.
 #[pyclass(frozen, get_all, eq, module = "waotp._native")]
 #[derive(Clone, PartialEq)]
 pub(crate) struct VerifyResult {

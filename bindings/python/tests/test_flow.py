@@ -57,7 +57,7 @@ def test_wrong_code_then_too_many_attempts(sim: Simulator, linked: waotp.Gateway
     assert gw.verify_otp(recipient, wrong).attempts_left == 1
     assert gw.verify_otp(recipient, wrong).attempts_left == 0
     locked = gw.verify_otp(recipient, code)
-    assert locked.outcome == "max_attempts_reached", "even the right code, once locked"
+    assert locked.outcome == "max_attempts", "even the right code, once locked"
     status = gw.otp_status(recipient)
     assert (status.status, status.attempts, status.attempts_left) == ("max_attempts_reached", 3, 0)
 

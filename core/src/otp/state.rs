@@ -75,20 +75,22 @@ pub enum VerifyOutcome {
     },
     /// The OTP expired.
     Expired,
-    /// The OTP is locked after too many wrong codes.
+    /// The OTP is locked after too many wrong codes (`max_attempts`; the
+    /// OTP's status is then [`OtpState::MaxAttemptsReached`]).
+    #[serde(rename = "max_attempts")]
     MaxAttemptsReached,
     /// No pending OTP for this recipient (never sent, canceled, or already used).
     NotFound,
 }
 
 impl VerifyOutcome {
-    /// `approved`, `invalid`, `expired`, `max_attempts_reached` or `not_found`.
+    /// `approved`, `invalid`, `expired`, `max_attempts` or `not_found`.
     pub fn as_str(self) -> &'static str {
         match self {
             VerifyOutcome::Approved => "approved",
             VerifyOutcome::Invalid { .. } => "invalid",
             VerifyOutcome::Expired => "expired",
-            VerifyOutcome::MaxAttemptsReached => "max_attempts_reached",
+            VerifyOutcome::MaxAttemptsReached => "max_attempts",
             VerifyOutcome::NotFound => "not_found",
         }
     }

@@ -322,7 +322,7 @@ test('resend cooldown, too many attempts and expiry (manual clock)', function ()
         same($left, $v['data']['attemptsLeft'], 'attempts left');
     }
     $v = $wa->verifyOTP('6281300000005', $code);
-    same('max_attempts_reached', $v['data']['status'], 'locked');
+    same('max_attempts', $v['data']['status'], 'locked');
     same('Too many attempts', $v['message'], 'message');
     same(true, $wa->advanceTestClock(10000)['success'], 'past the cooldown');
     $sent = $wa->sendOTP('6281300000005');

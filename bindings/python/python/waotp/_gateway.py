@@ -243,7 +243,7 @@ class Gateway:
     def verify_otp(self, to: str, code: str) -> VerifyResult:
         """Checks a code. The answer is an outcome (``approved``,
         ``invalid`` with ``attempts_left``, ``expired``,
-        ``max_attempts_reached``, ``not_found``), not an exception."""
+        ``max_attempts``, ``not_found``), not an exception."""
         return self._native.verify_otp(to, code)
 
     def cancel_otp(self, to: str) -> OtpStatus:
