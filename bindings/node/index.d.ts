@@ -172,7 +172,7 @@ export interface Event {
   /** The OTP verification it concerns. */
   verificationId?: string
   /** `otp-verified`: the outcome. */
-  outcome?: 'approved' | 'invalid' | 'expired' | 'max_attempts_reached' | 'not_found'
+  outcome?: 'approved' | 'invalid' | 'expired' | 'max_attempts' | 'not_found'
   /** `otp-verified` with `invalid`: attempts left. */
   attemptsLeft?: number
   /** `lagged`: events this listener missed. */
@@ -471,10 +471,10 @@ export interface VerifyCounts {
 export interface VerifyResult {
   /**
    * `approved`: the code was right (and is used up). `invalid`: wrong,
-   * `attemptsLeft` more may be tried. `expired`, `max_attempts_reached`
+   * `attemptsLeft` more may be tried. `expired`, `max_attempts`
    * (locked after too many wrong codes), `not_found` (no pending code).
    */
-  outcome: 'approved' | 'invalid' | 'expired' | 'max_attempts_reached' | 'not_found'
+  outcome: 'approved' | 'invalid' | 'expired' | 'max_attempts' | 'not_found'
   /** For `invalid`: attempts left before the code locks (0: it just locked). */
   attemptsLeft?: number
 }

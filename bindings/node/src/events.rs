@@ -48,7 +48,7 @@ pub struct Event {
     /// The OTP verification it concerns.
     pub verification_id: Option<String>,
     /// `otp-verified`: the outcome.
-    #[napi(ts_type = "'approved' | 'invalid' | 'expired' | 'max_attempts_reached' | 'not_found'")]
+    #[napi(ts_type = "'approved' | 'invalid' | 'expired' | 'max_attempts' | 'not_found'")]
     pub outcome: Option<String>,
     /// `otp-verified` with `invalid`: attempts left.
     pub attempts_left: Option<u32>,

@@ -225,9 +225,9 @@ impl From<waotp::SentOtp> for SentOtp {
 #[napi(object)]
 pub struct VerifyResult {
     /// `approved`: the code was right (and is used up). `invalid`: wrong,
-    /// `attemptsLeft` more may be tried. `expired`, `max_attempts_reached`
+    /// `attemptsLeft` more may be tried. `expired`, `max_attempts`
     /// (locked after too many wrong codes), `not_found` (no pending code).
-    #[napi(ts_type = "'approved' | 'invalid' | 'expired' | 'max_attempts_reached' | 'not_found'")]
+    #[napi(ts_type = "'approved' | 'invalid' | 'expired' | 'max_attempts' | 'not_found'")]
     pub outcome: String,
     /// For `invalid`: attempts left before the code locks (0: it just locked).
     pub attempts_left: Option<u32>,

@@ -76,7 +76,7 @@ test('wrong codes, too many attempts, expiry on the manual clock, cancel, status
     assert.deepEqual(wrong, { outcome: 'invalid', attemptsLeft: 2 })
     await gateway.verifyOtp(to, '000000')
     assert.deepEqual(await gateway.verifyOtp(to, '000000'), { outcome: 'invalid', attemptsLeft: 0 })
-    assert.equal((await gateway.verifyOtp(to, '000000')).outcome, 'max_attempts_reached')
+    assert.equal((await gateway.verifyOtp(to, '000000')).outcome, 'max_attempts')
     assert.equal((await gateway.otpStatus(to)).status, 'max_attempts_reached')
 
     const sent = await gateway.sendOtp('shop', to, { companyName: 'PT. Contoh', ttlSecs: 60, revealCode: true })
