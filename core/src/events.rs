@@ -8,7 +8,7 @@
 use std::time::SystemTime;
 
 use serde::Serialize;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::delivery::DeliveryStatus;
 use crate::otp::VerifyOutcome;
@@ -141,24 +141,38 @@ pub enum Event {
     },
 }
 
-/// A subscription to the gateway's events.
+/// A subscription to the gateway's events. It ends (`next` answers `None`)
+/// once the gateway has closed and the events before that are read.
 #[derive(Debug)]
 pub struct EventStream {
     receiver: broadcast::Receiver<Event>,
+    closed: watch::Receiver<bool>,
 }
 
 impl EventStream {
-    pub(crate) fn new(receiver: broadcast::Receiver<Event>) -> Self {
-        EventStream { receiver }
+    pub(crate) fn new(receiver: broadcast::Receiver<Event>, closed: watch::Receiver<bool>) -> Self {
+        EventStream { receiver, closed }
     }
 
-    /// Waits for the next event. `None` once the gateway is gone.
+    /// Waits for the next event. `None` once the gateway is closed (or gone)
+    /// and every event before that was read.
     pub async fn next(&mut self) -> Option<Event> {
-        match self.receiver.recv().await {
-            Ok(event) => Some(event),
-            Err(broadcast::error::RecvError::Lagged(missed)) => Some(Event::Lagged { missed }),
-            Err(broadcast::error::RecvError::Closed) => None,
+        tokio::select! {
+            biased;
+            received = self.receiver.recv() => {
+                return match received {
+                    Ok(event) => Some(event),
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        Some(Event::Lagged { missed })
+                    }
+                    Err(broadcast::error::RecvError::Closed) => None,
+                };
+            }
+            // A dropped sender means the gateway is gone: closed as well.
+            _ = self.closed.wait_for(|closed| *closed) => {}
         }
+        // Closed: what was sent before the close, then the end.
+        self.try_next()
     }
 
     /// The next event if one is already waiting, without blocking.
