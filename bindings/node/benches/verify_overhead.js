@@ -8,8 +8,8 @@
 // no session (nothing connects), then times `verifyOtp` for a recipient
 // without a code (the `not_found` path, the one the Rust bench times):
 //  - one at a time: each call awaited before the next (the per-call cost:
-//    argument conversion, a task on napi's runtime, settling the Promise on
-//    the JS thread), best of 5 rounds;
+//    argument conversion, one poll of the work on the JS thread, an already
+//    settled Promise, the await), best of 5 rounds;
 //  - concurrent: 256 Promises in flight.
 // With --rust it first runs `cargo bench -p waotp-ffi --bench
 // verify_overhead` (the core called from Rust, same path) and prints the
