@@ -5,7 +5,7 @@
 //! oldest events rather than holding memory without bound; it is told how
 //! many through [`Event::Lagged`].
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use tokio::sync::{broadcast, watch};
@@ -175,6 +175,19 @@ impl EventStream {
         self.try_next()
     }
 
+    /// The next event, waiting up to `wait` (`None`: as long as it takes;
+    /// zero: only one already waiting). `None` when the time ran out or the
+    /// stream ended. What a binding's `next(timeout)` answers.
+    pub async fn next_within(&mut self, wait: Option<Duration>) -> Option<Event> {
+        match wait {
+            None => self.next().await,
+            Some(wait) if wait.is_zero() => self.try_next(),
+            Some(wait) => tokio::time::timeout(wait, self.next())
+                .await
+                .unwrap_or(None),
+        }
+    }
+
     /// The next event if one is already waiting, without blocking.
     pub fn try_next(&mut self) -> Option<Event> {
         match self.receiver.try_recv() {
@@ -182,5 +195,48 @@ impl EventStream {
             Err(broadcast::error::TryRecvError::Lagged(missed)) => Some(Event::Lagged { missed }),
             Err(_) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream() -> (broadcast::Sender<Event>, watch::Sender<bool>, EventStream) {
+        let (events, receiver) = broadcast::channel(8);
+        let (closed, closed_rx) = watch::channel(false);
+        (events, closed, EventStream::new(receiver, closed_rx))
+    }
+
+    fn lagged(missed: u64) -> Event {
+        Event::Lagged { missed }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn next_within_waits_as_told() {
+        let (events, closed, mut s) = stream();
+        assert!(
+            s.next_within(Some(Duration::ZERO)).await.is_none(),
+            "nothing waiting"
+        );
+        assert!(
+            s.next_within(Some(Duration::from_secs(5))).await.is_none(),
+            "the time ran out"
+        );
+        events.send(lagged(1)).unwrap();
+        assert!(matches!(
+            s.next_within(Some(Duration::ZERO)).await,
+            Some(Event::Lagged { missed: 1 })
+        ));
+        events.send(lagged(2)).unwrap();
+        assert!(matches!(
+            s.next_within(None).await,
+            Some(Event::Lagged { missed: 2 })
+        ));
+        closed.send(true).unwrap();
+        assert!(
+            s.next_within(None).await.is_none(),
+            "ended with the gateway"
+        );
     }
 }

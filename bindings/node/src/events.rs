@@ -3,7 +3,6 @@
 //! of event has them.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use napi::Env;
@@ -117,14 +116,7 @@ impl EventStream {
             env,
             async move {
                 let wait = timeout_ms.map(|t| millis(t, "timeoutMs")).transpose()?;
-                let mut stream = stream.lock().await;
-                Ok(match wait {
-                    Some(wait) if wait == Duration::ZERO => stream.try_next(),
-                    Some(wait) => tokio::time::timeout(wait, stream.next())
-                        .await
-                        .unwrap_or(None),
-                    None => stream.next().await,
-                })
+                Ok(stream.lock().await.next_within(wait).await)
             },
             |event| event.map(Event::from),
         )

@@ -2,7 +2,7 @@
 //! attributes are set when that kind of event has them (else `None`).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use pyo3::prelude::*;
 use tokio::sync::Mutex;
@@ -124,14 +124,7 @@ impl EventStream {
         let wait = timeout.map(|t| seconds(py, t, "timeout")).transpose()?;
         let stream = self.stream.clone();
         call(py, awaitable, async move {
-            let mut stream = stream.lock().await;
-            let event = match wait {
-                Some(wait) if wait == Duration::ZERO => stream.try_next(),
-                Some(wait) => tokio::time::timeout(wait, stream.next())
-                    .await
-                    .unwrap_or(None),
-                None => stream.next().await,
-            };
+            let event = stream.lock().await.next_within(wait).await;
             Ok(event.map(Event::from))
         })
     }
