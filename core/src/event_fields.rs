@@ -245,6 +245,9 @@ mod tests {
             verification_id: Some("v".into()),
             outcome: VerifyOutcome::Invalid { attempts_left: 2 },
         });
-        assert_eq!((f.kind, f.outcome, f.attempts_left), ("otp_verified", Some("invalid"), Some(2)));
+        assert_eq!(
+            (f.kind, f.outcome, f.attempts_left),
+            ("otp_verified", Some("invalid"), Some(2))
+        );
     }
 }

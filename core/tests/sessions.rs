@@ -112,7 +112,11 @@ async fn a_linked_session_comes_back_from_disk_without_a_qr() {
         {
             last.push(e.kind());
         }
-        assert_eq!(last.last(), Some(&"otp_verified"), "what came before the close: {last:?}");
+        assert_eq!(
+            last.last(),
+            Some(&"otp_verified"),
+            "what came before the close: {last:?}"
+        );
         assert_eq!(
             gw.create_session(Some("x")).await.unwrap_err().code(),
             "CLOSED"

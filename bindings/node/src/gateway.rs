@@ -5,8 +5,8 @@ use std::sync::Mutex;
 
 use napi::Env;
 use napi::Status;
-use napi::bindgen_prelude::{FromNapiValue, JsValue, PromiseRaw, Unknown};
 use napi::ValueType;
+use napi::bindgen_prelude::{FromNapiValue, JsValue, PromiseRaw, Unknown};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
@@ -45,14 +45,12 @@ impl Gateway {
         // Converted here, not by napi, so that options of the wrong shape
         // reject with INVALID_ARGUMENT like every other bad argument.
         let builder = options_of(env, options).and_then(|o| o.to_builder());
-        promise(
-            env,
-            async move { builder?.open().await },
-            |gateway| Gateway {
+        promise(env, async move { builder?.open().await }, |gateway| {
+            Gateway {
                 gateway,
                 forwarders: Mutex::new(Vec::new()),
-            },
-        )
+            }
+        })
     }
 
     /// Creates a session (a random id when `sessionId` is missing) and starts
@@ -170,7 +168,11 @@ impl Gateway {
         session_id: String,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
         let g = self.gateway.clone();
-        promise(env, async move { g.session(&session_id)?.restart().await }, |()| ())
+        promise(
+            env,
+            async move { g.session(&session_id)?.restart().await },
+            |()| (),
+        )
     }
 
     /// Unlinks the device; the session stays and can be linked again.
@@ -181,7 +183,11 @@ impl Gateway {
         session_id: String,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
         let g = self.gateway.clone();
-        promise(env, async move { g.session(&session_id)?.logout().await }, |()| ())
+        promise(
+            env,
+            async move { g.session(&session_id)?.logout().await },
+            |()| (),
+        )
     }
 
     /// Removes the session and its credentials.
@@ -192,7 +198,11 @@ impl Gateway {
         session_id: String,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
         let g = self.gateway.clone();
-        promise(env, async move { g.delete_session(&session_id).await }, |()| ())
+        promise(
+            env,
+            async move { g.delete_session(&session_id).await },
+            |()| (),
+        )
     }
 
     /// Sends a text message through the session.
@@ -327,10 +337,7 @@ impl Gateway {
 
     /// The same figures in Prometheus text format, for a `/metrics` route.
     #[napi(ts_return_type = "Promise<string>")]
-    pub fn stats_prometheus<'env>(
-        &self,
-        env: &'env Env,
-    ) -> napi::Result<PromiseRaw<'env, String>> {
+    pub fn stats_prometheus<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, String>> {
         ready(env, Ok(self.gateway.stats_prometheus()))
     }
 
@@ -401,9 +408,7 @@ fn options_of(env: &Env, options: Option<Unknown<'_>>) -> waotp::Result<GatewayO
         Ok(ValueType::Null | ValueType::Undefined) => return Ok(GatewayOptions::default()),
         Ok(ValueType::Object) => {}
         _ => {
-            return Err(invalid_argument(
-                "Gateway.open options must be an object",
-            ));
+            return Err(invalid_argument("Gateway.open options must be an object"));
         }
     }
     // SAFETY: a value of this call, on the JS thread, with this call's env.

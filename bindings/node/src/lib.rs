@@ -13,7 +13,9 @@ mod types;
 pub use errors::error_codes;
 pub use events::{Event, EventStream};
 pub use gateway::Gateway;
-pub use options::{GatewayOptions, Limits, RateWindow, SendOtpOptions, SendRetry, SendTextOptions, SessionPacing};
+pub use options::{
+    GatewayOptions, Limits, RateWindow, SendOtpOptions, SendRetry, SendTextOptions, SessionPacing,
+};
 pub use types::{
     BuildInfo, LinkedUser, MessageStatus, OtpStatus, QrCode, SendStats, SentMessage, SentOtp,
     SessionStatus, Stats, VerifyCounts, VerifyResult, build_info,

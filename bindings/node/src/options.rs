@@ -318,8 +318,8 @@ impl GatewayOptions {
 impl SendOtpOptions {
     /// The core request these options describe.
     pub(crate) fn to_request(&self) -> waotp::Result<OtpRequest> {
-        let mut r = OtpRequest::new(self.company_name.clone())
-            .reveal_code(self.reveal_code == Some(true));
+        let mut r =
+            OtpRequest::new(self.company_name.clone()).reveal_code(self.reveal_code == Some(true));
         if let Some(n) = self.length {
             r = r.length(n as usize);
         }

@@ -25,17 +25,15 @@ where
     V: ToNapiValue,
 {
     let mut work = Box::pin(work);
-    let first = within_runtime_if_available(|| {
-        work.as_mut().poll(&mut Context::from_waker(Waker::noop()))
-    });
+    let first =
+        within_runtime_if_available(|| work.as_mut().poll(&mut Context::from_waker(Waker::noop())));
     match first {
         Poll::Ready(Ok(value)) => PromiseRaw::resolve(env, convert(value)),
         Poll::Ready(Err(e)) => PromiseRaw::reject(env, js_error(env, &e)),
-        Poll::Pending => {
-            env.spawn_future_with_callback(async move { Ok(work.await) }, move |env, result| {
+        Poll::Pending => env
+            .spawn_future_with_callback(async move { Ok(work.await) }, move |env, result| {
                 result.map(convert).map_err(|e| js_error(env, &e))
-            })
-        }
+            }),
     }
 }
 
