@@ -5,10 +5,10 @@
 //! oldest events rather than holding memory without bound; it is told how
 //! many through [`Event::Lagged`].
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::delivery::DeliveryStatus;
 use crate::otp::VerifyOutcome;
@@ -141,23 +141,50 @@ pub enum Event {
     },
 }
 
-/// A subscription to the gateway's events.
+/// A subscription to the gateway's events. It ends (`next` answers `None`)
+/// once the gateway has closed and the events before that are read.
 #[derive(Debug)]
 pub struct EventStream {
     receiver: broadcast::Receiver<Event>,
+    closed: watch::Receiver<bool>,
 }
 
 impl EventStream {
-    pub(crate) fn new(receiver: broadcast::Receiver<Event>) -> Self {
-        EventStream { receiver }
+    pub(crate) fn new(receiver: broadcast::Receiver<Event>, closed: watch::Receiver<bool>) -> Self {
+        EventStream { receiver, closed }
     }
 
-    /// Waits for the next event. `None` once the gateway is gone.
+    /// Waits for the next event. `None` once the gateway is closed (or gone)
+    /// and every event before that was read.
     pub async fn next(&mut self) -> Option<Event> {
-        match self.receiver.recv().await {
-            Ok(event) => Some(event),
-            Err(broadcast::error::RecvError::Lagged(missed)) => Some(Event::Lagged { missed }),
-            Err(broadcast::error::RecvError::Closed) => None,
+        tokio::select! {
+            biased;
+            received = self.receiver.recv() => {
+                return match received {
+                    Ok(event) => Some(event),
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        Some(Event::Lagged { missed })
+                    }
+                    Err(broadcast::error::RecvError::Closed) => None,
+                };
+            }
+            // A dropped sender means the gateway is gone: closed as well.
+            _ = self.closed.wait_for(|closed| *closed) => {}
+        }
+        // Closed: what was sent before the close, then the end.
+        self.try_next()
+    }
+
+    /// The next event, waiting up to `wait` (`None`: as long as it takes;
+    /// zero: only one already waiting). `None` when the time ran out or the
+    /// stream ended. What a binding's `next(timeout)` answers.
+    pub async fn next_within(&mut self, wait: Option<Duration>) -> Option<Event> {
+        match wait {
+            None => self.next().await,
+            Some(wait) if wait.is_zero() => self.try_next(),
+            Some(wait) => tokio::time::timeout(wait, self.next())
+                .await
+                .unwrap_or(None),
         }
     }
 
@@ -168,5 +195,48 @@ impl EventStream {
             Err(broadcast::error::TryRecvError::Lagged(missed)) => Some(Event::Lagged { missed }),
             Err(_) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream() -> (broadcast::Sender<Event>, watch::Sender<bool>, EventStream) {
+        let (events, receiver) = broadcast::channel(8);
+        let (closed, closed_rx) = watch::channel(false);
+        (events, closed, EventStream::new(receiver, closed_rx))
+    }
+
+    fn lagged(missed: u64) -> Event {
+        Event::Lagged { missed }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn next_within_waits_as_told() {
+        let (events, closed, mut s) = stream();
+        assert!(
+            s.next_within(Some(Duration::ZERO)).await.is_none(),
+            "nothing waiting"
+        );
+        assert!(
+            s.next_within(Some(Duration::from_secs(5))).await.is_none(),
+            "the time ran out"
+        );
+        events.send(lagged(1)).unwrap();
+        assert!(matches!(
+            s.next_within(Some(Duration::ZERO)).await,
+            Some(Event::Lagged { missed: 1 })
+        ));
+        events.send(lagged(2)).unwrap();
+        assert!(matches!(
+            s.next_within(None).await,
+            Some(Event::Lagged { missed: 2 })
+        ));
+        closed.send(true).unwrap();
+        assert!(
+            s.next_within(None).await.is_none(),
+            "ended with the gateway"
+        );
     }
 }

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::events::{self, Event, EventStream};
 use crate::messages::{MessageRecord, MessageTracker};
 use crate::on_whatsapp_cache::OnWhatsappCache;
-use crate::otp::{Clock, OtpConfig, OtpEngine, OtpSecret, OtpStore};
+use crate::otp::{Clock, ManualClock, OtpConfig, OtpEngine, OtpSecret, OtpStore};
 use crate::phone_cache::PhoneCache;
 use crate::redis_wiring;
 use crate::retry::SendRetry;
@@ -53,6 +53,8 @@ pub(crate) struct Shared {
     pub(crate) send_retry: SendRetry,
     pub(crate) check_on_whatsapp: bool,
     events: broadcast::Sender<Event>,
+    /// Becomes true when the gateway closes: event streams end then.
+    closed: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
@@ -73,6 +75,7 @@ pub struct GatewayBuilder {
     otp_store: Option<Arc<dyn OtpStore>>,
     otp_secret: Option<OtpSecret>,
     clock: Option<Arc<dyn Clock>>,
+    manual_clock: Option<ManualClock>,
     on_whatsapp_cache_ttl: Duration,
     check_on_whatsapp: bool,
     send_retry: SendRetry,
@@ -92,6 +95,7 @@ impl Default for GatewayBuilder {
             otp_store: None,
             otp_secret: None,
             clock: None,
+            manual_clock: None,
             on_whatsapp_cache_ttl: Duration::from_secs(3600),
             check_on_whatsapp: true,
             send_retry: SendRetry::default(),
@@ -159,6 +163,17 @@ impl GatewayBuilder {
         self
     }
 
+    /// Sandbox builds: OTP expiry and limits read a clock that starts at the
+    /// current time and moves only by [`Gateway::advance_clock`], so a test
+    /// sees a code expire without waiting. A normal build refuses it at
+    /// [`open`](Self::open) with `INVALID_ARGUMENT`.
+    pub fn manual_clock(mut self) -> Self {
+        let clock = ManualClock::starting_now();
+        self.clock = Some(Arc::new(clock.clone()));
+        self.manual_clock = Some(clock);
+        self
+    }
+
     /// How long an `is_on_whatsapp` answer is reused by `send_otp`. Default
     /// one hour; zero turns the cache off.
     pub fn on_whatsapp_cache_ttl(mut self, ttl: Duration) -> Self {
@@ -208,6 +223,11 @@ impl GatewayBuilder {
     /// Opens the gateway and restores every stored session: linked ones
     /// reconnect without a QR code.
     pub async fn open(self) -> Result<Gateway> {
+        if self.manual_clock.is_some() && !cfg!(feature = "sandbox") {
+            return Err(Error::InvalidArgument(
+                "a manual clock exists only in sandbox builds".into(),
+            ));
+        }
         let endpoint = endpoint::resolve(self.endpoint.as_deref())?;
         // Reject a country code libphonenumber does not know before any send does.
         if phonenumber::metadata::DATABASE
@@ -278,6 +298,7 @@ impl GatewayBuilder {
             send_retry: self.send_retry,
             check_on_whatsapp: self.check_on_whatsapp,
             events,
+            closed: tokio::sync::watch::Sender::new(false),
         });
         let gateway = Gateway {
             inner: Arc::new(GatewayInner {
@@ -285,6 +306,7 @@ impl GatewayBuilder {
                 sessions: RwLock::new(BTreeMap::new()),
                 creating: tokio::sync::Mutex::new(()),
                 closed: AtomicBool::new(false),
+                manual_clock: self.manual_clock,
             }),
         };
         delivery_reports::spawn_worker(Arc::downgrade(&gateway.inner.shared), reports);
@@ -371,6 +393,8 @@ pub(crate) struct GatewayInner {
     /// Serialises create and delete, so two creates of one id make one session.
     creating: tokio::sync::Mutex<()>,
     closed: AtomicBool,
+    /// The clock [`GatewayBuilder::manual_clock`] made, for `advance_clock`.
+    manual_clock: Option<ManualClock>,
 }
 
 impl GatewayInner {
@@ -524,9 +548,24 @@ impl Gateway {
         }
     }
 
+    /// Moves the manual clock on by `by` (a gateway opened with
+    /// [`GatewayBuilder::manual_clock`]); `INVALID_ARGUMENT` otherwise.
+    pub fn advance_clock(&self, by: Duration) -> Result<()> {
+        match &self.inner.manual_clock {
+            Some(clock) => {
+                clock.advance(by);
+                Ok(())
+            }
+            None => Err(Error::InvalidArgument(
+                "the gateway was opened without a manual clock".into(),
+            )),
+        }
+    }
+
     /// Subscribes to the gateway's events from now on.
     pub fn events(&self) -> EventStream {
-        EventStream::new(self.inner.shared.events.subscribe())
+        let shared = &self.inner.shared;
+        EventStream::new(shared.events.subscribe(), shared.closed.subscribe())
     }
 
     /// Normalises a phone number with this gateway's default country
@@ -544,5 +583,7 @@ impl Gateway {
         let sessions: Vec<Session> = self.inner.read_sessions().values().cloned().collect();
         let stops = sessions.iter().map(|s| s.inner.shutdown("gateway closed"));
         whatsapp_rust::futures::future::join_all(stops).await;
+        // After the sessions' last events, so that streams deliver those first.
+        self.inner.shared.closed.send_replace(true);
     }
 }

@@ -101,7 +101,22 @@ async fn a_linked_session_comes_back_from_disk_without_a_qr() {
     {
         let gw = gateway(&sim, dir.path()).await;
         link(&gw, &sim, "persisted", OWN).await;
+        let mut events = gw.events();
+        // An event sent before the close is still read; then the stream ends.
+        gw.verify_otp(FRIEND, "123456").await.unwrap();
         gw.close().await;
+        let mut last = Vec::new();
+        while let Some(e) = tokio::time::timeout(STEP, events.next())
+            .await
+            .expect("the event stream ends once the gateway is closed")
+        {
+            last.push(e.kind());
+        }
+        assert_eq!(
+            last.last(),
+            Some(&"otp_verified"),
+            "what came before the close: {last:?}"
+        );
         assert_eq!(
             gw.create_session(Some("x")).await.unwrap_err().code(),
             "CLOSED"

@@ -2,7 +2,7 @@
 //! attributes are set when that kind of event has them (else `None`).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use pyo3::prelude::*;
 use tokio::sync::Mutex;
@@ -73,135 +73,25 @@ impl Event {
     }
 }
 
-fn delivery(s: &waotp::DeliveryStatus) -> (Option<String>, Option<String>) {
-    let reason = match s {
-        waotp::DeliveryStatus::Failed { reason } => Some(reason.clone()),
-        _ => None,
-    };
-    (Some(s.as_str().to_owned()), reason)
-}
-
 impl From<waotp::Event> for Event {
     fn from(e: waotp::Event) -> Self {
-        use waotp::Event as E;
-        let kind = serde_json::to_value(&e)
-            .ok()
-            .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned))
-            .unwrap_or_else(|| "unknown".to_owned());
-        let base = Event {
-            r#type: kind,
-            ..Event::default()
-        };
-        match e {
-            E::QrUpdated {
-                session,
-                qr,
-                expires_at,
-                refresh_count,
-            } => Event {
-                session_id: Some(session),
-                qr: Some(qr),
-                expires_at: Some(expires_at),
-                refresh_count: Some(refresh_count),
-                ..base
-            },
-            E::PairingCode { session, code } => Event {
-                session_id: Some(session),
-                code: Some(code),
-                ..base
-            },
-            E::QrExpired { session } | E::SessionDeleted { session } => Event {
-                session_id: Some(session),
-                ..base
-            },
-            E::Connected { session, user } => Event {
-                session_id: Some(session),
-                user: user.as_ref().map(LinkedUser::from),
-                ..base
-            },
-            E::Disconnected { session, reason }
-            | E::LoggedOut { session, reason }
-            | E::Stopped { session, reason } => Event {
-                session_id: Some(session),
-                reason: Some(reason),
-                ..base
-            },
-            E::MessageStatus {
-                session,
-                message_id,
-                to,
-                status,
-            } => {
-                let (status, reason) = delivery(&status);
-                Event {
-                    session_id: Some(session),
-                    message_id: Some(message_id),
-                    to: Some(to),
-                    status,
-                    reason,
-                    ..base
-                }
-            }
-            E::OtpSent {
-                session,
-                verification_id,
-                message_id,
-                to,
-            } => Event {
-                session_id: Some(session),
-                verification_id: Some(verification_id),
-                message_id: Some(message_id),
-                to: Some(to),
-                ..base
-            },
-            E::OtpDelivery {
-                message_id,
-                to,
-                status,
-            } => {
-                let (status, reason) = delivery(&status);
-                Event {
-                    message_id: Some(message_id),
-                    to: Some(to),
-                    status,
-                    reason,
-                    ..base
-                }
-            }
-            E::OtpFailed {
-                session,
-                verification_id,
-                to,
-                code,
-                reason,
-            } => Event {
-                session_id: Some(session),
-                verification_id: Some(verification_id),
-                to: Some(to),
-                code: Some(code),
-                reason: Some(reason),
-                ..base
-            },
-            E::OtpVerified {
-                to,
-                verification_id,
-                outcome,
-            } => Event {
-                to: Some(to),
-                verification_id,
-                outcome: Some(outcome.as_str().to_owned()),
-                attempts_left: match outcome {
-                    waotp::VerifyOutcome::Invalid { attempts_left } => Some(attempts_left),
-                    _ => None,
-                },
-                ..base
-            },
-            E::Lagged { missed } => Event {
-                missed: Some(missed),
-                ..base
-            },
-            // A kind this binding does not know yet: its `type` still says what it is.
-            _ => base,
+        let f = waotp::EventFields::from(e);
+        Event {
+            r#type: f.kind.to_owned(),
+            session_id: f.session,
+            qr: f.qr,
+            expires_at: f.expires_at,
+            refresh_count: f.refresh_count,
+            code: f.code,
+            user: f.user.as_ref().map(LinkedUser::from),
+            reason: f.reason,
+            message_id: f.message_id,
+            to: f.to,
+            status: f.status.map(str::to_owned),
+            verification_id: f.verification_id,
+            outcome: f.outcome.map(str::to_owned),
+            attempts_left: f.attempts_left,
+            missed: f.missed,
         }
     }
 }
@@ -234,14 +124,7 @@ impl EventStream {
         let wait = timeout.map(|t| seconds(py, t, "timeout")).transpose()?;
         let stream = self.stream.clone();
         call(py, awaitable, async move {
-            let mut stream = stream.lock().await;
-            let event = match wait {
-                Some(wait) if wait == Duration::ZERO => stream.try_next(),
-                Some(wait) => tokio::time::timeout(wait, stream.next())
-                    .await
-                    .unwrap_or(None),
-                None => stream.next().await,
-            };
+            let event = stream.lock().await.next_within(wait).await;
             Ok(event.map(Event::from))
         })
     }

@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use waotp::otp::OtpConfig;
 
 use crate::call::call;
-use crate::errors::{invalid_argument, to_py_err};
+use crate::errors::to_py_err;
 use crate::events::EventStream;
 use crate::options::{Limits, SendRetry, locale, otp_request, seconds};
 use crate::types::{
@@ -20,7 +20,6 @@ use crate::types::{
 #[pyclass(frozen, module = "waotp._native")]
 pub(crate) struct Gateway {
     gateway: waotp::Gateway,
-    clock: Option<waotp::otp::ManualClock>,
 }
 
 impl Gateway {
@@ -131,22 +130,12 @@ impl Gateway {
         if let Some(t) = redis_lease_ttl {
             b = b.redis_lease_ttl(seconds(py, t, "redis_lease_ttl")?);
         }
-        let clock = if manual_clock {
-            if !waotp::build_info().sandbox {
-                return Err(to_py_err(
-                    py,
-                    invalid_argument("`manual_clock` exists only in sandbox builds"),
-                ));
-            }
-            let clock = waotp::otp::ManualClock::starting_now();
-            b = b.clock(Arc::new(clock.clone()));
-            Some(clock)
-        } else {
-            None
-        };
+        if manual_clock {
+            b = b.manual_clock();
+        }
         call(py, awaitable, async move {
             let gateway = b.open().await?;
-            Ok(Gateway { gateway, clock })
+            Ok(Gateway { gateway })
         })
     }
 
@@ -449,14 +438,8 @@ impl Gateway {
 
     /// Moves the manual clock on by `by` seconds (sandbox builds opened with `manual_clock=True`).
     fn advance_clock(&self, py: Python<'_>, by: f64) -> PyResult<()> {
-        let Some(clock) = &self.clock else {
-            return Err(to_py_err(
-                py,
-                invalid_argument("this gateway was not opened with `manual_clock=True`"),
-            ));
-        };
-        clock.advance(seconds(py, by, "by")?);
-        Ok(())
+        let by = seconds(py, by, "by")?;
+        self.gateway.advance_clock(by).map_err(|e| to_py_err(py, e))
     }
 
     /// Stops every session; their credentials stay for the next open.

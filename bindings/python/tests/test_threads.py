@@ -86,6 +86,10 @@ def test_eight_threads_send_and_verify(sim: Simulator, linked: waotp.Gateway) ->
 CHILD = textwrap.dedent(
     """
     import faulthandler, signal, sys, waotp
+    # Python leaves SIGINT ignored when it starts with it ignored, as in
+    # anything started in the background by a non-interactive shell
+    # (`cmd &` in a CI script): install the handler a terminal would give.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     faulthandler.register(signal.SIGUSR1)  # the test's view of a hang
     gw = waotp.Gateway(data_dir=sys.argv[1], endpoint=sys.argv[2], memory_store=True)
     gw.create_session("idle")
