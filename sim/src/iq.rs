@@ -3,6 +3,7 @@
 //! parsers expect (see `wacore/src/iq/`).
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use anyhow::anyhow;
 use wacore::iq::prekeys::{OneTimePreKeyNode, PreKeyBundleUserNode, SignedPreKeyNode};
@@ -93,14 +94,21 @@ async fn answer(
     let kind = attr(iq, "type").unwrap_or_default();
     let first = children(iq).first();
     match (xmlns.as_str(), kind.as_str()) {
-        (ns::PASSIVE, _) => Ok(vec![
-            result_for(iq, vec![]),
-            // Without the offline marker the client waits 60 s for the backlog.
-            NodeBuilder::new(tag::IB)
-                .attr("from", wire::SERVER_JID)
-                .children([NodeBuilder::new(tag::OFFLINE).attr("count", "0").build()])
-                .build(),
-        ]),
+        // Without the offline marker the client waits 60 s for the backlog.
+        (ns::PASSIVE, _) => match (shared.config.idle_load, conn.login()) {
+            (Some(load), Some((phone, device))) => {
+                conn.send(result_for(iq, vec![]));
+                let sent = crate::idle_load::push(shared, conn, &phone, device, load, true).await?;
+                if sent == 0 {
+                    conn.idle_load_owed.store(true, Ordering::Relaxed);
+                }
+                Ok(vec![crate::idle_load::offline_marker(sent)])
+            }
+            _ => Ok(vec![
+                result_for(iq, vec![]),
+                crate::idle_load::offline_marker(0),
+            ]),
+        },
         (ns::APP_STATE, _) => Ok(vec![app_state(iq)]),
         // No A/B props and default privacy: empty containers parse cleanly.
         (ns::PROPS, "get") => Ok(vec![result_for(
@@ -113,7 +121,7 @@ async fn answer(
         )]),
         (ns::USYNC, _) => Ok(vec![usync(shared, conn, iq)?]),
         (ns::ENCRYPT, "get") if first.is_some_and(|c| c.tag == tag::KEY) => {
-            Ok(vec![prekey_fetch(shared, iq).await?])
+            Ok(vec![prekey_fetch(shared, conn, iq).await?])
         }
         (ns::ENCRYPT, "get") if first.is_some_and(|c| c.tag == "count") => {
             let count = conn
@@ -224,14 +232,19 @@ fn usync(shared: &Arc<Shared>, conn: &Arc<ConnHandle>, iq: &Node) -> anyhow::Res
     let mut out = Vec::new();
     for u in users {
         let is_own = own_phone.as_deref() == Some(u.phone.as_str());
-        let registered = is_own || st.numbers.get(&u.phone).is_some_and(|r| r.registered);
-        let devices: Vec<u32> = if is_own {
-            // Only the asking companion: no fan-out to a primary device.
-            own.as_ref().map(|(_, d)| vec![*d]).unwrap_or_default()
-        } else if registered {
-            vec![0]
-        } else {
-            vec![]
+        let account = st.accounts.get(&u.phone).filter(|a| !a.devices.is_empty());
+        let registered =
+            is_own || account.is_some() || st.numbers.get(&u.phone).is_some_and(|r| r.registered);
+        // `(device, key index)`: a linked account lists its phone and its
+        // companions (the asker's own account included: clients fan a
+        // message out to their other devices); a plain number its phone.
+        let devices: Vec<(u32, Option<u32>)> = match account {
+            Some(a) => {
+                let asking = own.as_ref().filter(|_| is_own).map(|(_, d)| *d);
+                crate::account_devices::listing(a, asking)
+            }
+            None if registered => vec![(0, None)],
+            None => vec![],
         };
         let mut kids = Vec::new();
         for p in &protocols {
@@ -241,17 +254,7 @@ fn usync(shared: &Arc<Shared>, conn: &Arc<ConnHandle>, iq: &Node) -> anyhow::Res
                         .attr("type", if registered { "in" } else { "out" })
                         .build(),
                 ),
-                tag::DEVICES => kids.push(
-                    NodeBuilder::new(tag::DEVICES)
-                        .children([NodeBuilder::new(tag::DEVICE_LIST)
-                            .children(devices.iter().map(|d| {
-                                NodeBuilder::new(tag::DEVICE)
-                                    .attr("id", d.to_string())
-                                    .build()
-                            }))
-                            .build()])
-                        .build(),
-                ),
+                tag::DEVICES => kids.push(crate::account_devices::devices_node(&devices, account)?),
                 tag::LID => {
                     let lid = if is_own { own_lid.clone() } else { None };
                     let mut b = NodeBuilder::new(tag::LID);
@@ -285,26 +288,29 @@ fn usync(shared: &Arc<Shared>, conn: &Arc<ConnHandle>, iq: &Node) -> anyhow::Res
     ))
 }
 
-async fn prekey_fetch(shared: &Arc<Shared>, iq: &Node) -> anyhow::Result<Node> {
+async fn prekey_fetch(
+    shared: &Arc<Shared>,
+    conn: &Arc<ConnHandle>,
+    iq: &Node,
+) -> anyhow::Result<Node> {
     let key = iq
         .get_optional_child(tag::KEY)
         .ok_or_else(|| anyhow!("prekey fetch without <key>"))?;
+    let asker = conn.phone();
     let mut users = Vec::new();
     for user in key.get_children_by_tag(tag::USER) {
         let Some(jid_str) = attr(user, "jid") else {
             continue;
         };
         let phone = user_of(&jid_str);
-        let recipient = shared.lock().numbers.get(&phone).cloned();
         let jid: Jid = jid_str
             .parse()
             .map_err(|e| anyhow!("bad jid {jid_str}: {e:?}"))?;
-        match recipient {
-            Some(r) if r.registered && jid.device == 0 => {
-                let bundle = r.store.lock().await.fresh_bundle(0)?;
-                users.push(PreKeyBundleUserNode::from_bundle(jid, &bundle, None)?.into_node());
+        match bundle_for(shared, asker.as_deref(), &phone, jid.device.into()).await? {
+            Some(bundle) => {
+                users.push(PreKeyBundleUserNode::from_bundle(jid, &bundle, None)?.into_node())
             }
-            _ => users.push(
+            None => users.push(
                 NodeBuilder::new(tag::USER)
                     .attr("jid", jid_str)
                     .children([NodeBuilder::new("error")
@@ -318,6 +324,45 @@ async fn prekey_fetch(shared: &Arc<Shared>, iq: &Node) -> anyhow::Result<Node> {
         iq,
         vec![NodeBuilder::new(tag::LIST).children(users).build()],
     ))
+}
+
+/// The prekey bundle of `phone:device` as the server hands it to `asker`,
+/// or `None` (item-not-found). Device 0 of a registered number is the
+/// recipient phone that decrypts messages; device 0 of a linked account is
+/// its phone's own identity (for the asker's own account always, so that a
+/// copy to its phone meets the identity that sent the key share); a
+/// companion's bundle comes from its own upload.
+async fn bundle_for(
+    shared: &Arc<Shared>,
+    asker: Option<&str>,
+    phone: &str,
+    device: u32,
+) -> anyhow::Result<Option<PreKeyBundle>> {
+    let (number, account_store) = {
+        let mut st = shared.lock();
+        if device != 0 {
+            let keys = st
+                .accounts
+                .get_mut(phone)
+                .and_then(|a| a.devices.get_mut(&device))
+                .and_then(|c| c.keys.as_mut());
+            return keys.map(|k| k.take_bundle(device)).transpose();
+        }
+        let number = st.numbers.get(phone).filter(|r| r.registered).cloned();
+        let account_store = st
+            .accounts
+            .get(phone)
+            .filter(|a| !a.devices.is_empty())
+            .map(|a| a.store.clone());
+        (number, account_store)
+    };
+    let own = asker == Some(phone);
+    match (number, account_store) {
+        (_, Some(store)) if own => Ok(Some(store.lock().await.fresh_bundle(0)?)),
+        (Some(number), _) => Ok(Some(number.store.lock().await.fresh_bundle(0)?)),
+        (None, Some(store)) => Ok(Some(store.lock().await.fresh_bundle(0)?)),
+        (None, None) => Ok(None),
+    }
 }
 
 async fn prekey_upload(
@@ -375,11 +420,34 @@ async fn prekey_upload(
             return Ok(());
         };
         companion.prekey_count = prekeys.len();
+        companion.keys = Some(crate::account_devices::UploadedKeys {
+            registration_id,
+            identity: identity.to_vec(),
+            signed_id: skey.id,
+            signed_public: skey.public_bytes.to_vec(),
+            signed_signature: skey.signature.to_vec(),
+            prekeys: prekeys
+                .iter()
+                .map(|k| (k.id, k.public_bytes.to_vec()))
+                .collect(),
+        });
         let first_time = !companion.key_share_sent;
         companion.key_share_sent = true;
         first_time && shared.config.send_key_share
     };
     log::info!("{phone}:{device} uploaded {} prekeys", prekeys.len());
+    if let Some(load) = shared.config.idle_load
+        && conn.idle_load_owed.swap(false, Ordering::Relaxed)
+    {
+        let (shared, conn, phone) = (shared.clone(), conn.clone(), phone.clone());
+        tokio::spawn(async move {
+            if let Err(e) =
+                crate::idle_load::push(&shared, &conn, &phone, device, load, false).await
+            {
+                log::warn!("idle load to {phone}:{device} failed: {e:#}");
+            }
+        });
+    }
     if send_share {
         let shared = shared.clone();
         let conn = conn.clone();

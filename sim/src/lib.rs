@@ -18,11 +18,13 @@
 
 #![warn(missing_docs)]
 
+mod account_devices;
 mod conn;
 pub mod control;
 mod devices;
 mod faults;
 mod handshake;
+mod idle_load;
 mod iq;
 mod keyshare;
 mod messages;
@@ -48,6 +50,7 @@ use wacore_binary::builder::NodeBuilder;
 pub use crate::devices::DeviceConnections;
 pub use crate::faults::FaultHit;
 use crate::faults::SlowIq;
+pub use crate::idle_load::IdleLoad;
 use crate::state::{Recipient, Shared};
 use crate::wire::{tag, val};
 
@@ -68,6 +71,15 @@ pub struct SimConfig {
     pub pairing_timeout: Duration,
     /// Delay used by a `slow_iq` fault that does not give its own.
     pub default_slow_iq: Duration,
+    /// Network latency simulated on every connection: the server waits
+    /// this long after the handshake before its first stanza
+    /// (`<pair-device>` or `<success>`), as a real round trip to WhatsApp
+    /// would take. Small by default so tests stay fast but a client cannot
+    /// rely on a zero-latency server.
+    pub latency: Duration,
+    /// Backlog pushed to every login before the offline marker (see
+    /// [`IdleLoad`]); `None` (the default) sends none.
+    pub idle_load: Option<IdleLoad>,
 }
 
 impl Default for SimConfig {
@@ -78,6 +90,8 @@ impl Default for SimConfig {
             send_key_share: true,
             pairing_timeout: Duration::from_secs(20),
             default_slow_iq: Duration::from_secs(3),
+            latency: Duration::from_millis(5),
+            idle_load: None,
         }
     }
 }

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 
 use clap::Parser;
-use waotp_sim::{SimConfig, Simulator, control, ensure_loopback};
+use waotp_sim::{IdleLoad, SimConfig, Simulator, control, ensure_loopback};
 
 /// Loopback WhatsApp Web simulator for testing.
 #[derive(Parser)]
@@ -20,6 +20,19 @@ struct Args {
     /// QR refs per registration connection (real WhatsApp: 6).
     #[arg(long, default_value_t = 6)]
     qr_refs: usize,
+    /// Simulated network latency per connection, in milliseconds: the wait
+    /// between the client's handshake finish and the first stanza.
+    #[arg(long, default_value_t = 5)]
+    latency_ms: u64,
+    /// Idle load: senders whose backlog every login receives (0: none).
+    #[arg(long, default_value_t = 0)]
+    idle_chats: usize,
+    /// Idle load: offline messages per sender.
+    #[arg(long, default_value_t = 10)]
+    idle_messages: usize,
+    /// Idle load: bytes of text per message.
+    #[arg(long, default_value_t = 2048)]
+    idle_message_bytes: usize,
 }
 
 #[tokio::main]
@@ -33,6 +46,12 @@ async fn main() -> anyhow::Result<()> {
     let sim = Simulator::start(SimConfig {
         listen: args.listen,
         qr_ref_count: args.qr_refs,
+        latency: std::time::Duration::from_millis(args.latency_ms),
+        idle_load: (args.idle_chats > 0).then_some(IdleLoad {
+            chats: args.idle_chats,
+            messages_per_chat: args.idle_messages,
+            message_bytes: args.idle_message_bytes,
+        }),
         ..SimConfig::default()
     })
     .await?;

@@ -68,6 +68,7 @@ pub fn ensure_account(shared: &Shared, phone: &str, name: &str) -> anyhow::Resul
                 phone: phone.to_string(),
                 lid,
                 name: name.to_string(),
+                identity: store.identity().clone(),
                 store: Arc::new(tokio::sync::Mutex::new(store)),
                 devices: Default::default(),
                 next_device: 1,
@@ -191,6 +192,7 @@ pub async fn complete_pairing(
                     noise_pub: conn.client_static,
                     key_share_sent: false,
                     prekey_count: 0,
+                    keys: None,
                 },
             );
         }

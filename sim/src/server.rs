@@ -99,6 +99,7 @@ async fn connection(shared: Arc<Shared>, tcp: TcpStream) -> anyhow::Result<()> {
         client_static,
         login: Mutex::new(None),
         pending: Mutex::new(HashMap::new()),
+        idle_load_owed: Default::default(),
     });
     shared.lock().conns.insert(conn.id, conn.clone());
 
@@ -118,6 +119,11 @@ async fn connection(shared: Arc<Shared>, tcp: TcpStream) -> anyhow::Result<()> {
         let _ = sink.close().await;
     });
 
+    // The round trip a real server is away: the first stanza (QR refs or
+    // login success) never follows the handshake instantly.
+    if !shared.config.latency.is_zero() {
+        tokio::time::sleep(shared.config.latency).await;
+    }
     let registration = payload.device_pairing_data.as_option().is_some();
     if registration {
         crate::pairing::offer_qr_refs(&shared, &conn);

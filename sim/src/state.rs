@@ -38,6 +38,9 @@ pub struct ConnHandle {
     pub login: Mutex<Option<(String, u32)>>,
     /// Server-initiated IQs waiting for the client's answer, by id.
     pub pending: Mutex<HashMap<String, oneshot::Sender<Node>>>,
+    /// The idle-load backlog is still owed: the client went active before
+    /// it uploaded the keys to encrypt it to.
+    pub idle_load_owed: std::sync::atomic::AtomicBool,
 }
 
 impl ConnHandle {
@@ -56,6 +59,11 @@ impl ConnHandle {
     pub fn kill(&self) {
         let _ = self.kill.send(true);
         self.close();
+    }
+
+    /// `(phone, device)` of this connection, if logged in.
+    pub fn login(&self) -> Option<(String, u32)> {
+        lock(&self.login).clone()
     }
 
     /// The linked phone number of this connection, if logged in.
@@ -81,6 +89,8 @@ pub struct Companion {
     pub key_share_sent: bool,
     /// How many one-time prekeys the companion uploaded.
     pub prekey_count: usize,
+    /// The keys of its last upload, for bundles other devices fetch.
+    pub keys: Option<crate::account_devices::UploadedKeys>,
 }
 
 /// A WhatsApp account (a phone) with linked companion devices.
@@ -93,6 +103,8 @@ pub struct Account {
     pub name: String,
     /// The primary phone's Signal identity (also the ADV account key).
     pub store: Arc<AsyncMutex<SignalStore>>,
+    /// The same identity key pair, for signatures made under the state lock.
+    pub identity: wacore::libsignal::protocol::IdentityKeyPair,
     /// Linked companions by device id.
     pub devices: HashMap<u32, Companion>,
     /// Next device id to hand out.

@@ -83,6 +83,8 @@ pub mod tag {
     pub const DEVICES: &str = "devices";
     /// USync device list.
     pub const DEVICE_LIST: &str = "device-list";
+    /// USync signed key-index list (beside `<device-list>`).
+    pub const KEY_INDEX_LIST: &str = "key-index-list";
     /// USync lid protocol.
     pub const LID: &str = "lid";
     /// Prekey fetch container.

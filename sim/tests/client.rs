@@ -86,7 +86,7 @@ async fn unregistered_number_is_not_on_whatsapp() {
     sim.add_number("6289999999999", false);
     sim.add_number("6281234567890", true);
     let dir = tempfile::tempdir().unwrap();
-    let client = paired_client(&sim, "6281111111113", &dir.path().join("wa.db")).await;
+    let mut client = paired_client(&sim, "6281111111113", &dir.path().join("wa.db")).await;
     let results = client
         .client
         .contacts()
@@ -102,12 +102,22 @@ async fn unregistered_number_is_not_on_whatsapp() {
     assert_eq!(by_user("6289999999999"), Some(false), "{results:?}");
     assert_eq!(by_user("6281234567890"), Some(true), "{results:?}");
 
-    let err = client
+    // The number has no device, but the sender's own phone gets its copy,
+    // as with WhatsApp: the client sends, and the server refuses the
+    // message with an error ack.
+    let id = client
         .client
         .send_text(Jid::pn("6289999999999"), "hello?")
         .await
-        .expect_err("send to an unregistered number must fail");
-    eprintln!("send to unregistered number failed with: {err}");
+        .expect("the copy for the sender's own phone goes out")
+        .message_id;
+    let error = client
+        .wait_for("error ack", EVENT_DEADLINE, |e| match e {
+            Event::ServerAck(ack) if ack.id == id => Some(ack.error.clone()),
+            _ => None,
+        })
+        .await;
+    assert!(error.is_some(), "ack for {id} carried no error");
     assert!(sim.inbox("6289999999999").is_empty());
     client.shutdown().await;
 }

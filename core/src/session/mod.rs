@@ -533,6 +533,24 @@ impl SessionInner {
         id: String,
     ) -> Result<SentMessage> {
         self.shared.messages.begin(&id, self.id.as_str(), to);
+        // WhatsApp lists the sender's own phone among the devices of every
+        // message (the copy to its own devices), so a send to a number
+        // without WhatsApp does not fail by itself: ask first (cached). A
+        // failed lookup does not block the send.
+        let registered = match self.shared.on_whatsapp.get(to) {
+            Some(known) => Some(known),
+            None => is_registered(client, to).await.ok().inspect(|r| {
+                self.shared.on_whatsapp.put(to, *r);
+            }),
+        };
+        if registered == Some(false) {
+            let error = Error::NotOnWhatsapp(to.to_owned());
+            let failed = DeliveryStatus::Failed {
+                reason: error.to_string(),
+            };
+            delivery_reports::apply(&self.shared, &id, failed).await;
+            return Err(error);
+        }
         let message = wa::Message::text(text);
         let options = SendOptions::default().with_message_id(id.clone());
         match client
