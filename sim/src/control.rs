@@ -8,7 +8,7 @@
 //! | POST | `/pair-code` | `{"phone","code"}` | `{"ok":true}` once paired |
 //! | GET | `/inbox/{phone}` | | `{"messages":[{"id","from","text","at"}]}` |
 //! | GET | `/accounts` | | `{"accounts":[…]}` |
-//! | GET | `/devices` | | `{"devices":[{"jid","phone","device","live_connections","max_live_connections","logins","replaced","duplicate_messages","retry_receipts_sent","retry_resends"}]}` |
+//! | GET | `/devices` | | `{"devices":[{"jid","phone","device","live_connections","max_live_connections","logins","replaced","duplicate_messages","retry_receipts_sent","retry_resends","idle_load_sent","idle_load_acked"}]}` |
 //! | POST | `/faults` | `{"kind","phone"?,"xmlns"?,"context"?,"delay_ms"?}` | `{"ok":true}` |
 //! | GET | `/faults` | | `{"hits":[{"kind","phone","target","context","stanza_id"}]}` |
 //! | POST | `/receipt-delay` | `{"phone","delay_ms"}` | `{"ok":true}` |

@@ -10,7 +10,7 @@
 //! processes sharing one device store therefore knock each other off, and
 //! the counters here let a test see that it happened.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -55,6 +55,13 @@ pub struct DeviceConnections {
     /// Resends that answered one of those retry receipts (same id, `<enc>`
     /// with a `count` attribute).
     pub retry_resends: u64,
+    /// Idle-load backlog messages sent to this device (`SimConfig::idle_load`).
+    #[serde(default)]
+    pub idle_load_sent: u64,
+    /// Of those, how many the device acknowledged (an `<ack>` or a
+    /// `<receipt>` naming the message id): the client has handled them.
+    #[serde(default)]
+    pub idle_load_acked: u64,
 }
 
 /// How many stanzas one message id arrived as, and the retries around it.
@@ -86,6 +93,12 @@ pub struct DeviceStats {
     pub retry_resends: u64,
     /// Every message id this device sent.
     pub messages: HashMap<String, MessageRecord>,
+    /// Idle-load messages sent to the device.
+    pub idle_load_sent: u64,
+    /// Idle-load messages the device acknowledged.
+    pub idle_load_acked: u64,
+    /// Ids of idle-load messages sent and not yet acknowledged.
+    pub idle_load_unacked: HashSet<String>,
 }
 
 /// How a message stanza relates to earlier ones with the same id.
@@ -196,6 +209,40 @@ pub fn count_retry_receipt(state: &mut State, phone: &str, device: u32, id: &str
     stats.retry_receipts_sent += 1;
 }
 
+/// Records one idle-load message `id` sent to `(phone, device)`.
+pub fn record_idle_load(state: &mut State, phone: &str, device: u32, id: &str) {
+    let stats = state
+        .devices
+        .entry((phone.to_string(), device))
+        .or_default();
+    stats.idle_load_sent += 1;
+    stats.idle_load_unacked.insert(id.to_string());
+}
+
+/// Counts the idle-load messages that an `<ack>` or `<receipt>` from
+/// `(phone, device)` names (its `id`, and the `<item id>`s of a receipt's
+/// `<list>`). Each message counts once, however often it is named.
+pub fn record_idle_load_acks(state: &mut State, phone: &str, device: u32, node: &Node) {
+    let Some(stats) = state.devices.get_mut(&(phone.to_string(), device)) else {
+        return;
+    };
+    if stats.idle_load_unacked.is_empty() {
+        return;
+    }
+    let listed = node
+        .get_optional_child(tag::LIST)
+        .map(|list| list.get_children_by_tag(tag::ITEM).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let ids = std::iter::once(node)
+        .chain(listed)
+        .filter_map(|n| n.attrs.get("id").map(|v| v.to_string()));
+    for id in ids {
+        if stats.idle_load_unacked.remove(&id) {
+            stats.idle_load_acked += 1;
+        }
+    }
+}
+
 /// The report for every device that is linked or ever logged in, sorted by
 /// phone and device id.
 pub fn report(state: &State) -> Vec<DeviceConnections> {
@@ -230,6 +277,8 @@ pub fn report(state: &State) -> Vec<DeviceConnections> {
                 duplicate_messages: stats.duplicate_messages,
                 retry_receipts_sent: stats.retry_receipts_sent,
                 retry_resends: stats.retry_resends,
+                idle_load_sent: stats.idle_load_sent,
+                idle_load_acked: stats.idle_load_acked,
             }
         })
         .collect()

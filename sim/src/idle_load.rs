@@ -89,9 +89,11 @@ pub async fn push(
             };
             let plaintext = MessageUtils::encode_and_pad(&msg);
             let (enc_type, ciphertext) = store.encrypt(&remote, &plaintext).await?;
+            let id = format!("SIMIDLE{}", shared.next_id());
+            crate::devices::record_idle_load(&mut shared.lock(), phone, device, &id);
             let mut attrs = vec![
                 ("from", format!("{sender}@{}", wire::PN_SERVER)),
-                ("id", format!("SIMIDLE{}", shared.next_id())),
+                ("id", id),
                 ("type", "text".to_string()),
                 ("notify", format!("Chat {chat}")),
                 ("t", now_secs().to_string()),

@@ -254,7 +254,14 @@ async fn dispatch(shared: &Arc<Shared>, conn: &Arc<ConnHandle>, node: Node) {
             }
         }
         tag::MESSAGE => crate::messages::handle(shared, conn, &node).await,
-        // Acks, receipts, presence and chat states need no answer here.
+        // Acks and receipts need no answer; they only tell which idle-load
+        // messages the client has handled.
+        tag::ACK | tag::RECEIPT => {
+            if let Some((phone, device)) = conn.login() {
+                crate::devices::record_idle_load_acks(&mut shared.lock(), &phone, device, &node);
+            }
+        }
+        // Presence and chat states need no answer here.
         _ => log::trace!("ignoring <{}>", node.tag),
     }
 }

@@ -75,6 +75,8 @@ pub mod tag {
     pub const LIST: &str = "list";
     /// USync / prekey user.
     pub const USER: &str = "user";
+    /// One more message id in a receipt's `<list>`.
+    pub const ITEM: &str = "item";
     /// USync result container.
     pub const RESULT: &str = "result";
     /// USync contact protocol.

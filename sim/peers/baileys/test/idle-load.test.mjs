@@ -60,6 +60,21 @@ test('a Baileys login receives and decrypts the idle-load backlog', async (t) =>
       `${CHATS * PER_CHAT} backlog messages (sim log: ${sim.logPath})`,
     ),
   )
+  // The simulator counts the backlog messages the client acknowledged
+  // (its <receipt>s and <ack>s): every one, once.
+  const device = await guard(
+    pollUntil(
+      async () => {
+        const devices = (await sim.call('GET', '/devices')).devices.filter((d) => d.phone === '6281111111112')
+        const sent = devices.reduce((n, d) => n + d.idle_load_sent, 0)
+        const acked = devices.reduce((n, d) => n + d.idle_load_acked, 0)
+        return sent >= CHATS * PER_CHAT && acked === sent && { sent, acked }
+      },
+      STEP_MS,
+      `the simulator to count the backlog acknowledged (sim log: ${sim.logPath})`,
+    ),
+  )
+  assert.ok(device.sent >= CHATS * PER_CHAT, JSON.stringify(device))
   assert.equal(texts.size, CHATS)
   for (const [sender, list] of texts) {
     assert.equal(list.length, PER_CHAT, `${sender}: ${list.length} messages`)
