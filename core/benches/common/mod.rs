@@ -17,9 +17,10 @@ use waotp::{Gateway, Session};
 /// How long one linking step may take before the bench gives up.
 pub const STEP: Duration = Duration::from_secs(30);
 
-/// A running `waotp-sim` process, killed on drop.
+/// A running `waotp-sim` process, killed on drop (unless attached to one
+/// another process started).
 pub struct Sim {
-    child: std::process::Child,
+    child: Option<std::process::Child>,
     /// WebSocket endpoint for the gateway.
     pub ws: String,
     /// Base URL of the control API.
@@ -28,14 +29,36 @@ pub struct Sim {
 
 impl Drop for Sim {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
 impl Sim {
     /// Starts the `waotp-sim` binary found next to the bench executable.
     pub fn start() -> Sim {
+        Sim::start_with(&[])
+    }
+
+    /// The simulator another process started, by its URLs; not stopped on drop.
+    pub fn attach(ws: &str, control: &str) -> Sim {
+        Sim {
+            child: None,
+            ws: ws.into(),
+            control: control.into(),
+        }
+    }
+
+    /// The process id of the simulator this bench started.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// Starts the `waotp-sim` binary found next to the bench executable,
+    /// with `extra` command-line arguments (e.g. the idle load).
+    pub fn start_with(extra: &[String]) -> Sim {
         let exe = std::env::current_exe().unwrap();
         let bin: PathBuf = exe
             .parent()
@@ -49,6 +72,7 @@ impl Sim {
         );
         let mut child = Command::new(bin)
             .args(["--listen", "127.0.0.1:0", "--control", "127.0.0.1:0"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -61,7 +85,7 @@ impl Sim {
         Sim {
             ws: v["ws"].as_str().unwrap().into(),
             control: v["control"].as_str().unwrap().into(),
-            child,
+            child: Some(child),
         }
     }
 
@@ -76,6 +100,22 @@ impl Sim {
         })
         .await
         .unwrap();
+    }
+
+    /// GETs `path` from the control API as JSON (off the async runtime's threads).
+    pub async fn get(&self, path: &str) -> serde_json::Value {
+        let url = format!("{}{path}", self.control);
+        let body = tokio::task::spawn_blocking(move || {
+            ureq::get(&url)
+                .call()
+                .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+                .body_mut()
+                .read_to_string()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        serde_json::from_str(&body).unwrap()
     }
 
     /// Texts that reached `phone`'s inbox, oldest first.
@@ -128,9 +168,25 @@ pub async fn link(gw: &Gateway, sim: &Sim, id: &str, phone: &str) -> (Session, D
 
 /// Resident memory of this process.
 pub fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    rss_kib_of("self")
+}
+
+/// Resident memory (VmRSS) of process `pid` (`"self"` for this one).
+pub fn rss_kib_of(pid: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// CPU time (utime + stime, fields 14 and 15 of `/proc/PID/stat`) of
+/// process `pid` (`"self"` for this one), in clock ticks.
+pub fn cpu_ticks_of(pid: &str) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The command name (field 2) may hold spaces; fields after it are plain.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state): utime is field 14, stime field 15.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
 
 /// The `q` quantile of an ascending list.
