@@ -43,7 +43,15 @@
 //!    socket).
 //!
 //! The table at the end gives both clients' figures and the waotp/Baileys
-//! ratio of each (below 1: waotp smaller or faster).
+//! ratio of each (below 1: waotp smaller or faster); every client's raw
+//! figures follow `json:` lines.
+//!
+//! Profiling one side: run the client mode by hand against a running
+//! `waotp-sim` (`vs_baileys --client N --ws … --control … --backlog M`); it
+//! prints `idle window of S s starts (pid P)` on stderr when settled, for
+//! `perf record -p P`, and with `VS_BAILEYS_EXIT_SETTLED=1` it exits at that
+//! point without freeing anything (under heaptrack, "leaked" is then the
+//! live heap of N idle sessions).
 
 mod common;
 
