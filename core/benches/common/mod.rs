@@ -120,18 +120,7 @@ impl Sim {
 
     /// Texts that reached `phone`'s inbox, oldest first.
     pub async fn inbox(&self, phone: &str) -> Vec<String> {
-        let url = format!("{}/inbox/{phone}", self.control);
-        let body = tokio::task::spawn_blocking(move || {
-            ureq::get(&url)
-                .call()
-                .unwrap_or_else(|e| panic!("GET {url}: {e}"))
-                .body_mut()
-                .read_to_string()
-                .unwrap()
-        })
-        .await
-        .unwrap();
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let v = self.get(&format!("/inbox/{phone}")).await;
         v["messages"]
             .as_array()
             .unwrap()
