@@ -34,8 +34,9 @@ const OUTCOME_POLL: Duration = Duration::from_millis(25);
 /// How long one poke waits for the owner's answer before the sender reads
 /// the request's row again.
 const POKE_WAIT: Duration = Duration::from_millis(200);
-/// Requests claimed per drain.
-const CLAIM_BATCH: i64 = 32;
+/// How long an owner whose wake socket is up waits for a poke before it
+/// reads the outbox anyway: a fallback, as senders poke (see `claim`).
+const WOKEN_POLL: Duration = Duration::from_secs(5);
 /// How long finished requests stay (idempotency keys and message status
 /// answer for that long).
 const RETENTION_MS: u64 = 24 * 3600 * 1000;
@@ -358,6 +359,9 @@ impl Coordination for LocalCoordination {
         Ok(n > 0)
     }
 
+    /// Claims what is queued, else waits for a poke and claims again. While
+    /// this process's wake socket for the session is up, a non-zero `wait`
+    /// is stretched to `WOKEN_POLL`; without the socket it sleeps `wait`.
     async fn claim(
         &self,
         session: &SessionId,
@@ -371,6 +375,15 @@ impl Coordination for LocalCoordination {
             return Ok(claimed);
         }
         if let Some(hub) = self.hub(session) {
+            // Senders on this host poke the owner's socket, and poke again
+            // while they wait for the outcome: reading the table every
+            // `wait` would only find what a poke announces, and costs an
+            // idle session a write transaction each time.
+            let wait = if wait.is_zero() {
+                wait
+            } else {
+                wait.max(WOKEN_POLL)
+            };
             let _ = tokio::time::timeout(wait, hub.arrived.notified()).await;
         } else {
             tokio::time::sleep(wait).await;
@@ -498,12 +511,12 @@ fn claim_queued(db: &mut Connection, session: &SessionId, token: u64) -> Result<
     let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let rows: Vec<(String, String)> = tx
         .prepare_cached(
+            // 32 requests per claim. A literal: SQLite re-prepares a
+            // statement whose LIMIT is a bound parameter on every run.
             "SELECT id, request FROM outbox WHERE session_id = ?1 AND state = 'queued' \
-             ORDER BY created_at_ms LIMIT ?2",
+             ORDER BY created_at_ms LIMIT 32",
         )?
-        .query_map(params![session.as_str(), CLAIM_BATCH], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?
+        .query_map(params![session.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let mut claimed = Vec::with_capacity(rows.len());
     let now = sql_ms(now_ms());

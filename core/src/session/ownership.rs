@@ -21,7 +21,8 @@ use crate::error::{Error, Result};
 use super::{SessionInner, SessionState, lock};
 
 /// How long the drain loop waits for a request before looking again (the
-/// wake socket or Redis wakes it sooner).
+/// wake socket or Redis wakes it sooner; with its wake socket up, the local
+/// outbox stretches this to a few seconds, see `coordination::local`).
 const DRAIN_WAIT: Duration = Duration::from_millis(500);
 /// How long an owner lets a send wait for its connection (after a failover,
 /// queued sends wait for the new connection rather than fail).
