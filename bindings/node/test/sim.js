@@ -21,6 +21,22 @@ const LINK_MS = 60_000 // a session shows a QR code; a scanned one connects
 const INBOX_MS = 60_000 // a sent message reaches the recipient's inbox
 const CODE = /\b(\d{4,10})\b/
 
+// Temporary directories (simulator logs, data dirs) this test process made:
+// removed when it exits cleanly, kept when a test failed, since failure
+// messages name them.
+const madeDirs = []
+process.on('exit', (code) => {
+  if (code !== 0) return
+  for (const dir of madeDirs) fs.rmSync(dir, { recursive: true, force: true })
+})
+
+/** A new directory under the system's temporary directory, named `prefix…`. */
+function madeTempDir(prefix) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+  madeDirs.push(dir)
+  return dir
+}
+
 /** Polls `check` until it answers something truthy; fails after `timeoutMs`. */
 async function waitFor(check, timeoutMs, what, everyMs = 20) {
   const deadline = Date.now() + timeoutMs
@@ -38,7 +54,7 @@ class Simulator {
     if (!fs.existsSync(SIM_BIN)) {
       throw new Error(`${SIM_BIN} is missing: build it with \`cargo build -p waotp-sim\``)
     }
-    const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'waotp-sim-'))
+    const logDir = madeTempDir('waotp-sim-')
     const log = fs.openSync(path.join(logDir, 'sim.log'), 'w')
     const proc = spawn(SIM_BIN, ['--listen', '127.0.0.1:0', '--control', '127.0.0.1:0'], {
       stdio: ['ignore', 'pipe', log],
@@ -153,8 +169,9 @@ function freshPhone(prefix = '62811') {
   return `${prefix}${String(process.pid % 1000).padStart(3, '0')}${String(serial).padStart(5, '0')}`
 }
 
+/** A fresh data dir for a gateway (removed after a clean run). */
 function tempDir() {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'waotp-node-'))
+  return madeTempDir('waotp-node-')
 }
 
 /** Creates `sessionId`, has the simulator's phone scan its QR code, and
