@@ -410,7 +410,7 @@ async fn prekey_upload(
         skey.signature.clone(),
         IdentityKey::new(PublicKey::from_djb_public_key_bytes(identity)?),
     )?;
-    let send_share = {
+    let first_time = {
         let mut st = shared.lock();
         let Some(companion) = st
             .accounts
@@ -433,8 +433,15 @@ async fn prekey_upload(
         });
         let first_time = !companion.key_share_sent;
         companion.key_share_sent = true;
-        first_time && shared.config.send_key_share
+        first_time
     };
+    let send_share = first_time && shared.config.send_key_share;
+    // The phone sends the history sync once per paired companion, after
+    // its key share (whose Signal session it reuses).
+    let history = shared
+        .config
+        .idle_load
+        .filter(|load| load.history && first_time);
     log::info!("{phone}:{device} uploaded {} prekeys", prekeys.len());
     if let Some(load) = shared.config.idle_load
         && conn.idle_load_owed.swap(false, Ordering::Relaxed)
@@ -448,12 +455,22 @@ async fn prekey_upload(
             }
         });
     }
-    if send_share {
+    if send_share || history.is_some() {
         let shared = shared.clone();
         let conn = conn.clone();
         tokio::spawn(async move {
-            if let Err(e) = crate::keyshare::send(&shared, &conn, &phone, device, &bundle).await {
+            if send_share
+                && let Err(e) = crate::keyshare::send(&shared, &conn, &phone, device, &bundle).await
+            {
                 log::warn!("app-state key share to {phone}:{device} failed: {e:#}");
+            }
+            if let Some(load) = history {
+                let bundle = (!send_share).then_some(&bundle);
+                if let Err(e) =
+                    crate::history::send(&shared, &conn, &phone, device, bundle, load).await
+                {
+                    log::warn!("history sync to {phone}:{device} failed: {e:#}");
+                }
             }
         });
     }

@@ -174,6 +174,9 @@ pub struct State {
     pub devices: HashMap<DeviceKey, DeviceStats>,
     /// Faults.
     pub faults: Faults,
+    /// Encrypted history-sync blobs by `directPath`, with the device they
+    /// were made for (served by the control API).
+    pub media: HashMap<String, (DeviceKey, bytes::Bytes)>,
 }
 
 /// Everything the tasks share.
