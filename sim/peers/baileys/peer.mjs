@@ -2,10 +2,14 @@
 // control API, a linked Baileys session, and waits with deadlines.
 //
 // Nothing here patches Baileys: it only points `waWebSocketUrl` at the
-// simulator and plays the user (scan the QR, send a text).
+// simulator (and, for history-sync downloads, the media host at its control
+// API through Baileys' own axios `options`) and plays the user (scan the
+// QR, send a text).
 
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
+import http from 'node:http'
+import https from 'node:https'
 import os from 'node:os'
 import path from 'node:path'
 import readline from 'node:readline'
@@ -34,6 +38,34 @@ export async function pollUntil(check, ms, what, everyMs = 25) {
     if (Date.now() >= deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
     // A bounded poll interval, not a wait for something to happen.
     await new Promise((resolve) => setTimeout(resolve, everyMs))
+  }
+}
+
+/** WhatsApp's media host: Baileys downloads `https://${MEDIA_HOST}${directPath}`. */
+export const MEDIA_HOST = 'mmg.whatsapp.net'
+
+/**
+ * An axios `transport` (Baileys passes its `options` config to axios) that
+ * sends requests for the media host to the simulator's control API at
+ * `controlUrl` over plain loopback HTTP, path unchanged; other hosts go out
+ * as they are. The simulator serves history-sync blobs at their
+ * `directPath`, and a history-sync notification has no `url` field, so
+ * Baileys always asks the media host.
+ */
+export function mediaTransport(controlUrl) {
+  const sim = new URL(controlUrl)
+  return {
+    request(options, callback) {
+      if (options.hostname !== MEDIA_HOST) {
+        return (options.protocol === 'http:' ? http : https).request(options, callback)
+      }
+      // The https agent axios chose cannot carry plain HTTP.
+      const { agent: _https, ...rest } = options
+      return http.request(
+        { ...rest, protocol: 'http:', hostname: sim.hostname, host: sim.hostname, port: sim.port },
+        callback,
+      )
+    },
   }
 }
 
@@ -147,8 +179,16 @@ export function memoryAuthState() {
  * Baileys application does.
  */
 export class BaileysSession {
-  constructor(wsUrl, { logLevel = 'silent' } = {}) {
+  /**
+   * `mediaUrl`: the simulator's control URL, to route media downloads
+   * there (see `mediaTransport`). `syncHistory`: process history-sync
+   * notifications (Baileys' `shouldSyncHistoryMessage`; off by default in
+   * Baileys unless `syncFullHistory`), emitted as `history` events.
+   */
+  constructor(wsUrl, { logLevel = 'silent', mediaUrl, syncHistory = false } = {}) {
     this.wsUrl = wsUrl
+    this.mediaUrl = mediaUrl
+    this.syncHistory = syncHistory
     this.logger = pino({ level: logLevel })
     this.sock = null
     this.closed = false
@@ -219,6 +259,8 @@ export class BaileysSession {
       printQRInTerminal: false,
       markOnlineOnConnect: false,
       syncFullHistory: false,
+      ...(this.mediaUrl ? { options: { proxy: false, transport: mediaTransport(this.mediaUrl) } } : {}),
+      ...(this.syncHistory ? { shouldSyncHistoryMessage: () => true } : {}),
     })
     this.sock = sock
     sock.ev.on('connection.update', (update) => {
@@ -249,6 +291,8 @@ export class BaileysSession {
     sock.ev.on('messages.upsert', ({ messages }) => {
       for (const m of messages) if (!m.key?.fromMe) this.emit('incoming', m)
     })
+    // A processed history sync (chats, contacts, messages).
+    sock.ev.on('messaging-history.set', (data) => this.emit('history', data))
     // Baileys emits no event for a positive server ack; its socket does.
     sock.ws.on('CB:ack,class:message', (node) => this.emit('server-ack', node.attrs))
     // The receipts as they came off the wire (Baileys may fold them).
