@@ -265,10 +265,7 @@ pub fn record_idle_load_acks(state: &mut State, phone: &str, device: u32, node: 
         return;
     };
     if node.tag == tag::RECEIPT
-        && node
-            .attrs
-            .get("type")
-            .is_some_and(|t| t.to_string() == "hist_sync")
+        && node.attrs.get("type").is_some_and(|t| *t == "hist_sync")
         && let Some(id) = node.attrs.get("id").map(|v| v.to_string())
         && stats.history_sync_pending.remove(&id)
     {

@@ -90,13 +90,11 @@ pub fn history_sync_proto(phone: &str, load: IdleLoad) -> Vec<u8> {
         .map(|chat| wa::Pushname {
             id: Some(chat_jid(chat)),
             pushname: Some(format!("Chat {chat}")),
-            ..Default::default()
         })
         .collect();
     pushnames.push(wa::Pushname {
         id: Some(format!("{phone}@{}", wire::PN_SERVER)),
         pushname: Some("Sim Phone".to_string()),
-        ..Default::default()
     });
     wa::HistorySync {
         sync_type: wa::history_sync::HistorySyncType::INITIAL_BOOTSTRAP,
