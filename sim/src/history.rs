@@ -39,7 +39,7 @@ use crate::state::{ConnHandle, Shared, now_secs};
 use crate::wire::{self, tag};
 
 /// The contact of chat `chat` in the history ("62 877" + 8 digits).
-fn chat_jid(chat: usize) -> String {
+pub(crate) fn chat_jid(chat: usize) -> String {
     format!("62877{:08}@{}", chat % 100_000_000, wire::PN_SERVER)
 }
 

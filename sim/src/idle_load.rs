@@ -10,8 +10,8 @@
 //! once, right after pairing (see `history.rs`): the same numbers of
 //! chats, messages and bytes as a `HistorySync` blob.
 //!
-//! Not modelled yet: contacts and app-state patches (app-state sync still
-//! answers every collection empty at version 1).
+//! The same option fills the account's app state with a `contact` per chat
+//! (see `app_state.rs`). Not modelled: other app-state actions.
 
 use std::sync::Arc;
 
@@ -36,7 +36,9 @@ pub struct IdleLoad {
     pub message_bytes: usize,
     /// Also send the history sync (`chats` conversations of
     /// `messages_per_chat` texts of `message_bytes`) once per paired
-    /// companion, after the app-state key share.
+    /// companion, after the app-state key share and the offline marker,
+    /// and answer a first app-state sync of `critical_unblock_low` with a
+    /// `contact` per chat.
     pub history: bool,
 }
 

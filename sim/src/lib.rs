@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 mod account_devices;
+mod app_state;
 mod conn;
 pub mod control;
 mod devices;

@@ -34,7 +34,8 @@ struct Args {
     #[arg(long, default_value_t = 2048)]
     idle_message_bytes: usize,
     /// Idle load: also send each newly paired companion a history sync of
-    /// the same chats × messages × bytes (needs `--idle-chats`).
+    /// the same chats × messages × bytes, and a contact per chat in its app
+    /// state (needs `--idle-chats`).
     #[arg(long)]
     idle_history: bool,
 }

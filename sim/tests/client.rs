@@ -629,7 +629,7 @@ async fn poll_until<T>(what: &str, deadline: Duration, mut check: impl FnMut() -
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn idle_load_history_sync_reaches_the_client() {
+async fn idle_load_history_sync_and_contacts_reach_the_client() {
     use waproto::buffa::Message as _;
     use waproto::whatsapp as wa;
 
@@ -655,13 +655,36 @@ async fn idle_load_history_sync_reaches_the_client() {
         .await
         .expect("scan");
     // The history sync follows the key share right after pairing, possibly
-    // before `Connected`: wait for the event itself.
-    let blob = client
-        .wait_for("Event::HistorySync", EVENT_DEADLINE, |e| match e {
-            Event::HistorySync(h) => Some(h.decompress().expect("inflate history sync")),
-            _ => None,
-        })
+    // before `Connected`, and the app-state sync brings one contact per
+    // chat: wait for all of them, in whatever order they come.
+    let mut blob = None;
+    let mut contacts = std::collections::BTreeMap::new();
+    client
+        .wait_for(
+            "Event::HistorySync and a ContactUpdate per chat",
+            EVENT_DEADLINE,
+            |e| {
+                match e {
+                    Event::HistorySync(h) => {
+                        blob = Some(h.decompress().expect("inflate history sync"))
+                    }
+                    Event::ContactUpdate(c) => {
+                        contacts.insert(c.jid.to_string(), c.action.full_name.clone());
+                    }
+                    _ => {}
+                }
+                (blob.is_some() && contacts.len() == CHATS).then_some(())
+            },
+        )
         .await;
+    let blob = blob.expect("history sync");
+    for (jid, name) in &contacts {
+        assert!(jid.starts_with("62877"), "{jid}");
+        assert!(
+            name.as_deref().is_some_and(|n| n.ends_with(" Contact")),
+            "{jid}: {name:?}"
+        );
+    }
     let history = wa::HistorySync::decode_from_slice(&blob).expect("HistorySync proto");
     assert_eq!(
         history.sync_type,
