@@ -29,13 +29,18 @@ export function within(promise, ms, what) {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
 
-/** Polls `check` until it returns something truthy; fails after `ms`. */
+/**
+ * Polls `check` until it returns something truthy; fails after `ms`, naming
+ * `what` (a string or a function giving one).
+ */
 export async function pollUntil(check, ms, what, everyMs = 25) {
   const deadline = Date.now() + ms
   for (;;) {
     const value = await check()
     if (value) return value
-    if (Date.now() >= deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+    if (Date.now() >= deadline) {
+      throw new Error(`timed out after ${ms} ms waiting for ${typeof what === 'function' ? what() : what}`)
+    }
     // A bounded poll interval, not a wait for something to happen.
     await new Promise((resolve) => setTimeout(resolve, everyMs))
   }
@@ -184,11 +189,14 @@ export class BaileysSession {
    * there (see `mediaTransport`). `syncHistory`: process history-sync
    * notifications (Baileys' `shouldSyncHistoryMessage`; off by default in
    * Baileys unless `syncFullHistory`), emitted as `history` events.
+   * `verifyAppStateMacs`: check app-state patch and snapshot MACs (off by
+   * default in Baileys). App-state contacts are emitted as `contacts`.
    */
-  constructor(wsUrl, { logLevel = 'silent', mediaUrl, syncHistory = false } = {}) {
+  constructor(wsUrl, { logLevel = 'silent', mediaUrl, syncHistory = false, verifyAppStateMacs = false } = {}) {
     this.wsUrl = wsUrl
     this.mediaUrl = mediaUrl
     this.syncHistory = syncHistory
+    this.verifyAppStateMacs = verifyAppStateMacs
     this.logger = pino({ level: logLevel })
     this.sock = null
     this.closed = false
@@ -261,6 +269,7 @@ export class BaileysSession {
       syncFullHistory: false,
       ...(this.mediaUrl ? { options: { proxy: false, transport: mediaTransport(this.mediaUrl) } } : {}),
       ...(this.syncHistory ? { shouldSyncHistoryMessage: () => true } : {}),
+      ...(this.verifyAppStateMacs ? { appStateMacVerification: { patch: true, snapshot: true } } : {}),
     })
     this.sock = sock
     sock.ev.on('connection.update', (update) => {
@@ -293,6 +302,8 @@ export class BaileysSession {
     })
     // A processed history sync (chats, contacts, messages).
     sock.ev.on('messaging-history.set', (data) => this.emit('history', data))
+    // Contacts (from app-state `contact` actions among others).
+    sock.ev.on('contacts.upsert', (contacts) => this.emit('contacts', contacts))
     // Baileys emits no event for a positive server ack; its socket does.
     sock.ws.on('CB:ack,class:message', (node) => this.emit('server-ack', node.attrs))
     // The receipts as they came off the wire (Baileys may fold them).

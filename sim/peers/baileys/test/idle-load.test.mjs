@@ -2,7 +2,7 @@
 // backlog, Signal-encrypted to the companion's keys. Unmodified Baileys
 // must decrypt every message of it. With `--idle-history` a new companion
 // also gets the phone's history sync, whose blob Baileys downloads from the
-// simulator and processes.
+// simulator and processes, and app-state contacts.
 
 import assert from 'node:assert/strict'
 import path from 'node:path'
@@ -89,7 +89,7 @@ test('a Baileys login receives and decrypts the idle-load backlog', async (t) =>
   }
 })
 
-test('a Baileys login downloads and processes the history sync', async (t) => {
+test('a Baileys login downloads and processes the history sync and app-state contacts', async (t) => {
   const hsim = await startSimulator(SIM_BIN, [...IDLE_ARGS, '--idle-history'])
   t.after(() => hsim.stop())
   const phone = '6281111111113'
@@ -97,14 +97,27 @@ test('a Baileys login downloads and processes the history sync', async (t) => {
     logLevel: process.env.BAILEYS_LOG || 'silent',
     mediaUrl: hsim.control,
     syncHistory: true,
+    verifyAppStateMacs: true,
   })
   t.after(() => session.close())
   const broken = failOnClose(session)
   const guard = (p) => Promise.race([p, broken])
 
   const histories = []
+  // jid -> name from the app-state contact actions (" Contact" suffix).
+  // Baileys' event buffer folds a contacts.upsert that lands in the same
+  // buffer as a messaging-history.set into the history's contacts, so
+  // both events are looked at.
+  const contacts = new Map()
+  const noteContacts = (list) => {
+    for (const c of list ?? []) if (c.name?.endsWith(' Contact')) contacts.set(c.id, c.name)
+  }
   session.onEvent((kind, data) => {
-    if (kind === 'history') histories.push(data)
+    if (kind === 'history') {
+      histories.push(data)
+      noteContacts(data.contacts)
+    }
+    if (kind === 'contacts') noteContacts(data)
   })
   const qr = session.waitFor((kind, u) => kind === 'connection' && u.qr, STEP_MS, 'a QR code from Baileys')
   await session.start()
@@ -114,10 +127,10 @@ test('a Baileys login downloads and processes the history sync', async (t) => {
     pollUntil(
       () => {
         session.sock.ev.flush()
-        return histories.length > 0
+        return histories.length > 0 && contacts.size >= CHATS
       },
       STEP_MS,
-      `messaging-history.set (sim log: ${hsim.logPath})`,
+      () => `messaging-history.set (${histories.length}) and ${CHATS} app-state contacts (${contacts.size}) (sim log: ${hsim.logPath})`,
     ),
   )
   const history = histories[0]
@@ -130,6 +143,11 @@ test('a Baileys login downloads and processes the history sync', async (t) => {
     assert.ok(text.startsWith('chat '), text.slice(0, 20))
   }
   assert.ok(history.contacts.length >= CHATS, JSON.stringify(history.contacts))
+  assert.deepEqual(
+    [...contacts.keys()].sort(),
+    history.chats.map((c) => c.id).sort(),
+    'an app-state contact for every history chat',
+  )
   // The simulator saw the client take the notification up (its hist_sync
   // receipt) and download the blob from the control API.
   const device = await guard(
