@@ -108,16 +108,35 @@ export class SimControl {
 }
 
 /**
- * Starts the `waotp-sim` binary on free loopback ports. Answers the control
- * client plus `stop()`; the simulator's stderr goes to a log file whose path
- * failures mention.
+ * The round trip to the server that the simulator plays (`--latency-ms`, the
+ * wait between a handshake and the server's first stanza) for Baileys.
+ *
+ * Baileys 6.7.24 writes its handshake finish and only then starts deriving
+ * its transport keys, with WebCrypto's asynchronous HKDF, without waiting
+ * for it (`noise.finishInit()` in `validateConnection`). A frame that arrives
+ * before the keys are in place is passed on undecrypted and dropped, so the
+ * `<pair-device>` (no QR) or `<success>` (never opens) is lost. Real
+ * WhatsApp is a network round trip away, which hides that window; the
+ * simulator's 5 ms default did not when this Node process waited for a CPU
+ * (with three busy loops on two cores, 2 of 16 runs of these tests lost
+ * one). 200 ms is a long round trip to WhatsApp, and costs these tests about
+ * a second in all.
+ */
+export const SERVER_LATENCY_MS = 200
+
+/**
+ * Starts the `waotp-sim` binary on free loopback ports, with
+ * `SERVER_LATENCY_MS` unless `extraArgs` sets `--latency-ms`. Answers the
+ * control client plus `stop()`; the simulator's stderr goes to a log file
+ * whose path failures mention.
  */
 export async function startSimulator(bin, extraArgs = []) {
   if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: build it with \`cargo build -p waotp-sim\``)
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'waotp-sim-baileys-'))
   const logPath = path.join(logDir, 'sim.log')
   const log = fs.openSync(logPath, 'w')
-  const proc = spawn(bin, ['--listen', '127.0.0.1:0', '--control', '127.0.0.1:0', ...extraArgs], {
+  const latency = extraArgs.includes('--latency-ms') ? [] : ['--latency-ms', String(SERVER_LATENCY_MS)]
+  const proc = spawn(bin, ['--listen', '127.0.0.1:0', '--control', '127.0.0.1:0', ...latency, ...extraArgs], {
     stdio: ['ignore', 'pipe', log],
   })
   const lines = readline.createInterface({ input: proc.stdout })
