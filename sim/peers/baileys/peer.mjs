@@ -107,6 +107,14 @@ export class SimControl {
   }
 }
 
+// Simulator log directories this process made: removed when it exits
+// cleanly, kept when a test failed, since failure messages name them.
+const madeDirs = []
+process.on('exit', (code) => {
+  if (code !== 0) return
+  for (const dir of madeDirs) fs.rmSync(dir, { recursive: true, force: true })
+})
+
 /**
  * The round trip to the server that the simulator plays (`--latency-ms`, the
  * wait between a handshake and the server's first stanza) for Baileys.
@@ -133,6 +141,7 @@ export const SERVER_LATENCY_MS = 200
 export async function startSimulator(bin, extraArgs = []) {
   if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: build it with \`cargo build -p waotp-sim\``)
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'waotp-sim-baileys-'))
+  madeDirs.push(logDir)
   const logPath = path.join(logDir, 'sim.log')
   const log = fs.openSync(logPath, 'w')
   const latency = extraArgs.includes('--latency-ms') ? [] : ['--latency-ms', String(SERVER_LATENCY_MS)]
