@@ -9,7 +9,10 @@
 //! `--batch 10` (sessions linked at once), `--window 60` (idle CPU window,
 //! seconds), `--warm-sends 3` (sends after the first, per session),
 //! `--load both|none|idle`, and the idle load `--idle-chats 20
-//! --idle-messages 10 --idle-message-bytes 2048`.
+//! --idle-messages 10 --idle-message-bytes 2048` (passed to the simulator
+//! with `--idle-history`: an offline backlog on every login, and once per
+//! new companion a history sync of as many chats × messages plus a contact
+//! per chat in app state).
 //!
 //! For every N and load this process starts one `waotp-sim` (the binary next
 //! to the bench; with `--idle-chats …` for the idle load), then runs the two
@@ -29,7 +32,9 @@
 //! 2. link the other N − 1, `--batch` at a time, timing create → first QR
 //!    and scan → open/connected of each;
 //! 3. settle: every session connected, with the idle load every backlog
-//!    message acknowledged by the client (`idle_load_acked` of
+//!    message acknowledged by the client and its history sync answered
+//!    with a `hist_sync` receipt (`idle_load_acked`,
+//!    `history_sync_receipts` of
 //!    `GET /devices`), then VmRSS read every 500 ms until it moves less than
 //!    256 KiB (at most 20 s): marginal RSS = (RSS_N − RSS_1) / (N − 1);
 //! 4. idle window: utime + stime from `/proc/self/stat` before and after
@@ -170,6 +175,7 @@ fn orchestrate(args: &Args) {
                     args.idle_messages.to_string(),
                     "--idle-message-bytes".into(),
                     args.idle_message_bytes.to_string(),
+                    "--idle-history".into(),
                 ]
             } else {
                 Vec::new()
@@ -421,7 +427,8 @@ async fn link(gw: &Gateway, sim: &Sim, i: usize) -> (Session, f64, f64, f64) {
 }
 
 /// Waits until every session is connected and, with the idle load, the
-/// simulator has seen every backlog message acknowledged; then until VmRSS
+/// simulator has seen every backlog message acknowledged and the history
+/// sync's `hist_sync` receipt; then until VmRSS
 /// stops moving. Answers the settled VmRSS.
 async fn settle(gw: &Gateway, sim: &Sim, n: usize, backlog: u64) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(180);
@@ -434,19 +441,23 @@ async fn settle(gw: &Gateway, sim: &Sim, n: usize, backlog: u64) -> u64 {
             .count();
         let unacked = if backlog > 0 {
             let devices = sim.get("/devices").await;
-            let mut sent = HashMap::<String, (u64, u64)>::new();
+            // Per phone: backlog sent and acknowledged, history syncs sent
+            // and answered with a `hist_sync` receipt.
+            let mut sent = HashMap::<String, [u64; 4]>::new();
             for d in devices["devices"].as_array().unwrap() {
                 let phone = d["phone"].as_str().unwrap();
                 if phones.iter().any(|p| p == phone) {
                     let e = sent.entry(phone.to_owned()).or_default();
-                    e.0 += d["idle_load_sent"].as_u64().unwrap();
-                    e.1 += d["idle_load_acked"].as_u64().unwrap();
+                    e[0] += d["idle_load_sent"].as_u64().unwrap();
+                    e[1] += d["idle_load_acked"].as_u64().unwrap();
+                    e[2] += d["history_syncs_sent"].as_u64().unwrap();
+                    e[3] += d["history_sync_receipts"].as_u64().unwrap();
                 }
             }
             phones
                 .iter()
                 .filter(|p| match sent.get(*p) {
-                    Some((s, a)) => *s < backlog || a < s,
+                    Some([s, a, h, r]) => *s < backlog || a < s || *h == 0 || r < h,
                     None => true,
                 })
                 .count()
@@ -458,7 +469,7 @@ async fn settle(gw: &Gateway, sim: &Sim, n: usize, backlog: u64) -> u64 {
         }
         assert!(
             Instant::now() < deadline,
-            "not settled after 180 s: {away} sessions not connected, {unacked} with backlog unacknowledged"
+            "not settled after 180 s: {away} sessions not connected, {unacked} with backlog or history sync unacknowledged"
         );
         // A bounded poll of the simulator's counters, not a wait for time to pass.
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -8,10 +8,11 @@
 //! | POST | `/pair-code` | `{"phone","code"}` | `{"ok":true}` once paired |
 //! | GET | `/inbox/{phone}` | | `{"messages":[{"id","from","text","at"}]}` |
 //! | GET | `/accounts` | | `{"accounts":[…]}` |
-//! | GET | `/devices` | | `{"devices":[{"jid","phone","device","live_connections","max_live_connections","logins","replaced","duplicate_messages","retry_receipts_sent","retry_resends","idle_load_sent","idle_load_acked"}]}` |
+//! | GET | `/devices` | | `{"devices":[{"jid","phone","device","live_connections","max_live_connections","logins","replaced","duplicate_messages","retry_receipts_sent","retry_resends","idle_load_sent","idle_load_acked","history_syncs_sent","history_sync_receipts","history_blob_downloads"}]}` |
 //! | POST | `/faults` | `{"kind","phone"?,"xmlns"?,"context"?,"delay_ms"?}` | `{"ok":true}` |
 //! | GET | `/faults` | | `{"hits":[{"kind","phone","target","context","stanza_id"}]}` |
 //! | POST | `/receipt-delay` | `{"phone","delay_ms"}` | `{"ok":true}` |
+//! | GET | `/v/{*path}` | | the encrypted history-sync blob at that `directPath` (`application/octet-stream`), 404 if none |
 //!
 //! Errors answer 4xx with `{"error":"…"}`.
 
@@ -58,6 +59,10 @@ pub fn router(sim: Simulator) -> Router {
         .route("/devices", get(devices))
         .route("/faults", post(fault).get(fault_hits))
         .route("/receipt-delay", post(receipt_delay))
+        // Media paths (`directPath`s) of history-sync blobs: a client that
+        // routes the media host here downloads them. Any absolute-form
+        // request URI (`GET https://mmg.whatsapp.net/v/…`) routes by path.
+        .route("/v/{*path}", get(media))
         .with_state(sim)
 }
 
@@ -184,6 +189,19 @@ async fn fault(
 
 async fn fault_hits(State(sim): State<Simulator>) -> ApiResult {
     Ok(Json(json!({ "hits": sim.fault_hits() })))
+}
+
+async fn media(State(sim): State<Simulator>, uri: axum::http::Uri) -> Response {
+    match sim.media(uri.path()) {
+        Some(blob) => (
+            [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+            blob,
+        )
+            .into_response(),
+        None => {
+            ApiError(StatusCode::NOT_FOUND, format!("no media at {}", uri.path())).into_response()
+        }
+    }
 }
 
 #[derive(Deserialize)]

@@ -62,6 +62,17 @@ pub struct DeviceConnections {
     /// `<receipt>` naming the message id): the client has handled them.
     #[serde(default)]
     pub idle_load_acked: u64,
+    /// History-sync notifications sent to this device (`IdleLoad::history`).
+    #[serde(default)]
+    pub history_syncs_sent: u64,
+    /// Of those, how many the device answered with a `hist_sync` receipt
+    /// (both whatsapp-rust and Baileys send it when they take the
+    /// notification up).
+    #[serde(default)]
+    pub history_sync_receipts: u64,
+    /// Downloads of this device's history-sync blobs from the control API.
+    #[serde(default)]
+    pub history_blob_downloads: u64,
 }
 
 /// How many stanzas one message id arrived as, and the retries around it.
@@ -99,6 +110,14 @@ pub struct DeviceStats {
     pub idle_load_acked: u64,
     /// Ids of idle-load messages sent and not yet acknowledged.
     pub idle_load_unacked: HashSet<String>,
+    /// History-sync notifications sent.
+    pub history_syncs_sent: u64,
+    /// `hist_sync` receipts for them.
+    pub history_sync_receipts: u64,
+    /// Ids of history-sync notifications without a `hist_sync` receipt yet.
+    pub history_sync_pending: HashSet<String>,
+    /// Downloads of the device's history-sync blobs.
+    pub history_blob_downloads: u64,
 }
 
 /// How a message stanza relates to earlier ones with the same id.
@@ -219,6 +238,25 @@ pub fn record_idle_load(state: &mut State, phone: &str, device: u32, id: &str) {
     stats.idle_load_unacked.insert(id.to_string());
 }
 
+/// Records one history-sync notification `id` sent to `(phone, device)`.
+pub fn record_history_sync(state: &mut State, phone: &str, device: u32, id: &str) {
+    let stats = state
+        .devices
+        .entry((phone.to_string(), device))
+        .or_default();
+    stats.history_syncs_sent += 1;
+    stats.history_sync_pending.insert(id.to_string());
+}
+
+/// Counts one download of a history-sync blob of `(phone, device)`.
+pub fn record_history_download(state: &mut State, phone: &str, device: u32) {
+    let stats = state
+        .devices
+        .entry((phone.to_string(), device))
+        .or_default();
+    stats.history_blob_downloads += 1;
+}
+
 /// Counts the idle-load messages that an `<ack>` or `<receipt>` from
 /// `(phone, device)` names (its `id`, and the `<item id>`s of a receipt's
 /// `<list>`). Each message counts once, however often it is named.
@@ -226,6 +264,13 @@ pub fn record_idle_load_acks(state: &mut State, phone: &str, device: u32, node: 
     let Some(stats) = state.devices.get_mut(&(phone.to_string(), device)) else {
         return;
     };
+    if node.tag == tag::RECEIPT
+        && node.attrs.get("type").is_some_and(|t| *t == "hist_sync")
+        && let Some(id) = node.attrs.get("id").map(|v| v.to_string())
+        && stats.history_sync_pending.remove(&id)
+    {
+        stats.history_sync_receipts += 1;
+    }
     if stats.idle_load_unacked.is_empty() {
         return;
     }
@@ -279,6 +324,9 @@ pub fn report(state: &State) -> Vec<DeviceConnections> {
                 retry_resends: stats.retry_resends,
                 idle_load_sent: stats.idle_load_sent,
                 idle_load_acked: stats.idle_load_acked,
+                history_syncs_sent: stats.history_syncs_sent,
+                history_sync_receipts: stats.history_sync_receipts,
+                history_blob_downloads: stats.history_blob_downloads,
             }
         })
         .collect()

@@ -6,9 +6,12 @@
 //! pays for decrypting, storing and acknowledging them as it would after a
 //! night offline.
 //!
-//! Not modelled yet: the history-sync batch (a `HistorySyncNotification`
-//! whose blob real clients download from the media servers), contacts and
-//! app-state patches.
+//! With [`IdleLoad::history`] the account also gets the phone's history sync
+//! once, right after pairing (see `history.rs`): the same numbers of
+//! chats, messages and bytes as a `HistorySync` blob.
+//!
+//! The same option fills the account's app state with a `contact` per chat
+//! (see `app_state.rs`). Not modelled: other app-state actions.
 
 use std::sync::Arc;
 
@@ -31,6 +34,12 @@ pub struct IdleLoad {
     pub messages_per_chat: usize,
     /// Size of each message's text in bytes.
     pub message_bytes: usize,
+    /// Also send the history sync (`chats` conversations of
+    /// `messages_per_chat` texts of `message_bytes`) once per paired
+    /// companion, after the app-state key share and the offline marker,
+    /// and answer a first app-state sync of `critical_unblock_low` with a
+    /// `contact` per chat.
+    pub history: bool,
 }
 
 impl IdleLoad {
@@ -118,7 +127,7 @@ pub async fn push(
 }
 
 /// Printable text of `bytes` bytes that differs per message.
-fn filler(chat: usize, n: usize, bytes: usize) -> String {
+pub(crate) fn filler(chat: usize, n: usize, bytes: usize) -> String {
     let head = format!("chat {chat} message {n}: ");
     let mut text = String::with_capacity(bytes.max(head.len()));
     text.push_str(&head);

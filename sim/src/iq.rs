@@ -102,14 +102,16 @@ async fn answer(
                 if sent == 0 {
                     conn.idle_load_owed.store(true, Ordering::Relaxed);
                 }
-                Ok(vec![crate::idle_load::offline_marker(sent)])
+                conn.send(crate::idle_load::offline_marker(sent));
+                conn.offline_marker_sent.send_replace(true);
+                Ok(vec![])
             }
             _ => Ok(vec![
                 result_for(iq, vec![]),
                 crate::idle_load::offline_marker(0),
             ]),
         },
-        (ns::APP_STATE, _) => Ok(vec![app_state(iq)]),
+        (ns::APP_STATE, _) => Ok(vec![app_state(shared, conn, iq)]),
         // No A/B props and default privacy: empty containers parse cleanly.
         (ns::PROPS, "get") => Ok(vec![result_for(
             iq,
@@ -159,17 +161,47 @@ async fn answer(
     }
 }
 
-fn app_state(iq: &Node) -> Node {
+fn app_state(shared: &Arc<Shared>, conn: &Arc<ConnHandle>, iq: &Node) -> Node {
+    // With the idle load's history, a used account's contacts (see
+    // `app_state.rs`) under the key the phone shared.
+    let contacts = shared
+        .config
+        .idle_load
+        .filter(|load| load.history)
+        .and_then(|load| {
+            let phone = conn.phone()?;
+            let key = shared.lock().accounts.get(&phone)?.app_state_key.clone()?;
+            Some((load, key))
+        });
     let collections: Vec<Node> = iq
         .get_optional_child(tag::SYNC)
         .map(|sync| {
             sync.get_children_by_tag(tag::COLLECTION)
-                .filter_map(|c| attr(c, "name"))
-                .map(|name| {
-                    // Version 1 and no patches: the client counts it as synced.
-                    NodeBuilder::new(tag::COLLECTION)
-                        .attrs([("name", name), ("version", "1".to_string())])
-                        .build()
+                .filter_map(|c| {
+                    let since = attr(c, "version").and_then(|v| v.parse::<u64>().ok());
+                    Some((attr(c, "name")?, since.unwrap_or(0)))
+                })
+                .map(|(name, since)| match &contacts {
+                    Some((load, (key_id, key_data)))
+                        if name == crate::app_state::CONTACTS_COLLECTION && since == 0 =>
+                    {
+                        let patch = crate::app_state::contacts_patch(
+                            key_id,
+                            key_data,
+                            *load,
+                            crate::history::chat_jid,
+                        );
+                        NodeBuilder::new(tag::COLLECTION)
+                            .attrs([("name", name), ("version", "1".to_string())])
+                            .children([NodeBuilder::new("patches")
+                                .children([NodeBuilder::new("patch").bytes(patch).build()])
+                                .build()])
+                            .build()
+                    }
+                    // No patches: the client counts it as synced.
+                    _ => NodeBuilder::new(tag::COLLECTION)
+                        .attrs([("name", name), ("version", since.max(1).to_string())])
+                        .build(),
                 })
                 .collect()
         })
@@ -410,7 +442,7 @@ async fn prekey_upload(
         skey.signature.clone(),
         IdentityKey::new(PublicKey::from_djb_public_key_bytes(identity)?),
     )?;
-    let send_share = {
+    let first_time = {
         let mut st = shared.lock();
         let Some(companion) = st
             .accounts
@@ -433,8 +465,15 @@ async fn prekey_upload(
         });
         let first_time = !companion.key_share_sent;
         companion.key_share_sent = true;
-        first_time && shared.config.send_key_share
+        first_time
     };
+    let send_share = first_time && shared.config.send_key_share;
+    // The phone sends the history sync once per paired companion, after
+    // its key share (whose Signal session it reuses).
+    let history = shared
+        .config
+        .idle_load
+        .filter(|load| load.history && first_time);
     log::info!("{phone}:{device} uploaded {} prekeys", prekeys.len());
     if let Some(load) = shared.config.idle_load
         && conn.idle_load_owed.swap(false, Ordering::Relaxed)
@@ -448,12 +487,31 @@ async fn prekey_upload(
             }
         });
     }
-    if send_share {
+    if send_share || history.is_some() {
         let shared = shared.clone();
         let conn = conn.clone();
         tokio::spawn(async move {
-            if let Err(e) = crate::keyshare::send(&shared, &conn, &phone, device, &bundle).await {
+            if send_share
+                && let Err(e) = crate::keyshare::send(&shared, &conn, &phone, device, &bundle).await
+            {
                 log::warn!("app-state key share to {phone}:{device} failed: {e:#}");
+            }
+            if let Some(load) = history {
+                // After the offline backlog, like a real phone's (which
+                // uploads the blob first); a client that never goes
+                // passive gets it after the deadline anyway.
+                let mut marker = conn.offline_marker_sent.subscribe();
+                let _ = tokio::time::timeout(
+                    std::time::Duration::from_secs(30),
+                    marker.wait_for(|sent| *sent),
+                )
+                .await;
+                let bundle = (!send_share).then_some(&bundle);
+                if let Err(e) =
+                    crate::history::send(&shared, &conn, &phone, device, bundle, load).await
+                {
+                    log::warn!("history sync to {phone}:{device} failed: {e:#}");
+                }
             }
         });
     }

@@ -31,10 +31,24 @@ pub async fn send(
         .map(|a| a.store.clone())
         .ok_or_else(|| anyhow!("no account {phone}"))?;
     let mut rng = rand::make_rng::<rand::rngs::StdRng>();
-    let mut key_id = vec![0u8; 6];
-    rng.fill(&mut key_id[..]);
-    let mut key_data = vec![0u8; 32];
-    rng.fill(&mut key_data[..]);
+    // One key per account, shared with every companion (as the phone does).
+    let (key_id, key_data) = {
+        let mut st = shared.lock();
+        let account = st
+            .accounts
+            .get_mut(phone)
+            .ok_or_else(|| anyhow!("no account {phone}"))?;
+        account
+            .app_state_key
+            .get_or_insert_with(|| {
+                let mut key_id = vec![0u8; 6];
+                rng.fill(&mut key_id[..]);
+                let mut key_data = vec![0u8; 32];
+                rng.fill(&mut key_data[..]);
+                (key_id, key_data)
+            })
+            .clone()
+    };
     let share = wa::Message {
         protocol_message: MessageField::some(wa::message::ProtocolMessage {
             r#type: Some(wa::message::protocol_message::Type::APP_STATE_SYNC_KEY_SHARE),

@@ -19,11 +19,13 @@
 #![warn(missing_docs)]
 
 mod account_devices;
+mod app_state;
 mod conn;
 pub mod control;
 mod devices;
 mod faults;
 mod handshake;
+mod history;
 mod idle_load;
 mod iq;
 mod keyshare;
@@ -433,6 +435,16 @@ impl Simulator {
     /// [`DeviceConnections`].
     pub fn devices(&self) -> Vec<DeviceConnections> {
         devices::report(&self.shared.lock())
+    }
+
+    /// The encrypted history-sync blob at `direct_path` (see
+    /// [`IdleLoad::history`]), counting the download for its device; `None`
+    /// if there is none.
+    pub fn media(&self, direct_path: &str) -> Option<bytes::Bytes> {
+        let mut st = self.shared.lock();
+        let ((phone, device), blob) = st.media.get(direct_path).cloned()?;
+        devices::record_history_download(&mut st, &phone, device);
+        Some(blob)
     }
 
     /// How many message stanzas with `id` the linked device `phone:device`

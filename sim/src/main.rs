@@ -33,6 +33,11 @@ struct Args {
     /// Idle load: bytes of text per message.
     #[arg(long, default_value_t = 2048)]
     idle_message_bytes: usize,
+    /// Idle load: also send each newly paired companion a history sync of
+    /// the same chats × messages × bytes, and a contact per chat in its app
+    /// state (needs `--idle-chats`).
+    #[arg(long)]
+    idle_history: bool,
 }
 
 #[tokio::main]
@@ -51,6 +56,7 @@ async fn main() -> anyhow::Result<()> {
             chats: args.idle_chats,
             messages_per_chat: args.idle_messages,
             message_bytes: args.idle_message_bytes,
+            history: args.idle_history,
         }),
         ..SimConfig::default()
     })

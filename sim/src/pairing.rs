@@ -65,6 +65,7 @@ pub fn ensure_account(shared: &Shared, phone: &str, name: &str) -> anyhow::Resul
         st.accounts.insert(
             phone.to_string(),
             Account {
+                app_state_key: None,
                 phone: phone.to_string(),
                 lid,
                 name: name.to_string(),

@@ -100,6 +100,7 @@ async fn connection(shared: Arc<Shared>, tcp: TcpStream) -> anyhow::Result<()> {
         login: Mutex::new(None),
         pending: Mutex::new(HashMap::new()),
         idle_load_owed: Default::default(),
+        offline_marker_sent: watch::channel(false).0,
     });
     shared.lock().conns.insert(conn.id, conn.clone());
 

@@ -41,6 +41,10 @@ pub struct ConnHandle {
     /// The idle-load backlog is still owed: the client went active before
     /// it uploaded the keys to encrypt it to.
     pub idle_load_owed: std::sync::atomic::AtomicBool,
+    /// Becomes true once the `<ib><offline/>` marker is queued: the phone's
+    /// history sync waits for it, as a real one arrives after the offline
+    /// backlog (Baileys only processes it after the marker).
+    pub offline_marker_sent: watch::Sender<bool>,
 }
 
 impl ConnHandle {
@@ -95,6 +99,9 @@ pub struct Companion {
 
 /// A WhatsApp account (a phone) with linked companion devices.
 pub struct Account {
+    /// The app-state sync key the phone shares with its companions
+    /// (`key_id`, `key_data`), made at the first key share.
+    pub app_state_key: Option<(Vec<u8>, Vec<u8>)>,
     /// Phone number digits.
     pub phone: String,
     /// LID user part.
@@ -174,6 +181,9 @@ pub struct State {
     pub devices: HashMap<DeviceKey, DeviceStats>,
     /// Faults.
     pub faults: Faults,
+    /// Encrypted history-sync blobs by `directPath`, with the device they
+    /// were made for (served by the control API).
+    pub media: HashMap<String, (DeviceKey, bytes::Bytes)>,
 }
 
 /// Everything the tasks share.

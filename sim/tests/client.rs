@@ -3,7 +3,9 @@
 mod common;
 
 use common::*;
-use waotp_sim::{Fault, SimConfig, Simulator};
+use std::time::Duration;
+
+use waotp_sim::{Fault, IdleLoad, SimConfig, Simulator};
 use whatsapp_rust::prelude::*;
 use whatsapp_rust::types::presence::ReceiptType;
 
@@ -607,4 +609,110 @@ async fn stale_ik_key_falls_back_to_xx_and_unknown_device_is_logged_out() {
         })
         .await;
     again.shutdown().await;
+}
+
+/// Polls `check` every 25 ms until it answers `Some`; panics naming `what`
+/// after `deadline`.
+async fn poll_until<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(found) = check() {
+            return found;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        // A bounded poll interval, not a wait for something to happen.
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn idle_load_history_sync_and_contacts_reach_the_client() {
+    use waproto::buffa::Message as _;
+    use waproto::whatsapp as wa;
+
+    const CHATS: usize = 3;
+    const PER_CHAT: usize = 4;
+    const BYTES: usize = 3000;
+    init_logs();
+    let sim = Simulator::start(SimConfig {
+        idle_load: Some(IdleLoad {
+            chats: CHATS,
+            messages_per_chat: PER_CHAT,
+            message_bytes: BYTES,
+            history: true,
+        }),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("sim start");
+    let dir = tempfile::tempdir().unwrap();
+    let mut client = TestClient::start(&sim, &dir.path().join("wa.db"), None).await;
+    let qr = client.qr().await;
+    sim.scan(&qr, "6281111111119", "History Phone")
+        .await
+        .expect("scan");
+    // The history sync follows the key share right after pairing, possibly
+    // before `Connected`, and the app-state sync brings one contact per
+    // chat: wait for all of them, in whatever order they come.
+    let mut blob = None;
+    let mut contacts = std::collections::BTreeMap::new();
+    client
+        .wait_for(
+            "Event::HistorySync and a ContactUpdate per chat",
+            EVENT_DEADLINE,
+            |e| {
+                match e {
+                    Event::HistorySync(h) => {
+                        blob = Some(h.decompress().expect("inflate history sync"))
+                    }
+                    Event::ContactUpdate(c) => {
+                        contacts.insert(c.jid.to_string(), c.action.full_name.clone());
+                    }
+                    _ => {}
+                }
+                (blob.is_some() && contacts.len() == CHATS).then_some(())
+            },
+        )
+        .await;
+    let blob = blob.expect("history sync");
+    for (jid, name) in &contacts {
+        assert!(jid.starts_with("62877"), "{jid}");
+        assert!(
+            name.as_deref().is_some_and(|n| n.ends_with(" Contact")),
+            "{jid}: {name:?}"
+        );
+    }
+    let history = wa::HistorySync::decode_from_slice(&blob).expect("HistorySync proto");
+    assert_eq!(
+        history.sync_type,
+        wa::history_sync::HistorySyncType::INITIAL_BOOTSTRAP
+    );
+    assert_eq!(history.conversations.len(), CHATS);
+    for conversation in &history.conversations {
+        assert_eq!(conversation.messages.len(), PER_CHAT, "{}", conversation.id);
+        for m in &conversation.messages {
+            let text = m
+                .message
+                .message
+                .conversation
+                .as_deref()
+                .expect("a text message");
+            assert_eq!(text.len(), BYTES);
+        }
+    }
+    assert!(history.pushnames.len() > CHATS, "{:?}", history.pushnames);
+    // The client took the notification up (its `hist_sync` receipt) and,
+    // with the inline payload, downloaded nothing.
+    let device = poll_until("the hist_sync receipt", EVENT_DEADLINE, || {
+        sim.devices()
+            .into_iter()
+            .find(|d| d.phone == "6281111111119" && d.history_sync_receipts == 1)
+    })
+    .await;
+    assert_eq!(device.history_syncs_sent, 1, "{device:?}");
+    assert_eq!(device.history_blob_downloads, 0, "{device:?}");
+    client.shutdown().await;
 }

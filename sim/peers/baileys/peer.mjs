@@ -2,10 +2,14 @@
 // control API, a linked Baileys session, and waits with deadlines.
 //
 // Nothing here patches Baileys: it only points `waWebSocketUrl` at the
-// simulator and plays the user (scan the QR, send a text).
+// simulator (and, for history-sync downloads, the media host at its control
+// API through Baileys' own axios `options`) and plays the user (scan the
+// QR, send a text).
 
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
+import http from 'node:http'
+import https from 'node:https'
 import os from 'node:os'
 import path from 'node:path'
 import readline from 'node:readline'
@@ -25,15 +29,48 @@ export function within(promise, ms, what) {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
 
-/** Polls `check` until it returns something truthy; fails after `ms`. */
+/**
+ * Polls `check` until it returns something truthy; fails after `ms`, naming
+ * `what` (a string or a function giving one).
+ */
 export async function pollUntil(check, ms, what, everyMs = 25) {
   const deadline = Date.now() + ms
   for (;;) {
     const value = await check()
     if (value) return value
-    if (Date.now() >= deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+    if (Date.now() >= deadline) {
+      throw new Error(`timed out after ${ms} ms waiting for ${typeof what === 'function' ? what() : what}`)
+    }
     // A bounded poll interval, not a wait for something to happen.
     await new Promise((resolve) => setTimeout(resolve, everyMs))
+  }
+}
+
+/** WhatsApp's media host: Baileys downloads `https://${MEDIA_HOST}${directPath}`. */
+export const MEDIA_HOST = 'mmg.whatsapp.net'
+
+/**
+ * An axios `transport` (Baileys passes its `options` config to axios) that
+ * sends requests for the media host to the simulator's control API at
+ * `controlUrl` over plain loopback HTTP, path unchanged; other hosts go out
+ * as they are. The simulator serves history-sync blobs at their
+ * `directPath`, and a history-sync notification has no `url` field, so
+ * Baileys always asks the media host.
+ */
+export function mediaTransport(controlUrl) {
+  const sim = new URL(controlUrl)
+  return {
+    request(options, callback) {
+      if (options.hostname !== MEDIA_HOST) {
+        return (options.protocol === 'http:' ? http : https).request(options, callback)
+      }
+      // The https agent axios chose cannot carry plain HTTP.
+      const { agent: _https, ...rest } = options
+      return http.request(
+        { ...rest, protocol: 'http:', hostname: sim.hostname, host: sim.hostname, port: sim.port },
+        callback,
+      )
+    },
   }
 }
 
@@ -70,17 +107,45 @@ export class SimControl {
   }
 }
 
+// Simulator log directories this process made: removed when it exits
+// cleanly, kept when a test failed, since failure messages name them.
+const madeDirs = []
+process.on('exit', (code) => {
+  if (code !== 0) return
+  for (const dir of madeDirs) fs.rmSync(dir, { recursive: true, force: true })
+})
+
 /**
- * Starts the `waotp-sim` binary on free loopback ports. Answers the control
- * client plus `stop()`; the simulator's stderr goes to a log file whose path
- * failures mention.
+ * The round trip to the server that the simulator plays (`--latency-ms`, the
+ * wait between a handshake and the server's first stanza) for Baileys.
+ *
+ * Baileys 6.7.24 writes its handshake finish and only then starts deriving
+ * its transport keys, with WebCrypto's asynchronous HKDF, without waiting
+ * for it (`noise.finishInit()` in `validateConnection`). A frame that arrives
+ * before the keys are in place is passed on undecrypted and dropped, so the
+ * `<pair-device>` (no QR) or `<success>` (never opens) is lost. Real
+ * WhatsApp is a network round trip away, which hides that window; the
+ * simulator's 5 ms default did not when this Node process waited for a CPU
+ * (with three busy loops on two cores, 2 of 16 runs of these tests lost
+ * one). 200 ms is a long round trip to WhatsApp, and costs these tests about
+ * a second in all.
+ */
+export const SERVER_LATENCY_MS = 200
+
+/**
+ * Starts the `waotp-sim` binary on free loopback ports, with
+ * `SERVER_LATENCY_MS` unless `extraArgs` sets `--latency-ms`. Answers the
+ * control client plus `stop()`; the simulator's stderr goes to a log file
+ * whose path failures mention.
  */
 export async function startSimulator(bin, extraArgs = []) {
   if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: build it with \`cargo build -p waotp-sim\``)
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'waotp-sim-baileys-'))
+  madeDirs.push(logDir)
   const logPath = path.join(logDir, 'sim.log')
   const log = fs.openSync(logPath, 'w')
-  const proc = spawn(bin, ['--listen', '127.0.0.1:0', '--control', '127.0.0.1:0', ...extraArgs], {
+  const latency = extraArgs.includes('--latency-ms') ? [] : ['--latency-ms', String(SERVER_LATENCY_MS)]
+  const proc = spawn(bin, ['--listen', '127.0.0.1:0', '--control', '127.0.0.1:0', ...latency, ...extraArgs], {
     stdio: ['ignore', 'pipe', log],
   })
   const lines = readline.createInterface({ input: proc.stdout })
@@ -147,8 +212,19 @@ export function memoryAuthState() {
  * Baileys application does.
  */
 export class BaileysSession {
-  constructor(wsUrl, { logLevel = 'silent' } = {}) {
+  /**
+   * `mediaUrl`: the simulator's control URL, to route media downloads
+   * there (see `mediaTransport`). `syncHistory`: process history-sync
+   * notifications (Baileys' `shouldSyncHistoryMessage`; off by default in
+   * Baileys unless `syncFullHistory`), emitted as `history` events.
+   * `verifyAppStateMacs`: check app-state patch and snapshot MACs (off by
+   * default in Baileys). App-state contacts are emitted as `contacts`.
+   */
+  constructor(wsUrl, { logLevel = 'silent', mediaUrl, syncHistory = false, verifyAppStateMacs = false } = {}) {
     this.wsUrl = wsUrl
+    this.mediaUrl = mediaUrl
+    this.syncHistory = syncHistory
+    this.verifyAppStateMacs = verifyAppStateMacs
     this.logger = pino({ level: logLevel })
     this.sock = null
     this.closed = false
@@ -219,6 +295,9 @@ export class BaileysSession {
       printQRInTerminal: false,
       markOnlineOnConnect: false,
       syncFullHistory: false,
+      ...(this.mediaUrl ? { options: { proxy: false, transport: mediaTransport(this.mediaUrl) } } : {}),
+      ...(this.syncHistory ? { shouldSyncHistoryMessage: () => true } : {}),
+      ...(this.verifyAppStateMacs ? { appStateMacVerification: { patch: true, snapshot: true } } : {}),
     })
     this.sock = sock
     sock.ev.on('connection.update', (update) => {
@@ -249,6 +328,10 @@ export class BaileysSession {
     sock.ev.on('messages.upsert', ({ messages }) => {
       for (const m of messages) if (!m.key?.fromMe) this.emit('incoming', m)
     })
+    // A processed history sync (chats, contacts, messages).
+    sock.ev.on('messaging-history.set', (data) => this.emit('history', data))
+    // Contacts (from app-state `contact` actions among others).
+    sock.ev.on('contacts.upsert', (contacts) => this.emit('contacts', contacts))
     // Baileys emits no event for a positive server ack; its socket does.
     sock.ws.on('CB:ack,class:message', (node) => this.emit('server-ack', node.attrs))
     // The receipts as they came off the wire (Baileys may fold them).

@@ -11,7 +11,9 @@
 //    settle, read VmRSS from /proc/self/status;
 // 2. link the other N − 1, --batch at a time;
 // 3. settle: every socket open, every idle-load backlog message acknowledged
-//    (GET /devices, idle_load_acked), then VmRSS until it moves < 256 KiB;
+//    and the history sync answered with a hist_sync receipt (GET /devices,
+//    idle_load_acked, history_sync_receipts), then VmRSS until it moves
+//    < 256 KiB;
 // 4. utime + stime from /proc/self/stat over --window seconds of idling;
 // 5. per socket one text to a fresh registered number, then --warm-sends
 //    more, each timed from sendMessage() to the server's
@@ -22,6 +24,11 @@
 // settle loop flushes it through the public `sock.ev.flush()` (as an
 // application's next event would), so the decrypted messages reach the
 // application (which drops them) instead of waiting in the buffer.
+//
+// Sockets run with Baileys' defaults, as a gateway would: the history sync
+// is acknowledged but not downloaded (`shouldSyncHistoryMessage` is off
+// unless `syncFullHistory`). Media requests are routed to the simulator
+// anyway, so a changed default could never reach the internet.
 
 import fs from 'node:fs'
 import { parseArgs } from 'node:util'
@@ -83,7 +90,7 @@ const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Links socket `i`: { session, firstQrMs, scanToOpenMs }. */
 async function link(i) {
-  const session = new BaileysSession(sim.ws)
+  const session = new BaileysSession(sim.ws, { mediaUrl: sim.control })
   session.onEvent((kind, u) => {
     if (kind !== 'connection') return
     if (u.connection === 'open') session.isOpen = true
@@ -113,16 +120,21 @@ async function settle(sessions) {
       const perPhone = new Map()
       for (const d of (await sim.call('GET', '/devices')).devices) {
         if (!phones.has(d.phone)) continue
-        const [sent, acked] = perPhone.get(d.phone) ?? [0, 0]
-        perPhone.set(d.phone, [sent + d.idle_load_sent, acked + d.idle_load_acked])
+        const [sent, acked, histories, receipts] = perPhone.get(d.phone) ?? [0, 0, 0, 0]
+        perPhone.set(d.phone, [
+          sent + d.idle_load_sent,
+          acked + d.idle_load_acked,
+          histories + d.history_syncs_sent,
+          receipts + d.history_sync_receipts,
+        ])
       }
       for (const p of phones) {
-        const [sent, acked] = perPhone.get(p) ?? [0, 0]
-        if (sent < BACKLOG || acked < sent) unacked += 1
+        const [sent, acked, histories, receipts] = perPhone.get(p) ?? [0, 0, 0, 0]
+        if (sent < BACKLOG || acked < sent || histories === 0 || receipts < histories) unacked += 1
       }
     }
     if (away === 0 && unacked === 0) break
-    if (Date.now() > deadline) throw new Error(`not settled after 180 s: ${away} sockets not open, ${unacked} with backlog unacknowledged`)
+    if (Date.now() > deadline) throw new Error(`not settled after 180 s: ${away} sockets not open, ${unacked} with backlog or history sync unacknowledged`)
     // A bounded poll of the simulator's counters, not a wait for time to pass.
     await pause(200)
   }
