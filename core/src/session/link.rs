@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, SystemTime};
 
 use whatsapp_rust::prelude::{Bot, Client, Event as WaEvent, EventHandler};
-use whatsapp_rust::store::SqliteStore;
+use whatsapp_rust::store::{SqliteStore, SqliteStoreConfig};
 use whatsapp_rust::types::presence::ReceiptType;
 
 use crate::delivery::DeliveryStatus;
@@ -16,6 +16,14 @@ use crate::session::SessionInner;
 use crate::session::qr::QrCode;
 use crate::session::state::{LinkedUser, SessionState};
 use crate::session::transport::NoDelayTransportFactory;
+
+/// SQLite page cache of a session's store, in KiB (whatsapp-rust's default
+/// is 512). A process holds one store per session, and with 512 KiB the
+/// cache was over half of a settled session's heap (heaptrack, see
+/// BENCHMARKS.md); the store is small, whatsapp-rust keeps its hot Signal
+/// state in memory anyway, and pages not cached are read from the OS's
+/// page cache.
+const STORE_CACHE_KIB: u32 = 128;
 
 /// A running whatsapp-rust client and the task that watches its run loop.
 pub(crate) struct Running {
@@ -37,9 +45,15 @@ pub(crate) async fn spawn(session: &Arc<SessionInner>, generation: u64) -> Resul
         ))
     })?;
     crate::storage::check_sqlite(&session.store_path)?;
-    let store = SqliteStore::new(path)
-        .await
-        .map_err(|e| Error::Store(format!("opening {}: {e}", session.store_path.display())))?;
+    let store = SqliteStore::with_config(
+        path,
+        SqliteStoreConfig {
+            cache_size_kib: STORE_CACHE_KIB,
+            ..SqliteStoreConfig::default()
+        },
+    )
+    .await
+    .map_err(|e| Error::Store(format!("opening {}: {e}", session.store_path.display())))?;
 
     let transport = NoDelayTransportFactory::new(config.endpoint.as_deref());
     let client_slot: Arc<OnceLock<Weak<Client>>> = Arc::new(OnceLock::new());
