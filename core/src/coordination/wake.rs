@@ -33,7 +33,11 @@ impl Wakeups {
     pub(crate) fn new() -> Arc<Self> {
         Arc::new(Wakeups {
             arrived: Notify::new(),
-            finished: broadcast::channel(1024).0,
+            // Slots are allocated up front, for every owned session: a
+            // waiter that falls more than 64 finishes behind sees `Lagged`
+            // and reads the outbox itself, so a small channel only costs a
+            // burst an extra read.
+            finished: broadcast::channel(64).0,
         })
     }
 
