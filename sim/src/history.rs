@@ -1,9 +1,10 @@
 //! The phone's history sync (part of the idle load, off by default): after
 //! pairing, a real phone sends the new companion a `protocolMessage` of type
 //! `HISTORY_SYNC_NOTIFICATION` over Signal. The simulator sends it once per
-//! companion, after its key share and after the login's offline marker. It points at a blob — a
-//! zlib-compressed `HistorySync` proto, encrypted like any WhatsApp media with
-//! the "WhatsApp History Keys" — that the companion downloads and processes.
+//! companion, after its key share and after the login's offline marker. It
+//! points at a blob — a zlib-compressed `HistorySync` proto, encrypted like
+//! any WhatsApp media with the "WhatsApp History Keys" — that the companion
+//! downloads and processes.
 //!
 //! One notification serves both clients the simulator is tested with:
 //! - it carries the compressed blob inline
