@@ -130,7 +130,7 @@ async fn measure(sim: &Sim, store: &str, rounds: usize) -> Figures {
         bare: Vec::with_capacity(rounds),
         otp: Vec::with_capacity(rounds),
     };
-    let mut inbox_counts = vec![2 * WARM_UP_ROUNDS; RECIPIENTS];
+    let mut inbox_counts = [2 * WARM_UP_ROUNDS; RECIPIENTS];
     for round in 0..rounds {
         let to = recipient(round % RECIPIENTS);
         let (bare, (otp, message_id)) = if round % 2 == 0 {

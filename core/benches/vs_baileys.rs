@@ -474,7 +474,7 @@ async fn settle(gw: &Gateway, sim: &Sim, n: usize, backlog: u64) -> u64 {
         // A bounded poll of the simulator's counters, not a wait for time to pass.
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    settle_rss(|| rss_kib()).await
+    settle_rss(rss_kib).await
 }
 
 /// Reads VmRSS every 500 ms until two reads differ by less than 256 KiB, at

@@ -131,7 +131,6 @@ fn signed_key_index_list(account: &Account, indexes: &[u32], ts: i64) -> anyhow:
         details: Some(details),
         account_signature: Some(signature.to_vec()),
         account_signature_key: Some(account.identity.public_key().public_key_bytes().to_vec()),
-        ..Default::default()
     }
     .encode_to_vec())
 }

@@ -8,8 +8,7 @@ use napi::bindgen_prelude::{JsError, JsObjectValue, JsValue};
 /// The JavaScript error for a core error, made on the JS thread.
 pub(crate) fn js_error(env: &Env, e: &waotp::Error) -> napi::Error {
     let plain = || napi::Error::from_reason(format!("{}: {e}", e.code()));
-    let error =
-        JsError::from(napi::Error::new(e.code().to_owned(), e.to_string())).into_unknown(*env);
+    let error = JsError::from(napi::Error::new(e.code(), e.to_string())).into_unknown(*env);
     let with_details = || -> napi::Result<napi::Error> {
         let mut object = error.coerce_to_object()?;
         match e {

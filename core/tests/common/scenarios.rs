@@ -118,7 +118,7 @@ pub async fn forty_codes(sim: &Simulator, workers: &mut [Worker], phone: &str) {
 /// another eligible worker takes over and every send arrives once.
 pub async fn killed_owner(
     sim: &Simulator,
-    workers: &mut Vec<Worker>,
+    workers: &mut [Worker],
     owner: usize,
     eligible: &[usize],
 ) {
