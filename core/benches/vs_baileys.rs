@@ -312,32 +312,16 @@ fn print_table(label: &str, n: usize, w: &Value, b: &Value) {
         marginal(w),
         marginal(b),
     );
-    for (name, key) in [
-        ("create → first QR, p50", "first_qr_ms"),
-        ("scan → open/connected, p50", "scan_to_open_ms"),
-        ("first send → server ack, p50", "send_first_ms"),
-        ("next sends → server ack, p50", "send_warm_ms"),
+    for (name, key, q) in [
+        ("create → first QR, p50", "first_qr_ms", 0.5),
+        ("scan → open/connected, p50", "scan_to_open_ms", 0.5),
+        ("first send → server ack, p50", "send_first_ms", 0.5),
+        ("next sends → server ack, p50", "send_warm_ms", 0.5),
+        ("create → first QR, p99", "first_qr_ms", 0.99),
+        ("scan → open/connected, p99", "scan_to_open_ms", 0.99),
+        ("next sends → server ack, p99", "send_warm_ms", 0.99),
     ] {
-        row(
-            name,
-            "ms",
-            2,
-            quantile(&w[key], 0.5),
-            quantile(&b[key], 0.5),
-        );
-    }
-    for (name, key) in [
-        ("create → first QR, p99", "first_qr_ms"),
-        ("scan → open/connected, p99", "scan_to_open_ms"),
-        ("next sends → server ack, p99", "send_warm_ms"),
-    ] {
-        row(
-            name,
-            "ms",
-            2,
-            quantile(&w[key], 0.99),
-            quantile(&b[key], 0.99),
-        );
+        row(name, "ms", 2, quantile(&w[key], q), quantile(&b[key], q));
     }
     let cpu = |v: &Value| {
         let ms = v["idle_cpu_ms"].as_f64()?;

@@ -174,6 +174,14 @@ pub fn log_in(
     older
 }
 
+/// The counters of `(phone, device)`, made on first use.
+fn stats_of<'a>(state: &'a mut State, phone: &str, device: u32) -> &'a mut DeviceStats {
+    state
+        .devices
+        .entry((phone.to_string(), device))
+        .or_default()
+}
+
 /// Records one message stanza with `id` from `(phone, device)`.
 /// `marked_as_retry` says whether the stanza's `<enc>` carries the `count`
 /// attribute the client puts on resends.
@@ -184,10 +192,7 @@ pub fn record_message(
     id: &str,
     marked_as_retry: bool,
 ) -> Arrival {
-    let stats = state
-        .devices
-        .entry((phone.to_string(), device))
-        .or_default();
+    let stats = stats_of(state, phone, device);
     let record = stats.messages.entry(id.to_string()).or_default();
     record.stanzas += 1;
     if record.stanzas == 1 {
@@ -216,10 +221,7 @@ pub fn retry_receipts_for(state: &State, phone: &str, device: u32, id: &str) -> 
 /// Counts one retry receipt sent to `(phone, device)` for `id`; each one
 /// allows one resend that [`record_message`] does not count as a duplicate.
 pub fn count_retry_receipt(state: &mut State, phone: &str, device: u32, id: &str) {
-    let stats = state
-        .devices
-        .entry((phone.to_string(), device))
-        .or_default();
+    let stats = stats_of(state, phone, device);
     stats
         .messages
         .entry(id.to_string())
@@ -230,30 +232,21 @@ pub fn count_retry_receipt(state: &mut State, phone: &str, device: u32, id: &str
 
 /// Records one idle-load message `id` sent to `(phone, device)`.
 pub fn record_idle_load(state: &mut State, phone: &str, device: u32, id: &str) {
-    let stats = state
-        .devices
-        .entry((phone.to_string(), device))
-        .or_default();
+    let stats = stats_of(state, phone, device);
     stats.idle_load_sent += 1;
     stats.idle_load_unacked.insert(id.to_string());
 }
 
 /// Records one history-sync notification `id` sent to `(phone, device)`.
 pub fn record_history_sync(state: &mut State, phone: &str, device: u32, id: &str) {
-    let stats = state
-        .devices
-        .entry((phone.to_string(), device))
-        .or_default();
+    let stats = stats_of(state, phone, device);
     stats.history_syncs_sent += 1;
     stats.history_sync_pending.insert(id.to_string());
 }
 
 /// Counts one download of a history-sync blob of `(phone, device)`.
 pub fn record_history_download(state: &mut State, phone: &str, device: u32) {
-    let stats = state
-        .devices
-        .entry((phone.to_string(), device))
-        .or_default();
+    let stats = stats_of(state, phone, device);
     stats.history_blob_downloads += 1;
 }
 

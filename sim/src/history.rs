@@ -24,21 +24,18 @@
 use std::io::Write as _;
 use std::sync::Arc;
 
-use anyhow::anyhow;
 use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::ZlibEncoder;
 use wacore::download::MediaType;
-use wacore::libsignal::protocol::{PreKeyBundle, ProtocolAddress};
-use wacore::messages::MessageUtils;
-use wacore_binary::builder::NodeBuilder;
+use wacore::libsignal::protocol::PreKeyBundle;
 use waproto::buffa::Message as _;
 use waproto::buffa::MessageField;
 use waproto::whatsapp as wa;
 
 use crate::idle_load::{IdleLoad, filler};
 use crate::state::{ConnHandle, Shared, now_secs};
-use crate::wire::{self, tag};
+use crate::wire;
 
 /// The contact of chat `chat` in the history ("62 877" + 8 digits).
 pub(crate) fn chat_jid(chat: usize) -> String {
@@ -121,12 +118,6 @@ pub async fn send(
     bundle: Option<&PreKeyBundle>,
     load: IdleLoad,
 ) -> anyhow::Result<()> {
-    let store = shared
-        .lock()
-        .accounts
-        .get(phone)
-        .map(|a| a.store.clone())
-        .ok_or_else(|| anyhow!("no account {phone}"))?;
     let plain = history_sync_proto(phone, load);
     let mut zlib = ZlibEncoder::new(Vec::new(), Compression::default());
     zlib.write_all(&plain)?;
@@ -162,31 +153,10 @@ pub async fn send(
         }),
         ..Default::default()
     };
-    let plaintext = MessageUtils::encode_and_pad(&message);
-    let remote = ProtocolAddress::new(&format!("companion-{phone}"), device.into());
-    let (enc_type, ciphertext) = {
-        let mut store = store.lock().await;
-        if let Some(bundle) = bundle {
-            store.start_session(&remote, bundle).await?;
-        }
-        store.encrypt(&remote, &plaintext).await?
-    };
+    let stanza =
+        crate::phone_message::encrypt(shared, phone, device, bundle, id.clone(), &message).await?;
     crate::devices::record_history_sync(&mut shared.lock(), phone, device, &id);
-    conn.send(
-        NodeBuilder::new(tag::MESSAGE)
-            .attrs([
-                ("from", format!("{phone}@{}", wire::PN_SERVER)),
-                ("id", id),
-                ("type", "text".to_string()),
-                ("category", "peer".to_string()),
-                ("t", now_secs().to_string()),
-            ])
-            .children([NodeBuilder::new(tag::ENC)
-                .attrs([("v", "2"), ("type", enc_type)])
-                .bytes(ciphertext)
-                .build()])
-            .build(),
-    );
+    conn.send(stanza);
     log::info!(
         "sent history sync ({} chats × {} messages, {} bytes) to {phone}:{device}, blob at {direct_path}",
         load.chats,

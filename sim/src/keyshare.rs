@@ -6,14 +6,11 @@ use std::sync::Arc;
 
 use anyhow::anyhow;
 use rand::RngExt as _;
-use wacore::libsignal::protocol::{PreKeyBundle, ProtocolAddress};
-use wacore::messages::MessageUtils;
-use wacore_binary::builder::NodeBuilder;
+use wacore::libsignal::protocol::PreKeyBundle;
 use waproto::buffa::MessageField;
 use waproto::whatsapp as wa;
 
 use crate::state::{ConnHandle, Shared, now_secs};
-use crate::wire::{self, tag};
 
 /// Encrypts a key share from the phone (device 0) to `phone:device`, using
 /// the bundle the companion just uploaded, and sends it on `conn`.
@@ -24,12 +21,6 @@ pub async fn send(
     device: u32,
     bundle: &PreKeyBundle,
 ) -> anyhow::Result<()> {
-    let store = shared
-        .lock()
-        .accounts
-        .get(phone)
-        .map(|a| a.store.clone())
-        .ok_or_else(|| anyhow!("no account {phone}"))?;
     let mut rng = rand::make_rng::<rand::rngs::StdRng>();
     // One key per account, shared with every companion (as the phone does).
     let (key_id, key_data) = {
@@ -72,28 +63,10 @@ pub async fn send(
         }),
         ..Default::default()
     };
-    let plaintext = MessageUtils::encode_and_pad(&share);
-    let remote = ProtocolAddress::new(&format!("companion-{phone}"), device.into());
-    let (enc_type, ciphertext) = {
-        let mut store = store.lock().await;
-        store.start_session(&remote, bundle).await?;
-        store.encrypt(&remote, &plaintext).await?
-    };
-    conn.send(
-        NodeBuilder::new(tag::MESSAGE)
-            .attrs([
-                ("from", format!("{phone}@{}", wire::PN_SERVER)),
-                ("id", format!("SIMKS{}", shared.next_id())),
-                ("type", "text".to_string()),
-                ("category", "peer".to_string()),
-                ("t", now_secs().to_string()),
-            ])
-            .children([NodeBuilder::new(tag::ENC)
-                .attrs([("v", "2"), ("type", enc_type)])
-                .bytes(ciphertext)
-                .build()])
-            .build(),
-    );
+    let id = format!("SIMKS{}", shared.next_id());
+    let stanza =
+        crate::phone_message::encrypt(shared, phone, device, Some(bundle), id, &share).await?;
+    conn.send(stanza);
     log::info!("sent app-state key share to {phone}:{device}");
     Ok(())
 }

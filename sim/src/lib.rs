@@ -32,6 +32,7 @@ mod keyshare;
 mod messages;
 mod pair_code;
 mod pairing;
+mod phone_message;
 pub mod redis_server;
 mod retry;
 mod server;

@@ -103,13 +103,7 @@ pub fn handle_iq(
                     done,
                 } = flow_entered;
                 let outcome = async {
-                    let account_store = {
-                        let st = shared2.lock();
-                        st.accounts
-                            .get(&phone)
-                            .map(|a| a.store.clone())
-                            .ok_or_else(|| anyhow!("account missing"))?
-                    };
+                    let account_store = shared2.account_store(&phone)?;
                     let adv = {
                         let store = account_store.lock().await;
                         derive_adv_secret(
@@ -218,12 +212,7 @@ pub async fn enter_code(
         .ok_or_else(|| anyhow!("the companion that asked for the code is gone"))?;
     crate::pairing::ensure_account(shared, phone, name)?;
     let identity_pub: Vec<u8> = {
-        let store = shared
-            .lock()
-            .accounts
-            .get(phone)
-            .map(|a| a.store.clone())
-            .ok_or_else(|| anyhow!("account missing"))?;
+        let store = shared.account_store(phone)?;
         let guard = store.lock().await;
         guard.identity().public_key().public_key_bytes().to_vec()
     };

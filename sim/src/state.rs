@@ -219,6 +219,15 @@ impl Shared {
         lock(&self.state)
     }
 
+    /// The Signal store of `phone`'s account (its phone, device 0).
+    pub fn account_store(&self, phone: &str) -> anyhow::Result<Arc<AsyncMutex<SignalStore>>> {
+        self.lock()
+            .accounts
+            .get(phone)
+            .map(|a| a.store.clone())
+            .ok_or_else(|| anyhow::anyhow!("no account {phone}"))
+    }
+
     /// A process-unique number for ids.
     pub fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
