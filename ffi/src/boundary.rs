@@ -36,7 +36,7 @@ pub(crate) fn guard_void(body: impl FnOnce()) {
 }
 
 /// The core's process-wide runtime, from a plain thread of this process.
-pub(crate) fn check_context() -> Result<&'static tokio::runtime::Runtime, Failure> {
+pub(crate) fn check_context() -> Result<&'static tokio::runtime::Handle, Failure> {
     let rt = waotp::runtime::shared().map_err(runtime_failure)?;
     if tokio::runtime::Handle::try_current().is_ok() {
         return Err(Failure::new(

@@ -104,10 +104,44 @@ where
     let rt = waotp::runtime::shared().map_err(|e| runtime_error(py, e))?;
     let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
     let future = event_loop.call_method0("create_future")?;
-    let (loop_ref, future_ref) = (event_loop.unbind(), future.clone().unbind());
+    let completion = Completion::new(event_loop.unbind(), future.clone().unbind());
     let task = rt.spawn(async move {
         let result = fut.await;
-        Python::attach(|py| {
+        completion.settle(result);
+    });
+    future.call_method1(
+        "add_done_callback",
+        (AbortOnCancel {
+            task: task.abort_handle(),
+        },),
+    )?;
+    Ok(future)
+}
+
+/// What a runtime task needs to complete its asyncio future: the loop and
+/// the future. These are Python objects held by a thread that is not
+/// Python's: they are only touched, and dropped, with the GIL, and never
+/// once the interpreter is finalizing (then they are leaked: a decref then
+/// would be a crash, a leak at exit is nothing).
+struct Completion {
+    objects: Option<(Py<PyAny>, Py<PyAny>)>,
+}
+
+impl Completion {
+    fn new(event_loop: Py<PyAny>, future: Py<PyAny>) -> Self {
+        Completion {
+            objects: Some((event_loop, future)),
+        }
+    }
+
+    /// Hands `result` to the loop's thread, which sets it on the future.
+    fn settle<T: for<'a> IntoPyObject<'a>>(mut self, result: waotp::Result<T>) {
+        let objects = &mut self.objects;
+        // Not attached (finalizing): the objects stay in `self`, for `drop`.
+        let _ = Python::try_attach(|py| {
+            let Some((event_loop, future)) = objects.take() else {
+                return;
+            };
             let (ok, value) = match result {
                 Ok(v) => match v.into_bound_py_any(py) {
                     Ok(v) => (true, v),
@@ -118,24 +152,33 @@ where
                     to_py_err(py, e).into_value(py).into_bound(py).into_any(),
                 ),
             };
-            let settle = match settle_function(py) {
-                Ok(f) => f,
-                Err(e) => return e.write_unraisable(py, None),
-            };
-            // Raises only when the loop is closed: nobody is waiting any more.
-            let _ = loop_ref.bind(py).call_method1(
-                "call_soon_threadsafe",
-                (settle, future_ref.bind(py), ok, value),
-            );
+            match settle_function(py) {
+                // Raises only when the loop is closed: nobody is waiting any more.
+                Ok(settle) => {
+                    let _ = event_loop
+                        .bind(py)
+                        .call_method1("call_soon_threadsafe", (settle, future.bind(py), ok, value));
+                }
+                Err(e) => e.write_unraisable(py, None),
+            }
         });
-    });
-    future.call_method1(
-        "add_done_callback",
-        (AbortOnCancel {
-            task: task.abort_handle(),
-        },),
-    )?;
-    Ok(future)
+    }
+}
+
+impl Drop for Completion {
+    /// After `settle`, or for a task aborted (its future cancelled) or
+    /// dropped by the runtime's shutdown: the objects go with the GIL, or
+    /// are leaked when the interpreter is finalizing.
+    fn drop(&mut self) {
+        if self.objects.is_none() {
+            return;
+        }
+        let objects = &mut self.objects;
+        let _ = Python::try_attach(|_py| drop(objects.take()));
+        if let Some(objects) = self.objects.take() {
+            std::mem::forget(objects);
+        }
+    }
 }
 
 /// Sets a future's result or exception, unless it was cancelled meanwhile.

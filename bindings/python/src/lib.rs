@@ -5,6 +5,8 @@
 //! typed, documented API is the pure-Python package `waotp` on top
 //! (`python/waotp/`); `_native.pyi` describes this module for type checkers.
 
+use std::time::Duration;
+
 use pyo3::prelude::*;
 
 mod call;
@@ -38,7 +40,25 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::BuildInfo>()?;
     m.add_function(wrap_pyfunction!(types::build_info, m)?)?;
     m.add_function(wrap_pyfunction!(error_codes, m)?)?;
+    let stop = wrap_pyfunction!(stop_runtime_at_exit, m)?;
+    m.py().import("atexit")?.call_method1("register", (stop,))?;
     Ok(())
+}
+
+/// How long the exit hook waits for blocking work in progress (a SQLite
+/// call) on waotp's threads before the interpreter goes on finalizing.
+const EXIT_WAIT: Duration = Duration::from_secs(2);
+
+/// Registered with `atexit` when the module loads: stops waotp's runtime
+/// (every gateway still open is dropped with it) while the interpreter is
+/// still whole. Without it, the runtime's threads outlive `atexit` and one
+/// that completes an awaitable late calls into a finalizing interpreter:
+/// "PyGILState_Release: thread state … must be current", or a segfault.
+/// The GIL is released meanwhile, so a thread of the runtime that waits for
+/// it (to complete an asyncio future) gets it and ends.
+#[pyfunction]
+fn stop_runtime_at_exit(py: Python<'_>) {
+    py.detach(|| waotp::runtime::shutdown(EXIT_WAIT));
 }
 
 /// Every error code the module can raise: the core's, then the runtime's.
