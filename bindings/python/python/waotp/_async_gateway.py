@@ -23,7 +23,7 @@ from ._native import (
     VerifyResult,
 )
 from ._options import Seconds, gateway_options, optional_seconds, seconds
-from .errors import Closed
+from .errors import AfterFork, Closed
 
 
 class AsyncEvents:
@@ -132,9 +132,14 @@ class AsyncGateway:
         await self.close()
 
     async def close(self) -> None:
-        """Stops every session; credentials stay for the next open."""
+        """Stops every session; credentials stay for the next open. In a
+        child process forked after the gateway opened, does nothing (see
+        :meth:`waotp.Gateway.close`)."""
         if self._opened is not None:
-            await self._opened.close(True)
+            try:
+                await self._opened.close(True)
+            except AfterFork:
+                pass
 
     # --- sessions -----------------------------------------------------------
 

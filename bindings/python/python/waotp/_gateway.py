@@ -22,6 +22,7 @@ from ._native import (
     VerifyResult,
 )
 from ._options import Seconds, gateway_options, optional_seconds, seconds
+from .errors import AfterFork
 
 
 class Events:
@@ -140,8 +141,16 @@ class Gateway:
 
     def close(self) -> None:
         """Stops every session; credentials stay for the next open. Calls
-        after this raise :class:`~waotp.errors.Closed`."""
-        self._native.close()
+        after this raise :class:`~waotp.errors.Closed`.
+
+        In a child process forked after the gateway opened, closing does
+        nothing: the gateway, its sessions and its threads are the parent's.
+        So a ``with`` block that a child leaves (``sys.exit`` in the child)
+        ends cleanly."""
+        try:
+            self._native.close()
+        except AfterFork:
+            pass
 
     # --- sessions -----------------------------------------------------------
 
