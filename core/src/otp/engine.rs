@@ -17,15 +17,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::delivery::DeliveryStatus;
 use crate::error::{Error, Result};
+use crate::model::DeliveryStatus;
+use crate::platform::layout;
 
 use super::clock::{Clock, SystemClock};
 use super::code::{OtpCode, OtpMessage};
 use super::generator::{check_length, generate_otp};
 use super::limiter::{Admission, Limits};
 use super::mac::CodeHasher;
-use super::secret::{OtpSecret, SECRET_FILE_NAME};
+use super::secret::OtpSecret;
 use super::state::{OtpState, VerifyOutcome, effective_state};
 use super::stats::OtpStats;
 use super::store::{MemoryStore, OtpRecord, OtpStore, SqliteStore};
@@ -365,7 +366,7 @@ impl OtpEngineBuilder {
         self.config.validate()?;
         let secret = match (self.secret, &self.data_dir) {
             (Some(s), _) => s,
-            (None, Some(dir)) => OtpSecret::load_or_create(&dir.join(SECRET_FILE_NAME))?,
+            (None, Some(dir)) => OtpSecret::load_or_create(&layout::otp_secret(dir))?,
             (None, None) => OtpSecret::generate()?,
         };
         let store: Arc<dyn OtpStore> = match (self.store, &self.data_dir) {

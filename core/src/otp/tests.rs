@@ -10,8 +10,8 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use super::*;
-use crate::delivery::DeliveryStatus;
 use crate::error::Error;
+use crate::model::DeliveryStatus;
 
 /// Runs a future to completion on this thread's own runtime.
 fn run<T>(f: impl Future<Output = T>) -> T {
