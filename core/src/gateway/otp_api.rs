@@ -2,14 +2,13 @@
 //! joined to a WhatsApp session (the on-WhatsApp check, pacing, the send and
 //! its retries, delivery tracking, events).
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
 
 use super::Gateway;
 use crate::error::{Error, Result};
 use crate::events::Event;
-use crate::model::SessionState;
 use crate::model::time::unix_millis;
 use crate::otp::{self, OtpCode, OtpEngine, OtpRequest, OtpStatus, StatsSnapshot, VerifyOutcome};
 use crate::session::Session;
@@ -252,21 +251,14 @@ impl Gateway {
 /// Waits (until `deadline`) for a session that is on its way to connected;
 /// fails at once when it cannot get there by itself.
 async fn ready(session: &Session, deadline: tokio::time::Instant) -> Result<()> {
-    match session.status().state {
-        SessionState::Connected => Ok(()),
-        SessionState::Starting | SessionState::Connecting | SessionState::Reconnecting => {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            session
-                .wait_connected(left.max(Duration::from_millis(1)))
-                .await
-                .map(|_| ())
-        }
-        SessionState::LoggedOut => Err(Error::LoggedOut(session.id().to_owned())),
-        other => Err(Error::NotConnected {
-            session: session.id().to_owned(),
-            state: other.to_string(),
-        }),
-    }
+    tokio::time::timeout_at(deadline, session.inner.until_ready())
+        .await
+        .unwrap_or_else(|_| {
+            Err(Error::Timeout(format!(
+                "session `{}` to connect",
+                session.id()
+            )))
+        })
 }
 
 #[cfg(test)]

@@ -106,4 +106,29 @@ impl SessionInner {
     pub(super) fn is_deleted(&self) -> bool {
         !self.store_path.exists()
     }
+
+    /// Waits for a connection on its way (starting, connecting,
+    /// reconnecting); fails at once when the session cannot get there by
+    /// itself (logged out, waiting for a scan, stopped). The one "wait until
+    /// connected" of the crate: callers bound it with their own timeout.
+    pub(crate) async fn until_ready(&self) -> Result<()> {
+        let mut rx = self.status.subscribe();
+        loop {
+            let state = rx.borrow_and_update().state;
+            match state {
+                SessionState::Connected => return Ok(()),
+                SessionState::Starting | SessionState::Connecting | SessionState::Reconnecting => {}
+                SessionState::LoggedOut => return Err(Error::LoggedOut(self.id.to_string())),
+                other => {
+                    return Err(Error::NotConnected {
+                        session: self.id.to_string(),
+                        state: other.to_string(),
+                    });
+                }
+            }
+            if rx.changed().await.is_err() {
+                return Err(Error::Closed);
+            }
+        }
+    }
 }

@@ -474,31 +474,9 @@ impl SessionInner {
     }
 
     /// Waits up to `wait` for a connection on its way; fails at once when
-    /// the session cannot get there by itself.
+    /// the session cannot get there by itself (see [`SessionInner::until_ready`]).
     pub(crate) async fn ready_within(&self, wait: Duration) -> Result<()> {
-        let mut rx = self.status.subscribe();
-        let ready = async {
-            loop {
-                let state = rx.borrow_and_update().state;
-                match state {
-                    SessionState::Connected => return Ok(()),
-                    SessionState::Starting
-                    | SessionState::Connecting
-                    | SessionState::Reconnecting => {}
-                    SessionState::LoggedOut => return Err(Error::LoggedOut(self.id.to_string())),
-                    other => {
-                        return Err(Error::NotConnected {
-                            session: self.id.to_string(),
-                            state: other.to_string(),
-                        });
-                    }
-                }
-                if rx.changed().await.is_err() {
-                    return Err(Error::Closed);
-                }
-            }
-        };
-        match tokio::time::timeout(wait, ready).await {
+        match tokio::time::timeout(wait, self.until_ready()).await {
             Ok(result) => result,
             Err(_) => Err(Error::NotConnected {
                 session: self.id.to_string(),
