@@ -4,6 +4,7 @@
 
 pub mod build_info;
 pub mod delivery_status;
+pub mod idempotency;
 pub mod message;
 pub mod phone;
 pub mod qr;
@@ -13,6 +14,8 @@ pub(crate) mod time;
 
 pub use build_info::{BuildInfo, build_info};
 pub use delivery_status::DeliveryStatus;
+pub use idempotency::MAX_IDEMPOTENCY_KEY_LEN;
+pub(crate) use idempotency::check_idempotency_key;
 pub use message::MessageRecord;
 pub use qr::QrCode;
 pub use session_id::SessionId;

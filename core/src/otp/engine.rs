@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::model::DeliveryStatus;
+use crate::model::check_idempotency_key;
 use crate::platform::layout;
 
 use super::clock::{Clock, SystemClock};
@@ -38,8 +39,6 @@ pub const MIN_TTL: Duration = Duration::from_secs(10);
 pub const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 /// Most attempts that may be allowed per code.
 pub const MAX_ATTEMPTS_LIMIT: u32 = 100;
-/// Longest idempotency key accepted, in bytes.
-pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 /// Entered codes longer than this are not even hashed (they cannot match).
 const MAX_CODE_INPUT: usize = 64;
 
@@ -497,15 +496,10 @@ impl OtpEngine {
             None => Template::default_for(locale, minutes_of(ttl)),
         };
         let company = check_company(&req.company_name, template.uses_company())?;
-        let key = match req.idempotency_key.as_deref() {
-            None => None,
-            Some(k) if !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY_LEN => Some(k),
-            Some(_) => {
-                return Err(Error::InvalidArgument(format!(
-                    "idempotency_key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} bytes"
-                )));
-            }
-        };
+        let key = req.idempotency_key.as_deref();
+        if let Some(key) = key {
+            check_idempotency_key(key)?;
+        }
 
         let now = inner.clock.now_ms();
         self.maybe_cleanup(now).await;

@@ -625,6 +625,10 @@ fn bad_requests_are_clear_invalid_argument_errors() {
         (OtpRequest::new("   "), "company_name"),
         (OtpRequest::new("X").ttl(Duration::from_secs(1)), "ttl"),
         (OtpRequest::new("X").idempotency_key(""), "idempotency_key"),
+        (
+            OtpRequest::new("X").idempotency_key("k".repeat(MAX_IDEMPOTENCY_KEY_LEN + 1)),
+            "1 to 256 bytes",
+        ),
     ];
     for (req, needle) in cases {
         let err = e.issue(TO, SESSION, &req).unwrap_err();

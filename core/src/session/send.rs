@@ -9,7 +9,7 @@ use whatsapp_rust::waproto::whatsapp as wa;
 
 use crate::coordination::{Command, Request};
 use crate::error::{Error, Result};
-use crate::model::{DeliveryStatus, MessageRecord};
+use crate::model::{DeliveryStatus, MessageRecord, check_idempotency_key};
 
 use super::ownership::{on_owner, perform};
 use super::{REMOTE_CALL_WAIT, Session, SessionInner};
@@ -53,12 +53,8 @@ impl Session {
                 "message text is longer than {MAX_TEXT_LEN} characters"
             )));
         }
-        if let Some(key) = idempotency_key
-            && (key.is_empty() || key.len() > 256)
-        {
-            return Err(Error::InvalidArgument(
-                "idempotency key must be 1 to 256 bytes".into(),
-            ));
+        if let Some(key) = idempotency_key {
+            check_idempotency_key(key)?;
         }
         let message_id = self.new_message_id()?;
         let request = Request::new(
