@@ -1,6 +1,6 @@
 //! The OTP engine: generate, send-ready render, store, verify, limit, measure.
 //!
-//! Security by default (see DESIGN.md, "OTP engine rules"):
+//! Security by default (the tests are in `otp/tests.rs`):
 //!
 //! * codes come from the OS CSPRNG with uniform digits ([`generate_otp`]);
 //! * only `HMAC-SHA256(secret, recipient ‖ 0 ‖ code)` is stored, compared in
