@@ -18,8 +18,9 @@
 //!
 //! # How the crate is built
 //!
-//! The source is in layers; a module imports only from the layers below it,
-//! so each layer can be read knowing only what is under it:
+//! The source is in layers; a module imports only from the layers below it
+//! (`core/tests/layers.rs` checks every `crate::` path), so each layer can
+//! be read knowing only what is under it:
 //!
 //! ```text
 //! gateway/       the facade: Gateway and its builder (Redis wiring, endpoint),
