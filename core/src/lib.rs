@@ -15,41 +15,74 @@
 //! println!("{:?}", gateway.message_status(&sent.id).await?.status);
 //! # Ok(()) }
 //! ```
+//!
+//! # How the crate is built
+//!
+//! The source is in layers; a module imports only from the layers below it
+//! (`core/tests/layers.rs` checks every `crate::` path), so each layer can
+//! be read knowing only what is under it:
+//!
+//! ```text
+//! gateway/       the facade: Gateway and its builder (Redis wiring, endpoint),
+//!                the session registry and discovery, the OTP API, the send retry policy
+//! session/       one linked device: handle, pairing, sends, lifecycle, which process
+//!                owns the connection, the wiring to whatsapp-rust; it declares the
+//!                SessionContext it needs, and the gateway builds it
+//! delivery/      message tracker, delivery report pipeline, on-WhatsApp and phone caches
+//! otp/ · coordination/ · events/
+//!                the engines: codes, stores, limits and verification; leases, outbox
+//!                and shared statuses between processes (one host or Redis); the
+//!                event enum, its streams and bus (events sit above otp)
+//! platform/      the data dir's layout (every path in one place), private files,
+//!                SQLite helpers, poison-tolerant locks
+//! model/         plain data: session ids, states and statuses, QR codes, message
+//!                records, delivery statuses, phone numbers, times, idempotency keys
+//! error          the one error enum and its stable codes
+//! ```
+//!
+//! `for_bindings/` sits beside the stack: what only the C, Python and Node
+//! bindings use (a shared runtime, stderr logging, flat event fields). It is
+//! hidden from these docs.
+//!
+//! # Features
+//!
+//! * `sandbox` (off by default): accept a loopback simulator endpoint
+//!   ([`GatewayBuilder::endpoint`]) and a manual clock
+//!   ([`GatewayBuilder::manual_clock`]), for tests. It turns off
+//!   whatsapp-rust's certificate-chain check; never enable it in a shipped
+//!   build ([`BuildInfo::sandbox`] tells which kind of build this is).
 
 #![warn(missing_docs)]
 
-mod build_info;
 mod coordination;
 pub mod delivery;
-mod delivery_reports;
-mod endpoint;
 pub mod error;
-mod event_fields;
 pub mod events;
+#[doc(hidden)]
+pub mod for_bindings;
 mod gateway;
-mod messages;
-mod on_whatsapp_cache;
+mod model;
 pub mod otp;
-mod otp_delivery;
-pub mod phone;
-mod phone_cache;
-mod redis_wiring;
-pub mod retry;
-pub mod runtime;
+mod platform;
 pub mod session;
-pub mod stderr_log;
-mod storage;
 
-pub use build_info::{BuildInfo, build_info};
-pub use delivery::DeliveryStatus;
 pub use error::{Error, Result};
-pub use event_fields::EventFields;
 pub use events::{Event, EventStream};
-pub use gateway::{Gateway, GatewayBuilder};
-pub use messages::MessageRecord;
+pub use gateway::{Gateway, GatewayBuilder, SentOtp};
+pub use model::{BuildInfo, DeliveryStatus, MessageRecord, build_info};
 pub use otp::{OtpRequest, OtpStatus, VerifyOutcome};
-pub use otp_delivery::SentOtp;
-pub use retry::SendRetry;
 pub use session::{
     LinkedUser, QrCode, SentMessage, Session, SessionId, SessionState, SessionStatus,
 };
+
+/// Phone number normalisation.
+pub use model::phone;
+
+/// The send retry policy (kept at its old path).
+pub mod retry {
+    pub use crate::gateway::send_retry::SendRetry;
+}
+pub use gateway::SendRetry;
+
+#[doc(hidden)]
+pub use for_bindings::{EventFields, runtime, stderr_log};

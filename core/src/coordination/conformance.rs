@@ -12,9 +12,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{Command, Coordination, Lease, Outcome, Request, SharedStatus, Submitted};
-use crate::delivery::DeliveryStatus;
 use crate::error::Error;
-use crate::session::{SessionId, SessionStatus};
+use crate::model::DeliveryStatus;
+use crate::model::{SessionId, SessionStatus};
 
 /// The bound on waits that should end at once: generous for a loaded
 /// machine, far below any timeout that would otherwise end them.

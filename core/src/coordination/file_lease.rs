@@ -1,4 +1,5 @@
-//! The one-host lease: an exclusive OS file lock on `sessions/<id>.lock`.
+//! The one-host lease: an exclusive OS file lock on `sessions/<id>.lock`
+//! (see [`crate::platform::layout::session_lock`]).
 //!
 //! The kernel releases the lock when the process exits, however it exits
 //! (SIGKILL included), so a dead owner never blocks a session. The lock
@@ -9,7 +10,6 @@ use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::session::SessionId;
 
 /// A held file lock; dropping it releases the lock.
 #[derive(Debug)]
@@ -24,11 +24,6 @@ impl FileLock {
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
-}
-
-/// `sessions/<id>.lock` beside the session's store.
-pub(crate) fn lock_path(sessions_dir: &Path, session: &SessionId) -> PathBuf {
-    sessions_dir.join(format!("{}.lock", session.as_str()))
 }
 
 /// Takes the lock without waiting; `None` while another open file holds it.
@@ -54,11 +49,14 @@ pub(crate) fn try_lock(path: &Path) -> Result<Option<FileLock>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::SessionId;
+    use crate::platform::layout::session_lock;
 
     #[test]
     fn one_holder_at_a_time_and_released_on_drop() {
         let dir = tempfile::tempdir().unwrap();
-        let path = lock_path(dir.path(), &SessionId::parse("shop").unwrap());
+        let path = session_lock(dir.path(), &SessionId::parse("shop").unwrap());
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         let first = try_lock(&path).unwrap().expect("a free lock is taken");
         assert!(try_lock(&path).unwrap().is_none(), "a held lock is refused");
         drop(first);

@@ -16,17 +16,18 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::watch;
 
-use crate::delivery::DeliveryStatus;
 use crate::error::{Error, Result};
-use crate::messages::MessageRecord;
-use crate::session::SessionId;
+use crate::model::DeliveryStatus;
+use crate::model::MessageRecord;
+use crate::model::SessionId;
+use crate::platform::layout;
+use crate::platform::sync::lock;
 
 use super::file_lease::{self, FileLock};
 use super::wake::{self, WakeServer, Wakeups};
 use super::{Command, Coordination, Lease, Outcome, Request, SharedStatus, Submitted};
 
 /// File name of the shared database inside a data dir.
-pub(crate) const DB_FILE_NAME: &str = "shared.db";
 /// How often a follower tries a free lease: well inside the 5 s failover bound.
 const LEASE_POLL: Duration = Duration::from_millis(250);
 /// How often a sender that cannot reach an owner reads its request's row.
@@ -90,7 +91,7 @@ fn sql_ms(ms: u64) -> i64 {
 /// The shared state of the processes on one data dir.
 pub(crate) struct LocalCoordination {
     db: Mutex<Connection>,
-    sessions_dir: PathBuf,
+    data_dir: PathBuf,
     /// The sessions this process owns, with their wake-ups.
     owned: Arc<Mutex<HashMap<SessionId, Arc<Wakeups>>>>,
     last_cleanup_ms: AtomicU64,
@@ -112,20 +113,16 @@ impl Drop for LocalHolder {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl LocalCoordination {
     /// Opens (or creates) `data_dir/shared.db`, mode 0600.
     pub(crate) fn open(data_dir: &Path) -> Result<Self> {
-        let path = data_dir.join(DB_FILE_NAME);
-        crate::storage::create_private_file(&path)?;
+        let path = layout::shared_db(data_dir);
+        crate::platform::files::create_private_file(&path)?;
         let conn = Connection::open(&path)?;
-        crate::storage::prepare_shared_db(&conn, &path, SCHEMA, SCHEMA_VERSION)?;
+        crate::platform::sqlite::prepare_shared_db(&conn, &path, SCHEMA, SCHEMA_VERSION)?;
         Ok(LocalCoordination {
             db: Mutex::new(conn),
-            sessions_dir: crate::storage::sessions_dir(data_dir),
+            data_dir: data_dir.to_path_buf(),
             owned: Arc::default(),
             last_cleanup_ms: AtomicU64::new(0),
         })
@@ -136,7 +133,7 @@ impl LocalCoordination {
     }
 
     fn socket(&self, session: &SessionId) -> Option<PathBuf> {
-        wake::socket_path(&file_lease::lock_path(&self.sessions_dir, session))
+        layout::wake_socket(&self.data_dir, session)
     }
 
     fn hub(&self, session: &SessionId) -> Option<Arc<Wakeups>> {
@@ -175,7 +172,7 @@ impl LocalCoordination {
 #[async_trait]
 impl Coordination for LocalCoordination {
     async fn try_lease(&self, session: &SessionId) -> Result<Option<Lease>> {
-        let path = file_lease::lock_path(&self.sessions_dir, session);
+        let path = layout::session_lock(&self.data_dir, session);
         let Some(file_lock) = file_lease::try_lock(&path)? else {
             return Ok(None);
         };
@@ -552,7 +549,10 @@ mod tests {
     #[tokio::test]
     async fn local_coordination_conformance() {
         let dir = tempfile::tempdir().unwrap();
-        crate::storage::create_private_dir(&crate::storage::sessions_dir(dir.path())).unwrap();
+        crate::platform::files::create_private_dir(&crate::platform::layout::sessions_dir(
+            dir.path(),
+        ))
+        .unwrap();
         // Two handles on one data dir: as two processes, each with its own
         // file locks and database connection.
         let a = Arc::new(LocalCoordination::open(dir.path()).unwrap());

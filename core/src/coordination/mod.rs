@@ -45,10 +45,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::watch;
 
-use crate::delivery::DeliveryStatus;
 use crate::error::Result;
-use crate::messages::MessageRecord;
-use crate::session::SessionId;
+use crate::model::DeliveryStatus;
+use crate::model::MessageRecord;
+use crate::model::SessionId;
 
 pub(crate) use requests::{Command, Outcome, Request, Submitted};
 pub(crate) use shared_status::SharedStatus;

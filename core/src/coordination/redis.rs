@@ -35,10 +35,10 @@ use redis::aio::ConnectionManager;
 use redis::{Client, RedisResult};
 use tokio::sync::watch;
 
-use crate::delivery::DeliveryStatus;
 use crate::error::{Error, Result};
-use crate::messages::MessageRecord;
-use crate::session::SessionId;
+use crate::model::DeliveryStatus;
+use crate::model::MessageRecord;
+use crate::model::SessionId;
 
 use super::shared_status::this_process;
 use super::{Command, Coordination, Lease, Outcome, Request, SharedStatus, Submitted};

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::session::SessionId;
+use crate::model::SessionId;
 
 use super::wire_error::WireError;
 

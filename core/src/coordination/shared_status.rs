@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::session::state::unix_millis::to_millis;
-use crate::session::{LinkedUser, QrCode, SessionState, SessionStatus};
+use crate::model::time::unix_millis::to_millis;
+use crate::model::{LinkedUser, QrCode, SessionState, SessionStatus};
 
 /// The published status of one session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

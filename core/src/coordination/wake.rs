@@ -47,14 +47,6 @@ impl Wakeups {
     }
 }
 
-/// `sessions/<id>.sock`, or `None` when the path is too long for a Unix
-/// socket (then senders poll).
-pub(crate) fn socket_path(lock_path: &Path) -> Option<PathBuf> {
-    let path = lock_path.with_extension("sock");
-    // sun_path holds 108 bytes including the terminating NUL.
-    (path.as_os_str().len() < 108).then_some(path)
-}
-
 /// The owner's listening socket; dropping it stops listening and removes the file.
 #[derive(Debug)]
 pub(crate) struct WakeServer {

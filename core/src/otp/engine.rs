@@ -17,15 +17,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::delivery::DeliveryStatus;
 use crate::error::{Error, Result};
+use crate::model::DeliveryStatus;
+use crate::model::check_idempotency_key;
+use crate::platform::layout;
 
 use super::clock::{Clock, SystemClock};
 use super::code::{OtpCode, OtpMessage};
 use super::generator::{check_length, generate_otp};
 use super::limiter::{Admission, Limits};
 use super::mac::CodeHasher;
-use super::secret::{OtpSecret, SECRET_FILE_NAME};
+use super::secret::OtpSecret;
 use super::state::{OtpState, VerifyOutcome, effective_state};
 use super::stats::OtpStats;
 use super::store::{MemoryStore, OtpRecord, OtpStore, SqliteStore};
@@ -37,8 +39,6 @@ pub const MIN_TTL: Duration = Duration::from_secs(10);
 pub const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 /// Most attempts that may be allowed per code.
 pub const MAX_ATTEMPTS_LIMIT: u32 = 100;
-/// Longest idempotency key accepted, in bytes.
-pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 /// Entered codes longer than this are not even hashed (they cannot match).
 const MAX_CODE_INPUT: usize = 64;
 
@@ -365,7 +365,7 @@ impl OtpEngineBuilder {
         self.config.validate()?;
         let secret = match (self.secret, &self.data_dir) {
             (Some(s), _) => s,
-            (None, Some(dir)) => OtpSecret::load_or_create(&dir.join(SECRET_FILE_NAME))?,
+            (None, Some(dir)) => OtpSecret::load_or_create(&layout::otp_secret(dir))?,
             (None, None) => OtpSecret::generate()?,
         };
         let store: Arc<dyn OtpStore> = match (self.store, &self.data_dir) {
@@ -496,15 +496,10 @@ impl OtpEngine {
             None => Template::default_for(locale, minutes_of(ttl)),
         };
         let company = check_company(&req.company_name, template.uses_company())?;
-        let key = match req.idempotency_key.as_deref() {
-            None => None,
-            Some(k) if !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY_LEN => Some(k),
-            Some(_) => {
-                return Err(Error::InvalidArgument(format!(
-                    "idempotency_key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} bytes"
-                )));
-            }
-        };
+        let key = req.idempotency_key.as_deref();
+        if let Some(key) = key {
+            check_idempotency_key(key)?;
+        }
 
         let now = inner.clock.now_ms();
         self.maybe_cleanup(now).await;

@@ -24,6 +24,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::error::Error;
+use crate::platform::sync;
 
 /// At most `max` events per `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,7 +300,7 @@ impl Limiter {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        sync::lock(&self.state)
     }
 
     /// Takes a send slot for `recipient` at `now_ms`, or says when to retry.

@@ -1,6 +1,6 @@
 //! The OTP engine: generate, send-ready render, store, verify, limit, measure.
 //!
-//! Security by default (see DESIGN.md, "OTP engine rules"):
+//! Security by default (the tests are in `otp/tests.rs`):
 //!
 //! * codes come from the OS CSPRNG with uniform digits ([`generate_otp`]);
 //! * only `HMAC-SHA256(secret, recipient ‖ 0 ‖ code)` is stored, compared in
@@ -45,11 +45,12 @@ mod template;
 #[cfg(test)]
 mod tests;
 
+pub use crate::model::MAX_IDEMPOTENCY_KEY_LEN;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use code::{OtpCode, OtpMessage};
 pub use engine::{
-    IssuedOtp, MAX_ATTEMPTS_LIMIT, MAX_IDEMPOTENCY_KEY_LEN, MAX_TTL, MIN_TTL, OtpConfig, OtpEngine,
-    OtpEngineBuilder, OtpRequest, OtpStatus, Verification,
+    IssuedOtp, MAX_ATTEMPTS_LIMIT, MAX_TTL, MIN_TTL, OtpConfig, OtpEngine, OtpEngineBuilder,
+    OtpRequest, OtpStatus, Verification,
 };
 pub use generator::{MAX_LENGTH, MIN_LENGTH, generate_otp};
 pub use limiter::{

@@ -17,7 +17,7 @@ use zeroize::Zeroize;
 use crate::error::{Error, Result};
 
 /// File name of the secret inside a data dir.
-pub const SECRET_FILE_NAME: &str = "otp.secret";
+pub const SECRET_FILE_NAME: &str = crate::platform::layout::OTP_SECRET_FILE;
 /// Shortest secret accepted, in bytes.
 pub const MIN_SECRET_LEN: usize = 16;
 /// Length of a generated secret, in bytes.

@@ -21,6 +21,8 @@ use serde::Serialize;
 
 use super::state::VerifyOutcome;
 
+use crate::platform::sync;
+
 const SUB_BITS: u32 = 4;
 const SUB: u64 = 1 << SUB_BITS;
 const MAX_EXP: u32 = 39;
@@ -235,7 +237,7 @@ impl OtpStats {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        sync::lock(&self.inner)
     }
 
     fn update(&self, session_id: Option<&str>, f: impl Fn(&mut Counters)) {

@@ -10,8 +10,8 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use super::*;
-use crate::delivery::DeliveryStatus;
 use crate::error::Error;
+use crate::model::DeliveryStatus;
 
 /// Runs a future to completion on this thread's own runtime.
 fn run<T>(f: impl Future<Output = T>) -> T {
@@ -625,6 +625,10 @@ fn bad_requests_are_clear_invalid_argument_errors() {
         (OtpRequest::new("   "), "company_name"),
         (OtpRequest::new("X").ttl(Duration::from_secs(1)), "ttl"),
         (OtpRequest::new("X").idempotency_key(""), "idempotency_key"),
+        (
+            OtpRequest::new("X").idempotency_key("k".repeat(MAX_IDEMPOTENCY_KEY_LEN + 1)),
+            "1 to 256 bytes",
+        ),
     ];
     for (req, needle) in cases {
         let err = e.issue(TO, SESSION, &req).unwrap_err();

@@ -9,13 +9,13 @@ use whatsapp_rust::prelude::{Bot, Client, Event as WaEvent, EventHandler};
 use whatsapp_rust::store::{SqliteStore, SqliteStoreConfig};
 use whatsapp_rust::types::presence::ReceiptType;
 
-use crate::delivery::DeliveryStatus;
 use crate::error::{Error, Result};
 use crate::events::Event;
-use crate::session::SessionInner;
-use crate::session::qr::QrCode;
-use crate::session::state::{LinkedUser, SessionState};
-use crate::session::transport::NoDelayTransportFactory;
+use crate::model::{DeliveryStatus, LinkedUser, QrCode, SessionState};
+use crate::platform::sync::lock;
+
+use super::SessionInner;
+use super::transport::NoDelayTransportFactory;
 
 /// SQLite page cache of a session's store, in KiB (whatsapp-rust's default
 /// is 512). A process holds one store per session, and with 512 KiB the
@@ -37,14 +37,14 @@ pub(crate) struct Running {
 /// has since been replaced (restart, fresh QR) are not mistaken for the
 /// current one's.
 pub(crate) async fn spawn(session: &Arc<SessionInner>, generation: u64) -> Result<Running> {
-    let config = &session.shared.config;
+    let config = &session.context.config;
     let path = session.store_path.to_str().ok_or_else(|| {
         Error::InvalidArgument(format!(
             "data dir is not valid UTF-8: {:?}",
             session.store_path
         ))
     })?;
-    crate::storage::check_sqlite(&session.store_path)?;
+    crate::platform::sqlite::check_sqlite(&session.store_path)?;
     let store = SqliteStore::with_config(
         path,
         SqliteStoreConfig {
@@ -77,7 +77,7 @@ pub(crate) async fn spawn(session: &Arc<SessionInner>, generation: u64) -> Resul
         .map_err(|e| Error::WhatsApp(format!("building the client: {e}")))?;
     let client = bot.client();
     let _ = client_slot.set(Arc::downgrade(&client));
-    crate::session::retry_receipts::watch(&client, Arc::downgrade(session));
+    super::retry_receipts::watch(&client, Arc::downgrade(session));
 
     let handle = bot.spawn();
     let weak = Arc::downgrade(session);
@@ -131,7 +131,7 @@ impl EventHandler for SessionEvents {
             _ => {}
         }
         let client = self.client.get().and_then(Weak::upgrade);
-        let _order = crate::session::lock(&session.event_order);
+        let _order = lock(&session.event_order);
         // Checked under the lock: a start or stop moves the generation under
         // the same lock, so an event of the previous client can never land
         // after a restart has reset the status.
@@ -149,7 +149,7 @@ fn apply_lifecycle_event(session: &SessionInner, event: &WaEvent, client: Option
         WaEvent::PairingQrCode(qr) => {
             let code = QrCode::new(qr.code.clone(), SystemTime::now() + qr.timeout);
             let count = session.show_qr(code.clone());
-            session.shared.emit(Event::QrUpdated {
+            session.context.emit(Event::QrUpdated {
                 session: id,
                 qr: qr.code.clone(),
                 expires_at: code.expires_at(),
@@ -158,7 +158,7 @@ fn apply_lifecycle_event(session: &SessionInner, event: &WaEvent, client: Option
         }
         WaEvent::PairingCode(pc) => {
             session.set_pair_code(Some(pc.code.clone()));
-            session.shared.emit(Event::PairingCode {
+            session.context.emit(Event::PairingCode {
                 session: id,
                 code: pc.code.clone(),
             });
@@ -185,7 +185,7 @@ fn apply_lifecycle_event(session: &SessionInner, event: &WaEvent, client: Option
                     Some("every QR code expired before a scan".into()),
                 )
             });
-            session.shared.emit(Event::QrExpired { session: id });
+            session.context.emit(Event::QrExpired { session: id });
         }
         WaEvent::Connected(_) => {
             session.clear_pairing();
@@ -196,7 +196,7 @@ fn apply_lifecycle_event(session: &SessionInner, event: &WaEvent, client: Option
                 }
                 s.enter(SessionState::Connected, None);
             });
-            session.shared.emit(Event::Connected { session: id, user });
+            session.context.emit(Event::Connected { session: id, user });
         }
         WaEvent::Disconnected(d) => {
             let reason = d.reason.to_string();
@@ -205,7 +205,7 @@ fn apply_lifecycle_event(session: &SessionInner, event: &WaEvent, client: Option
                     s.enter(SessionState::Reconnecting, Some(reason.clone()));
                 }
             });
-            session.shared.emit(Event::Disconnected {
+            session.context.emit(Event::Disconnected {
                 session: id,
                 reason,
             });
@@ -214,7 +214,7 @@ fn apply_lifecycle_event(session: &SessionInner, event: &WaEvent, client: Option
             let reason = format!("{:?}", out.reason);
             session.mark_logged_out();
             session.update_status(|s| s.enter(SessionState::LoggedOut, Some(reason.clone())));
-            session.shared.emit(Event::LoggedOut {
+            session.context.emit(Event::LoggedOut {
                 session: id,
                 reason,
             });
@@ -222,7 +222,7 @@ fn apply_lifecycle_event(session: &SessionInner, event: &WaEvent, client: Option
         WaEvent::StreamReplaced(_) => {
             let reason = "replaced by another connection of the same device".to_owned();
             session.update_status(|s| s.enter(SessionState::Stopped, Some(reason.clone())));
-            session.shared.emit(Event::Stopped {
+            session.context.emit(Event::Stopped {
                 session: id,
                 reason,
             });
@@ -230,7 +230,7 @@ fn apply_lifecycle_event(session: &SessionInner, event: &WaEvent, client: Option
         WaEvent::TemporaryBan(ban) => {
             let reason = format!("temporarily banned ({:?}) for {:?}", ban.code, ban.expire);
             session.update_status(|s| s.enter(SessionState::Stopped, Some(reason.clone())));
-            session.shared.emit(Event::Stopped {
+            session.context.emit(Event::Stopped {
                 session: id,
                 reason,
             });
@@ -238,7 +238,7 @@ fn apply_lifecycle_event(session: &SessionInner, event: &WaEvent, client: Option
         WaEvent::ClientOutdated(_) => {
             let reason = "WhatsApp says this client version is outdated".to_owned();
             session.update_status(|s| s.enter(SessionState::Stopped, Some(reason.clone())));
-            session.shared.emit(Event::Stopped {
+            session.context.emit(Event::Stopped {
                 session: id,
                 reason,
             });

@@ -17,8 +17,11 @@ use tokio::task::JoinSet;
 
 use crate::coordination::{Command, Lease, Outcome, Request, SharedStatus, Submitted};
 use crate::error::{Error, Result};
+use crate::model::SessionState;
 
-use super::{SessionInner, SessionState, lock};
+use crate::platform::sync::lock;
+
+use super::SessionInner;
 
 /// How long the drain loop waits for a request before looking again (the
 /// wake socket or Redis wakes it sooner; with its wake socket up, the local
@@ -110,7 +113,7 @@ async fn step(session: &Arc<SessionInner>) -> Result<()> {
     if session.is_remote {
         return mirror(session).await;
     }
-    match session.shared.coordination.try_lease(&session.id).await? {
+    match session.context.coordination.try_lease(&session.id).await? {
         Some(lease) => take_over(session, lease).await,
         None => mirror(session).await,
     }
@@ -125,7 +128,7 @@ async fn run(weak: Weak<SessionInner>) {
             if session.is_closed() {
                 return;
             }
-            let poll = session.shared.coordination.lease_poll();
+            let poll = session.context.coordination.lease_poll();
             match &*lock(&session.role) {
                 Role::Owner(lease) => (poll, Some(lease.lost.clone())),
                 Role::Follower => (poll, None),
@@ -217,7 +220,7 @@ async fn publish_loop(weak: Weak<SessionInner>) {
                 lock(&session.qr).as_ref(),
                 lock(&session.pair_code).as_deref(),
             );
-            if let Err(e) = session.shared.coordination.publish(&shared).await {
+            if let Err(e) = session.context.coordination.publish(&shared).await {
                 log::warn!("session {}: publishing its status failed: {e}", session.id);
             }
         }
@@ -245,7 +248,7 @@ async fn drain_loop(
     mut stop: watch::Receiver<Option<Duration>>,
 ) {
     let (coordination, id) = match weak.upgrade() {
-        Some(s) => (s.shared.coordination.clone(), s.id.clone()),
+        Some(s) => (s.context.coordination.clone(), s.id.clone()),
         None => return,
     };
     let mut running = JoinSet::new();
@@ -298,7 +301,7 @@ async fn drain_loop(
 async fn carry_out(session: Arc<SessionInner>, request: Request, lease: Arc<Lease>) {
     let outcome = execute(&session, &request.command).await;
     if let Err(e) = session
-        .shared
+        .context
         .coordination
         .finish(&request, &lease, &outcome)
         .await
@@ -309,7 +312,7 @@ async fn carry_out(session: Arc<SessionInner>, request: Request, lease: Arc<Leas
 
 /// Mirrors the owner's published status, QR code and pairing code.
 async fn mirror(session: &Arc<SessionInner>) -> Result<()> {
-    let Some(shared) = session.shared.coordination.status(&session.id).await? else {
+    let Some(shared) = session.context.coordination.status(&session.id).await? else {
         if session.is_remote || !session.store_path.exists() {
             // Its owner deleted it: nothing is left to follow.
             session.mark_closed();
@@ -376,7 +379,7 @@ pub(crate) async fn perform(
     request: Request,
     timeout: Duration,
 ) -> Result<Performed> {
-    let coordination = &session.shared.coordination;
+    let coordination = &session.context.coordination;
     let owner = session.lease();
     let (request, replayed) = match coordination.submit(&request, owner.as_deref()).await? {
         Submitted::Queued => {
@@ -471,31 +474,9 @@ impl SessionInner {
     }
 
     /// Waits up to `wait` for a connection on its way; fails at once when
-    /// the session cannot get there by itself.
+    /// the session cannot get there by itself (see [`SessionInner::until_ready`]).
     pub(crate) async fn ready_within(&self, wait: Duration) -> Result<()> {
-        let mut rx = self.status.subscribe();
-        let ready = async {
-            loop {
-                let state = rx.borrow_and_update().state;
-                match state {
-                    SessionState::Connected => return Ok(()),
-                    SessionState::Starting
-                    | SessionState::Connecting
-                    | SessionState::Reconnecting => {}
-                    SessionState::LoggedOut => return Err(Error::LoggedOut(self.id.to_string())),
-                    other => {
-                        return Err(Error::NotConnected {
-                            session: self.id.to_string(),
-                            state: other.to_string(),
-                        });
-                    }
-                }
-                if rx.changed().await.is_err() {
-                    return Err(Error::Closed);
-                }
-            }
-        };
-        match tokio::time::timeout(wait, ready).await {
+        match tokio::time::timeout(wait, self.until_ready()).await {
             Ok(result) => result,
             Err(_) => Err(Error::NotConnected {
                 session: self.id.to_string(),

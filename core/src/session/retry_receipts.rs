@@ -16,8 +16,7 @@ use whatsapp_rust::prelude::Client;
 use whatsapp_rust::wacore::protocol::retry::MAX_RETRY_COUNT;
 use whatsapp_rust::{NodeFilter, OwnedNodeRef};
 
-use crate::delivery::DeliveryStatus;
-use crate::delivery_reports;
+use crate::model::DeliveryStatus;
 
 use super::SessionInner;
 
@@ -62,7 +61,7 @@ fn on_retry(session: &Arc<SessionInner>, id: String, count: u32) {
         "session {}: the recipient of {id} could not decrypt it (retry receipt {count})",
         session.id
     );
-    let shared = session.shared.clone();
+    let deliveries = session.context.deliveries.clone();
     if count >= u32::from(MAX_RETRY_COUNT) {
         let failed = DeliveryStatus::Failed {
             reason: format!(
@@ -70,12 +69,12 @@ fn on_retry(session: &Arc<SessionInner>, id: String, count: u32) {
                  ({count} retry receipts; whatsapp-rust stopped resending)"
             ),
         };
-        tokio::spawn(async move { delivery_reports::apply(&shared, &id, failed).await });
+        tokio::spawn(async move { deliveries.apply(&id, failed).await });
         return;
     }
     tokio::spawn(async move {
         tokio::time::sleep(RETRY_GRACE).await;
-        let delivered = shared
+        let delivered = deliveries
             .messages
             .get(&id)
             .is_ok_and(|r| matches!(r.status, DeliveryStatus::Delivered | DeliveryStatus::Read));
@@ -87,7 +86,7 @@ fn on_retry(session: &Arc<SessionInner>, id: String, count: u32) {
                     RETRY_GRACE.as_secs()
                 ),
             };
-            delivery_reports::apply(&shared, &id, failed).await;
+            deliveries.apply(&id, failed).await;
         }
     });
 }

@@ -3,7 +3,8 @@
 //!
 //! Clients written against the guide (`http://localhost:3000/api/...`) keep
 //! working unchanged: same routes, request fields, `{success, message, data}`
-//! envelope, status codes and Indonesian messages (see SEED_API.md). On top
+//! envelope, status codes and Indonesian messages (the routes, and where
+//! they differ from the guide, are listed in this crate's `README.md`). On top
 //! of them: verification, OTP status and cancel, message delivery status,
 //! pairing codes, Prometheus metrics, and an API key.
 //!

@@ -19,6 +19,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, Cmd, RedisError, Value};
 
 use crate::error::{Error, Result};
+use crate::platform::sync;
 
 use super::{CONNECT_TIMEOUT, OP_TIMEOUT};
 
@@ -98,11 +99,11 @@ impl BlockingConnections {
     }
 
     fn take_idle(&self) -> Option<MultiplexedConnection> {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()
+        sync::lock(&self.idle).pop()
     }
 
     fn give_back(&self, conn: MultiplexedConnection) {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut idle = sync::lock(&self.idle);
         if idle.len() < MAX_IDLE {
             idle.push(conn);
         }

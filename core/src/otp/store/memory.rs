@@ -10,11 +10,12 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use crate::delivery::DeliveryStatus;
 use crate::error::Result;
+use crate::model::DeliveryStatus;
 use crate::otp::limiter::{Admission, Limiter, Limits};
 use crate::otp::mac::CodeMac;
 use crate::otp::state::{OtpState, apply_check, effective_state};
+use crate::platform::sync;
 
 use super::{CheckResult, OtpRecord, OtpStore};
 
@@ -73,7 +74,7 @@ impl MemoryStore {
     fn lock(&self) -> MutexGuard<'_, Maps> {
         // A panic while holding the lock cannot leave a half-applied guess
         // (every mutation is a plain field store), so the data stays usable.
-        self.maps.lock().unwrap_or_else(|e| e.into_inner())
+        sync::lock(&self.maps)
     }
 }
 

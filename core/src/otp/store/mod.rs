@@ -19,8 +19,8 @@ use std::fmt;
 
 use async_trait::async_trait;
 
-use crate::delivery::DeliveryStatus;
 use crate::error::Result;
+use crate::model::DeliveryStatus;
 
 use super::limiter::{Admission, Limits};
 use super::mac::CodeMac;

@@ -51,8 +51,8 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, FromRedisValue, RedisError, ScriptInvocation};
 
-use crate::delivery::DeliveryStatus;
 use crate::error::{Error, Result};
+use crate::model::DeliveryStatus;
 use crate::otp::limiter::{Admission, LimitRule, Limits};
 use crate::otp::mac::CodeMac;
 use crate::otp::state::{OtpState, VerifyOutcome, effective_state};

@@ -20,18 +20,19 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
-use crate::delivery::DeliveryStatus;
 use crate::error::Result;
+use crate::model::DeliveryStatus;
 use crate::otp::limiter::{
     Admission, LimitRule, Limits, pace_decision, send_decision, window_decision,
 };
 use crate::otp::mac::{CodeMac, MAC_LEN};
 use crate::otp::state::{OtpState, apply_check, effective_state};
+use crate::platform::sync;
 
 use super::{CheckResult, OtpRecord, OtpStore};
 
 /// File name of the store inside a data dir.
-pub const DB_FILE_NAME: &str = "otp.db";
+pub const DB_FILE_NAME: &str = crate::platform::layout::OTP_DB_FILE;
 
 /// 1: `otp`; 2: adds the rate-limit tables (a version-1 file gains them on open).
 const SCHEMA_VERSION: i64 = 2;
@@ -93,7 +94,7 @@ impl SqliteStore {
 
     /// Opens `data_dir/otp.db`.
     pub fn open_in(data_dir: &Path) -> Result<Self> {
-        Self::open(&data_dir.join(DB_FILE_NAME))
+        Self::open(&crate::platform::layout::otp_db(data_dir))
     }
 
     /// A private in-memory database (tests).
@@ -107,7 +108,7 @@ impl SqliteStore {
     }
 
     fn init(conn: Connection, path: PathBuf) -> Result<Self> {
-        crate::storage::prepare_shared_db(&conn, &path, SCHEMA, SCHEMA_VERSION)?;
+        crate::platform::sqlite::prepare_shared_db(&conn, &path, SCHEMA, SCHEMA_VERSION)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
             path,
@@ -117,7 +118,7 @@ impl SqliteStore {
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // SQLite rolls back an unfinished transaction when its guard drops, so
         // a connection whose holder panicked is still consistent.
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+        sync::lock(&self.conn)
     }
 }
 

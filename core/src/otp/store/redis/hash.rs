@@ -20,7 +20,7 @@
 
 use std::collections::HashMap;
 
-use crate::delivery::DeliveryStatus;
+use crate::model::DeliveryStatus;
 use crate::otp::mac::{CodeMac, MAC_LEN};
 use crate::otp::state::OtpState;
 

@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::platform::sync;
+
 /// Above this many entries, expired ones are swept on insert.
 const SWEEP_ABOVE: usize = 10_000;
 
@@ -24,7 +26,7 @@ impl OnWhatsappCache {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (bool, Instant)>> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+        sync::lock(&self.entries)
     }
 
     /// The cached answer for `phone`, if still fresh.

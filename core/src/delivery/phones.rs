@@ -19,7 +19,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::error::Result;
-use crate::phone;
+use crate::model::phone;
+use crate::platform::sync;
 
 /// Entries per generation.
 const GENERATION: usize = 1024;
@@ -63,7 +64,7 @@ impl PhoneCache {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Generations> {
         // The maps hold no invariant a panic could break halfway.
-        self.generations.lock().unwrap_or_else(|p| p.into_inner())
+        sync::lock(&self.generations)
     }
 
     fn lookup(&self, input: &str) -> Option<String> {

@@ -10,35 +10,17 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
 use tokio::sync::Notify;
 
-use crate::delivery::DeliveryStatus;
 use crate::error::{Error, Result};
-use crate::session::state::unix_millis;
+use crate::model::{DeliveryStatus, MessageRecord};
+use crate::platform::sync;
 
 /// Above this many records, settled ones older than [`RETENTION`] are dropped,
 /// so a long-running gateway does not grow without bound.
 const PRUNE_ABOVE: usize = 50_000;
 /// How long a settled message's status stays answerable once the tracker is large.
 const RETENTION: Duration = Duration::from_secs(24 * 3600);
-
-/// A message the gateway sent, and where it is now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct MessageRecord {
-    /// WhatsApp message id.
-    pub id: String,
-    /// Session that sent it.
-    pub session: String,
-    /// Recipient, E.164 digits.
-    pub to: String,
-    /// Delivery status.
-    #[serde(flatten)]
-    pub status: DeliveryStatus,
-    /// When the status last changed.
-    #[serde(with = "unix_millis")]
-    pub updated_at: SystemTime,
-}
 
 #[derive(Default)]
 struct TrackerState {
@@ -55,9 +37,7 @@ pub(crate) struct MessageTracker {
 impl MessageTracker {
     fn lock(&self) -> std::sync::MutexGuard<'_, TrackerState> {
         // A panic while holding the lock leaves plain maps behind, still consistent.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        sync::lock(&self.state)
     }
 
     /// Records a message about to be written, as `Pending`.

@@ -2,16 +2,16 @@
 //! joined to a WhatsApp session (the on-WhatsApp check, pacing, the send and
 //! its retries, delivery tracking, events).
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
 
+use super::Gateway;
 use crate::error::{Error, Result};
 use crate::events::Event;
-use crate::gateway::Gateway;
+use crate::model::time::unix_millis;
 use crate::otp::{self, OtpCode, OtpEngine, OtpRequest, OtpStatus, StatsSnapshot, VerifyOutcome};
-use crate::session::state::unix_millis;
-use crate::session::{Session, SessionState};
+use crate::session::Session;
 
 /// What `send_otp` returns.
 #[derive(Clone, Serialize)]
@@ -49,7 +49,7 @@ impl std::fmt::Debug for SentOtp {
 impl Gateway {
     /// The OTP engine (stores, limits, statistics).
     pub fn otp_engine(&self) -> &OtpEngine {
-        &self.inner.shared.otp
+        &self.inner.context.otp
     }
 
     /// A random code of `length` digits (4–10), uniform, from the OS CSPRNG.
@@ -70,12 +70,13 @@ impl Gateway {
         request: &OtpRequest,
     ) -> Result<SentOtp> {
         let started = Instant::now();
-        let shared = &self.inner.shared;
+        let inner = &self.inner;
+        let context = &inner.context;
         let to = self.normalize_phone(to)?;
         let session = self.session(session_id)?;
-        let deadline = tokio::time::Instant::now() + shared.send_retry.max_elapsed;
+        let deadline = tokio::time::Instant::now() + inner.send_retry.max_elapsed;
         ready(&session, deadline).await?;
-        if shared.check_on_whatsapp {
+        if inner.check_on_whatsapp {
             let registered = self
                 .with_retry(&session, deadline, || session.is_on_whatsapp_cached(&to))
                 .await?;
@@ -85,11 +86,11 @@ impl Gateway {
         }
 
         // Kept so that a failed resend can give the recipient back the code it replaced.
-        let previous = shared.otp.store().get(&to).await?;
+        let previous = context.otp.store().get(&to).await?;
         // The id is chosen before the record is written, so the record is
         // written once and delivery reports can always find it.
         let message_id = session.new_message_id()?;
-        let issued = shared
+        let issued = context
             .otp
             .issue_for_message(&to, session.id(), request, &message_id)
             .await?;
@@ -109,7 +110,7 @@ impl Gateway {
         let vid = issued.verification_id.clone();
 
         let outcome: Result<String> = async {
-            let wait = shared.otp.pace(session.id()).await?;
+            let wait = context.otp.pace(session.id()).await?;
             // Even a zero sleep goes through the timer wheel (1 ms ticks).
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;
@@ -118,7 +119,7 @@ impl Gateway {
             // While this send waited its turn, a newer send to the same
             // recipient may have replaced the code (or it was canceled):
             // sending it now would deliver a code that no longer works.
-            if !shared.otp.is_pending(&to, &vid).await? {
+            if !context.otp.is_pending(&to, &vid).await? {
                 return Err(Error::OtpNotFound(format!(
                     "{to} (verification {vid} was replaced or canceled before it was sent)"
                 )));
@@ -131,13 +132,13 @@ impl Gateway {
         }
         .await;
 
-        shared
+        context
             .otp
             .stats()
             .record_send(session.id(), started.elapsed(), outcome.is_ok());
         match outcome {
             Ok(message_id) => {
-                shared.emit(Event::OtpSent {
+                context.emit(Event::OtpSent {
                     session: session.id().to_owned(),
                     verification_id: vid.clone(),
                     message_id: message_id.clone(),
@@ -157,10 +158,10 @@ impl Gateway {
                 })
             }
             Err(error) => {
-                if let Err(e) = shared.otp.withdraw(&to, &vid, previous.as_ref()).await {
+                if let Err(e) = context.otp.withdraw(&to, &vid, previous.as_ref()).await {
                     log::warn!("withdrawing an undelivered OTP failed: {e}");
                 }
-                shared.emit(Event::OtpFailed {
+                context.emit(Event::OtpFailed {
                     session: session.id().to_owned(),
                     verification_id: vid,
                     to,
@@ -185,7 +186,7 @@ impl Gateway {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        let policy = self.inner.shared.send_retry;
+        let policy = self.inner.send_retry;
         let mut attempt = 1;
         loop {
             let error = match op().await {
@@ -212,8 +213,8 @@ impl Gateway {
     pub async fn verify_otp(&self, to: &str, code: &str) -> Result<VerifyOutcome> {
         self.check_open()?;
         let to = self.normalize_phone(to)?;
-        let verification = self.inner.shared.otp.verify_detailed(&to, code).await?;
-        self.inner.shared.emit(Event::OtpVerified {
+        let verification = self.inner.context.otp.verify_detailed(&to, code).await?;
+        self.inner.context.emit(Event::OtpVerified {
             to,
             verification_id: verification.verification_id,
             outcome: verification.outcome,
@@ -225,7 +226,7 @@ impl Gateway {
     pub async fn cancel_otp(&self, to: &str) -> Result<OtpStatus> {
         self.check_open()?;
         let to = self.normalize_phone(to)?;
-        self.inner.shared.otp.cancel(&to).await
+        self.inner.context.otp.cancel(&to).await
     }
 
     /// The recipient's latest OTP: pending, approved, canceled, expired or
@@ -233,38 +234,31 @@ impl Gateway {
     pub async fn otp_status(&self, to: &str) -> Result<OtpStatus> {
         self.check_open()?;
         let to = self.normalize_phone(to)?;
-        self.inner.shared.otp.status(&to).await
+        self.inner.context.otp.status(&to).await
     }
 
     /// Send and verification statistics, per gateway and per session.
     pub fn stats(&self) -> StatsSnapshot {
-        self.inner.shared.otp.stats().snapshot()
+        self.inner.context.otp.stats().snapshot()
     }
 
     /// The statistics in Prometheus text exposition format.
     pub fn stats_prometheus(&self) -> String {
-        self.inner.shared.otp.stats().to_prometheus()
+        self.inner.context.otp.stats().to_prometheus()
     }
 }
 
 /// Waits (until `deadline`) for a session that is on its way to connected;
 /// fails at once when it cannot get there by itself.
 async fn ready(session: &Session, deadline: tokio::time::Instant) -> Result<()> {
-    match session.status().state {
-        SessionState::Connected => Ok(()),
-        SessionState::Starting | SessionState::Connecting | SessionState::Reconnecting => {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            session
-                .wait_connected(left.max(Duration::from_millis(1)))
-                .await
-                .map(|_| ())
-        }
-        SessionState::LoggedOut => Err(Error::LoggedOut(session.id().to_owned())),
-        other => Err(Error::NotConnected {
-            session: session.id().to_owned(),
-            state: other.to_string(),
-        }),
-    }
+    tokio::time::timeout_at(deadline, session.inner.until_ready())
+        .await
+        .unwrap_or_else(|_| {
+            Err(Error::Timeout(format!(
+                "session `{}` to connect",
+                session.id()
+            )))
+        })
 }
 
 #[cfg(test)]

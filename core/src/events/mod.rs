@@ -10,12 +10,16 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
-use crate::delivery::DeliveryStatus;
+mod bus;
+
+use crate::model::time::unix_millis;
+use crate::model::{DeliveryStatus, LinkedUser};
 use crate::otp::VerifyOutcome;
-use crate::session::state::{LinkedUser, unix_millis};
+
+pub(crate) use bus::EventBus;
 
 /// How many events a slow subscriber may fall behind before it loses some.
-pub(crate) const CAPACITY: usize = 4096;
+const CAPACITY: usize = 4096;
 
 /// Something that happened in the gateway.
 #[derive(Debug, Clone, PartialEq, Serialize)]

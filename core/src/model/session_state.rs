@@ -4,6 +4,8 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+use crate::model::time::{unix_millis, unix_millis_opt};
+
 /// Where a session is in its life.
 ///
 /// ```text
@@ -143,34 +145,5 @@ impl SessionStatus {
             self.last_seen = Some(SystemTime::now());
         }
         self.reason = reason;
-    }
-}
-
-/// Serde helpers: times travel as Unix milliseconds, the form every binding reads easily.
-pub(crate) mod unix_millis {
-    use std::time::{SystemTime, UNIX_EPOCH};
-
-    pub fn to_millis(t: &SystemTime) -> u64 {
-        t.duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0)
-    }
-
-    pub fn serialize<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(to_millis(t))
-    }
-}
-
-pub(crate) mod unix_millis_opt {
-    use std::time::SystemTime;
-
-    pub fn serialize<S: serde::Serializer>(
-        t: &Option<SystemTime>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        match t {
-            Some(t) => s.serialize_some(&super::unix_millis::to_millis(t)),
-            None => s.serialize_none(),
-        }
     }
 }

@@ -6,10 +6,10 @@
 
 use std::time::SystemTime;
 
-use crate::delivery::DeliveryStatus;
 use crate::events::Event;
+use crate::model::DeliveryStatus;
+use crate::model::LinkedUser;
 use crate::otp::VerifyOutcome;
-use crate::session::state::LinkedUser;
 
 /// The fields of an event; those its kind does not have are `None`.
 #[derive(Debug, Clone, Default, PartialEq)]

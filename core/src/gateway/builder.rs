@@ -1,0 +1,276 @@
+//! Configuring and opening a gateway: the settings, the Redis wiring, and
+//! the [`SessionContext`] every session gets.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use crate::coordination::SharedCoordination;
+use crate::coordination::local::LocalCoordination;
+use crate::delivery::Deliveries;
+use crate::delivery::on_whatsapp::OnWhatsappCache;
+use crate::delivery::phones::PhoneCache;
+use crate::error::{Error, Result};
+use crate::events::EventBus;
+use crate::otp::{Clock, ManualClock, OtpConfig, OtpEngine, OtpSecret, OtpStore};
+use crate::platform::{files, layout};
+use crate::session::context::{ConnectConfig, SessionContext};
+
+use super::send_retry::SendRetry;
+use super::{Gateway, GatewayInner, endpoint, redis_wiring, registry};
+
+/// The WhatsApp Web version sandbox builds announce: the simulator cannot
+/// serve the version lookup a normal build makes.
+const SANDBOX_DEFAULT_VERSION: (u32, u32, u32) = (2, 3000, 1_000_000_000);
+
+/// Configures and opens a [`Gateway`].
+#[derive(Debug)]
+pub struct GatewayBuilder {
+    data_dir: PathBuf,
+    default_country_code: u16,
+    whatsapp_version: Option<(u32, u32, u32)>,
+    endpoint: Option<String>,
+    otp_config: OtpConfig,
+    otp_store: Option<Arc<dyn OtpStore>>,
+    otp_secret: Option<OtpSecret>,
+    clock: Option<Arc<dyn Clock>>,
+    manual_clock: Option<ManualClock>,
+    on_whatsapp_cache_ttl: Duration,
+    check_on_whatsapp: bool,
+    send_retry: SendRetry,
+    redis_url: Option<String>,
+    redis_key_prefix: String,
+    redis_lease_ttl: Option<Duration>,
+}
+
+impl Default for GatewayBuilder {
+    fn default() -> Self {
+        GatewayBuilder {
+            data_dir: PathBuf::from("waotp-data"),
+            default_country_code: 62,
+            whatsapp_version: None,
+            endpoint: None,
+            otp_config: OtpConfig::default(),
+            otp_store: None,
+            otp_secret: None,
+            clock: None,
+            manual_clock: None,
+            on_whatsapp_cache_ttl: Duration::from_secs(3600),
+            check_on_whatsapp: true,
+            send_retry: SendRetry::default(),
+            redis_url: None,
+            redis_key_prefix: redis_wiring::DEFAULT_KEY_PREFIX.to_owned(),
+            redis_lease_ttl: None,
+        }
+    }
+}
+
+impl GatewayBuilder {
+    /// Where session credentials (and later the OTP store) live.
+    /// Default: `./waotp-data`.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = dir.into();
+        self
+    }
+
+    /// The country of phone numbers written in local form (`08…`). Default `62`.
+    pub fn default_country_code(mut self, code: u16) -> Self {
+        self.default_country_code = code;
+        self
+    }
+
+    /// The WhatsApp Web version to announce, instead of looking up the
+    /// current one at connect time.
+    pub fn whatsapp_version(mut self, version: (u32, u32, u32)) -> Self {
+        self.whatsapp_version = Some(version);
+        self
+    }
+
+    /// The WebSocket endpoint to connect to. Only sandbox builds (cargo feature
+    /// `sandbox`) accept one, and only on a loopback address: `open` refuses
+    /// anything else with `ENDPOINT_NOT_ALLOWED`.
+    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+        self.endpoint = Some(url.into());
+        self
+    }
+
+    /// OTP defaults: length, validity, attempts, locale, limits.
+    pub fn otp_config(mut self, config: OtpConfig) -> Self {
+        self.otp_config = config;
+        self
+    }
+
+    /// Where OTP state lives. Default: SQLite in `data_dir/otp.db`, so
+    /// pending codes survive a restart. [`crate::otp::MemoryStore`] keeps
+    /// them in the process only.
+    pub fn otp_store(mut self, store: Arc<dyn OtpStore>) -> Self {
+        self.otp_store = Some(store);
+        self
+    }
+
+    /// The HMAC secret for stored codes. Default: generated once into
+    /// `data_dir/otp.secret` (mode 0600). Supply one to share OTP state
+    /// between several processes.
+    pub fn otp_secret(mut self, secret: OtpSecret) -> Self {
+        self.otp_secret = Some(secret);
+        self
+    }
+
+    /// The clock OTP expiry and limits read (tests use [`crate::otp::ManualClock`]).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Sandbox builds: OTP expiry and limits read a clock that starts at the
+    /// current time and moves only by [`Gateway::advance_clock`], so a test
+    /// sees a code expire without waiting. A normal build refuses it at
+    /// [`open`](Self::open) with `INVALID_ARGUMENT`.
+    pub fn manual_clock(mut self) -> Self {
+        let clock = ManualClock::starting_now();
+        self.clock = Some(Arc::new(clock.clone()));
+        self.manual_clock = Some(clock);
+        self
+    }
+
+    /// How long an `is_on_whatsapp` answer is reused by `send_otp`. Default
+    /// one hour; zero turns the cache off.
+    pub fn on_whatsapp_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.on_whatsapp_cache_ttl = ttl;
+        self
+    }
+
+    /// Whether `send_otp` first checks that the recipient is on WhatsApp
+    /// (default true): a code for a number without WhatsApp is never issued.
+    pub fn check_on_whatsapp(mut self, check: bool) -> Self {
+        self.check_on_whatsapp = check;
+        self
+    }
+
+    /// How `send_otp` retries transient failures.
+    pub fn send_retry(mut self, retry: SendRetry) -> Self {
+        self.send_retry = retry;
+        self
+    }
+
+    /// Shares state with every other host of the deployment through this
+    /// Redis (`redis://host:port/db`): the OTP store, limits and pacing, the
+    /// session leases and the outbox. Without it, processes on one host share
+    /// state through the data dir. Session credentials stay in the data dir
+    /// either way (see the README's deployment section).
+    pub fn redis_url(mut self, url: impl Into<String>) -> Self {
+        self.redis_url = Some(url.into());
+        self
+    }
+
+    /// Prefix of every Redis key (default `waotp:`), so several deployments
+    /// can share one Redis.
+    pub fn redis_key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.redis_key_prefix = prefix.into();
+        self
+    }
+
+    /// How long a session's lease lives in Redis without renewal (default
+    /// 10 s, at least 300 ms): a host that dies is replaced within it. The
+    /// owner renews every third of it and stops its connection when it could
+    /// not, before another host can take over.
+    pub fn redis_lease_ttl(mut self, ttl: Duration) -> Self {
+        self.redis_lease_ttl = Some(ttl);
+        self
+    }
+
+    /// Opens the gateway and restores every stored session: linked ones
+    /// reconnect without a QR code.
+    pub async fn open(self) -> Result<Gateway> {
+        if self.manual_clock.is_some() && !cfg!(feature = "sandbox") {
+            return Err(Error::InvalidArgument(
+                "a manual clock exists only in sandbox builds".into(),
+            ));
+        }
+        let endpoint = endpoint::resolve(self.endpoint.as_deref())?;
+        // Reject a country code libphonenumber does not know before any send does.
+        if phonenumber::metadata::DATABASE
+            .region(&self.default_country_code)
+            .is_none()
+        {
+            return Err(Error::InvalidArgument(format!(
+                "unknown default country code {}",
+                self.default_country_code
+            )));
+        }
+        let whatsapp_version = self.whatsapp_version.or(if cfg!(feature = "sandbox") {
+            Some(SANDBOX_DEFAULT_VERSION)
+        } else {
+            None
+        });
+        files::create_private_dir(&layout::sessions_dir(&self.data_dir))?;
+        let redis = match &self.redis_url {
+            Some(url) => Some(
+                redis_wiring::connect(url, &self.redis_key_prefix, self.redis_lease_ttl).await?,
+            ),
+            None => None,
+        };
+        let mut otp_store = self.otp_store;
+        let mut otp_secret = self.otp_secret;
+        if let Some(redis) = &redis {
+            if otp_store.is_none() {
+                otp_store = Some(redis.store.clone());
+            }
+            if otp_secret.is_none() {
+                let mut connection = redis.connection.clone();
+                otp_secret = Some(
+                    redis_wiring::shared_secret(&mut connection, &self.redis_key_prefix).await?,
+                );
+            }
+        }
+        let mut otp = OtpEngine::builder()
+            .config(self.otp_config)
+            .data_dir(&self.data_dir);
+        if let Some(store) = otp_store {
+            otp = otp.store(store);
+        }
+        if let Some(secret) = otp_secret {
+            otp = otp.secret(secret);
+        }
+        if let Some(clock) = self.clock {
+            otp = otp.clock(clock);
+        }
+        let otp = otp.build()?;
+        let coordination: SharedCoordination = match redis {
+            Some(redis) => redis.coordination,
+            None => Arc::new(LocalCoordination::open(&self.data_dir)?),
+        };
+        let events = Arc::new(EventBus::new());
+        let deliveries = Deliveries::start(otp.clone(), coordination.clone(), events.clone());
+        let context = Arc::new(SessionContext {
+            config: ConnectConfig {
+                data_dir: self.data_dir,
+                whatsapp_version,
+                endpoint,
+            },
+            deliveries,
+            coordination,
+            otp,
+            on_whatsapp: OnWhatsappCache::new(self.on_whatsapp_cache_ttl),
+            phones: PhoneCache::new(self.default_country_code),
+            events,
+        });
+        let gateway = Gateway {
+            inner: Arc::new(GatewayInner {
+                context,
+                send_retry: self.send_retry,
+                check_on_whatsapp: self.check_on_whatsapp,
+                sessions: RwLock::new(BTreeMap::new()),
+                creating: tokio::sync::Mutex::new(()),
+                closed: AtomicBool::new(false),
+                manual_clock: self.manual_clock,
+            }),
+        };
+        registry::spawn_otp_cleanup(Arc::downgrade(&gateway.inner));
+        gateway.inner.discover().await?;
+        registry::spawn_discovery(Arc::downgrade(&gateway.inner));
+        Ok(gateway)
+    }
+}

@@ -1,0 +1,31 @@
+//! Times as Unix milliseconds, the form every binding reads easily.
+
+/// Serde helper: a time as Unix milliseconds.
+pub(crate) mod unix_millis {
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    pub fn to_millis(t: &SystemTime) -> u64 {
+        t.duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
+
+    pub fn serialize<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(to_millis(t))
+    }
+}
+
+/// Serde helper: an optional time as Unix milliseconds.
+pub(crate) mod unix_millis_opt {
+    use std::time::SystemTime;
+
+    pub fn serialize<S: serde::Serializer>(
+        t: &Option<SystemTime>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_some(&super::unix_millis::to_millis(t)),
+            None => s.serialize_none(),
+        }
+    }
+}

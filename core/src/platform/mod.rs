@@ -1,0 +1,8 @@
+//! What waotp needs from the machine: the data dir's layout (every path in
+//! one place), private files, SQLite helpers, poison-tolerant locks.
+//! Imports only from [`crate::model`] and [`crate::error`].
+
+pub(crate) mod files;
+pub(crate) mod layout;
+pub(crate) mod sqlite;
+pub(crate) mod sync;

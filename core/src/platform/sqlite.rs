@@ -1,0 +1,73 @@
+//! SQLite helpers: checking a session store, readying a database that
+//! several processes write at once.
+
+use std::path::Path;
+
+use crate::error::Result;
+
+/// Checks that `path` is a readable SQLite database (an empty file counts:
+/// SQLite makes it one). whatsapp-rust's pool would retry a damaged file
+/// for half a minute before giving up; this answers at once.
+pub(crate) fn check_sqlite(path: &Path) -> Result<()> {
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = rusqlite::Connection::open_with_flags(path, flags)?;
+    conn.query_row("PRAGMA schema_version", [], |row| row.get::<_, i64>(0))
+        .map_err(|e| {
+            crate::Error::Store(format!(
+                "{} is not a usable session store: {e}",
+                path.display()
+            ))
+        })?;
+    Ok(())
+}
+
+/// Readies a database that several processes write at once (the OTP store,
+/// `shared.db`): WAL, so a killed process loses nothing it committed and
+/// readers never wait for the writer; a busy timeout for the writer's lock;
+/// then `schema` (idempotent `CREATE … IF NOT EXISTS`) at `version`. A file
+/// written by a newer waotp is refused rather than misread.
+pub(crate) fn prepare_shared_db(
+    conn: &rusqlite::Connection,
+    path: &Path,
+    schema: &str,
+    version: i64,
+) -> Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // journal_mode answers with a row, so it is read rather than "updated".
+    let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > version {
+        return Err(crate::Error::Store(format!(
+            "{} has schema version {found}; this waotp understands up to {version}",
+            path.display()
+        )));
+    }
+    conn.execute_batch(schema)?;
+    conn.pragma_update(None, "user_version", version)?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::files::create_private_file;
+    use std::fs;
+
+    #[test]
+    fn damaged_stores_are_recognised() {
+        let tmp = tempfile::tempdir().unwrap();
+        let empty = tmp.path().join("empty.db");
+        create_private_file(&empty).unwrap();
+        check_sqlite(&empty).unwrap();
+        let damaged = tmp.path().join("damaged.db");
+        fs::write(
+            &damaged,
+            b"not a database at all, only some bytes that are long enough",
+        )
+        .unwrap();
+        assert_eq!(check_sqlite(&damaged).unwrap_err().code(), "STORE_ERROR");
+    }
+}
