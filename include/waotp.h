@@ -5,12 +5,15 @@
  * CONVENTIONS
  *
  * Errors. Every function that can fail returns a `waotp_status`; WAOTP_OK (0)
- * is success. Numbers are fixed and never reused: 1-22 are the core's error
- * codes (the same strings in every binding, see waotp_status_code_name),
- * 100 and up are errors of this C layer (NULL_PARAMETER, INVALID_UTF8,
- * PANIC, REENTRANT_CALL, AFTER_FORK, RUNTIME_ERROR, SANDBOX_ONLY,
- * UNKNOWN_ERROR). On failure, waotp_last_error_message() gives a message
- * for the last failed call on the same thread. Output parameters (`*_out`)
+ * is success. Numbers are fixed and never reused; they and their strings
+ * (waotp_status_code_name) come from the core's one table of error codes,
+ * which every binding reads: 1-99 are the core's errors, 100-199 those of
+ * this C layer (NULL_PARAMETER, INVALID_UTF8, PANIC, REENTRANT_CALL,
+ * UNKNOWN_ERROR) and the core's that began here (AFTER_FORK, RUNTIME_ERROR,
+ * SANDBOX_ONLY). On failure, waotp_last_error_message() gives a message
+ * for the last failed call on the same thread, and for WAOTP_RATE_LIMITED
+ * waotp_last_error_retry_after_ms() the wait in milliseconds (the number
+ * every binding reports). Output parameters (`*_out`)
  * are written only on success; on failure they keep their value. A panic
  * inside the library is caught and returned as WAOTP_PANIC.
  * A wrong OTP code is not an error: waotp_otp_verify returns WAOTP_OK with
@@ -65,10 +68,11 @@
 // What a call returned. `WAOTP_OK` (0) is success; every other value is a
 // failure whose message `waotp_last_error_message` gives.
 //
-// Numbers are fixed and never reused. 1–22 are the core's error codes in the
-// order of `waotp::Error::ALL_CODES` (the same strings every binding uses;
-// `waotp_status_code_name` returns them); 100 and up are errors of the C
-// boundary itself.
+// Numbers are fixed and never reused. They come from the core's one table of
+// error codes (`waotp::error::ErrorCode`: the same strings every binding
+// uses; `waotp_status_code_name` returns them): 1–99 the core's errors,
+// 100–199 the C boundary's own and the few codes the core took over from
+// it (AFTER_FORK, RUNTIME_ERROR, SANDBOX_ONLY keep their numbers).
 typedef enum waotp_status {
   // Success.
   WAOTP_OK = 0,
@@ -92,7 +96,7 @@ typedef enum waotp_status {
   WAOTP_TIMEOUT = 9,
   // An argument is out of range or malformed.
   WAOTP_INVALID_ARGUMENT = 10,
-  // A rate limit was hit; the message says when to retry.
+  // A rate limit was hit; `waotp_last_error_retry_after_ms` gives the wait.
   WAOTP_RATE_LIMITED = 11,
   // No message with this id is known.
   WAOTP_MESSAGE_NOT_FOUND = 12,
@@ -207,7 +211,7 @@ typedef struct waotp_gateway_options {
   bool skip_on_whatsapp_check;
   // Sandbox builds only: OTP expiry and limits read a manual clock that
   // starts at the current time and moves only by `waotp_test_clock_advance`.
-  // A normal build answers `WAOTP_SANDBOX_ONLY`.
+  // A normal build answers `WAOTP_SANDBOX_ONLY` (the core's code).
   bool manual_clock;
   // Redis shared by every host of a deployment (`redis://host:port/db`):
   // OTP state, limits, session leases and the outbox go there. NULL: one
@@ -277,6 +281,13 @@ enum waotp_status waotp_last_error_message(char *buf, size_t cap, size_t *len_ou
 // error codes), or `"UNKNOWN_STATUS"`. A static string: do not free it.
 const char *waotp_status_code_name(int32_t status);
 
+// The wait, in milliseconds, of the last failed call on this thread when it
+// was `WAOTP_RATE_LIMITED` (the same number as Python's `retry_after_ms`,
+// Node's `retryAfterMs` and the REST server's `retryAfterMs`); 0 after any
+// other failure. Like `waotp_last_error_message`, it does not change the
+// last error.
+uint64_t waotp_last_error_retry_after_ms(void);
+
 // The library's version and build kind, e.g. `"waotp 0.1.0 (whatsapp-rust
 // 0.7.0)"`; sandbox builds say so. A static string: do not free it.
 const char *waotp_version(void);
@@ -326,7 +337,8 @@ enum waotp_status waotp_gateway_close(struct waotp_gateway **gateway);
 // - `message_status`: `sessionId`, `messageId`, `to`, `status` (`{"status": "pending"|"sent"|"delivered"|"read"|"failed", "reason"?}`)
 // - `otp_sent`: `sessionId`, `verificationId`, `messageId`, `to`
 // - `otp_delivery`: `messageId`, `to`, `status` (as in `message_status`)
-// - `otp_failed`: `sessionId`, `verificationId`, `to`, `reason`
+// - `otp_failed`: `sessionId`, `verificationId`, `to`, `code` (the error's
+//   stable code, as `waotp_status_code_name` names it), `reason`
 // - `otp_verified`: `to`, `verificationId`, `outcome` (`{"status": "approved"|"invalid"|…, "attemptsLeft"?}`)
 // - `lagged`: `missed`
 //

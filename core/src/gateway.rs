@@ -166,7 +166,7 @@ impl GatewayBuilder {
     /// Sandbox builds: OTP expiry and limits read a clock that starts at the
     /// current time and moves only by [`Gateway::advance_clock`], so a test
     /// sees a code expire without waiting. A normal build refuses it at
-    /// [`open`](Self::open) with `INVALID_ARGUMENT`.
+    /// [`open`](Self::open) with `SANDBOX_ONLY`.
     pub fn manual_clock(mut self) -> Self {
         let clock = ManualClock::starting_now();
         self.clock = Some(Arc::new(clock.clone()));
@@ -224,9 +224,7 @@ impl GatewayBuilder {
     /// reconnect without a QR code.
     pub async fn open(self) -> Result<Gateway> {
         if self.manual_clock.is_some() && !cfg!(feature = "sandbox") {
-            return Err(Error::InvalidArgument(
-                "a manual clock exists only in sandbox builds".into(),
-            ));
+            return Err(Error::SandboxOnly("a manual clock".into()));
         }
         let endpoint = endpoint::resolve(self.endpoint.as_deref())?;
         // Reject a country code libphonenumber does not know before any send does.
@@ -549,8 +547,12 @@ impl Gateway {
     }
 
     /// Moves the manual clock on by `by` (a gateway opened with
-    /// [`GatewayBuilder::manual_clock`]); `INVALID_ARGUMENT` otherwise.
+    /// [`GatewayBuilder::manual_clock`]); `SANDBOX_ONLY` in a normal
+    /// build, `INVALID_ARGUMENT` for a gateway opened without one.
     pub fn advance_clock(&self, by: Duration) -> Result<()> {
+        if !cfg!(feature = "sandbox") {
+            return Err(Error::SandboxOnly("the test clock".into()));
+        }
         match &self.inner.manual_clock {
             Some(clock) => {
                 clock.advance(by);

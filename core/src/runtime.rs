@@ -29,9 +29,14 @@ pub enum RuntimeError {
 impl RuntimeError {
     /// The stable code bindings report: `AFTER_FORK` or `RUNTIME_ERROR`.
     pub fn code(&self) -> &'static str {
+        self.kind().as_str()
+    }
+
+    /// Its entry in the error code table.
+    pub fn kind(&self) -> crate::error::ErrorCode {
         match self {
-            RuntimeError::AfterFork => "AFTER_FORK",
-            RuntimeError::StartFailed(_) => "RUNTIME_ERROR",
+            RuntimeError::AfterFork => crate::error::ErrorCode::AfterFork,
+            RuntimeError::StartFailed(_) => crate::error::ErrorCode::RuntimeError,
         }
     }
 }

@@ -12,7 +12,8 @@
  * CLI use it; web servers need `ffi.enable=1`). Every method returns the
  * guide's array shape and never throws for a WhatsApp or OTP error:
  * `['success' => false, 'message' => …, 'error' => CODE]`, where CODE is
- * waotp's stable error code (SESSION_NOT_FOUND, NOT_CONNECTED, RATE_LIMITED, …).
+ * waotp's stable error code (SESSION_NOT_FOUND, NOT_CONNECTED, RATE_LIMITED, …);
+ * a RATE_LIMITED failure also has `retryAfterMs`, the wait in milliseconds.
  */
 class WhatsAppOTP
 {
@@ -256,9 +257,18 @@ class WhatsAppOTP
         return json_decode($text, true);
     }
 
+    /**
+     * The guide's failure array; a rate limit adds `retryAfterMs`, the wait
+     * in milliseconds (the same field as every other binding's).
+     */
     private static function failure($status)
     {
-        return ['success' => false, 'message' => self::lastError($status), 'error' => self::$ffi->waotp_status_code_name($status)];
+        $ffi = self::$ffi;
+        $failure = ['success' => false, 'message' => self::lastError($status), 'error' => $ffi->waotp_status_code_name($status)];
+        if ($failure['error'] === 'RATE_LIMITED') {
+            $failure['retryAfterMs'] = $ffi->waotp_last_error_retry_after_ms();
+        }
+        return $failure;
     }
 
     private static function lastError($status)

@@ -55,7 +55,7 @@ pub struct waotp_gateway_options {
     pub skip_on_whatsapp_check: bool,
     /// Sandbox builds only: OTP expiry and limits read a manual clock that
     /// starts at the current time and moves only by `waotp_test_clock_advance`.
-    /// A normal build answers `WAOTP_SANDBOX_ONLY`.
+    /// A normal build answers `WAOTP_SANDBOX_ONLY` (the core's code).
     pub manual_clock: bool,
     /// Redis shared by every host of a deployment (`redis://host:port/db`):
     /// OTP state, limits, session leases and the outbox go there. NULL: one
@@ -224,7 +224,8 @@ pub extern "C" fn waotp_gateway_close(gateway: *mut *mut waotp_gateway) -> waotp
 /// - `message_status`: `sessionId`, `messageId`, `to`, `status` (`{"status": "pending"|"sent"|"delivered"|"read"|"failed", "reason"?}`)
 /// - `otp_sent`: `sessionId`, `verificationId`, `messageId`, `to`
 /// - `otp_delivery`: `messageId`, `to`, `status` (as in `message_status`)
-/// - `otp_failed`: `sessionId`, `verificationId`, `to`, `reason`
+/// - `otp_failed`: `sessionId`, `verificationId`, `to`, `code` (the error's
+///   stable code, as `waotp_status_code_name` names it), `reason`
 /// - `otp_verified`: `to`, `verificationId`, `outcome` (`{"status": "approved"|"invalid"|…, "attemptsLeft"?}`)
 /// - `lagged`: `missed`
 ///

@@ -114,8 +114,18 @@ pub extern "C" fn waotp_last_error_message(
 /// error codes), or `"UNKNOWN_STATUS"`. A static string: do not free it.
 #[unsafe(no_mangle)]
 pub extern "C" fn waotp_status_code_name(status: i32) -> *const c_char {
-    std::panic::catch_unwind(|| status::waotp_status::code_name(status).as_ptr().cast())
+    std::panic::catch_unwind(|| status::waotp_status::code_name(status).as_ptr())
         .unwrap_or(c"UNKNOWN_STATUS".as_ptr())
+}
+
+/// The wait, in milliseconds, of the last failed call on this thread when it
+/// was `WAOTP_RATE_LIMITED` (the same number as Python's `retry_after_ms`,
+/// Node's `retryAfterMs` and the REST server's `retryAfterMs`); 0 after any
+/// other failure. Like `waotp_last_error_message`, it does not change the
+/// last error.
+#[unsafe(no_mangle)]
+pub extern "C" fn waotp_last_error_retry_after_ms() -> u64 {
+    status::last_retry_after_ms()
 }
 
 /// The library's version and build kind, e.g. `"waotp 0.1.0 (whatsapp-rust

@@ -41,10 +41,12 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-/// Every error code the module can raise: the core's, then the runtime's.
+/// Every error code the module can raise: the core's table (its errors,
+/// then the runtime's).
 #[pyfunction]
 fn error_codes() -> Vec<&'static str> {
-    let mut codes = waotp::Error::ALL_CODES.to_vec();
-    codes.extend(["AFTER_FORK", "RUNTIME_ERROR"]);
-    codes
+    waotp::error::ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .collect()
 }

@@ -317,6 +317,8 @@ test('resend cooldown, too many attempts and expiry (manual clock)', function ()
     $again = $wa->sendOTP('6281300000005');
     same('RATE_LIMITED', $again['error'], 'cooldown');
     check(preg_match('/retry in 10s/', $again['message']) === 1, 'says when: ' . $again['message']);
+    check(is_int($again['retryAfterMs']) && $again['retryAfterMs'] > 9000 && $again['retryAfterMs'] <= 10000,
+        'the wait in ms: ' . json_encode($again));
     foreach ([2, 1, 0] as $left) {
         $v = $wa->verifyOTP('6281300000005', 'x');
         same($left, $v['data']['attemptsLeft'], 'attempts left');

@@ -148,6 +148,8 @@ static void test_status_names_and_last_error(void) {
   CHECK(strcmp(waotp_status_code_name(WAOTP_CLOSED), "CLOSED") == 0, "22");
   CHECK(strcmp(waotp_status_code_name(WAOTP_NULL_PARAMETER), "NULL_PARAMETER") == 0, "100");
   CHECK(strcmp(waotp_status_code_name(WAOTP_PANIC), "PANIC") == 0, "102");
+  CHECK(strcmp(waotp_status_code_name(WAOTP_SANDBOX_ONLY), "SANDBOX_ONLY") == 0, "106");
+  CHECK(WAOTP_SANDBOX_ONLY == 106 && WAOTP_CLOSED == 22 && WAOTP_AFTER_FORK == 104, "fixed numbers");
   CHECK(strcmp(waotp_status_code_name(12345), "UNKNOWN_STATUS") == 0, "unknown");
   CHECK(waotp_is_sandbox_build(), "tests run against a sandbox build");
   CHECK(strstr(waotp_version(), "SANDBOX") != NULL, "version says sandbox: %s", waotp_version());
@@ -279,7 +281,10 @@ static void test_full_flow(void) {
   waotp_string_free(&s);
   EXPECT(waotp_otp_send(gw, "shop", phone_otp, &req, &s), WAOTP_RATE_LIMITED); /* cooldown */
   CHECK(strstr(last_error(), "cooldown") != NULL, "the cooldown refused it: %s", last_error());
+  uint64_t wait_ms = waotp_last_error_retry_after_ms();
+  CHECK(wait_ms > 0 && wait_ms <= 10000, "the wait in ms: %llu", (unsigned long long)wait_ms);
   EXPECT(waotp_otp_send(gw, "shop", phone_out, &req, &s), WAOTP_NOT_ON_WHATSAPP);
+  CHECK(waotp_last_error_retry_after_ms() == 0, "no wait after another error");
   char code[8];
   CHECK(sim_wait_code(phone_otp, 6, code), "the recipient got a 6-digit code");
   char *inbox = NULL;
