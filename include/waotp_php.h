@@ -6,12 +6,15 @@
  * CONVENTIONS
  *
  * Errors. Every function that can fail returns a `waotp_status`; WAOTP_OK (0)
- * is success. Numbers are fixed and never reused: 1-22 are the core's error
- * codes (the same strings in every binding, see waotp_status_code_name),
- * 100 and up are errors of this C layer (NULL_PARAMETER, INVALID_UTF8,
- * PANIC, REENTRANT_CALL, AFTER_FORK, RUNTIME_ERROR, SANDBOX_ONLY,
- * UNKNOWN_ERROR). On failure, waotp_last_error_message() gives a message
- * for the last failed call on the same thread. Output parameters (`*_out`)
+ * is success. Numbers are fixed and never reused; they and their strings
+ * (waotp_status_code_name) come from the core's one table of error codes,
+ * which every binding reads: 1-99 are the core's errors, 100-199 those of
+ * this C layer (NULL_PARAMETER, INVALID_UTF8, PANIC, REENTRANT_CALL,
+ * UNKNOWN_ERROR) and the core's that began here (AFTER_FORK, RUNTIME_ERROR,
+ * SANDBOX_ONLY). On failure, waotp_last_error_message() gives a message
+ * for the last failed call on the same thread, and for WAOTP_RATE_LIMITED
+ * waotp_last_error_retry_after_ms() the wait in milliseconds (the number
+ * every binding reports). Output parameters (`*_out`)
  * are written only on success; on failure they keep their value. A panic
  * inside the library is caught and returned as WAOTP_PANIC.
  * A wrong OTP code is not an error: waotp_otp_verify returns WAOTP_OK with
@@ -22,13 +25,23 @@
  * address of the pointer (or struct) and set it to NULL: free(NULL) and
  * freeing twice through the same variable are no-ops. Never free them with
  * free(). Strings waotp takes are borrowed for the duration of the call only.
- * A gateway made by waotp_gateway_open() is released by waotp_gateway_close(),
- * which likewise NULLs the handle. Static strings (waotp_status_code_name,
- * waotp_version) are never freed.
+ * A gateway made by waotp_gateway_open_with() is released by waotp_gateway_close(),
+ * which likewise NULLs the handle, and options by waotp_options_free().
+ * Static strings (waotp_status_code_name, waotp_version) are never freed.
  *
  * Pointers. Every pointer argument is checked: NULL gives
  * WAOTP_NULL_PARAMETER, unless the documentation says NULL is allowed
- * (options structs: NULL = defaults; optional strings: NULL = not given).
+ * (options: NULL = defaults; optional strings: NULL = not given).
+ *
+ * Options. A gateway's options are a handle: waotp_options_new() (every
+ * option at its default), one waotp_options_set_<option>() per option,
+ * waotp_gateway_open_with(), waotp_options_free(). A setter checks its value
+ * and refuses a bad one with a status (WAOTP_INVALID_ARGUMENT, ...) and a
+ * message, leaving the handle as it was. New options arrive as new setters,
+ * never as new fields, so a program compiled against an older header keeps
+ * working with a newer library. The struct `waotp_gateway_options` and
+ * waotp_gateway_open() are deprecated and frozen: kept for callers built
+ * against them, they never gain fields.
  *
  * Threads. One process-wide async runtime (two worker threads) runs the
  * core; every call blocks the calling thread until its answer. Calls on one
@@ -58,10 +71,11 @@
 // What a call returned. `WAOTP_OK` (0) is success; every other value is a
 // failure whose message `waotp_last_error_message` gives.
 //
-// Numbers are fixed and never reused. 1–22 are the core's error codes in the
-// order of `waotp::Error::ALL_CODES` (the same strings every binding uses;
-// `waotp_status_code_name` returns them); 100 and up are errors of the C
-// boundary itself.
+// Numbers are fixed and never reused. They come from the core's one table of
+// error codes (`waotp::error::ErrorCode`: the same strings every binding
+// uses; `waotp_status_code_name` returns them): 1–99 the core's errors,
+// 100–199 the C boundary's own and the few codes the core took over from
+// it (AFTER_FORK, RUNTIME_ERROR, SANDBOX_ONLY keep their numbers).
 typedef enum waotp_status {
   // Success.
   WAOTP_OK = 0,
@@ -85,7 +99,7 @@ typedef enum waotp_status {
   WAOTP_TIMEOUT = 9,
   // An argument is out of range or malformed.
   WAOTP_INVALID_ARGUMENT = 10,
-  // A rate limit was hit; the message says when to retry.
+  // A rate limit was hit; `waotp_last_error_retry_after_ms` gives the wait.
   WAOTP_RATE_LIMITED = 11,
   // No message with this id is known.
   WAOTP_MESSAGE_NOT_FOUND = 12,
@@ -163,6 +177,11 @@ typedef enum waotp_qr_format {
 // Opaque; made by `waotp_gateway_open`, ended by `waotp_gateway_close`.
 typedef struct waotp_gateway waotp_gateway;
 
+// Options of a gateway: made by `waotp_options_new` (every option at its
+// default), changed by the `waotp_options_set_*` functions, read by
+// `waotp_gateway_open_with`, freed by `waotp_options_free`. Opaque.
+typedef struct waotp_options waotp_options;
+
 // Bytes allocated by waotp (a PNG image). Free with `waotp_bytes_free`.
 typedef struct waotp_bytes {
   // The bytes; NULL when empty or freed.
@@ -171,9 +190,12 @@ typedef struct waotp_bytes {
   size_t len;
 } waotp_bytes;
 
-// Settings of `waotp_gateway_open`. Zero / NULL fields take the defaults, so
-// a zero-initialised struct (or `waotp_gateway_options_default`) is the
-// default configuration; passing NULL instead of the struct means the same.
+// Settings of the deprecated `waotp_gateway_open`; new code uses the
+// `waotp_options` handle, which has every option. This struct is frozen:
+// it never grows, so callers compiled against it keep working. Zero / NULL
+// fields take the defaults, so a zero-initialised struct (or
+// `waotp_gateway_options_default`) is the default configuration; passing
+// NULL instead of the struct means the same.
 typedef struct waotp_gateway_options {
   // Directory of session credentials (`sessions/<id>.db`), the OTP store
   // (`otp.db`) and its secret. NULL: `./waotp-data`.
@@ -200,7 +222,7 @@ typedef struct waotp_gateway_options {
   bool skip_on_whatsapp_check;
   // Sandbox builds only: OTP expiry and limits read a manual clock that
   // starts at the current time and moves only by `waotp_test_clock_advance`.
-  // A normal build answers `WAOTP_SANDBOX_ONLY`.
+  // A normal build answers `WAOTP_SANDBOX_ONLY` (the core's code).
   bool manual_clock;
   // Redis shared by every host of a deployment (`redis://host:port/db`):
   // OTP state, limits, session leases and the outbox go there. NULL: one
@@ -266,6 +288,13 @@ enum waotp_status waotp_last_error_message(char *buf, size_t cap, size_t *len_ou
 // error codes), or `"UNKNOWN_STATUS"`. A static string: do not free it.
 const char *waotp_status_code_name(int32_t status);
 
+// The wait, in milliseconds, of the last failed call on this thread when it
+// was `WAOTP_RATE_LIMITED` (the same number as Python's `retry_after_ms`,
+// Node's `retryAfterMs` and the REST server's `retryAfterMs`); 0 after any
+// other failure. Like `waotp_last_error_message`, it does not change the
+// last error.
+uint64_t waotp_last_error_retry_after_ms(void);
+
 // The library's version and build kind, e.g. `"waotp 0.1.0 (whatsapp-rust
 // 0.7.0)"`; sandbox builds say so. A static string: do not free it.
 const char *waotp_version(void);
@@ -279,17 +308,30 @@ bool waotp_is_sandbox_build(void);
 // Errors: `WAOTP_NULL_PARAMETER`.
 enum waotp_status waotp_gateway_options_default(struct waotp_gateway_options *options);
 
-// Opens a gateway and restores every session stored in `data_dir` (linked
-// ones reconnect without a QR code). `options` may be NULL (defaults).
-// On success `*gateway_out` is the new gateway; close it with
-// `waotp_gateway_close`.
+// Opens a gateway with the options of an old-style struct. Kept for callers
+// compiled against earlier headers: this struct never grows, and options
+// added since (send retry, limits, OTP secret, Redis lease TTL, WhatsApp
+// version, on-WhatsApp cache TTL) are set only through `waotp_options`.
+// Deprecated: use `waotp_options_new` and `waotp_gateway_open_with`.
+// `options` may be NULL (defaults). On success `*gateway_out` is the new
+// gateway; close it with `waotp_gateway_close`.
+//
+// Errors: as `waotp_gateway_open_with`.
+enum waotp_status waotp_gateway_open(const struct waotp_gateway_options *options,
+                                     struct waotp_gateway **gateway_out);
+
+// Opens a gateway with `options` (made by `waotp_options_new`; NULL means
+// every default) and restores every session stored in the data dir (linked
+// ones reconnect without a QR code). The options are only read: free them
+// when convenient. On success `*gateway_out` is the new gateway; close it
+// with `waotp_gateway_close`.
 //
 // Errors: `WAOTP_NULL_PARAMETER`, `WAOTP_INVALID_UTF8`,
 // `WAOTP_ENDPOINT_NOT_ALLOWED`, `WAOTP_INVALID_ARGUMENT`,
 // `WAOTP_SANDBOX_ONLY`, `WAOTP_STORE_ERROR`, `WAOTP_IO_ERROR`, and the
 // context errors (`WAOTP_REENTRANT_CALL`, `WAOTP_AFTER_FORK`).
-enum waotp_status waotp_gateway_open(const struct waotp_gateway_options *options,
-                                     struct waotp_gateway **gateway_out);
+enum waotp_status waotp_gateway_open_with(const struct waotp_options *options,
+                                          struct waotp_gateway **gateway_out);
 
 // Stops every session gracefully (credentials stay for the next open),
 // frees the gateway and sets `*gateway` to NULL. `gateway == NULL` or
@@ -315,7 +357,8 @@ enum waotp_status waotp_gateway_close(struct waotp_gateway **gateway);
 // - `message_status`: `sessionId`, `messageId`, `to`, `status` (`{"status": "pending"|"sent"|"delivered"|"read"|"failed", "reason"?}`)
 // - `otp_sent`: `sessionId`, `verificationId`, `messageId`, `to`
 // - `otp_delivery`: `messageId`, `to`, `status` (as in `message_status`)
-// - `otp_failed`: `sessionId`, `verificationId`, `to`, `reason`
+// - `otp_failed`: `sessionId`, `verificationId`, `to`, `code` (the error's
+//   stable code, as `waotp_status_code_name` names it), `reason`
 // - `otp_verified`: `to`, `verificationId`, `outcome` (`{"status": "approved"|"invalid"|…, "attemptsLeft"?}`)
 // - `lagged`: `missed`
 //
@@ -345,12 +388,186 @@ enum waotp_status waotp_stats_get(const struct waotp_gateway *gateway, char **st
 enum waotp_status waotp_stats_prometheus(const struct waotp_gateway *gateway, char **text_out);
 
 // Sandbox builds only: moves the gateway's manual clock (see
-// `waotp_gateway_options.manual_clock`) forward by `ms` milliseconds, e.g. to
+// `waotp_options_set_manual_clock`) forward by `ms` milliseconds, e.g. to
 // expire an OTP in a test.
 //
 // Errors: `WAOTP_SANDBOX_ONLY` in normal builds, `WAOTP_INVALID_ARGUMENT`
 // when the gateway was opened without `manual_clock`, `WAOTP_NULL_PARAMETER`.
 enum waotp_status waotp_test_clock_advance(const struct waotp_gateway *gateway, uint64_t ms);
+
+// Makes options with every option at its default (the same defaults as a
+// NULL `options` in `waotp_gateway_open_with`). Free with `waotp_options_free`.
+//
+// Errors: `WAOTP_NULL_PARAMETER`.
+enum waotp_status waotp_options_new(struct waotp_options **options_out);
+
+// Frees options and sets `*options` to NULL. `options == NULL` or
+// `*options == NULL` is a no-op. A gateway opened with them does not need
+// them any more.
+void waotp_options_free(struct waotp_options **options);
+
+// Directory of session credentials (`sessions/<id>.db`), the OTP store
+// (`otp.db`) and its secret. Default `./waotp-data`.
+//
+// Errors: `WAOTP_NULL_PARAMETER`, `WAOTP_INVALID_UTF8`, `WAOTP_INVALID_ARGUMENT` (empty).
+enum waotp_status waotp_options_set_data_dir(struct waotp_options *options, const char *data_dir);
+
+// WebSocket endpoint override. Default: WhatsApp itself. Only sandbox
+// builds accept one, and only a loopback `ws://` URL (the simulator);
+// `waotp_gateway_open_with` refuses others with `WAOTP_ENDPOINT_NOT_ALLOWED`.
+//
+// Errors: `WAOTP_NULL_PARAMETER`, `WAOTP_INVALID_UTF8`, `WAOTP_INVALID_ARGUMENT` (empty).
+enum waotp_status waotp_options_set_endpoint(struct waotp_options *options, const char *endpoint);
+
+// Country of numbers written in local form (`08…`). Default 62 (Indonesia).
+// A code libphonenumber does not know is refused by the open.
+//
+// Errors: `WAOTP_NULL_PARAMETER`, `WAOTP_INVALID_ARGUMENT` (0).
+enum waotp_status waotp_options_set_default_country_code(struct waotp_options *options,
+                                                         uint16_t country_code);
+
+// Digits per OTP, 4–10. Default 6.
+//
+// Errors: `WAOTP_NULL_PARAMETER`, `WAOTP_INVALID_ARGUMENT` (out of range).
+enum waotp_status waotp_options_set_otp_length(struct waotp_options *options, uint32_t digits);
+
+// Validity of an OTP in milliseconds, 10 s – 24 h. Default 5 minutes.
+//
+// Errors: `WAOTP_NULL_PARAMETER`, `WAOTP_INVALID_ARGUMENT` (out of range).
+enum waotp_status waotp_options_set_otp_ttl_ms(struct waotp_options *options, uint64_t ttl_ms);
+
+// Verification attempts per OTP, 1–100. Default 3.
+//
+// Errors: `WAOTP_NULL_PARAMETER`, `WAOTP_INVALID_ARGUMENT` (out of range).
+enum waotp_status waotp_options_set_otp_max_attempts(struct waotp_options *options,
+                                                     uint32_t max_attempts);
+
+// Language of the default message, `"id"` or `"en"`. Default `"id"`.
+//
+// Errors: `WAOTP_NULL_PARAMETER`, `WAOTP_INVALID_UTF8`,
+// `WAOTP_INVALID_ARGUMENT` (another language).
+enum waotp_status waotp_options_set_otp_locale(struct waotp_options *options, const char *locale);
+
+// The HMAC secret of stored codes (`len` bytes, at least 32). Default:
+// generated once into `data_dir/otp.secret`, or shared through Redis.
+// Give the same secret to every process that shares OTP state. The bytes
+// are copied.
+//
+// Errors: `WAOTP_NULL_PARAMETER`, `WAOTP_INVALID_ARGUMENT` (too short).
+enum waotp_status waotp_options_set_otp_secret(struct waotp_options *options,
+                                               const uint8_t *secret,
+                                               size_t len);
+
+// Turns every send limit, cooldown and pacing off (`true`, for tests and
+// benchmarks) or back to the defaults (`false`). The four limit setters
+// below change one rule each.
+//
+// Errors: `WAOTP_NULL_PARAMETER`.
+enum waotp_status waotp_options_set_no_limits(struct waotp_options *options, bool no_limits);
+
+// Sends per recipient: at most `max` in a sliding window of `window_ms`.
+// Default 5 per minute. Both 0 turn the rule off.
+//
+// Errors: `WAOTP_NULL_PARAMETER`, `WAOTP_INVALID_ARGUMENT` (one of them 0).
+enum waotp_status waotp_options_set_sends_per_recipient(struct waotp_options *options,
+                                                        uint32_t max,
+                                                        uint64_t window_ms);
+
+// Smallest time between two sends to one recipient. Default 10 s; 0 turns
+// the cooldown off.
+//
+// Errors: `WAOTP_NULL_PARAMETER`.
+enum waotp_status waotp_options_set_resend_cooldown_ms(struct waotp_options *options,
+                                                       uint64_t cooldown_ms);
+
+// Verification attempts per recipient: at most `max` in a sliding window
+// of `window_ms`. Default 10 per 10 minutes. Both 0 turn the rule off.
+//
+// Errors: `WAOTP_NULL_PARAMETER`, `WAOTP_INVALID_ARGUMENT` (one of them 0).
+enum waotp_status waotp_options_set_verifies_per_recipient(struct waotp_options *options,
+                                                           uint32_t max,
+                                                           uint64_t window_ms);
+
+// Pacing of each session's sends: at least `min_gap_ms` between two, plus
+// up to `jitter_ms` at random; a send that would wait longer than
+// `max_wait_ms` is refused with `WAOTP_RATE_LIMITED`. Default 1 s gap.
+// `enabled == false` turns pacing off (the numbers are then ignored).
+//
+// Errors: `WAOTP_NULL_PARAMETER`, `WAOTP_INVALID_ARGUMENT` (`max_wait_ms`
+// shorter than `min_gap_ms`).
+enum waotp_status waotp_options_set_session_pacing(struct waotp_options *options,
+                                                   bool enabled,
+                                                   uint64_t min_gap_ms,
+                                                   uint64_t jitter_ms,
+                                                   uint64_t max_wait_ms);
+
+// Keep OTP state in memory instead of `data_dir/otp.db` (or Redis).
+//
+// Errors: `WAOTP_NULL_PARAMETER`.
+enum waotp_status waotp_options_set_memory_store(struct waotp_options *options, bool memory_store);
+
+// Whether an OTP send first checks that the number is on WhatsApp (default
+// true): no code is issued for a number without WhatsApp.
+//
+// Errors: `WAOTP_NULL_PARAMETER`.
+enum waotp_status waotp_options_set_check_on_whatsapp(struct waotp_options *options, bool check);
+
+// How long an is-on-WhatsApp answer is reused by OTP sends. Default one
+// hour; 0 turns the cache off.
+//
+// Errors: `WAOTP_NULL_PARAMETER`.
+enum waotp_status waotp_options_set_on_whatsapp_cache_ttl_ms(struct waotp_options *options,
+                                                             uint64_t ttl_ms);
+
+// How OTP sends retry transient failures: `max_attempts` in total (the
+// first included; 1 = no retry), waiting `initial_backoff_ms` before the
+// first retry and doubling up to `max_backoff_ms`, with no new attempt
+// after `max_elapsed_ms`. Default 4 attempts, 250 ms, 4 s, 30 s.
+//
+// Errors: `WAOTP_NULL_PARAMETER`, `WAOTP_INVALID_ARGUMENT` (`max_attempts`
+// 0, or `max_backoff_ms` shorter than `initial_backoff_ms`).
+enum waotp_status waotp_options_set_send_retry(struct waotp_options *options,
+                                               uint32_t max_attempts,
+                                               uint64_t initial_backoff_ms,
+                                               uint64_t max_backoff_ms,
+                                               uint64_t max_elapsed_ms);
+
+// Redis shared by every host of a deployment (`redis://host:port/db`): OTP
+// state, limits, session leases and the outbox go there. Default: one
+// host, everything in `data_dir`.
+//
+// Errors: `WAOTP_NULL_PARAMETER`, `WAOTP_INVALID_UTF8`,
+// `WAOTP_INVALID_ARGUMENT` (not a `redis://` or `rediss://` URL).
+enum waotp_status waotp_options_set_redis_url(struct waotp_options *options, const char *redis_url);
+
+// Prefix of every Redis key, so deployments can share one Redis. Default `"waotp:"`.
+//
+// Errors: `WAOTP_NULL_PARAMETER`, `WAOTP_INVALID_UTF8`, `WAOTP_INVALID_ARGUMENT` (empty).
+enum waotp_status waotp_options_set_redis_key_prefix(struct waotp_options *options,
+                                                     const char *prefix);
+
+// How long a session's lease lives in Redis without renewal. Default 10 s,
+// at least 300 ms: a host that dies is replaced within it.
+//
+// Errors: `WAOTP_NULL_PARAMETER`, `WAOTP_INVALID_ARGUMENT` (below 300 ms).
+enum waotp_status waotp_options_set_redis_lease_ttl_ms(struct waotp_options *options,
+                                                       uint64_t ttl_ms);
+
+// Sandbox builds only: OTP expiry and limits read a manual clock that
+// starts at the current time and moves only by `waotp_test_clock_advance`.
+//
+// Errors: `WAOTP_NULL_PARAMETER`, `WAOTP_SANDBOX_ONLY` (a normal build,
+// for `true`).
+enum waotp_status waotp_options_set_manual_clock(struct waotp_options *options, bool manual_clock);
+
+// The WhatsApp Web version to announce (`major.minor.patch`) instead of
+// looking up the current one at connect time.
+//
+// Errors: `WAOTP_NULL_PARAMETER`, `WAOTP_INVALID_ARGUMENT` (0.0.0).
+enum waotp_status waotp_options_set_whatsapp_version(struct waotp_options *options,
+                                                     uint32_t major,
+                                                     uint32_t minor,
+                                                     uint32_t patch);
 
 // A random code of `length` digits (4–10) from the OS CSPRNG, uniform, with
 // leading zeros kept. Nothing is stored or sent. `*code_out`: free with

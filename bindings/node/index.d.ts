@@ -232,7 +232,7 @@ export interface GatewayOptions {
   redisLeaseTtlSecs?: number
   /**
    * Sandbox builds: OTP expiry and limits read a clock that moves only by
-   * `advanceClock`. A normal build refuses it with `INVALID_ARGUMENT`.
+   * `advanceClock`. A normal build refuses it with `SANDBOX_ONLY`.
    */
   manualClock?: boolean
   /** The WhatsApp Web version to announce, `[major, minor, patch]`. */

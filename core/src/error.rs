@@ -1,8 +1,10 @@
 //! The one error type of waotp.
 //!
-//! Every variant carries a stable string code ([`Error::code`]) that the C ABI,
-//! Python, Node and PHP bindings reuse verbatim, so callers in any language can
-//! branch on the same values. Codes are never renamed or reused.
+//! Every variant carries a stable string code ([`Error::code`]) and number
+//! ([`ErrorCode::number`]) that the C ABI, Python, Node, PHP and the REST
+//! server reuse verbatim, so callers in any language can branch on the same
+//! values. Both come from one table (`error_codes!` below); codes are never
+//! renamed or reused.
 
 use std::time::Duration;
 
@@ -95,62 +97,158 @@ pub enum Error {
     /// The gateway has been closed.
     #[error("the gateway is closed")]
     Closed,
+    /// The feature exists only in sandbox builds (cargo feature `sandbox`),
+    /// e.g. a manual clock.
+    #[error("{0} exists only in sandbox builds")]
+    SandboxOnly(String),
+}
+
+/// The one table of error codes. Each line names a kind of error, its stable
+/// string code (what every binding reports) and its stable number (the C
+/// ABI's `waotp_status`). From it come [`ErrorCode`], [`Error::kind`],
+/// [`Error::code`], [`Error::ALL_CODES`], the wire form the coordination
+/// layer sends between processes, and every binding's list of codes.
+///
+/// Numbers are never reused or renumbered; a retired code stays here as a
+/// comment. Ranges by source:
+/// - 1–99: the core's [`Error`] (one line per variant, same name);
+/// - 100–199: the C boundary's own statuses (`NULL_PARAMETER` 100,
+///   `INVALID_UTF8` 101, `PANIC` 102, `REENTRANT_CALL` 103, `UNKNOWN_ERROR`
+///   199), listed in `ffi/src/status.rs`. Codes the core took over from
+///   there keep their numbers: the runtime's two (104, 105) and
+///   `SANDBOX_ONLY` (106).
+macro_rules! error_codes {
+    (
+        errors { $( $(#[$edoc:meta])* $variant:ident = $number:literal, $code:literal; )* }
+        runtime { $( $(#[$rdoc:meta])* $rkind:ident = $rnumber:literal, $rcode:literal; )* }
+    ) => {
+        /// The kind of an error: one per stable code, the core's errors then
+        /// the shared runtime's ([`crate::runtime::RuntimeError`]).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum ErrorCode {
+            $(
+                $(#[$edoc])*
+                #[doc = concat!("`", $code, "` (", $number, "): [`Error::", stringify!($variant), "`].")]
+                $variant,
+            )*
+            $(
+                $(#[$rdoc])*
+                #[doc = concat!("`", $rcode, "` (", $rnumber, ").")]
+                $rkind,
+            )*
+        }
+
+        impl ErrorCode {
+            /// Every code, in the table's order.
+            pub const ALL: &'static [ErrorCode] =
+                &[$(ErrorCode::$variant,)* $(ErrorCode::$rkind,)*];
+
+            /// The stable string code, e.g. `SESSION_NOT_FOUND`.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $code,)*
+                    $(ErrorCode::$rkind => $rcode,)*
+                }
+            }
+
+            /// The stable number (the C ABI's status value).
+            pub const fn number(self) -> u32 {
+                match self {
+                    $(ErrorCode::$variant => $number,)*
+                    $(ErrorCode::$rkind => $rnumber,)*
+                }
+            }
+
+            /// The code with this string, if this version knows it.
+            pub fn from_code(code: &str) -> Option<ErrorCode> {
+                match code {
+                    $($code => Some(ErrorCode::$variant),)*
+                    $($rcode => Some(ErrorCode::$rkind),)*
+                    _ => None,
+                }
+            }
+
+            /// The code with this number, if this version knows it.
+            pub fn from_number(number: u32) -> Option<ErrorCode> {
+                ErrorCode::ALL.iter().copied().find(|c| c.number() == number)
+            }
+        }
+
+        impl Error {
+            /// The kind of this error (its code and number).
+            pub fn kind(&self) -> ErrorCode {
+                match self {
+                    // `{ .. }` matches tuple, struct and unit variants alike.
+                    $(Error::$variant { .. } => ErrorCode::$variant,)*
+                }
+            }
+
+            /// The code of every [`Error`] variant, in the table's order
+            /// (without the runtime's; [`ErrorCode::ALL`] has both).
+            pub const ALL_CODES: &'static [&'static str] = &[$($code,)*];
+        }
+    };
+}
+
+error_codes! {
+    errors {
+        SessionNotFound = 1, "SESSION_NOT_FOUND";
+        InvalidSessionId = 2, "INVALID_SESSION_ID";
+        NotConnected = 3, "NOT_CONNECTED";
+        NotOnWhatsapp = 4, "NOT_ON_WHATSAPP";
+        InvalidPhone = 5, "INVALID_PHONE";
+        QrNotAvailable = 6, "QR_NOT_AVAILABLE";
+        AlreadyConnected = 7, "ALREADY_CONNECTED";
+        LoggedOut = 8, "LOGGED_OUT";
+        Timeout = 9, "TIMEOUT";
+        InvalidArgument = 10, "INVALID_ARGUMENT";
+        RateLimited = 11, "RATE_LIMITED";
+        MessageNotFound = 12, "MESSAGE_NOT_FOUND";
+        OtpNotFound = 13, "OTP_NOT_FOUND";
+        OtpExpired = 14, "OTP_EXPIRED";
+        OtpMaxAttempts = 15, "OTP_MAX_ATTEMPTS";
+        OtpInvalid = 16, "OTP_INVALID";
+        EndpointNotAllowed = 17, "ENDPOINT_NOT_ALLOWED";
+        SendFailed = 18, "SEND_FAILED";
+        WhatsApp = 19, "WHATSAPP_ERROR";
+        Store = 20, "STORE_ERROR";
+        Io = 21, "IO_ERROR";
+        Closed = 22, "CLOSED";
+        // 23–99: free. 100–105: the C boundary's and the runtime's (below).
+        SandboxOnly = 106, "SANDBOX_ONLY";
+        // Retired numbers: none yet.
+    }
+    runtime {
+        /// The process forked after the shared runtime started.
+        AfterFork = 104, "AFTER_FORK";
+        /// The shared runtime could not be started.
+        RuntimeError = 105, "RUNTIME_ERROR";
+    }
 }
 
 impl Error {
     /// The stable, machine-readable code of this error (e.g. `SESSION_NOT_FOUND`).
     pub fn code(&self) -> &'static str {
+        self.kind().as_str()
+    }
+
+    /// How long until a retry can succeed: the wait of `RATE_LIMITED`,
+    /// `None` for every other error. Bindings report it in milliseconds.
+    pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Error::SessionNotFound(_) => "SESSION_NOT_FOUND",
-            Error::InvalidSessionId(_) => "INVALID_SESSION_ID",
-            Error::NotConnected { .. } => "NOT_CONNECTED",
-            Error::NotOnWhatsapp(_) => "NOT_ON_WHATSAPP",
-            Error::InvalidPhone(_) => "INVALID_PHONE",
-            Error::QrNotAvailable(_) => "QR_NOT_AVAILABLE",
-            Error::AlreadyConnected(_) => "ALREADY_CONNECTED",
-            Error::LoggedOut(_) => "LOGGED_OUT",
-            Error::Timeout(_) => "TIMEOUT",
-            Error::InvalidArgument(_) => "INVALID_ARGUMENT",
-            Error::RateLimited { .. } => "RATE_LIMITED",
-            Error::MessageNotFound(_) => "MESSAGE_NOT_FOUND",
-            Error::OtpNotFound(_) => "OTP_NOT_FOUND",
-            Error::OtpExpired(_) => "OTP_EXPIRED",
-            Error::OtpMaxAttempts(_) => "OTP_MAX_ATTEMPTS",
-            Error::OtpInvalid { .. } => "OTP_INVALID",
-            Error::EndpointNotAllowed(_) => "ENDPOINT_NOT_ALLOWED",
-            Error::SendFailed(_) => "SEND_FAILED",
-            Error::WhatsApp(_) => "WHATSAPP_ERROR",
-            Error::Store(_) => "STORE_ERROR",
-            Error::Io(_) => "IO_ERROR",
-            Error::Closed => "CLOSED",
+            Error::RateLimited { retry_after, .. } => Some(*retry_after),
+            _ => None,
         }
     }
 
-    /// Every code, in a fixed order; bindings derive their constants from this list.
-    pub const ALL_CODES: &'static [&'static str] = &[
-        "SESSION_NOT_FOUND",
-        "INVALID_SESSION_ID",
-        "NOT_CONNECTED",
-        "NOT_ON_WHATSAPP",
-        "INVALID_PHONE",
-        "QR_NOT_AVAILABLE",
-        "ALREADY_CONNECTED",
-        "LOGGED_OUT",
-        "TIMEOUT",
-        "INVALID_ARGUMENT",
-        "RATE_LIMITED",
-        "MESSAGE_NOT_FOUND",
-        "OTP_NOT_FOUND",
-        "OTP_EXPIRED",
-        "OTP_MAX_ATTEMPTS",
-        "OTP_INVALID",
-        "ENDPOINT_NOT_ALLOWED",
-        "SEND_FAILED",
-        "WHATSAPP_ERROR",
-        "STORE_ERROR",
-        "IO_ERROR",
-        "CLOSED",
-    ];
+    /// The attempts left of `OTP_INVALID`, `None` for every other error.
+    pub fn attempts_left(&self) -> Option<u32> {
+        match self {
+            Error::OtpInvalid { attempts_left } => Some(*attempts_left),
+            _ => None,
+        }
+    }
 
     /// Whether retrying the same operation later may succeed (used by send retries).
     pub fn is_transient(&self) -> bool {
@@ -164,5 +262,45 @@ impl Error {
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
         Error::Store(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_consistent() {
+        let mut numbers = std::collections::BTreeSet::new();
+        for code in ErrorCode::ALL {
+            assert!(numbers.insert(code.number()), "{code:?}: number reused");
+            assert_eq!(ErrorCode::from_code(code.as_str()), Some(*code));
+            assert_eq!(ErrorCode::from_number(code.number()), Some(*code));
+            assert!(
+                code.as_str()
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b == b'_'),
+                "{code:?}"
+            );
+        }
+        assert_eq!(ErrorCode::from_code("NOT_A_CODE"), None);
+        assert_eq!(Error::Closed.kind(), ErrorCode::Closed);
+        assert_eq!(Error::Closed.code(), "CLOSED");
+        assert_eq!(ErrorCode::SessionNotFound.number(), 1);
+        assert_eq!(ErrorCode::SandboxOnly.number(), 106);
+    }
+
+    #[test]
+    fn a_rate_limit_carries_its_wait() {
+        let e = Error::RateLimited {
+            reason: "r".into(),
+            retry_after: Duration::from_millis(1500),
+        };
+        assert_eq!(e.retry_after(), Some(Duration::from_millis(1500)));
+        assert_eq!(Error::Closed.retry_after(), None);
+        assert_eq!(
+            Error::OtpInvalid { attempts_left: 2 }.attempts_left(),
+            Some(2)
+        );
     }
 }

@@ -38,12 +38,22 @@ int main(int argc, char **argv) {
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
 
-  waotp_gateway_options options;
-  waotp_gateway_options_default(&options);
-  options.data_dir = data_dir;
-  options.endpoint = endpoint;
+  /* Options are a handle with one setter each, so new options never
+   * change a struct this program was compiled against. */
+  waotp_options *options = NULL;
+  waotp_status st = waotp_options_new(&options);
+  if (st != WAOTP_OK) return fail("options", st);
+  if (data_dir && (st = waotp_options_set_data_dir(options, data_dir)) != WAOTP_OK) {
+    waotp_options_free(&options);
+    return fail("data dir", st);
+  }
+  if (endpoint && (st = waotp_options_set_endpoint(options, endpoint)) != WAOTP_OK) {
+    waotp_options_free(&options);
+    return fail("endpoint", st);
+  }
   waotp_gateway *gw = NULL;
-  waotp_status st = waotp_gateway_open(&options, &gw);
+  st = waotp_gateway_open_with(options, &gw);
+  waotp_options_free(&options); /* the gateway keeps what it needs */
   if (st != WAOTP_OK) return fail("open", st);
 
   char *id = NULL, *text = NULL;

@@ -12,7 +12,8 @@
  * CLI use it; web servers need `ffi.enable=1`). Every method returns the
  * guide's array shape and never throws for a WhatsApp or OTP error:
  * `['success' => false, 'message' => …, 'error' => CODE]`, where CODE is
- * waotp's stable error code (SESSION_NOT_FOUND, NOT_CONNECTED, RATE_LIMITED, …).
+ * waotp's stable error code (SESSION_NOT_FOUND, NOT_CONNECTED, RATE_LIMITED, …);
+ * a RATE_LIMITED failure also has `retryAfterMs`, the wait in milliseconds.
  */
 class WhatsAppOTP
 {
@@ -26,45 +27,129 @@ class WhatsAppOTP
     private $sessionId;
 
     /**
+     * Options by name, each set through one `waotp_options_set_*` function
+     * of the C API: [setter, kind]. Kinds: string, bool, int, bytes, or the
+     * number of integers an array holds.
+     */
+    const OPTIONS = [
+        'dataDir' => ['data_dir', 'string'],
+        'endpoint' => ['endpoint', 'string'],
+        'defaultCountryCode' => ['default_country_code', 'int'],
+        'otpLength' => ['otp_length', 'int'],
+        'otpTtlMs' => ['otp_ttl_ms', 'int'],
+        'otpMaxAttempts' => ['otp_max_attempts', 'int'],
+        'locale' => ['otp_locale', 'string'],
+        'otpSecret' => ['otp_secret', 'bytes'],
+        'noLimits' => ['no_limits', 'bool'],
+        'sendsPerRecipient' => ['sends_per_recipient', 2],
+        'resendCooldownMs' => ['resend_cooldown_ms', 'int'],
+        'verifiesPerRecipient' => ['verifies_per_recipient', 2],
+        'sessionPacing' => ['session_pacing', 'pacing'],
+        'memoryStore' => ['memory_store', 'bool'],
+        'checkOnWhatsapp' => ['check_on_whatsapp', 'bool'],
+        'onWhatsappCacheTtlMs' => ['on_whatsapp_cache_ttl_ms', 'int'],
+        'sendRetry' => ['send_retry', 4],
+        'redisUrl' => ['redis_url', 'string'],
+        'redisKeyPrefix' => ['redis_key_prefix', 'string'],
+        'redisLeaseTtlMs' => ['redis_lease_ttl_ms', 'int'],
+        'manualClock' => ['manual_clock', 'bool'],
+        'whatsappVersion' => ['whatsapp_version', 3],
+    ];
+
+    /**
      * @param string $sessionId the linked WhatsApp session to send from
      * @param array  $options   `library` (path of libwaotp.so; default: env
      *   WAOTP_LIB, else target/release of this repository), `header`
-     *   (include/waotp_php.h), `dataDir` (./waotp-data), `endpoint`
-     *   (simulator URL; sandbox builds only), `memoryStore`, `noLimits`,
-     *   `manualClock` (sandbox builds only), `locale` ('id' or 'en'),
-     *   `redisUrl` and `redisKeyPrefix` (several hosts share OTP state,
-     *   limits and sessions through one Redis; see the README's deployment
-     *   section). Every PHP-FPM worker may construct its own object on the
-     *   same `dataDir`: one of them runs the WhatsApp connection and the
-     *   others send through it.
-     * @throws RuntimeException when the library cannot be loaded or the gateway cannot open
+     *   (include/waotp_php.h), and the gateway's options (each one
+     *   `waotp_options_set_*` of the C API; times in milliseconds):
+     *   `dataDir` (./waotp-data), `endpoint` (simulator URL; sandbox builds
+     *   only), `defaultCountryCode`, `otpLength`, `otpTtlMs`,
+     *   `otpMaxAttempts`, `locale` ('id' or 'en'), `otpSecret` (bytes, at
+     *   least 32), `noLimits`, `sendsPerRecipient` ([max, windowMs] or
+     *   [0, 0] for off), `resendCooldownMs`, `verifiesPerRecipient`,
+     *   `sessionPacing` ([minGapMs, jitterMs, maxWaitMs] or false),
+     *   `memoryStore`, `checkOnWhatsapp`, `onWhatsappCacheTtlMs`,
+     *   `sendRetry` ([maxAttempts, initialBackoffMs, maxBackoffMs,
+     *   maxElapsedMs]), `redisUrl`, `redisKeyPrefix` and `redisLeaseTtlMs`
+     *   (several hosts share OTP state, limits and sessions through one
+     *   Redis; see the README's deployment section), `manualClock` (sandbox
+     *   builds only), `whatsappVersion` ([major, minor, patch]). Every
+     *   PHP-FPM worker may construct its own object on the same `dataDir`:
+     *   one of them runs the WhatsApp connection and the others send
+     *   through it.
+     * @throws RuntimeException when the library cannot be loaded, an option
+     *   is refused, or the gateway cannot open
      */
     public function __construct($sessionId = 'default', array $options = [])
     {
         $this->sessionId = $sessionId;
         $ffi = self::ffi($options);
-        $o = $ffi->new('waotp_gateway_options');
-        $ffi->waotp_gateway_options_default(FFI::addr($o));
-        // Strings handed to C must outlive the call: keep them in CData.
-        $keep = [];
-        $strings = ['dataDir' => 'data_dir', 'endpoint' => 'endpoint', 'locale' => 'locale',
-            'redisUrl' => 'redis_url', 'redisKeyPrefix' => 'redis_key_prefix'];
-        foreach ($strings as $key => $field) {
-            if (isset($options[$key])) {
-                $keep[$field] = self::cString($options[$key]);
-                $o->$field = FFI::cast('const char *', FFI::addr($keep[$field][0]));
-            }
-        }
-        $o->memory_store = !empty($options['memoryStore']);
-        $o->no_limits = !empty($options['noLimits']);
-        $o->manual_clock = !empty($options['manualClock']);
-        $gw = $ffi->new('waotp_gateway*');
-        $status = $ffi->waotp_gateway_open(FFI::addr($o), FFI::addr($gw));
+        $o = $ffi->new('waotp_options*');
+        $status = $ffi->waotp_options_new(FFI::addr($o));
         if ($status !== 0) {
-            throw new RuntimeException('waotp: cannot open the gateway: ' . self::lastError($status));
+            throw new RuntimeException('waotp: ' . self::lastError($status));
+        }
+        try {
+            foreach (self::OPTIONS as $key => list($setter, $kind)) {
+                if (!array_key_exists($key, $options)) {
+                    continue;
+                }
+                $status = self::setOption($ffi, $o, $setter, $kind, $options[$key]);
+                if ($status !== 0) {
+                    throw new RuntimeException("waotp: option $key refused: " . self::lastError($status));
+                }
+            }
+            $gw = $ffi->new('waotp_gateway*');
+            $status = $ffi->waotp_gateway_open_with($o, FFI::addr($gw));
+            if ($status !== 0) {
+                throw new RuntimeException('waotp: cannot open the gateway: ' . self::lastError($status));
+            }
+        } finally {
+            $ffi->waotp_options_free(FFI::addr($o));
         }
         $this->gateway = $gw;
     }
+
+    /** Calls waotp_options_set_$setter with $value converted for its $kind. */
+    private static function setOption($ffi, $o, $setter, $kind, $value)
+    {
+        $fn = "waotp_options_set_$setter";
+        switch ($kind) {
+            case 'string':
+                return $ffi->$fn($o, (string)$value);
+            case 'bool':
+                return $ffi->$fn($o, (bool)$value);
+            case 'int':
+                return $ffi->$fn($o, (int)$value);
+            case 'bytes':
+                $value = (string)$value;
+                $buf = FFI::new('uint8_t[' . max(1, strlen($value)) . ']');
+                FFI::memcpy($buf, $value, strlen($value));
+                return $ffi->$fn($o, $buf, strlen($value));
+            case 'pacing':
+                if ($value === false || $value === null) {
+                    return $ffi->$fn($o, false, 0, 0, 0);
+                }
+                list($gap, $jitter, $maxWait) = array_map('intval', array_values($value));
+                return $ffi->$fn($o, true, $gap, $jitter, $maxWait);
+            default:
+                $values = array_map('intval', array_values((array)$value));
+                if (count($values) !== $kind) {
+                    return self::refuse("$setter takes $kind integers");
+                }
+                return $ffi->$fn($o, ...$values);
+        }
+    }
+
+    /** WAOTP_INVALID_ARGUMENT for a value PHP cannot even pass. */
+    private static function refuse($message)
+    {
+        self::$refused = $message;
+        return 10;
+    }
+
+    /** @var string|null a message of this class's own refusal */
+    private static $refused = null;
 
     public function __destruct()
     {
@@ -256,13 +341,27 @@ class WhatsAppOTP
         return json_decode($text, true);
     }
 
+    /**
+     * The guide's failure array; a rate limit adds `retryAfterMs`, the wait
+     * in milliseconds (the same field as every other binding's).
+     */
     private static function failure($status)
     {
-        return ['success' => false, 'message' => self::lastError($status), 'error' => self::$ffi->waotp_status_code_name($status)];
+        $ffi = self::$ffi;
+        $failure = ['success' => false, 'message' => self::lastError($status), 'error' => $ffi->waotp_status_code_name($status)];
+        if ($failure['error'] === 'RATE_LIMITED') {
+            $failure['retryAfterMs'] = $ffi->waotp_last_error_retry_after_ms();
+        }
+        return $failure;
     }
 
     private static function lastError($status)
     {
+        if (self::$refused !== null) {
+            $text = self::$refused;
+            self::$refused = null;
+            return $text;
+        }
         $ffi = self::$ffi;
         $len = $ffi->new('size_t');
         $ffi->waotp_last_error_message(null, 0, FFI::addr($len));

@@ -92,7 +92,7 @@ async def bad_body(_: Request, e: RequestValidationError) -> JSONResponse:
 async def waotp_error(_: Request, e: waotp.WaotpError) -> JSONResponse:
     if isinstance(e, waotp.RateLimited):
         response = failure(429, e.message, error=e.code)
-        response.headers["Retry-After"] = str(max(1, math.ceil(e.retry_after)))
+        response.headers["Retry-After"] = str(max(1, math.ceil(e.retry_after_ms / 1000)))
         return response
     if isinstance(e, (ValueError, waotp.NotOnWhatsApp)):
         return failure(400, e.message, error=e.code)

@@ -45,7 +45,7 @@ def main(argv: list[str]) -> int:
         try:
             sent = gw.send_otp(session, phone, company_name=company)
         except waotp.RateLimited as e:
-            print(f"Too many codes for {phone}; try again in {e.retry_after:.0f} s.")
+            print(f"Too many codes for {phone}; try again in {e.retry_after_ms / 1000:.0f} s.")
             return 1
         except waotp.NotOnWhatsApp:
             print(f"{phone} is not on WhatsApp.")

@@ -15,7 +15,7 @@ pub(crate) fn guard(body: impl FnOnce() -> Outcome) -> waotp_status {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => waotp_status::WAOTP_OK,
         Ok(Err(f)) => {
-            set_last_error(&f.message);
+            set_last_error(&f.message, f.retry_after_ms);
             f.status
         }
         Err(panic) => {
@@ -24,7 +24,7 @@ pub(crate) fn guard(body: impl FnOnce() -> Outcome) -> waotp_status {
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            set_last_error(&format!("panic in waotp: {what}"));
+            set_last_error(&format!("panic in waotp: {what}"), 0);
             waotp_status::WAOTP_PANIC
         }
     }
@@ -53,11 +53,7 @@ pub(crate) fn check_fork() -> Result<(), Failure> {
 }
 
 fn runtime_failure(e: waotp::runtime::RuntimeError) -> Failure {
-    let status = match e {
-        waotp::runtime::RuntimeError::AfterFork => waotp_status::WAOTP_AFTER_FORK,
-        _ => waotp_status::WAOTP_RUNTIME_ERROR,
-    };
-    Failure::new(status, e.to_string())
+    Failure::new(waotp_status::of_kind(e.kind()), e.to_string())
 }
 
 /// Runs a future to completion on the runtime, from a plain thread.

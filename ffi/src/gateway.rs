@@ -1,13 +1,14 @@
 //! Opening and closing a gateway, events, statistics, the test clock.
 
 use std::ffi::c_char;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use waotp::otp::{Limits, Locale, ManualClock, MemoryStore, OtpConfig};
+use waotp::otp::{Limits, Locale};
 use waotp::{EventStream, Gateway};
 
 use crate::boundary::{arg, block_on, c_json, c_string, guard, millis, opt_string, out};
 use crate::json;
+use crate::options::waotp_options;
 use crate::status::{Failure, waotp_status};
 
 /// An open gateway: the linked sessions, the OTP engine and the event queue.
@@ -15,7 +16,6 @@ use crate::status::{Failure, waotp_status};
 pub struct waotp_gateway {
     pub(crate) gateway: Gateway,
     events: Mutex<EventStream>,
-    clock: Option<ManualClock>,
 }
 
 /// The gateway behind a handle; fails on NULL and after a fork.
@@ -24,9 +24,12 @@ pub(crate) fn gw<'a>(ptr: *const waotp_gateway) -> Result<&'a waotp_gateway, Fai
     arg(ptr, "gateway")
 }
 
-/// Settings of `waotp_gateway_open`. Zero / NULL fields take the defaults, so
-/// a zero-initialised struct (or `waotp_gateway_options_default`) is the
-/// default configuration; passing NULL instead of the struct means the same.
+/// Settings of the deprecated `waotp_gateway_open`; new code uses the
+/// `waotp_options` handle, which has every option. This struct is frozen:
+/// it never grows, so callers compiled against it keep working. Zero / NULL
+/// fields take the defaults, so a zero-initialised struct (or
+/// `waotp_gateway_options_default`) is the default configuration; passing
+/// NULL instead of the struct means the same.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct waotp_gateway_options {
@@ -55,7 +58,7 @@ pub struct waotp_gateway_options {
     pub skip_on_whatsapp_check: bool,
     /// Sandbox builds only: OTP expiry and limits read a manual clock that
     /// starts at the current time and moves only by `waotp_test_clock_advance`.
-    /// A normal build answers `WAOTP_SANDBOX_ONLY`.
+    /// A normal build answers `WAOTP_SANDBOX_ONLY` (the core's code).
     pub manual_clock: bool,
     /// Redis shared by every host of a deployment (`redis://host:port/db`):
     /// OTP state, limits, session leases and the outbox go there. NULL: one
@@ -98,15 +101,15 @@ pub extern "C" fn waotp_gateway_options_default(
     })
 }
 
-/// Opens a gateway and restores every session stored in `data_dir` (linked
-/// ones reconnect without a QR code). `options` may be NULL (defaults).
-/// On success `*gateway_out` is the new gateway; close it with
-/// `waotp_gateway_close`.
+/// Opens a gateway with the options of an old-style struct. Kept for callers
+/// compiled against earlier headers: this struct never grows, and options
+/// added since (send retry, limits, OTP secret, Redis lease TTL, WhatsApp
+/// version, on-WhatsApp cache TTL) are set only through `waotp_options`.
+/// Deprecated: use `waotp_options_new` and `waotp_gateway_open_with`.
+/// `options` may be NULL (defaults). On success `*gateway_out` is the new
+/// gateway; close it with `waotp_gateway_close`.
 ///
-/// Errors: `WAOTP_NULL_PARAMETER`, `WAOTP_INVALID_UTF8`,
-/// `WAOTP_ENDPOINT_NOT_ALLOWED`, `WAOTP_INVALID_ARGUMENT`,
-/// `WAOTP_SANDBOX_ONLY`, `WAOTP_STORE_ERROR`, `WAOTP_IO_ERROR`, and the
-/// context errors (`WAOTP_REENTRANT_CALL`, `WAOTP_AFTER_FORK`).
+/// Errors: as `waotp_gateway_open_with`.
 #[unsafe(no_mangle)]
 pub extern "C" fn waotp_gateway_open(
     options: *const waotp_gateway_options,
@@ -116,67 +119,71 @@ pub extern "C" fn waotp_gateway_open(
         let slot = out(gateway_out, "gateway_out")?;
         // SAFETY: NULL means defaults; otherwise the caller's initialised struct.
         let o = unsafe { options.as_ref() }.copied().unwrap_or_default();
-        let mut builder = Gateway::builder();
-        if let Some(dir) = opt_string(o.data_dir, "options->data_dir")? {
-            builder = builder.data_dir(dir);
-        }
-        if let Some(url) = opt_string(o.endpoint, "options->endpoint")? {
-            builder = builder.endpoint(url);
-        }
+        let mut handle = waotp_options {
+            data_dir: opt_string(o.data_dir, "options->data_dir")?.map(str::to_owned),
+            endpoint: opt_string(o.endpoint, "options->endpoint")?.map(str::to_owned),
+            ..waotp_options::default()
+        };
         if o.default_country_code != 0 {
-            builder = builder.default_country_code(o.default_country_code);
+            handle.default_country_code = Some(o.default_country_code);
         }
-        let mut config = OtpConfig::default();
         if o.otp_length != 0 {
-            config.length = o.otp_length as usize;
+            handle.otp.length = o.otp_length as usize;
         }
         if o.otp_ttl_secs != 0 {
-            config.ttl = std::time::Duration::from_secs(o.otp_ttl_secs.into());
+            handle.otp.ttl = std::time::Duration::from_secs(o.otp_ttl_secs.into());
         }
         if o.otp_max_attempts != 0 {
-            config.max_attempts = o.otp_max_attempts;
+            handle.otp.max_attempts = o.otp_max_attempts;
         }
         if let Some(locale) = opt_string(o.locale, "options->locale")? {
-            config.locale = locale.parse::<Locale>()?;
+            handle.otp.locale = locale.parse::<Locale>()?;
         }
         if o.no_limits {
-            config.limits = Limits::none();
+            handle.otp.limits = Limits::none();
         }
-        builder = builder.otp_config(config);
-        if o.memory_store {
-            builder = builder.otp_store(Arc::new(MemoryStore::new()));
-        }
+        handle.memory_store = o.memory_store;
         if o.skip_on_whatsapp_check {
-            builder = builder.check_on_whatsapp(false);
+            handle.check_on_whatsapp = Some(false);
         }
-        if let Some(url) = opt_string(o.redis_url, "options->redis_url")? {
-            builder = builder.redis_url(url);
-        }
-        if let Some(prefix) = opt_string(o.redis_key_prefix, "options->redis_key_prefix")? {
-            builder = builder.redis_key_prefix(prefix);
-        }
-        let clock = if o.manual_clock {
-            if !waotp::build_info().sandbox {
-                return Err(Failure::new(
-                    waotp_status::WAOTP_SANDBOX_ONLY,
-                    "options->manual_clock exists only in sandbox builds",
-                ));
-            }
-            let clock = ManualClock::starting_now();
-            builder = builder.clock(Arc::new(clock.clone()));
-            Some(clock)
-        } else {
-            None
-        };
-        let gateway = block_on(builder.open())??;
-        let events = Mutex::new(gateway.events());
-        *slot = Box::into_raw(Box::new(waotp_gateway {
-            gateway,
-            events,
-            clock,
-        }));
+        handle.redis_url = opt_string(o.redis_url, "options->redis_url")?.map(str::to_owned);
+        handle.redis_key_prefix =
+            opt_string(o.redis_key_prefix, "options->redis_key_prefix")?.map(str::to_owned);
+        handle.manual_clock = o.manual_clock;
+        *slot = open(&handle)?;
         Ok(())
     })
+}
+
+/// Opens a gateway with `options` (made by `waotp_options_new`; NULL means
+/// every default) and restores every session stored in the data dir (linked
+/// ones reconnect without a QR code). The options are only read: free them
+/// when convenient. On success `*gateway_out` is the new gateway; close it
+/// with `waotp_gateway_close`.
+///
+/// Errors: `WAOTP_NULL_PARAMETER`, `WAOTP_INVALID_UTF8`,
+/// `WAOTP_ENDPOINT_NOT_ALLOWED`, `WAOTP_INVALID_ARGUMENT`,
+/// `WAOTP_SANDBOX_ONLY`, `WAOTP_STORE_ERROR`, `WAOTP_IO_ERROR`, and the
+/// context errors (`WAOTP_REENTRANT_CALL`, `WAOTP_AFTER_FORK`).
+#[unsafe(no_mangle)]
+pub extern "C" fn waotp_gateway_open_with(
+    options: *const waotp_options,
+    gateway_out: *mut *mut waotp_gateway,
+) -> waotp_status {
+    guard(|| {
+        let slot = out(gateway_out, "gateway_out")?;
+        let defaults = waotp_options::default();
+        // SAFETY: NULL means defaults; otherwise made by `waotp_options_new`.
+        let o = unsafe { options.as_ref() }.unwrap_or(&defaults);
+        *slot = open(o)?;
+        Ok(())
+    })
+}
+
+fn open(options: &waotp_options) -> Result<*mut waotp_gateway, Failure> {
+    let gateway = block_on(options.builder().open())??;
+    let events = Mutex::new(gateway.events());
+    Ok(Box::into_raw(Box::new(waotp_gateway { gateway, events })))
 }
 
 /// Stops every session gracefully (credentials stay for the next open),
@@ -224,7 +231,8 @@ pub extern "C" fn waotp_gateway_close(gateway: *mut *mut waotp_gateway) -> waotp
 /// - `message_status`: `sessionId`, `messageId`, `to`, `status` (`{"status": "pending"|"sent"|"delivered"|"read"|"failed", "reason"?}`)
 /// - `otp_sent`: `sessionId`, `verificationId`, `messageId`, `to`
 /// - `otp_delivery`: `messageId`, `to`, `status` (as in `message_status`)
-/// - `otp_failed`: `sessionId`, `verificationId`, `to`, `reason`
+/// - `otp_failed`: `sessionId`, `verificationId`, `to`, `code` (the error's
+///   stable code, as `waotp_status_code_name` names it), `reason`
 /// - `otp_verified`: `to`, `verificationId`, `outcome` (`{"status": "approved"|"invalid"|…, "attemptsLeft"?}`)
 /// - `lagged`: `missed`
 ///
@@ -300,7 +308,7 @@ pub extern "C" fn waotp_stats_prometheus(
 }
 
 /// Sandbox builds only: moves the gateway's manual clock (see
-/// `waotp_gateway_options.manual_clock`) forward by `ms` milliseconds, e.g. to
+/// `waotp_options_set_manual_clock`) forward by `ms` milliseconds, e.g. to
 /// expire an OTP in a test.
 ///
 /// Errors: `WAOTP_SANDBOX_ONLY` in normal builds, `WAOTP_INVALID_ARGUMENT`
@@ -309,19 +317,7 @@ pub extern "C" fn waotp_stats_prometheus(
 pub extern "C" fn waotp_test_clock_advance(gateway: *const waotp_gateway, ms: u64) -> waotp_status {
     guard(|| {
         let g = gw(gateway)?;
-        if !waotp::build_info().sandbox {
-            return Err(Failure::new(
-                waotp_status::WAOTP_SANDBOX_ONLY,
-                "the test clock exists only in sandbox builds",
-            ));
-        }
-        let clock = g.clock.as_ref().ok_or_else(|| {
-            Failure::new(
-                waotp_status::WAOTP_INVALID_ARGUMENT,
-                "the gateway was opened without options->manual_clock",
-            )
-        })?;
-        clock.advance(millis(ms));
+        g.gateway.advance_clock(millis(ms))?;
         Ok(())
     })
 }

@@ -152,6 +152,21 @@ fn camel_key(k: &str) -> String {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn otp_failed_carries_its_code() {
+        let v = super::event(&waotp::Event::OtpFailed {
+            session: "shop".into(),
+            verification_id: "v".into(),
+            to: "6281".into(),
+            code: "NOT_CONNECTED".into(),
+            reason: "r".into(),
+        });
+        assert_eq!(v["type"], "otp_failed");
+        assert_eq!(v["code"], "NOT_CONNECTED");
+        assert_eq!(v["sessionId"], "shop");
+        assert_eq!(v["verificationId"], "v");
+    }
+
+    #[test]
     fn keys_become_camel_case() {
         assert_eq!(super::camel_key("expires_at"), "expiresAt");
         assert_eq!(super::camel_key("type"), "type");

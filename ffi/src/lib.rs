@@ -15,6 +15,7 @@
 mod boundary;
 mod gateway;
 mod json;
+mod options;
 mod otp;
 mod session;
 mod status;
@@ -23,8 +24,20 @@ use std::ffi::{CString, c_char};
 
 pub use gateway::{
     waotp_events_poll, waotp_gateway, waotp_gateway_close, waotp_gateway_open,
-    waotp_gateway_options, waotp_gateway_options_default, waotp_stats_get, waotp_stats_prometheus,
-    waotp_test_clock_advance,
+    waotp_gateway_open_with, waotp_gateway_options, waotp_gateway_options_default, waotp_stats_get,
+    waotp_stats_prometheus, waotp_test_clock_advance,
+};
+pub use options::{
+    waotp_options, waotp_options_free, waotp_options_new, waotp_options_set_check_on_whatsapp,
+    waotp_options_set_data_dir, waotp_options_set_default_country_code, waotp_options_set_endpoint,
+    waotp_options_set_manual_clock, waotp_options_set_memory_store, waotp_options_set_no_limits,
+    waotp_options_set_on_whatsapp_cache_ttl_ms, waotp_options_set_otp_length,
+    waotp_options_set_otp_locale, waotp_options_set_otp_max_attempts, waotp_options_set_otp_secret,
+    waotp_options_set_otp_ttl_ms, waotp_options_set_redis_key_prefix,
+    waotp_options_set_redis_lease_ttl_ms, waotp_options_set_redis_url,
+    waotp_options_set_resend_cooldown_ms, waotp_options_set_send_retry,
+    waotp_options_set_sends_per_recipient, waotp_options_set_session_pacing,
+    waotp_options_set_verifies_per_recipient, waotp_options_set_whatsapp_version,
 };
 pub use otp::{
     waotp_otp_cancel, waotp_otp_generate, waotp_otp_get_status, waotp_otp_request, waotp_otp_send,
@@ -114,8 +127,18 @@ pub extern "C" fn waotp_last_error_message(
 /// error codes), or `"UNKNOWN_STATUS"`. A static string: do not free it.
 #[unsafe(no_mangle)]
 pub extern "C" fn waotp_status_code_name(status: i32) -> *const c_char {
-    std::panic::catch_unwind(|| status::waotp_status::code_name(status).as_ptr().cast())
+    std::panic::catch_unwind(|| status::waotp_status::code_name(status).as_ptr())
         .unwrap_or(c"UNKNOWN_STATUS".as_ptr())
+}
+
+/// The wait, in milliseconds, of the last failed call on this thread when it
+/// was `WAOTP_RATE_LIMITED` (the same number as Python's `retry_after_ms`,
+/// Node's `retryAfterMs` and the REST server's `retryAfterMs`); 0 after any
+/// other failure. Like `waotp_last_error_message`, it does not change the
+/// last error.
+#[unsafe(no_mangle)]
+pub extern "C" fn waotp_last_error_retry_after_ms() -> u64 {
+    status::last_retry_after_ms()
 }
 
 /// The library's version and build kind, e.g. `"waotp 0.1.0 (whatsapp-rust

@@ -1,15 +1,19 @@
 //! Status codes with fixed numbers, and the thread-local last error message.
 
-use std::cell::RefCell;
-use std::ffi::c_char;
+use std::cell::{Cell, RefCell};
+use std::ffi::{CStr, CString, c_char};
+use std::sync::OnceLock;
+
+use waotp::error::ErrorCode;
 
 /// What a call returned. `WAOTP_OK` (0) is success; every other value is a
 /// failure whose message `waotp_last_error_message` gives.
 ///
-/// Numbers are fixed and never reused. 1–22 are the core's error codes in the
-/// order of `waotp::Error::ALL_CODES` (the same strings every binding uses;
-/// `waotp_status_code_name` returns them); 100 and up are errors of the C
-/// boundary itself.
+/// Numbers are fixed and never reused. They come from the core's one table of
+/// error codes (`waotp::error::ErrorCode`: the same strings every binding
+/// uses; `waotp_status_code_name` returns them): 1–99 the core's errors,
+/// 100–199 the C boundary's own and the few codes the core took over from
+/// it (AFTER_FORK, RUNTIME_ERROR, SANDBOX_ONLY keep their numbers).
 #[repr(C)]
 #[allow(non_camel_case_types)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +40,7 @@ pub enum waotp_status {
     WAOTP_TIMEOUT = 9,
     /// An argument is out of range or malformed.
     WAOTP_INVALID_ARGUMENT = 10,
-    /// A rate limit was hit; the message says when to retry.
+    /// A rate limit was hit; `waotp_last_error_retry_after_ms` gives the wait.
     WAOTP_RATE_LIMITED = 11,
     /// No message with this id is known.
     WAOTP_MESSAGE_NOT_FOUND = 12,
@@ -84,113 +88,93 @@ pub enum waotp_status {
 
 use waotp_status::*;
 
-/// Core codes and their statuses, in `waotp::Error::ALL_CODES` order.
-const CORE: [(&str, waotp_status); 22] = [
-    ("SESSION_NOT_FOUND", WAOTP_SESSION_NOT_FOUND),
-    ("INVALID_SESSION_ID", WAOTP_INVALID_SESSION_ID),
-    ("NOT_CONNECTED", WAOTP_NOT_CONNECTED),
-    ("NOT_ON_WHATSAPP", WAOTP_NOT_ON_WHATSAPP),
-    ("INVALID_PHONE", WAOTP_INVALID_PHONE),
-    ("QR_NOT_AVAILABLE", WAOTP_QR_NOT_AVAILABLE),
-    ("ALREADY_CONNECTED", WAOTP_ALREADY_CONNECTED),
-    ("LOGGED_OUT", WAOTP_LOGGED_OUT),
-    ("TIMEOUT", WAOTP_TIMEOUT),
-    ("INVALID_ARGUMENT", WAOTP_INVALID_ARGUMENT),
-    ("RATE_LIMITED", WAOTP_RATE_LIMITED),
-    ("MESSAGE_NOT_FOUND", WAOTP_MESSAGE_NOT_FOUND),
-    ("OTP_NOT_FOUND", WAOTP_OTP_NOT_FOUND),
-    ("OTP_EXPIRED", WAOTP_OTP_EXPIRED),
-    ("OTP_MAX_ATTEMPTS", WAOTP_OTP_MAX_ATTEMPTS),
-    ("OTP_INVALID", WAOTP_OTP_INVALID),
-    ("ENDPOINT_NOT_ALLOWED", WAOTP_ENDPOINT_NOT_ALLOWED),
-    ("SEND_FAILED", WAOTP_SEND_FAILED),
-    ("WHATSAPP_ERROR", WAOTP_WHATSAPP_ERROR),
-    ("STORE_ERROR", WAOTP_STORE_ERROR),
-    ("IO_ERROR", WAOTP_IO_ERROR),
-    ("CLOSED", WAOTP_CLOSED),
+/// Every status, so a number can be turned back into one. cbindgen needs the
+/// enum above written out; the test below checks it against the core's code
+/// table (`waotp::error::ErrorCode`), which owns every code's string and number.
+const ALL: [waotp_status; 30] = [
+    WAOTP_OK,
+    WAOTP_SESSION_NOT_FOUND,
+    WAOTP_INVALID_SESSION_ID,
+    WAOTP_NOT_CONNECTED,
+    WAOTP_NOT_ON_WHATSAPP,
+    WAOTP_INVALID_PHONE,
+    WAOTP_QR_NOT_AVAILABLE,
+    WAOTP_ALREADY_CONNECTED,
+    WAOTP_LOGGED_OUT,
+    WAOTP_TIMEOUT,
+    WAOTP_INVALID_ARGUMENT,
+    WAOTP_RATE_LIMITED,
+    WAOTP_MESSAGE_NOT_FOUND,
+    WAOTP_OTP_NOT_FOUND,
+    WAOTP_OTP_EXPIRED,
+    WAOTP_OTP_MAX_ATTEMPTS,
+    WAOTP_OTP_INVALID,
+    WAOTP_ENDPOINT_NOT_ALLOWED,
+    WAOTP_SEND_FAILED,
+    WAOTP_WHATSAPP_ERROR,
+    WAOTP_STORE_ERROR,
+    WAOTP_IO_ERROR,
+    WAOTP_CLOSED,
+    WAOTP_NULL_PARAMETER,
+    WAOTP_INVALID_UTF8,
+    WAOTP_PANIC,
+    WAOTP_REENTRANT_CALL,
+    WAOTP_AFTER_FORK,
+    WAOTP_RUNTIME_ERROR,
+    WAOTP_SANDBOX_ONLY,
 ];
 
-/// Statuses of the C boundary, with their code strings.
-const BOUNDARY: [(&str, waotp_status); 9] = [
-    ("OK", WAOTP_OK),
-    ("NULL_PARAMETER", WAOTP_NULL_PARAMETER),
-    ("INVALID_UTF8", WAOTP_INVALID_UTF8),
-    ("PANIC", WAOTP_PANIC),
-    ("REENTRANT_CALL", WAOTP_REENTRANT_CALL),
-    ("AFTER_FORK", WAOTP_AFTER_FORK),
-    ("RUNTIME_ERROR", WAOTP_RUNTIME_ERROR),
-    ("SANDBOX_ONLY", WAOTP_SANDBOX_ONLY),
-    ("UNKNOWN_ERROR", WAOTP_UNKNOWN_ERROR),
+/// The statuses of the C boundary itself (not in the core's table), with
+/// their code strings.
+const BOUNDARY: [(waotp_status, &CStr); 6] = [
+    (WAOTP_OK, c"OK"),
+    (WAOTP_NULL_PARAMETER, c"NULL_PARAMETER"),
+    (WAOTP_INVALID_UTF8, c"INVALID_UTF8"),
+    (WAOTP_PANIC, c"PANIC"),
+    (WAOTP_REENTRANT_CALL, c"REENTRANT_CALL"),
+    (WAOTP_UNKNOWN_ERROR, c"UNKNOWN_ERROR"),
 ];
 
 impl waotp_status {
-    /// The status of a core error code; unknown codes (a newer core) map to
-    /// `WAOTP_UNKNOWN_ERROR`, whose message still names the code.
-    pub(crate) fn of_code(code: &str) -> waotp_status {
-        CORE.iter()
-            .find(|(c, _)| *c == code)
-            .map(|(_, s)| *s)
+    /// The status of an entry of the core's code table; one this version of
+    /// the C ABI has no status for (a newer core) is `WAOTP_UNKNOWN_ERROR`,
+    /// whose message still names the code.
+    pub(crate) fn of_kind(kind: ErrorCode) -> waotp_status {
+        ALL.iter()
+            .copied()
+            .find(|s| *s as i64 == i64::from(kind.number()))
             .unwrap_or(WAOTP_UNKNOWN_ERROR)
     }
 
-    /// The code string: the core's for 1–22, the boundary's otherwise.
-    pub(crate) fn code_name(number: i32) -> &'static [u8] {
-        // NUL-terminated so the C side can use them directly.
-        macro_rules! z {
-            ($($name:literal),* $(,)?) => {
-                &[$(concat!($name, "\0").as_bytes()),*]
-            };
+    /// The NUL-terminated code string: the core table's, or the boundary's.
+    pub(crate) fn code_name(number: i32) -> &'static CStr {
+        static TABLE: OnceLock<Vec<(i64, CString)>> = OnceLock::new();
+        let table = TABLE.get_or_init(|| {
+            ErrorCode::ALL
+                .iter()
+                .map(|c| {
+                    let name = CString::new(c.as_str()).unwrap_or_default();
+                    (i64::from(c.number()), name)
+                })
+                .collect()
+        });
+        if let Some((_, name)) = table.iter().find(|(n, _)| *n == i64::from(number)) {
+            return name;
         }
-        const CORE_Z: &[&[u8]] = z!(
-            "SESSION_NOT_FOUND",
-            "INVALID_SESSION_ID",
-            "NOT_CONNECTED",
-            "NOT_ON_WHATSAPP",
-            "INVALID_PHONE",
-            "QR_NOT_AVAILABLE",
-            "ALREADY_CONNECTED",
-            "LOGGED_OUT",
-            "TIMEOUT",
-            "INVALID_ARGUMENT",
-            "RATE_LIMITED",
-            "MESSAGE_NOT_FOUND",
-            "OTP_NOT_FOUND",
-            "OTP_EXPIRED",
-            "OTP_MAX_ATTEMPTS",
-            "OTP_INVALID",
-            "ENDPOINT_NOT_ALLOWED",
-            "SEND_FAILED",
-            "WHATSAPP_ERROR",
-            "STORE_ERROR",
-            "IO_ERROR",
-            "CLOSED",
-        );
-        const BOUNDARY_Z: &[&[u8]] = z!(
-            "OK",
-            "NULL_PARAMETER",
-            "INVALID_UTF8",
-            "PANIC",
-            "REENTRANT_CALL",
-            "AFTER_FORK",
-            "RUNTIME_ERROR",
-            "SANDBOX_ONLY",
-            "UNKNOWN_ERROR",
-        );
-        if (1..=CORE.len() as i32).contains(&number) {
-            return CORE_Z[number as usize - 1];
-        }
-        match BOUNDARY.iter().position(|(_, s)| *s as i32 == number) {
-            Some(i) => BOUNDARY_Z[i],
-            None => b"UNKNOWN_STATUS\0",
+        match BOUNDARY.iter().find(|(s, _)| *s as i32 == number) {
+            Some((_, name)) => name,
+            None => c"UNKNOWN_STATUS",
         }
     }
 }
 
-/// A failed call: its status and the message for `waotp_last_error_message`.
+/// A failed call: its status, the message for `waotp_last_error_message`
+/// and the wait for `waotp_last_error_retry_after_ms`.
 #[derive(Debug)]
 pub(crate) struct Failure {
     pub(crate) status: waotp_status,
     pub(crate) message: String,
+    pub(crate) retry_after_ms: u64,
 }
 
 impl Failure {
@@ -198,32 +182,47 @@ impl Failure {
         Failure {
             status,
             message: message.into(),
+            retry_after_ms: 0,
         }
     }
 }
 
 impl From<waotp::Error> for Failure {
     fn from(e: waotp::Error) -> Self {
-        let status = waotp_status::of_code(e.code());
+        let status = waotp_status::of_kind(e.kind());
         let message = if status == WAOTP_UNKNOWN_ERROR {
             format!("{}: {e}", e.code())
         } else {
             e.to_string()
         };
-        Failure { status, message }
+        let retry_after_ms = e
+            .retry_after()
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        Failure {
+            status,
+            message,
+            retry_after_ms,
+        }
     }
 }
 
 thread_local! {
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+    static LAST_RETRY_AFTER_MS: Cell<u64> = const { Cell::new(0) };
 }
 
-pub(crate) fn set_last_error(message: &str) {
+pub(crate) fn set_last_error(message: &str, retry_after_ms: u64) {
     LAST_ERROR.with(|m| {
         let mut m = m.borrow_mut();
         m.clear();
         m.push_str(message);
     });
+    LAST_RETRY_AFTER_MS.with(|r| r.set(retry_after_ms));
+}
+
+/// The wait of the last failure on this thread (0: none).
+pub(crate) fn last_retry_after_ms() -> u64 {
+    LAST_RETRY_AFTER_MS.with(Cell::get)
 }
 
 /// Copies the last error message into `buf` (at most `cap - 1` bytes plus a
@@ -252,21 +251,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_core_code_has_its_fixed_number_in_order() {
-        assert_eq!(
-            waotp::Error::ALL_CODES.len(),
-            CORE.len(),
-            "a new core code needs a status"
-        );
-        for (i, code) in waotp::Error::ALL_CODES.iter().enumerate() {
-            assert_eq!(CORE[i].0, *code);
-            assert_eq!(CORE[i].1 as i32, i as i32 + 1);
-            let name = waotp_status::code_name(i as i32 + 1);
-            assert_eq!(&name[..name.len() - 1], code.as_bytes());
+    fn the_c_enum_is_the_core_table_plus_the_boundary() {
+        for code in ErrorCode::ALL {
+            let status = waotp_status::of_kind(*code);
+            assert_ne!(status, WAOTP_UNKNOWN_ERROR, "{code:?} needs a C status");
+            assert_eq!(status as i64, i64::from(code.number()), "{code:?}");
+            let name = waotp_status::code_name(status as i32);
+            assert_eq!(name.to_str().unwrap(), code.as_str());
         }
-        assert_eq!(waotp_status::of_code("NOT_A_CODE"), WAOTP_UNKNOWN_ERROR);
-        assert_eq!(waotp_status::code_name(100), b"NULL_PARAMETER\0");
-        assert_eq!(waotp_status::code_name(0), b"OK\0");
-        assert_eq!(waotp_status::code_name(-5), b"UNKNOWN_STATUS\0");
+        for status in ALL.iter().chain([&WAOTP_UNKNOWN_ERROR]) {
+            let in_table = ErrorCode::from_number(*status as u32).is_some();
+            let in_boundary = BOUNDARY.iter().any(|(s, _)| s == status);
+            assert!(in_table != in_boundary, "{status:?}: in exactly one list");
+        }
+        assert_eq!(waotp_status::code_name(100), c"NULL_PARAMETER");
+        assert_eq!(waotp_status::code_name(0), c"OK");
+        assert_eq!(waotp_status::code_name(106), c"SANDBOX_ONLY");
+        assert_eq!(waotp_status::code_name(-5), c"UNKNOWN_STATUS");
+    }
+
+    #[test]
+    fn a_rate_limit_keeps_its_wait() {
+        let f = Failure::from(waotp::Error::RateLimited {
+            reason: "r".into(),
+            retry_after: std::time::Duration::from_millis(1500),
+        });
+        assert_eq!((f.status, f.retry_after_ms), (WAOTP_RATE_LIMITED, 1500));
+        assert_eq!(Failure::from(waotp::Error::Closed).retry_after_ms, 0);
     }
 }

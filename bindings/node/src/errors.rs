@@ -11,14 +11,11 @@ pub(crate) fn js_error(env: &Env, e: &waotp::Error) -> napi::Error {
     let error = JsError::from(napi::Error::new(e.code(), e.to_string())).into_unknown(*env);
     let with_details = || -> napi::Result<napi::Error> {
         let mut object = error.coerce_to_object()?;
-        match e {
-            waotp::Error::RateLimited { retry_after, .. } => {
-                object.set_named_property("retryAfterMs", retry_after.as_millis() as f64)?;
-            }
-            waotp::Error::OtpInvalid { attempts_left } => {
-                object.set_named_property("attemptsLeft", *attempts_left)?;
-            }
-            _ => {}
+        if let Some(wait) = e.retry_after() {
+            object.set_named_property("retryAfterMs", wait.as_millis() as f64)?;
+        }
+        if let Some(left) = e.attempts_left() {
+            object.set_named_property("attemptsLeft", left)?;
         }
         // An error made from a JS value rejects (or throws) with that very object.
         Ok(napi::Error::from(object.to_unknown()))

@@ -72,7 +72,7 @@ pub struct GatewayOptions {
     /// (default 10): a host that dies is replaced within it.
     pub redis_lease_ttl_secs: Option<f64>,
     /// Sandbox builds: OTP expiry and limits read a clock that moves only by
-    /// `advanceClock`. A normal build refuses it with `INVALID_ARGUMENT`.
+    /// `advanceClock`. A normal build refuses it with `SANDBOX_ONLY`.
     pub manual_clock: Option<bool>,
     /// The WhatsApp Web version to announce, `[major, minor, patch]`.
     pub whatsapp_version: Option<Vec<u32>>,

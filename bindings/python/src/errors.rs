@@ -8,22 +8,17 @@ use pyo3::sync::PyOnceLock;
 /// Extra facts some errors carry, passed to the exception's attributes.
 #[derive(Default)]
 struct Details {
-    retry_after: Option<f64>,
+    retry_after_ms: Option<u64>,
     attempts_left: Option<u32>,
 }
 
 /// The Python exception for a core error.
 pub(crate) fn to_py_err(py: Python<'_>, e: waotp::Error) -> PyErr {
-    let details = match &e {
-        waotp::Error::RateLimited { retry_after, .. } => Details {
-            retry_after: Some(retry_after.as_secs_f64()),
-            ..Details::default()
-        },
-        waotp::Error::OtpInvalid { attempts_left } => Details {
-            attempts_left: Some(*attempts_left),
-            ..Details::default()
-        },
-        _ => Details::default(),
+    let details = Details {
+        retry_after_ms: e
+            .retry_after()
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        attempts_left: e.attempts_left(),
     };
     exception(py, e.code(), &e.to_string(), details)
 }
@@ -44,7 +39,7 @@ fn exception(py: Python<'_>, code: &str, message: &str, d: Details) -> PyErr {
         .get_or_try_init(py, || {
             Ok::<_, PyErr>(py.import("waotp.errors")?.getattr("_from_native")?.unbind())
         })
-        .and_then(|f| f.call1(py, (code, message, d.retry_after, d.attempts_left)));
+        .and_then(|f| f.call1(py, (code, message, d.retry_after_ms, d.attempts_left)));
     match made {
         Ok(instance) => PyErr::from_value(instance.into_bound(py)),
         // `waotp.errors` is part of the package; without it, say so plainly.

@@ -61,10 +61,12 @@ fn stop_runtime_at_exit(py: Python<'_>) {
     py.detach(|| waotp::runtime::shutdown(EXIT_WAIT));
 }
 
-/// Every error code the module can raise: the core's, then the runtime's.
+/// Every error code the module can raise: the core's table (its errors,
+/// then the runtime's).
 #[pyfunction]
 fn error_codes() -> Vec<&'static str> {
-    let mut codes = waotp::Error::ALL_CODES.to_vec();
-    codes.extend(["AFTER_FORK", "RUNTIME_ERROR"]);
-    codes
+    waotp::error::ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .collect()
 }

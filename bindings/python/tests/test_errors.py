@@ -75,7 +75,9 @@ def test_errors_of_otp(sim: Simulator, tmp_path: Path, recipient: str) -> None:
         raises(waotp.NotOnWhatsApp, lambda: gw.send_otp("shop", stranger, company_name="Toko"))
         gw.send_otp("shop", recipient, company_name="Toko")
         limited = raises(waotp.RateLimited, lambda: gw.send_otp("shop", recipient, company_name="Toko"))
-        assert isinstance(limited, waotp.RateLimited) and 0 < limited.retry_after <= 10
+        assert isinstance(limited, waotp.RateLimited) and 0 < limited.retry_after_ms <= 10_000
+        assert isinstance(limited.retry_after_ms, int)
+        assert limited.retry_after == limited.retry_after_ms / 1000
         raises(waotp.OtpNotFound, lambda: gw.otp_status(fresh_phone("62818")))
         raises(waotp.SessionNotFound, lambda: gw.send_otp("ghost", recipient, company_name="Toko"))
 

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 
 /// An [`Error`] in transit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct WireError {
-    /// [`Error::code`].
+    /// [`Error::code`]: the string of the error code table.
     code: String,
     /// The variant's text (for two-field variants, the first field).
     text: String,
@@ -42,7 +42,8 @@ impl WireError {
             | Error::EndpointNotAllowed(t)
             | Error::SendFailed(t)
             | Error::WhatsApp(t)
-            | Error::Store(t) => (t.clone(), None, None),
+            | Error::Store(t)
+            | Error::SandboxOnly(t) => (t.clone(), None, None),
             Error::NotConnected { session, state } => (session.clone(), Some(state.clone()), None),
             Error::RateLimited {
                 reason,
@@ -73,38 +74,46 @@ impl WireError {
             state,
             number,
         } = self;
-        match code.as_str() {
-            "SESSION_NOT_FOUND" => Error::SessionNotFound(t),
-            "INVALID_SESSION_ID" => Error::InvalidSessionId(t),
-            "NOT_CONNECTED" => Error::NotConnected {
+        // Codes come from the one table; the match is exhaustive, so a new
+        // variant cannot be forgotten here.
+        let Some(kind) = ErrorCode::from_code(&code) else {
+            // A code of a newer waotp this one does not know.
+            return Error::Store(t);
+        };
+        match kind {
+            ErrorCode::SessionNotFound => Error::SessionNotFound(t),
+            ErrorCode::InvalidSessionId => Error::InvalidSessionId(t),
+            ErrorCode::NotConnected => Error::NotConnected {
                 session: t,
                 state: state.unwrap_or_default(),
             },
-            "NOT_ON_WHATSAPP" => Error::NotOnWhatsapp(t),
-            "INVALID_PHONE" => Error::InvalidPhone(t),
-            "QR_NOT_AVAILABLE" => Error::QrNotAvailable(t),
-            "ALREADY_CONNECTED" => Error::AlreadyConnected(t),
-            "LOGGED_OUT" => Error::LoggedOut(t),
-            "TIMEOUT" => Error::Timeout(t),
-            "INVALID_ARGUMENT" => Error::InvalidArgument(t),
-            "RATE_LIMITED" => Error::RateLimited {
+            ErrorCode::NotOnWhatsapp => Error::NotOnWhatsapp(t),
+            ErrorCode::InvalidPhone => Error::InvalidPhone(t),
+            ErrorCode::QrNotAvailable => Error::QrNotAvailable(t),
+            ErrorCode::AlreadyConnected => Error::AlreadyConnected(t),
+            ErrorCode::LoggedOut => Error::LoggedOut(t),
+            ErrorCode::Timeout => Error::Timeout(t),
+            ErrorCode::InvalidArgument => Error::InvalidArgument(t),
+            ErrorCode::RateLimited => Error::RateLimited {
                 reason: t,
                 retry_after: Duration::from_millis(number.unwrap_or(1)),
             },
-            "MESSAGE_NOT_FOUND" => Error::MessageNotFound(t),
-            "OTP_NOT_FOUND" => Error::OtpNotFound(t),
-            "OTP_EXPIRED" => Error::OtpExpired(t),
-            "OTP_MAX_ATTEMPTS" => Error::OtpMaxAttempts(t),
-            "OTP_INVALID" => Error::OtpInvalid {
+            ErrorCode::MessageNotFound => Error::MessageNotFound(t),
+            ErrorCode::OtpNotFound => Error::OtpNotFound(t),
+            ErrorCode::OtpExpired => Error::OtpExpired(t),
+            ErrorCode::OtpMaxAttempts => Error::OtpMaxAttempts(t),
+            ErrorCode::OtpInvalid => Error::OtpInvalid {
                 attempts_left: number.unwrap_or(0).min(u32::MAX as u64) as u32,
             },
-            "ENDPOINT_NOT_ALLOWED" => Error::EndpointNotAllowed(t),
-            "SEND_FAILED" => Error::SendFailed(t),
-            "WHATSAPP_ERROR" => Error::WhatsApp(t),
-            "IO_ERROR" => Error::Io(std::io::Error::other(t)),
-            "CLOSED" => Error::Closed,
-            // STORE_ERROR, and codes of a newer waotp this one does not know.
-            _ => Error::Store(t),
+            ErrorCode::EndpointNotAllowed => Error::EndpointNotAllowed(t),
+            ErrorCode::SendFailed => Error::SendFailed(t),
+            ErrorCode::WhatsApp => Error::WhatsApp(t),
+            ErrorCode::Store => Error::Store(t),
+            ErrorCode::Io => Error::Io(std::io::Error::other(t)),
+            ErrorCode::Closed => Error::Closed,
+            ErrorCode::SandboxOnly => Error::SandboxOnly(t),
+            // The runtime's codes are not errors of a call that could travel.
+            ErrorCode::AfterFork | ErrorCode::RuntimeError => Error::Store(t),
         }
     }
 }
@@ -129,6 +138,7 @@ mod tests {
             Error::Io(std::io::Error::other("disk")),
             Error::Closed,
             Error::SendFailed("x".into()),
+            Error::SandboxOnly("a manual clock".into()),
         ];
         for e in samples {
             let back = WireError::of(&e).into_error();

@@ -46,10 +46,15 @@ impl RuntimeError {
     /// The stable code bindings report: `AFTER_FORK`, `CLOSED` (stopped at
     /// exit: every gateway is closed) or `RUNTIME_ERROR`.
     pub fn code(&self) -> &'static str {
+        self.kind().as_str()
+    }
+
+    /// Its entry in the error code table.
+    pub fn kind(&self) -> crate::error::ErrorCode {
         match self {
-            RuntimeError::AfterFork => "AFTER_FORK",
-            RuntimeError::Stopped => "CLOSED",
-            RuntimeError::StartFailed(_) => "RUNTIME_ERROR",
+            RuntimeError::AfterFork => crate::error::ErrorCode::AfterFork,
+            RuntimeError::Stopped => crate::error::ErrorCode::Closed,
+            RuntimeError::StartFailed(_) => crate::error::ErrorCode::RuntimeError,
         }
     }
 }

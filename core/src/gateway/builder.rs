@@ -127,7 +127,7 @@ impl GatewayBuilder {
     /// Sandbox builds: OTP expiry and limits read a clock that starts at the
     /// current time and moves only by [`Gateway::advance_clock`], so a test
     /// sees a code expire without waiting. A normal build refuses it at
-    /// [`open`](Self::open) with `INVALID_ARGUMENT`.
+    /// [`open`](Self::open) with `SANDBOX_ONLY`.
     pub fn manual_clock(mut self) -> Self {
         let clock = ManualClock::starting_now();
         self.clock = Some(Arc::new(clock.clone()));
@@ -185,9 +185,7 @@ impl GatewayBuilder {
     /// reconnect without a QR code.
     pub async fn open(self) -> Result<Gateway> {
         if self.manual_clock.is_some() && !cfg!(feature = "sandbox") {
-            return Err(Error::InvalidArgument(
-                "a manual clock exists only in sandbox builds".into(),
-            ));
+            return Err(Error::SandboxOnly("a manual clock".into()));
         }
         let endpoint = endpoint::resolve(self.endpoint.as_deref())?;
         // Reject a country code libphonenumber does not know before any send does.

@@ -152,8 +152,12 @@ impl Gateway {
     }
 
     /// Moves the manual clock on by `by` (a gateway opened with
-    /// [`GatewayBuilder::manual_clock`]); `INVALID_ARGUMENT` otherwise.
+    /// [`GatewayBuilder::manual_clock`]); `SANDBOX_ONLY` in a normal
+    /// build, `INVALID_ARGUMENT` for a gateway opened without one.
     pub fn advance_clock(&self, by: Duration) -> Result<()> {
+        if !cfg!(feature = "sandbox") {
+            return Err(Error::SandboxOnly("the test clock".into()));
+        }
         match &self.inner.manual_clock {
             Some(clock) => {
                 clock.advance(by);

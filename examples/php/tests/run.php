@@ -234,6 +234,31 @@ test('the constructor refuses a non-loopback endpoint', function () use ($lib, $
     }
 });
 
+test('every option reaches the C options handle; a bad one is refused', function () use ($lib, $ws, $tmp) {
+    $all = ['library' => $lib, 'endpoint' => $ws, 'dataDir' => "$tmp/options",
+        'defaultCountryCode' => 62, 'otpLength' => 8, 'otpTtlMs' => 60000, 'otpMaxAttempts' => 5,
+        'locale' => 'en', 'otpSecret' => str_repeat('k', 32), 'noLimits' => false,
+        'sendsPerRecipient' => [3, 60000], 'resendCooldownMs' => 5000, 'verifiesPerRecipient' => [0, 0],
+        'sessionPacing' => [100, 50, 5000], 'memoryStore' => true, 'checkOnWhatsapp' => false,
+        'onWhatsappCacheTtlMs' => 1000, 'sendRetry' => [2, 100, 1000, 5000],
+        'redisKeyPrefix' => 'php:', 'manualClock' => true, 'whatsappVersion' => [2, 3000, 1]];
+    check(count(WhatsAppOTP::OPTIONS) === 22, 'the class knows every option');
+    $wa = new WhatsAppOTP('options', $all);
+    same(true, $wa->createSession()['success'], 'opens with every option');
+    $wa->close();
+    $bad = ['otpLength' => 3, 'otpTtlMs' => 1, 'otpMaxAttempts' => 0, 'locale' => 'xx',
+        'otpSecret' => 'short', 'sendRetry' => [0, 1, 1, 1], 'redisLeaseTtlMs' => 10,
+        'redisUrl' => 'http://x', 'whatsappVersion' => [0, 0, 0], 'sendsPerRecipient' => [1, 0]];
+    foreach ($bad as $key => $value) {
+        try {
+            new WhatsAppOTP('x', ['library' => $lib, 'endpoint' => $ws, 'dataDir' => "$tmp/bad-$key", $key => $value]);
+            check(false, "$key accepted");
+        } catch (RuntimeException $e) {
+            check(strpos($e->getMessage(), "option $key refused") !== false, $e->getMessage());
+        }
+    }
+});
+
 test('link by QR code, then checkSessionStatus', function () use ($lib, $ws, $tmp) {
     $wa = new WhatsAppOTP('link', ['library' => $lib, 'endpoint' => $ws, 'dataDir' => "$tmp/link"]);
     $before = $wa->createSession();
@@ -317,6 +342,8 @@ test('resend cooldown, too many attempts and expiry (manual clock)', function ()
     $again = $wa->sendOTP('6281300000005');
     same('RATE_LIMITED', $again['error'], 'cooldown');
     check(preg_match('/retry in 10s/', $again['message']) === 1, 'says when: ' . $again['message']);
+    check(is_int($again['retryAfterMs']) && $again['retryAfterMs'] > 9000 && $again['retryAfterMs'] <= 10000,
+        'the wait in ms: ' . json_encode($again));
     foreach ([2, 1, 0] as $left) {
         $v = $wa->verifyOTP('6281300000005', 'x');
         same($left, $v['data']['attemptsLeft'], 'attempts left');

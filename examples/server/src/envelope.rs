@@ -2,7 +2,10 @@
 //!
 //! Success: `{"success": true, "message": "…", "data": {…}}`.
 //! Error: `{"success": false, "message": "…", "error": "<CODE>"}`, plus
-//! `data` when there is more to say (a verification's precise outcome).
+//! `data` when there is more to say (a verification's precise outcome) and,
+//! for `RATE_LIMITED`, `retryAfterMs` (the core's wait in milliseconds, the
+//! same field as every binding's) beside the `Retry-After` header (whole
+//! seconds, rounded up, as HTTP requires).
 //! `error` is the core's stable code (`SESSION_NOT_FOUND`, `RATE_LIMITED`, …),
 //! so HTTP clients branch on the same values as every binding; the few
 //! failures that happen before the core is reached (malformed body, API key)
@@ -39,8 +42,9 @@ pub struct ApiError {
     pub code: &'static str,
     /// Extra detail for clients, when there is some.
     pub data: Option<Value>,
-    /// Seconds to put in `Retry-After` (rate limits).
-    pub retry_after: Option<u64>,
+    /// The wait of a rate limit: `retryAfterMs` in the body, and rounded up
+    /// to whole seconds in `Retry-After`.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
@@ -137,16 +141,12 @@ impl From<waotp::Error> for ApiError {
                 format!("Kesalahan server: {e}"),
             ),
         };
-        let retry_after = match &e {
-            E::RateLimited { retry_after, .. } => Some(retry_seconds(*retry_after)),
-            _ => None,
-        };
         ApiError {
             status,
             message,
             code: e.code(),
             data: None,
-            retry_after,
+            retry_after: e.retry_after(),
         }
     }
 }
@@ -155,6 +155,11 @@ impl From<waotp::Error> for ApiError {
 /// integers, and 0 would invite an immediate retry that fails again).
 pub fn retry_seconds(wait: std::time::Duration) -> u64 {
     wait.as_secs_f64().ceil().max(1.0) as u64
+}
+
+/// The wait in whole milliseconds, as every binding reports it.
+pub fn retry_ms(wait: std::time::Duration) -> u64 {
+    u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl IntoResponse for ApiError {
@@ -167,11 +172,14 @@ impl IntoResponse for ApiError {
         if let Some(data) = self.data {
             body["data"] = data;
         }
+        if let Some(wait) = self.retry_after {
+            body["retryAfterMs"] = json!(retry_ms(wait));
+        }
         let mut response = (self.status, Json(body)).into_response();
-        if let Some(seconds) = self.retry_after {
+        if let Some(wait) = self.retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_seconds(wait)));
         }
         response
     }
@@ -192,8 +200,26 @@ mod tests {
             retry_after: Duration::from_millis(2300),
         });
         assert_eq!(e.status, StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(e.retry_after, Some(3));
+        assert_eq!(e.retry_after, Some(Duration::from_millis(2300)));
         assert!(e.message.contains("3 detik"), "{}", e.message);
+    }
+
+    #[tokio::test]
+    async fn a_rate_limit_answers_its_wait_in_ms_and_the_header_in_seconds() {
+        let response = ApiError::from(waotp::Error::RateLimited {
+            reason: "cooldown".into(),
+            retry_after: Duration::from_millis(2300),
+        })
+        .into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "3");
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["retryAfterMs"], 2300);
+        assert_eq!(body["error"], "RATE_LIMITED");
+        let other = ApiError::from(waotp::Error::Closed).into_response();
+        assert!(other.headers().get(header::RETRY_AFTER).is_none());
     }
 
     #[test]

@@ -102,17 +102,17 @@ static int sim_wait_code(const char *phone, int digits, char *code) {
 static waotp_gateway *open_gateway(const char *name, bool manual_clock, bool no_limits) {
   char dir[512];
   snprintf(dir, sizeof dir, "%s/%s", g_tmp, name);
-  waotp_gateway_options o;
-  if (waotp_gateway_options_default(&o) != WAOTP_OK) return NULL;
-  o.data_dir = dir;
-  o.endpoint = g_ws;
-  o.manual_clock = manual_clock;
-  o.no_limits = no_limits;
+  waotp_options *o = NULL;
   waotp_gateway *gw = NULL;
-  if (waotp_gateway_open(&o, &gw) != WAOTP_OK) {
+  if (waotp_options_new(&o) != WAOTP_OK || waotp_options_set_data_dir(o, dir) != WAOTP_OK ||
+      waotp_options_set_endpoint(o, g_ws) != WAOTP_OK ||
+      waotp_options_set_manual_clock(o, manual_clock) != WAOTP_OK ||
+      waotp_options_set_no_limits(o, no_limits) != WAOTP_OK ||
+      waotp_gateway_open_with(o, &gw) != WAOTP_OK) {
     fprintf(stderr, "    open %s: %s\n", name, last_error());
-    return NULL;
+    gw = NULL;
   }
+  waotp_options_free(&o);
   return gw;
 }
 
@@ -148,6 +148,8 @@ static void test_status_names_and_last_error(void) {
   CHECK(strcmp(waotp_status_code_name(WAOTP_CLOSED), "CLOSED") == 0, "22");
   CHECK(strcmp(waotp_status_code_name(WAOTP_NULL_PARAMETER), "NULL_PARAMETER") == 0, "100");
   CHECK(strcmp(waotp_status_code_name(WAOTP_PANIC), "PANIC") == 0, "102");
+  CHECK(strcmp(waotp_status_code_name(WAOTP_SANDBOX_ONLY), "SANDBOX_ONLY") == 0, "106");
+  CHECK(WAOTP_SANDBOX_ONLY == 106 && WAOTP_CLOSED == 22 && WAOTP_AFTER_FORK == 104, "fixed numbers");
   CHECK(strcmp(waotp_status_code_name(12345), "UNKNOWN_STATUS") == 0, "unknown");
   CHECK(waotp_is_sandbox_build(), "tests run against a sandbox build");
   CHECK(strstr(waotp_version(), "SANDBOX") != NULL, "version says sandbox: %s", waotp_version());
@@ -171,6 +173,80 @@ static void test_status_names_and_last_error(void) {
   waotp_string_free(&code);
 }
 
+/* Every option of the handle: a good value is taken, a bad one refused with
+ * its status (the handle keeps its value), then the gateway opens with all. */
+static void test_options_handle(void) {
+  waotp_options *o = NULL;
+  OK(waotp_options_new(&o));
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s/options", g_tmp);
+  static const uint8_t secret[32] = "0123456789abcdef0123456789abcdef";
+#define BAD(call, want)                          \
+  do {                                           \
+    EXPECT(call, want);                          \
+    CHECK(last_error()[0] != '\0', "%s: a message", #call); \
+  } while (0)
+  OK(waotp_options_set_data_dir(o, dir));
+  BAD(waotp_options_set_data_dir(o, ""), WAOTP_INVALID_ARGUMENT);
+  BAD(waotp_options_set_data_dir(o, "\xff"), WAOTP_INVALID_UTF8);
+  OK(waotp_options_set_endpoint(o, g_ws));
+  BAD(waotp_options_set_endpoint(o, ""), WAOTP_INVALID_ARGUMENT);
+  OK(waotp_options_set_default_country_code(o, 62));
+  BAD(waotp_options_set_default_country_code(o, 0), WAOTP_INVALID_ARGUMENT);
+  OK(waotp_options_set_otp_length(o, 8));
+  BAD(waotp_options_set_otp_length(o, 3), WAOTP_INVALID_ARGUMENT);
+  BAD(waotp_options_set_otp_length(o, 11), WAOTP_INVALID_ARGUMENT);
+  OK(waotp_options_set_otp_ttl_ms(o, 60000));
+  BAD(waotp_options_set_otp_ttl_ms(o, 999), WAOTP_INVALID_ARGUMENT);
+  OK(waotp_options_set_otp_max_attempts(o, 5));
+  BAD(waotp_options_set_otp_max_attempts(o, 0), WAOTP_INVALID_ARGUMENT);
+  OK(waotp_options_set_otp_locale(o, "en"));
+  BAD(waotp_options_set_otp_locale(o, "fr"), WAOTP_INVALID_ARGUMENT);
+  OK(waotp_options_set_otp_secret(o, secret, sizeof secret));
+  BAD(waotp_options_set_otp_secret(o, secret, 8), WAOTP_INVALID_ARGUMENT);
+  BAD(waotp_options_set_otp_secret(o, NULL, 32), WAOTP_NULL_PARAMETER);
+  OK(waotp_options_set_no_limits(o, false));
+  OK(waotp_options_set_sends_per_recipient(o, 3, 60000));
+  OK(waotp_options_set_sends_per_recipient(o, 0, 0)); /* off */
+  BAD(waotp_options_set_sends_per_recipient(o, 3, 0), WAOTP_INVALID_ARGUMENT);
+  OK(waotp_options_set_resend_cooldown_ms(o, 5000));
+  OK(waotp_options_set_verifies_per_recipient(o, 10, 600000));
+  BAD(waotp_options_set_verifies_per_recipient(o, 0, 1000), WAOTP_INVALID_ARGUMENT);
+  OK(waotp_options_set_session_pacing(o, true, 100, 50, 5000));
+  BAD(waotp_options_set_session_pacing(o, true, 5000, 0, 100), WAOTP_INVALID_ARGUMENT);
+  OK(waotp_options_set_memory_store(o, true));
+  OK(waotp_options_set_check_on_whatsapp(o, false));
+  OK(waotp_options_set_on_whatsapp_cache_ttl_ms(o, 1000));
+  OK(waotp_options_set_send_retry(o, 2, 100, 1000, 5000));
+  BAD(waotp_options_set_send_retry(o, 0, 100, 1000, 5000), WAOTP_INVALID_ARGUMENT);
+  BAD(waotp_options_set_send_retry(o, 2, 1000, 100, 5000), WAOTP_INVALID_ARGUMENT);
+  BAD(waotp_options_set_redis_url(o, "http://localhost"), WAOTP_INVALID_ARGUMENT);
+  OK(waotp_options_set_redis_key_prefix(o, "ctest:"));
+  BAD(waotp_options_set_redis_key_prefix(o, ""), WAOTP_INVALID_ARGUMENT);
+  OK(waotp_options_set_redis_lease_ttl_ms(o, 5000));
+  BAD(waotp_options_set_redis_lease_ttl_ms(o, 100), WAOTP_INVALID_ARGUMENT);
+  OK(waotp_options_set_manual_clock(o, true));
+  OK(waotp_options_set_whatsapp_version(o, 2, 3000, 1));
+  BAD(waotp_options_set_whatsapp_version(o, 0, 0, 0), WAOTP_INVALID_ARGUMENT);
+#undef BAD
+  /* The handle kept the good values: it opens, with a manual clock, the
+   * 8-digit codes and no on-WhatsApp check. */
+  waotp_gateway *gw = NULL;
+  OK(waotp_gateway_open_with(o, &gw));
+  waotp_options_free(&o);
+  CHECK(o == NULL, "free NULLs the handle");
+  OK(waotp_test_clock_advance(gw, 1000));
+  OK(waotp_gateway_close(&gw));
+  /* A redis:// URL is taken by the setter (it is only used by the open). */
+  OK(waotp_options_new(&o));
+  OK(waotp_options_set_redis_url(o, "redis://127.0.0.1:1/0"));
+  waotp_options_free(&o);
+  /* NULL options: every default (a sandbox build then wants an endpoint). */
+  EXPECT(waotp_gateway_open_with(NULL, &gw), WAOTP_ENDPOINT_NOT_ALLOWED);
+  CHECK(gw == NULL, "no gateway on failure");
+}
+
+/* The deprecated struct-based open still works for callers built against it. */
 static void test_endpoint_rules(void) {
   waotp_gateway_options o;
   OK(waotp_gateway_options_default(&o));
@@ -279,7 +355,10 @@ static void test_full_flow(void) {
   waotp_string_free(&s);
   EXPECT(waotp_otp_send(gw, "shop", phone_otp, &req, &s), WAOTP_RATE_LIMITED); /* cooldown */
   CHECK(strstr(last_error(), "cooldown") != NULL, "the cooldown refused it: %s", last_error());
+  uint64_t wait_ms = waotp_last_error_retry_after_ms();
+  CHECK(wait_ms > 0 && wait_ms <= 10000, "the wait in ms: %llu", (unsigned long long)wait_ms);
   EXPECT(waotp_otp_send(gw, "shop", phone_out, &req, &s), WAOTP_NOT_ON_WHATSAPP);
+  CHECK(waotp_last_error_retry_after_ms() == 0, "no wait after another error");
   char code[8];
   CHECK(sim_wait_code(phone_otp, 6, code), "the recipient got a 6-digit code");
   char *inbox = NULL;
@@ -363,6 +442,22 @@ static void test_null_parameters(void) {
 #define NUL(call) EXPECT(call, WAOTP_NULL_PARAMETER)
   NUL(waotp_gateway_options_default(NULL));
   NUL(waotp_gateway_open(NULL, NULL));
+  NUL(waotp_gateway_open_with(NULL, NULL));
+  NUL(waotp_options_new(NULL));
+  NUL(waotp_options_set_data_dir(NULL, "x"));
+  NUL(waotp_options_set_otp_length(NULL, 6));
+  NUL(waotp_options_set_manual_clock(NULL, false));
+  NUL(waotp_options_set_whatsapp_version(NULL, 2, 3000, 1));
+  {
+    waotp_options *o = NULL;
+    OK(waotp_options_new(&o));
+    NUL(waotp_options_set_data_dir(o, NULL));
+    NUL(waotp_options_set_endpoint(o, NULL));
+    NUL(waotp_options_set_otp_locale(o, NULL));
+    NUL(waotp_options_set_redis_url(o, NULL));
+    NUL(waotp_options_set_redis_key_prefix(o, NULL));
+    waotp_options_free(&o);
+  }
   NUL(waotp_events_poll(NULL, 0, &s));
   NUL(waotp_events_poll(gw, 0, NULL));
   NUL(waotp_stats_get(NULL, &s));
@@ -487,6 +582,13 @@ static void test_free_null_and_twice(void) {
   waotp_bytes b = {0};
   waotp_bytes_free(&b);
   waotp_bytes_free(&b);
+  waotp_options_free(NULL);
+  waotp_options *o = NULL;
+  waotp_options_free(&o);
+  OK(waotp_options_new(&o));
+  waotp_options_free(&o);
+  CHECK(o == NULL, "free NULLs the options");
+  waotp_options_free(&o);
   waotp_gateway *gw = NULL;
   OK(waotp_gateway_close(NULL));
   OK(waotp_gateway_close(&gw));
@@ -638,7 +740,8 @@ struct test {
 
 static const struct test TESTS[] = {
     {"status names and last error", test_status_names_and_last_error, 0},
-    {"endpoint rules and options", test_endpoint_rules, 0},
+    {"the options handle: every option, bad values refused", test_options_handle, 0},
+    {"endpoint rules and the deprecated options struct", test_endpoint_rules, 0},
     {"full flow: QR, connect, text, OTP, verify, stats, events, lifecycle", test_full_flow, 0},
     {"pairing code", test_pair_code, 1},
     {"NULL for every pointer argument", test_null_parameters, 1},

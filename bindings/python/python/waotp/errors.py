@@ -34,6 +34,7 @@ __all__ = [
     "StoreError",
     "IoError",
     "Closed",
+    "SandboxOnly",
     "AfterFork",
     "RuntimeFailure",
 ]
@@ -123,11 +124,20 @@ class RateLimited(WaotpError):
     """A limit was hit.
 
     Attributes:
-        retry_after: seconds until the same request can succeed.
+        retry_after_ms: milliseconds until the same request can succeed (the
+            core's wait; Node's ``retryAfterMs``, C's
+            ``waotp_last_error_retry_after_ms()`` and the REST server's
+            ``retryAfterMs`` carry the same number).
     """
 
     code = "RATE_LIMITED"
-    retry_after: float = 0.0
+    retry_after_ms: int = 0
+
+    @property
+    def retry_after(self) -> float:
+        """The same wait in seconds, derived from ``retry_after_ms`` (kept
+        for callers written before it)."""
+        return self.retry_after_ms / 1000.0
 
 
 class MessageNotFound(WaotpError):
@@ -202,6 +212,13 @@ class Closed(WaotpError):
     code = "CLOSED"
 
 
+class SandboxOnly(WaotpError):
+    """The feature exists only in sandbox builds (``manual_clock``,
+    ``advance_clock``)."""
+
+    code = "SANDBOX_ONLY"
+
+
 class AfterFork(WaotpError):
     """waotp was used before ``fork()``; its threads do not exist in the child.
 
@@ -242,6 +259,7 @@ _BY_CODE: Dict[str, Type[WaotpError]] = {
         StoreError,
         IoError,
         Closed,
+        SandboxOnly,
         AfterFork,
         RuntimeFailure,
     )
@@ -256,13 +274,13 @@ def error_class(code: str) -> Type[WaotpError]:
 def _from_native(
     code: str,
     message: str,
-    retry_after: Optional[float],
+    retry_after_ms: Optional[int],
     attempts_left: Optional[int],
 ) -> WaotpError:
     """Called by ``waotp._native`` to make the exception it raises."""
     error = error_class(code)(message, code=code)
-    if retry_after is not None:
-        setattr(error, "retry_after", retry_after)
+    if retry_after_ms is not None:
+        setattr(error, "retry_after_ms", retry_after_ms)
     if attempts_left is not None:
         setattr(error, "attempts_left", attempts_left)
     return error

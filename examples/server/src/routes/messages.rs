@@ -155,7 +155,10 @@ pub async fn otp(
         Ok(sent) => sent,
         Err(e @ waotp::Error::RateLimited { .. }) => {
             let error = ApiError::from(e);
-            let seconds = error.retry_after.unwrap_or(1);
+            let seconds = error
+                .retry_after
+                .map(crate::envelope::retry_seconds)
+                .unwrap_or(1);
             return Err(
                 error.with_message(format!("Tunggu {seconds} detik sebelum mengirim OTP lagi"))
             );

@@ -233,6 +233,11 @@ async fn an_otp_send_reveals_the_code_the_recipient_got() {
         .parse()
         .unwrap();
     assert!((1..=10).contains(&seconds), "{seconds}");
+    // The body carries the same wait in milliseconds, as every binding does.
+    let ms = again.json()["retryAfterMs"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("retryAfterMs in {}", again.text));
+    assert_eq!(ms.div_ceil(1000).max(1), seconds, "{ms} ms");
     assert_error(
         &again,
         429,
