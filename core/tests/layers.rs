@@ -177,13 +177,7 @@ fn targets(line: &str, module: &[String]) -> Vec<String> {
                     }
                 }
             } else {
-                let first: String = after
-                    .chars()
-                    .take_while(|c| c.is_alphanumeric() || *c == '_')
-                    .collect();
-                if !first.is_empty() {
-                    found.push(first);
-                }
+                found.extend(leading_ident(after));
             }
             i += "crate::".len();
             continue;
@@ -196,13 +190,7 @@ fn targets(line: &str, module: &[String]) -> Vec<String> {
                 after = next;
             }
             if level == 0 {
-                let first: String = after
-                    .chars()
-                    .take_while(|c| c.is_alphanumeric() || *c == '_')
-                    .collect();
-                if !first.is_empty() {
-                    found.push(first);
-                }
+                found.extend(leading_ident(after));
             } else {
                 found.push(module[0].clone());
             }
@@ -212,6 +200,15 @@ fn targets(line: &str, module: &[String]) -> Vec<String> {
         i += rest.chars().next().map_or(1, char::len_utf8);
     }
     found
+}
+
+/// The identifier `s` starts with, if any.
+fn leading_ident(s: &str) -> Option<String> {
+    let ident: String = s
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    (!ident.is_empty()).then_some(ident)
 }
 
 /// Checks every source against the layer order.
