@@ -9,6 +9,10 @@ import threading
 
 import waotp
 
+# Python leaves SIGINT ignored when it starts with it ignored (a background
+# job of a non-interactive shell, as in CI): Ctrl-C as a terminal gives it.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 async def main() -> None:
     async with waotp.AsyncGateway(data_dir=tempfile.mkdtemp(), endpoint=os.environ["SIM_WS"]) as agw:
