@@ -97,6 +97,15 @@ pub enum Error {
     /// The gateway has been closed.
     #[error("the gateway is closed")]
     Closed,
+    /// WhatsApp refused the passkey assertion handed in for a link (bad
+    /// signature, another passkey, wrong site, a challenge it no longer
+    /// knows). The session starts linking again.
+    #[error("passkey refused: {0}")]
+    PasskeyRejected(String),
+    /// The passkey challenge of a link expired before an assertion was
+    /// accepted. The session starts linking again.
+    #[error("passkey challenge expired: {0}")]
+    PasskeyExpired(String),
     /// The feature exists only in sandbox builds (cargo feature `sandbox`),
     /// e.g. a manual clock.
     #[error("{0} exists only in sandbox builds")]
@@ -215,7 +224,9 @@ error_codes! {
         Store = 20, "STORE_ERROR";
         Io = 21, "IO_ERROR";
         Closed = 22, "CLOSED";
-        // 23–99: free. 100–105: the C boundary's and the runtime's (below).
+        PasskeyRejected = 23, "PASSKEY_REJECTED";
+        PasskeyExpired = 24, "PASSKEY_EXPIRED";
+        // 25–99: free. 100–105: the C boundary's and the runtime's (below).
         SandboxOnly = 106, "SANDBOX_ONLY";
         // Retired numbers: none yet.
     }

@@ -34,6 +34,11 @@ pub(crate) enum Command {
         /// E.164 digits.
         phone: String,
     },
+    /// Hand WhatsApp the passkey assertion it asked for (checked JSON).
+    SubmitPasskey {
+        /// The assertion, as `PasskeyAssertion::json` writes it.
+        assertion: String,
+    },
     /// Restart the session's client (a fresh pairing when it needs one).
     Restart,
     /// Unlink the device and remove its credentials.

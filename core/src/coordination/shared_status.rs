@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::time::unix_millis::to_millis;
-use crate::model::{LinkedUser, QrCode, SessionState, SessionStatus};
+use crate::model::{LinkedUser, PasskeyChallenge, QrCode, SessionState, SessionStatus};
 
 /// The published status of one session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,6 +22,9 @@ pub(crate) struct SharedStatus {
     qr: Option<String>,
     qr_expires_ms: Option<u64>,
     pair_code: Option<String>,
+    /// The passkey gate's challenge (absent in what older builds publish).
+    #[serde(default)]
+    passkey: Option<PasskeyChallenge>,
     /// `host:pid` of the owner, for diagnostics.
     pub(crate) owner: String,
 }
@@ -56,6 +59,7 @@ impl SharedStatus {
             qr: qr.map(|q| q.raw().to_owned()),
             qr_expires_ms: qr.map(|q| to_millis(&q.expires_at())),
             pair_code: pair_code.map(str::to_owned),
+            passkey: status.passkey.clone(),
             owner: this_process(),
         }
     }
@@ -78,6 +82,7 @@ impl SharedStatus {
             last_seen: self.last_seen_ms.map(time_of),
             qr_refresh_count: self.qr_refresh_count,
             reason: self.reason.clone(),
+            passkey: self.passkey.clone(),
         };
         let qr = match (&self.qr, self.qr_expires_ms) {
             (Some(raw), Some(ms)) => Some(QrCode::new(raw.clone(), time_of(ms))),
@@ -115,5 +120,17 @@ mod tests {
         assert_eq!(q, Some(qr));
         assert_eq!(p.as_deref(), Some("ABCD-EFGH"));
         assert_eq!(to_millis(&s.since), to_millis(&status.since));
+    }
+
+    #[test]
+    fn a_passkey_challenge_reaches_every_process() {
+        let mut status = SessionStatus::new("shop");
+        status.enter(SessionState::PasskeyRequired, None);
+        let challenge = PasskeyChallenge::new(r#"{"challenge":"YWJj"}"#, time_of(1_700_000_000_000));
+        status.passkey = Some(challenge.clone());
+        let shared = SharedStatus::new(&status, None, None);
+        let (s, _, _) = SharedStatus::from_json(&shared.to_json().unwrap()).unwrap().view();
+        assert_eq!(s.state, SessionState::PasskeyRequired);
+        assert_eq!(s.passkey, Some(challenge));
     }
 }

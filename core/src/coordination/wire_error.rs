@@ -43,6 +43,8 @@ impl WireError {
             | Error::SendFailed(t)
             | Error::WhatsApp(t)
             | Error::Store(t)
+            | Error::PasskeyRejected(t)
+            | Error::PasskeyExpired(t)
             | Error::SandboxOnly(t) => (t.clone(), None, None),
             Error::NotConnected { session, state } => (session.clone(), Some(state.clone()), None),
             Error::RateLimited {
@@ -111,6 +113,8 @@ impl WireError {
             ErrorCode::Store => Error::Store(t),
             ErrorCode::Io => Error::Io(std::io::Error::other(t)),
             ErrorCode::Closed => Error::Closed,
+            ErrorCode::PasskeyRejected => Error::PasskeyRejected(t),
+            ErrorCode::PasskeyExpired => Error::PasskeyExpired(t),
             ErrorCode::SandboxOnly => Error::SandboxOnly(t),
             // The runtime's codes are not errors of a call that could travel.
             ErrorCode::AfterFork | ErrorCode::RuntimeError => Error::Store(t),
@@ -139,6 +143,8 @@ mod tests {
             Error::Closed,
             Error::SendFailed("x".into()),
             Error::SandboxOnly("a manual clock".into()),
+            Error::PasskeyRejected("passkey-signature".into()),
+            Error::PasskeyExpired("passkey-expired".into()),
         ];
         for e in samples {
             let back = WireError::of(&e).into_error();

@@ -46,6 +46,37 @@ pub enum Event {
         /// The 8-character code.
         code: String,
     },
+    /// WhatsApp asks for a passkey before it completes the link: run the
+    /// snippet in a `https://web.whatsapp.com` tab and hand its output to
+    /// `submit_passkey_assertion`.
+    PasskeyRequired {
+        /// Session id.
+        session: String,
+        /// The server's WebAuthn request options, verbatim JSON.
+        options_json: String,
+        /// The console snippet that answers them.
+        snippet: String,
+        /// When WhatsApp stops accepting an answer.
+        #[serde(with = "unix_millis")]
+        expires_at: SystemTime,
+    },
+    /// WhatsApp accepted the passkey and derived a code for this link; the
+    /// phone shows the same code. waotp then completes the link.
+    PasskeyConfirmation {
+        /// Session id.
+        session: String,
+        /// The code, `XXXX-XXXX`.
+        code: String,
+    },
+    /// The passkey step failed; the session starts linking again.
+    PasskeyFailed {
+        /// Session id.
+        session: String,
+        /// `PASSKEY_REJECTED` or `PASSKEY_EXPIRED`.
+        code: String,
+        /// What WhatsApp said.
+        reason: String,
+    },
     /// Every QR code expired before the phone scanned one.
     QrExpired {
         /// Session id.

@@ -15,7 +15,8 @@ use crate::otp::VerifyOutcome;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EventFields {
     /// The kind, as in the event's JSON `type`: `qr_updated`, `pairing_code`,
-    /// `qr_expired`, `connected`, `disconnected`, `logged_out`, `stopped`,
+    /// `qr_expired`, `passkey_required`, `passkey_confirmation`,
+    /// `passkey_failed`, `connected`, `disconnected`, `logged_out`, `stopped`,
     /// `session_deleted`, `message_status`, `otp_sent`, `otp_delivery`,
     /// `otp_failed`, `otp_verified` or `lagged`.
     pub kind: &'static str,
@@ -23,11 +24,16 @@ pub struct EventFields {
     pub session: Option<String>,
     /// `qr_updated`: the raw QR payload.
     pub qr: Option<String>,
-    /// `qr_updated`: when that code expires.
+    /// `qr_updated`, `passkey_required`: when that code or challenge expires.
     pub expires_at: Option<SystemTime>,
+    /// `passkey_required`: WhatsApp's WebAuthn request options, JSON.
+    pub options_json: Option<String>,
+    /// `passkey_required`: the console snippet that answers them.
+    pub snippet: Option<String>,
     /// `qr_updated`: codes issued in this pairing attempt.
     pub refresh_count: Option<u32>,
-    /// `pairing_code`: the code to type on the phone; `otp_failed`: the error code.
+    /// `pairing_code`: the code to type on the phone; `passkey_confirmation`:
+    /// the code the phone shows; `otp_failed`, `passkey_failed`: the error code.
     pub code: Option<String>,
     /// `connected`: the linked account.
     pub user: Option<LinkedUser>,
@@ -55,6 +61,9 @@ impl Event {
         match self {
             Event::QrUpdated { .. } => "qr_updated",
             Event::PairingCode { .. } => "pairing_code",
+            Event::PasskeyRequired { .. } => "passkey_required",
+            Event::PasskeyConfirmation { .. } => "passkey_confirmation",
+            Event::PasskeyFailed { .. } => "passkey_failed",
             Event::QrExpired { .. } => "qr_expired",
             Event::Connected { .. } => "connected",
             Event::Disconnected { .. } => "disconnected",
@@ -101,6 +110,33 @@ impl From<Event> for EventFields {
             Event::PairingCode { session, code } => EventFields {
                 session: Some(session),
                 code: Some(code),
+                ..base
+            },
+            Event::PasskeyRequired {
+                session,
+                options_json,
+                snippet,
+                expires_at,
+            } => EventFields {
+                session: Some(session),
+                options_json: Some(options_json),
+                snippet: Some(snippet),
+                expires_at: Some(expires_at),
+                ..base
+            },
+            Event::PasskeyConfirmation { session, code } => EventFields {
+                session: Some(session),
+                code: Some(code),
+                ..base
+            },
+            Event::PasskeyFailed {
+                session,
+                code,
+                reason,
+            } => EventFields {
+                session: Some(session),
+                code: Some(code),
+                reason: Some(reason),
                 ..base
             },
             Event::QrExpired { session } | Event::SessionDeleted { session } => EventFields {
@@ -221,6 +257,21 @@ mod tests {
                 outcome: VerifyOutcome::Invalid { attempts_left: 2 },
             },
             Event::Lagged { missed: 3 },
+            Event::PasskeyRequired {
+                session: "s".into(),
+                options_json: "{}".into(),
+                snippet: "(async () => {})();".into(),
+                expires_at: SystemTime::UNIX_EPOCH,
+            },
+            Event::PasskeyConfirmation {
+                session: "s".into(),
+                code: "ABCD-EFGH".into(),
+            },
+            Event::PasskeyFailed {
+                session: "s".into(),
+                code: "PASSKEY_REJECTED".into(),
+                reason: "passkey-signature".into(),
+            },
         ];
         for e in events {
             let json = serde_json::to_value(&e).unwrap();
@@ -249,5 +300,24 @@ mod tests {
             (f.kind, f.outcome, f.attempts_left),
             ("otp_verified", Some("invalid"), Some(2))
         );
+    }
+
+    #[test]
+    fn a_passkey_request_carries_its_options_and_snippet() {
+        let f = EventFields::from(Event::PasskeyRequired {
+            session: "s".into(),
+            options_json: r#"{"challenge":"YWJj"}"#.into(),
+            snippet: "paste me".into(),
+            expires_at: SystemTime::UNIX_EPOCH,
+        });
+        assert_eq!(f.kind, "passkey_required");
+        assert_eq!(f.options_json.as_deref(), Some(r#"{"challenge":"YWJj"}"#));
+        assert_eq!(f.snippet.as_deref(), Some("paste me"));
+        let f = EventFields::from(Event::PasskeyFailed {
+            session: "s".into(),
+            code: "PASSKEY_EXPIRED".into(),
+            reason: "late".into(),
+        });
+        assert_eq!((f.code.as_deref(), f.reason.as_deref()), (Some("PASSKEY_EXPIRED"), Some("late")));
     }
 }

@@ -4,12 +4,16 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+use crate::model::passkey::PasskeyChallenge;
 use crate::model::time::{unix_millis, unix_millis_opt};
 
 /// Where a session is in its life.
 ///
 /// ```text
 ///  Starting ──QR──▶ AwaitingScan ──scan──▶ Connecting ──▶ Connected ◀──▶ Reconnecting
+///     │                  │   │                 ▲             │
+///     │                  │   └─scan─▶ PasskeyRequired ─assertion accepted
+///     │                  │            (refused or expired: back to AwaitingScan)
 ///     │                  │                                   │
 ///     │ (stored          └──refs run out──▶ QrExpired        ├──401 / logout──▶ LoggedOut
 ///     │  credentials)                                        └──replaced, banned, shutdown──▶ Stopped
@@ -23,6 +27,9 @@ pub enum SessionState {
     Starting,
     /// Not linked yet: a QR code (or pairing code) is waiting for the phone.
     AwaitingScan,
+    /// WhatsApp asks for a passkey before it completes the link (see
+    /// [`SessionStatus::passkey`]); waiting for the operator's assertion.
+    PasskeyRequired,
     /// Linked (or restoring a stored link), logging in.
     Connecting,
     /// Logged in and ready to send.
@@ -45,6 +52,7 @@ impl SessionState {
         match self {
             SessionState::Starting => "starting",
             SessionState::AwaitingScan => "awaiting_scan",
+            SessionState::PasskeyRequired => "passkey_required",
             SessionState::Connecting => "connecting",
             SessionState::Connected => "connected",
             SessionState::Reconnecting => "reconnecting",
@@ -59,6 +67,7 @@ impl SessionState {
         [
             SessionState::Starting,
             SessionState::AwaitingScan,
+            SessionState::PasskeyRequired,
             SessionState::Connecting,
             SessionState::Connected,
             SessionState::Reconnecting,
@@ -118,6 +127,9 @@ pub struct SessionStatus {
     /// Why the session is in this state, when there is more to say
     /// (disconnect reason, logout reason, …).
     pub reason: Option<String>,
+    /// In state `passkey_required`: what WhatsApp asks for and the snippet
+    /// that produces it.
+    pub passkey: Option<PasskeyChallenge>,
 }
 
 impl SessionStatus {
@@ -131,6 +143,7 @@ impl SessionStatus {
             last_seen: None,
             qr_refresh_count: 0,
             reason: None,
+            passkey: None,
         }
     }
 
@@ -141,6 +154,9 @@ impl SessionStatus {
             self.since = SystemTime::now();
         }
         self.is_connected = state == SessionState::Connected;
+        if state != SessionState::PasskeyRequired {
+            self.passkey = None;
+        }
         if self.is_connected {
             self.last_seen = Some(SystemTime::now());
         }

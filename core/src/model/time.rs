@@ -13,6 +13,11 @@ pub(crate) mod unix_millis {
     pub fn serialize<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_u64(to_millis(t))
     }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
+        let ms = <u64 as serde::Deserialize>::deserialize(d)?;
+        Ok(UNIX_EPOCH + std::time::Duration::from_millis(ms))
+    }
 }
 
 /// Serde helper: an optional time as Unix milliseconds.

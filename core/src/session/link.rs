@@ -143,9 +143,13 @@ impl EventHandler for SessionEvents {
 }
 
 /// Moves the session's state machine for a connection or pairing event.
-fn apply_lifecycle_event(session: &SessionInner, event: &WaEvent, client: Option<&Client>) {
+fn apply_lifecycle_event(session: &Arc<SessionInner>, event: &WaEvent, client: Option<&Client>) {
     let id = session.id.as_str().to_owned();
+    let passkey_pending = session.status.borrow().state == SessionState::PasskeyRequired;
     match event {
+        // whatsapp-rust keeps rotating QR codes until the link completes; the
+        // scan that led to the passkey step is spent, so none is shown.
+        WaEvent::PairingQrCode(_) if passkey_pending => {}
         WaEvent::PairingQrCode(qr) => {
             let code = QrCode::new(qr.code.clone(), SystemTime::now() + qr.timeout);
             let count = session.show_qr(code.clone());
@@ -176,6 +180,20 @@ fn apply_lifecycle_event(session: &SessionInner, event: &WaEvent, client: Option
         }
         WaEvent::PairError(err) => {
             session.update_status(|s| s.reason = Some(format!("pairing failed: {}", err.error)));
+        }
+        WaEvent::PairPasskeyRequest(request) => {
+            session.on_passkey_request(&request.request_options_json);
+        }
+        WaEvent::PairPasskeyConfirmation(confirmation) => {
+            session.on_passkey_confirmation(&confirmation.code);
+        }
+        WaEvent::PairPasskeyError(error) => session.on_passkey_error(&error.error),
+        // The refs ran out while the operator was producing the assertion:
+        // the client gives up on this link.
+        WaEvent::PairingQrCodesExhausted(_) if passkey_pending => {
+            session.passkey_failed(&Error::PasskeyExpired(
+                "the link attempt ran out of time while waiting for the passkey".into(),
+            ));
         }
         WaEvent::PairingQrCodesExhausted(_) => {
             session.clear_pairing();

@@ -18,6 +18,7 @@ mod lifecycle;
 mod link;
 pub(crate) mod ownership;
 mod pairing;
+mod passkey;
 mod retry_receipts;
 mod send;
 mod transport;

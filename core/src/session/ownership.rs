@@ -346,6 +346,9 @@ pub(crate) async fn execute(session: &Arc<SessionInner>, command: &Command) -> O
             .await,
         ),
         Command::PairCode { phone } => Outcome::of(&session.pair_code_here(phone).await),
+        Command::SubmitPasskey { assertion } => {
+            Outcome::of(&session.submit_passkey_here(assertion).await)
+        }
         Command::Restart => Outcome::of(&session.start().await),
         Command::Logout => Outcome::of(&session.logout_here().await),
         Command::Delete => Outcome::of(&session.delete_here().await),
