@@ -70,6 +70,15 @@ pub use error::{Error, Result};
 pub use events::{Event, EventStream};
 pub use gateway::{Gateway, GatewayBuilder, SentOtp};
 pub use model::{BuildInfo, DeliveryStatus, MessageRecord, build_info};
+pub use model::{PasskeyAssertion, PasskeyChallenge};
+
+/// The passkey gate of linking: the challenge, the snippet and the assertion.
+pub mod passkey {
+    pub use crate::model::passkey::{
+        DEFAULT_PASSKEY_TIMEOUT, MAX_ASSERTION_LEN, PasskeyAssertion, PasskeyChallenge,
+        passkey_snippet,
+    };
+}
 pub use otp::{OtpRequest, OtpStatus, VerifyOutcome};
 pub use session::{
     LinkedUser, QrCode, SentMessage, Session, SessionId, SessionState, SessionStatus,

@@ -25,10 +25,6 @@ pub const DEFAULT_PASSKEY_TIMEOUT: Duration = Duration::from_secs(120);
 /// The largest assertion accepted, in bytes: a real one is under 2 KiB.
 pub const MAX_ASSERTION_LEN: usize = 16 * 1024;
 
-/// The page the snippet must run on: WebAuthn ties the assertion to the
-/// page's origin, and WhatsApp accepts only its own.
-pub const PASSKEY_ORIGIN: &str = "https://web.whatsapp.com";
-
 /// WhatsApp's request for a passkey assertion, while a link waits for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PasskeyChallenge {
