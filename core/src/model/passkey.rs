@@ -259,7 +259,8 @@ mod tests {
     fn malformed_input_names_what_is_wrong() {
         let cases: Vec<(Value, &str)> = vec![
             (json!([1, 2]), "not a JSON object"),
-            (json!({"id": "x"}), "`rawId`"),
+            (json!({"id": "x"}), "`id`"),
+            (json!({"type": "public-key"}), "`id` is missing"),
             ({ let mut v = sample(); v["type"] = json!("password"); v }, "`type`"),
             ({ let mut v = sample(); v["id"] = json!(b64(b"other")); v }, "different credentials"),
             ({ let mut v = sample(); v["response"] = json!("x"); v }, "`response`"),
