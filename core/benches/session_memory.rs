@@ -1,4 +1,5 @@
-//! Marginal memory of an idle connected session, and create → first QR time.
+//! Marginal memory of an idle connected session, create → first QR time,
+//! and scan → connected time.
 //!
 //! ```text
 //! cargo build --release -p waotp-sim
@@ -17,7 +18,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Sim, link, percentile, rss_kib};
+use common::{Sim, link, link_timed, percentile, rss_kib};
 use waotp::Gateway;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -40,14 +41,18 @@ async fn main() {
     link(&gw, &sim, "s0000", "6281100000000").await;
     let base = rss_kib();
     let mut first_qr = Vec::with_capacity(n);
+    let mut to_connected = Vec::with_capacity(n);
     for chunk in (1..=n).collect::<Vec<_>>().chunks(batch) {
         let ids: Vec<(String, String)> = chunk
             .iter()
             .map(|i| (format!("s{i:04}"), format!("628110{i:07}")))
             .collect();
-        let links = ids.iter().map(|(id, phone)| link(&gw, &sim, id, phone));
+        let links = ids.iter().map(|(id, phone)| link_timed(&gw, &sim, id, phone));
         let linked = whatsapp_rust::futures::future::join_all(links).await;
-        first_qr.extend(linked.into_iter().map(|(_, first)| first));
+        for (_, first, connected) in linked {
+            first_qr.push(first);
+            to_connected.push(connected);
+        }
     }
     // Let post-login work (prekey upload, app-state sync) finish before reading memory.
     let settle = Instant::now();
@@ -97,6 +102,14 @@ async fn main() {
         mean.as_secs_f64() * 1e3,
         percentile(&first_qr, 0.5).as_secs_f64() * 1e3,
         percentile(&first_qr, 0.99).as_secs_f64() * 1e3
+    );
+    to_connected.sort();
+    let mean = to_connected.iter().sum::<Duration>() / to_connected.len() as u32;
+    println!(
+        "scan -> connected: mean {:.1} ms, p50 {:.1} ms, p99 {:.1} ms ({batch} at a time)",
+        mean.as_secs_f64() * 1e3,
+        percentile(&to_connected, 0.5).as_secs_f64() * 1e3,
+        percentile(&to_connected, 0.99).as_secs_f64() * 1e3
     );
     gw.close().await;
 }

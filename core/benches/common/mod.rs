@@ -142,17 +142,30 @@ impl Sim {
 /// Creates session `id` and links it as `phone`; returns the session and
 /// how long create → first QR took.
 pub async fn link(gw: &Gateway, sim: &Sim, id: &str, phone: &str) -> (Session, Duration) {
+    let (session, first_qr, _) = link_timed(gw, sim, id, phone).await;
+    (session, first_qr)
+}
+
+/// [`link`], also answering how long the session took from the scan to
+/// connected (pairing, login, the first connection).
+pub async fn link_timed(
+    gw: &Gateway,
+    sim: &Sim,
+    id: &str,
+    phone: &str,
+) -> (Session, Duration, Duration) {
     let started = Instant::now();
     let session = gw.create_session(Some(id)).await.unwrap();
     let qr = session.wait_qr(STEP).await.unwrap();
     let first_qr = started.elapsed();
+    let scanned = Instant::now();
     sim.post(
         "/scan",
         serde_json::json!({"qr": qr.raw(), "phone": phone, "name": "Bench"}),
     )
     .await;
     session.wait_connected(STEP).await.unwrap();
-    (session, first_qr)
+    (session, first_qr, scanned.elapsed())
 }
 
 /// Resident memory of this process.
