@@ -140,7 +140,11 @@ pub fn expire(shared: &Shared, phone: &str) -> bool {
 
 /// The last verification code the phone of `phone` showed.
 pub fn code(shared: &Shared, phone: &str) -> Option<String> {
-    shared.lock().passkeys.get(phone).and_then(|g| g.code.clone())
+    shared
+        .lock()
+        .passkeys
+        .get(phone)
+        .and_then(|g| g.code.clone())
 }
 
 /// Called where the phone would send `pair-success`: for a gated `phone`
@@ -278,8 +282,11 @@ pub fn handle_iq(
                 return Err(Refusal::Commitment);
             }
             let phone_pub = array32(Some(&handshake.phone_eph.public_key.public_key_bytes()))?;
-            let bare =
-                ShortcakeUtils::derive_verification_code(&nonce, &phone_pub, &handshake.phone_nonce);
+            let bare = ShortcakeUtils::derive_verification_code(
+                &nonce,
+                &phone_pub,
+                &handshake.phone_nonce,
+            );
             // Grouped as the companion displays it, so the two compare equal.
             let code = match (bare.get(..4), bare.get(4..)) {
                 (Some(a), Some(b)) => format!("{a}-{b}"),
@@ -308,7 +315,8 @@ pub fn handle_iq(
 /// device type, one of our refs) and its nonce commitment. Draws the
 /// phone's ephemeral key and nonce.
 fn open_handshake(payload: &[u8], attempt: &Attempt) -> Result<Handshake, Refusal> {
-    let payload = wa::ProloguePayload::decode_from_slice(payload).map_err(|_| Refusal::Malformed)?;
+    let payload =
+        wa::ProloguePayload::decode_from_slice(payload).map_err(|_| Refusal::Malformed)?;
     let commitment = array32(
         payload
             .commitment
