@@ -291,7 +291,10 @@ async fn passkey_assert(
             )));
         }
         None => sim.pending_passkey_options(&body.phone).ok_or_else(|| {
-            not_found(format!("no passkey challenge is pending for {}", body.phone))
+            not_found(format!(
+                "no passkey challenge is pending for {}",
+                body.phone
+            ))
         })?,
     };
     let defaults = AssertionTweaks::default();

@@ -160,7 +160,9 @@ async fn answer(
         }
         (ns::MD, _) if first.is_some_and(|c| crate::passkey_gate::handles(&c.tag)) => {
             let child = first.ok_or_else(|| anyhow!("unreachable"))?;
-            Ok(vec![crate::passkey_gate::handle_iq(shared, conn, iq, child)?])
+            Ok(vec![crate::passkey_gate::handle_iq(
+                shared, conn, iq, child,
+            )?])
         }
         (ns::MD, _) if first.is_some_and(|c| c.tag == tag::LINK_CODE_COMPANION_REG) => {
             let reg = first.ok_or_else(|| anyhow!("unreachable"))?;

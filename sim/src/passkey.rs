@@ -345,9 +345,7 @@ impl Credential {
 }
 
 fn text<'a>(v: &'a Value, key: &str) -> Result<&'a str, Refusal> {
-    v.get(key)
-        .and_then(Value::as_str)
-        .ok_or(Refusal::Malformed)
+    v.get(key).and_then(Value::as_str).ok_or(Refusal::Malformed)
 }
 
 /// Base64url as browsers emit it (unpadded); padding is tolerated.

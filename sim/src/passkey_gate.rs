@@ -57,10 +57,14 @@ pub struct Attempt {
     stage: Stage,
 }
 
+/// What an attempt waits for next.
 enum Stage {
-    AwaitingAssertion(Challenge),
-    AwaitingNonce(Handshake),
-    AwaitingPairingRequest(Handshake),
+    /// The assertion for this challenge (in `passkey_prologue`).
+    Assertion(Challenge),
+    /// The companion's nonce, which must open its commitment.
+    Nonce(Handshake),
+    /// The encrypted pairing request.
+    PairingRequest(Handshake),
 }
 
 /// What the phone keeps between the accepted assertion and pairing.
@@ -117,7 +121,7 @@ pub fn pending_options(shared: &Shared, phone: &str) -> Option<String> {
         .values()
         .filter(|a| a.phone == phone)
         .filter_map(|a| match &a.stage {
-            Stage::AwaitingAssertion(c) => Some((a.seq, c.options_json.clone())),
+            Stage::Assertion(c) => Some((a.seq, c.options_json.clone())),
             _ => None,
         })
         .max_by_key(|(seq, _)| *seq)
@@ -130,7 +134,7 @@ pub fn expire(shared: &Shared, phone: &str) -> bool {
     let mut st = shared.lock();
     let mut any = false;
     for attempt in st.passkey_gates.values_mut().filter(|a| a.phone == phone) {
-        if let Stage::AwaitingAssertion(c) = &mut attempt.stage {
+        if let Stage::Assertion(c) = &mut attempt.stage {
             c.expires_at = Instant::now();
             any = true;
         }
@@ -140,7 +144,11 @@ pub fn expire(shared: &Shared, phone: &str) -> bool {
 
 /// The last verification code the phone of `phone` showed.
 pub fn code(shared: &Shared, phone: &str) -> Option<String> {
-    shared.lock().passkeys.get(phone).and_then(|g| g.code.clone())
+    shared
+        .lock()
+        .passkeys
+        .get(phone)
+        .and_then(|g| g.code.clone())
 }
 
 /// Called where the phone would send `pair-success`: for a gated `phone`
@@ -171,7 +179,7 @@ pub fn start(
                 companion_identity,
                 refs: Vec::new(),
                 seq: shared.next_id(),
-                stage: Stage::AwaitingAssertion(challenge),
+                stage: Stage::Assertion(challenge),
             },
         );
         options
@@ -233,7 +241,7 @@ pub fn handle_iq(
         .remove(&conn.id)
         .ok_or(Refusal::NoAttempt)?;
     let answer = match (child.tag.as_ref(), &attempt.stage) {
-        (tag::REF, Stage::AwaitingAssertion(_)) => {
+        (tag::REF, Stage::Assertion(_)) => {
             let pairing_ref = format!("2@simpk{}", shared.next_id());
             attempt.refs.push(pairing_ref.clone());
             result_for(
@@ -245,7 +253,7 @@ pub fn handle_iq(
                 ],
             )
         }
-        (tag::PASSKEY_REQUEST_OPTIONS, Stage::AwaitingAssertion(challenge)) => result_for(
+        (tag::PASSKEY_REQUEST_OPTIONS, Stage::Assertion(challenge)) => result_for(
             iq,
             vec![
                 NodeBuilder::new(tag::PASSKEY_REQUEST_OPTIONS)
@@ -253,7 +261,7 @@ pub fn handle_iq(
                     .build(),
             ],
         ),
-        (tag::PASSKEY_PROLOGUE, Stage::AwaitingAssertion(challenge)) => {
+        (tag::PASSKEY_PROLOGUE, Stage::Assertion(challenge)) => {
             let credential = st
                 .passkeys
                 .get(&attempt.phone)
@@ -267,19 +275,22 @@ pub fn handle_iq(
             let handshake = open_handshake(child_content(child, tag::PROLOGUE_PAYLOAD)?, &attempt)?;
             log::info!("{}: passkey assertion accepted", attempt.phone);
             send_continuation_later(shared, conn, attempt.seq, &handshake);
-            attempt.stage = Stage::AwaitingNonce(handshake);
+            attempt.stage = Stage::Nonce(handshake);
             result_for(iq, vec![])
         }
-        (tag::COMPANION_NONCE, Stage::AwaitingNonce(handshake)) => {
+        (tag::COMPANION_NONCE, Stage::Nonce(handshake)) => {
             let nonce = array32(Some(content(child)?))?;
             if ShortcakeUtils::commitment_hash(&handshake.companion_identity_bytes, &nonce)
                 != handshake.commitment
             {
                 return Err(Refusal::Commitment);
             }
-            let phone_pub = array32(Some(&handshake.phone_eph.public_key.public_key_bytes()))?;
-            let bare =
-                ShortcakeUtils::derive_verification_code(&nonce, &phone_pub, &handshake.phone_nonce);
+            let phone_pub = array32(Some(handshake.phone_eph.public_key.public_key_bytes()))?;
+            let bare = ShortcakeUtils::derive_verification_code(
+                &nonce,
+                &phone_pub,
+                &handshake.phone_nonce,
+            );
             // Grouped as the companion displays it, so the two compare equal.
             let code = match (bare.get(..4), bare.get(4..)) {
                 (Some(a), Some(b)) => format!("{a}-{b}"),
@@ -289,10 +300,10 @@ pub fn handle_iq(
             if let Some(gated) = st.passkeys.get_mut(&attempt.phone) {
                 gated.code = Some(code);
             }
-            attempt.stage = Stage::AwaitingPairingRequest(handshake.clone());
+            attempt.stage = Stage::PairingRequest(handshake.clone());
             result_for(iq, vec![])
         }
-        (tag::ENCRYPTED_PAIRING_REQUEST, Stage::AwaitingPairingRequest(handshake)) => {
+        (tag::ENCRYPTED_PAIRING_REQUEST, Stage::PairingRequest(handshake)) => {
             let adv_secret = open_pairing_request(content(child)?, handshake, &attempt)?;
             pair_later(shared, conn, &attempt, adv_secret);
             // The attempt is over: pairing proper takes it from here.
@@ -308,7 +319,8 @@ pub fn handle_iq(
 /// device type, one of our refs) and its nonce commitment. Draws the
 /// phone's ephemeral key and nonce.
 fn open_handshake(payload: &[u8], attempt: &Attempt) -> Result<Handshake, Refusal> {
-    let payload = wa::ProloguePayload::decode_from_slice(payload).map_err(|_| Refusal::Malformed)?;
+    let payload =
+        wa::ProloguePayload::decode_from_slice(payload).map_err(|_| Refusal::Malformed)?;
     let commitment = array32(
         payload
             .commitment

@@ -309,16 +309,26 @@ async fn passkey_gate_through_the_control_api() {
     let (status, _) = http_async(c, "GET", "/passkey/6289999999999".into(), None).await;
     assert_eq!(status, 404, "an ungated account has no passkey");
     let nothing_pending = json!({"phone": phone});
-    let (status, body) =
-        http_async(c, "POST", "/passkey/expire".into(), Some(nothing_pending.clone())).await;
+    let (status, body) = http_async(
+        c,
+        "POST",
+        "/passkey/expire".into(),
+        Some(nothing_pending.clone()),
+    )
+    .await;
     assert_eq!(status, 404, "nothing to expire: {body}");
     let (status, body) =
         http_async(c, "POST", "/passkey/assert".into(), Some(nothing_pending)).await;
     assert_eq!(status, 404, "no pending options to sign: {body}");
     let gate = json!({"phone": "6281333300002", "registered": true, "passkey": true});
-    assert_eq!(http_async(c, "POST", "/numbers".into(), Some(gate)).await.0, 200);
     assert_eq!(
-        http_async(c, "GET", "/passkey/6281333300002".into(), None).await.0,
+        http_async(c, "POST", "/numbers".into(), Some(gate)).await.0,
+        200
+    );
+    assert_eq!(
+        http_async(c, "GET", "/passkey/6281333300002".into(), None)
+            .await
+            .0,
         200,
         "POST /numbers with passkey:true gates the account"
     );
@@ -342,15 +352,27 @@ async fn passkey_gate_through_the_control_api() {
     assert_eq!(key["options"], options, "GET shows the pending options");
 
     let bad = json!({"phone": phone, "options": 5});
-    assert_eq!(http_async(c, "POST", "/passkey/assert".into(), Some(bad)).await.0, 400);
+    assert_eq!(
+        http_async(c, "POST", "/passkey/assert".into(), Some(bad))
+            .await
+            .0,
+        400
+    );
     // Options as a JSON string are accepted too; this one is then unused.
     let as_string = json!({"phone": phone, "options": options.to_string()});
     assert_eq!(
-        http_async(c, "POST", "/passkey/assert".into(), Some(as_string)).await.0,
+        http_async(c, "POST", "/passkey/assert".into(), Some(as_string))
+            .await
+            .0,
         200
     );
-    let (status, assertion) =
-        http_async(c, "POST", "/passkey/assert".into(), Some(json!({"phone": phone}))).await;
+    let (status, assertion) = http_async(
+        c,
+        "POST",
+        "/passkey/assert".into(),
+        Some(json!({"phone": phone})),
+    )
+    .await;
     assert_eq!(status, 200, "{assertion}");
     assert_eq!(assertion["type"], "public-key");
     assert_eq!(assertion["id"], key["credentialId"]);

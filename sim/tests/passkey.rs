@@ -11,8 +11,8 @@ use base64::Engine as _;
 use base64::prelude::BASE64_URL_SAFE_NO_PAD;
 use serde_json::Value;
 use waotp_sim::{AssertionTweaks, SimConfig, Simulator};
-use whatsapp_rust::passkey::Assertion;
 use whatsapp_rust::pair_code::PairCodeOptions;
+use whatsapp_rust::passkey::Assertion;
 use whatsapp_rust::prelude::*;
 
 async fn sim() -> Simulator {
@@ -258,7 +258,11 @@ async fn malformed_assertion_is_a_400_and_a_new_attempt_links() {
     let qr = client.qr().await;
     sim.scan(&qr, phone, "Test Phone").await.expect("scan");
     passkey_request(&mut client).await;
-    for junk in [&b"{not json"[..], b"", br#"{"type":"public-key","response":{}}"#] {
+    for junk in [
+        &b"{not json"[..],
+        b"",
+        br#"{"type":"public-key","response":{}}"#,
+    ] {
         let error = client
             .client
             .send_passkey_response(Assertion {
