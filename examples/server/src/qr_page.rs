@@ -102,7 +102,13 @@ mod tests {
     fn the_page_writes_no_markup_from_data() {
         // The passkey snippet holds quotes and angle brackets: like every
         // value from the API it is set as text, never parsed as HTML.
-        for needle in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("] {
+        for needle in [
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+        ] {
             assert!(!TEMPLATE.contains(needle), "page uses {needle}");
         }
     }

@@ -4,9 +4,14 @@
 //! "connected" once the simulated phone scans it, and "expired" with a
 //! button when every code expired.
 //!
+//! For an account gated behind a passkey, the page walks the operator
+//! through the passkey step: the snippet, the pasted result, a refusal that
+//! leads back to a fresh QR, and an accepted passkey that links.
+//!
 //! One screenshot per state is saved under
 //! `CARGO_TARGET_TMPDIR/qr-page-screenshots/` (1-qr, 2-new-qr, 3-connected,
-//! 4-expired) for a person to look at.
+//! 4-expired, 5-passkey, 6-passkey-refused, 7-passkey-connected) for a
+//! person to look at.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -16,7 +21,7 @@ use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_websockets::{ClientBuilder, MaybeTlsStream, Message, WebSocketStream};
-use waotp_sim::SimConfig;
+use waotp_sim::{AssertionTweaks, SimConfig};
 
 use crate::harness::{LINKED_PHONE, Options, STEP, Server};
 
@@ -125,6 +130,140 @@ async fn the_qr_page_follows_the_session_in_a_real_browser() {
     page.screenshot(&shots.join("4-expired.png")).await;
     browser.close(page).await;
     println!("screenshots in {}", shots.display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_qr_page_walks_through_the_passkey_step() {
+    let shots = screenshot_dir();
+    let server = Server::start().await;
+    let phone = server.gated_phone();
+    server
+        .post("/api/sessions/create", json!({ "sessionId": "gated" }))
+        .await
+        .data(201);
+    let browser = Browser::launch().await;
+    let mut page = browser.new_page().await;
+    page.navigate(&format!("{}/api/sessions/gated/qr-page", server.base))
+        .await;
+
+    // The phone scans; WhatsApp asks for the passkey; the page shows the step.
+    let first = page.wait_for_payload(None).await;
+    server
+        .sim
+        .scan(&first, phone, "Kasir")
+        .await
+        .expect("the gated phone scans the QR");
+    page.wait_for_state("passkey").await;
+    let challenge = server.gateway.session("gated").unwrap().passkey_challenge();
+    let challenge = challenge.expect("the session holds the passkey challenge");
+    assert_eq!(
+        page.eval("document.getElementById('passkey-snippet').value")
+            .await,
+        challenge.snippet.as_str(),
+        "the page shows the snippet verbatim"
+    );
+    let steps = page
+        .eval("document.getElementById('passkey').innerText")
+        .await;
+    let steps = steps.as_str().unwrap();
+    for words in [
+        "https://web.whatsapp.com",
+        "F12",
+        "Console",
+        "snippet",
+        "Kirim",
+    ] {
+        assert!(steps.contains(words), "the steps mention {words}: {steps}");
+    }
+    assert_eq!(
+        page.eval("document.getElementById('qr-box').hidden").await,
+        true
+    );
+    assert_eq!(
+        page.eval("document.getElementById('passkey-snippet').readOnly")
+            .await,
+        true
+    );
+    page.screenshot(&shots.join("5-passkey.png")).await;
+
+    // A forged answer: the page says WhatsApp refused it, then shows the
+    // fresh QR the session starts.
+    let forged = server.sign_passkey(
+        phone,
+        &challenge.options_json,
+        &AssertionTweaks {
+            corrupt_signature: true,
+            ..AssertionTweaks::default()
+        },
+    );
+    page.paste_passkey_result(&forged).await;
+    page.wait_for_text("notice", "Passkey ditolak").await;
+    let second = page.wait_for_payload(Some(&first)).await;
+    assert_eq!(page.decode_qr_image().await, second);
+    let notice = page
+        .eval("document.getElementById('notice').textContent")
+        .await;
+    assert!(
+        notice.as_str().unwrap().contains("Passkey ditolak"),
+        "the refusal stays in view with the new QR: {notice}"
+    );
+    page.screenshot(&shots.join("6-passkey-refused.png")).await;
+
+    // Scanned again; this time the passkey's own answer, typed in.
+    server
+        .sim
+        .scan(&second, phone, "Kasir")
+        .await
+        .expect("the gated phone scans the fresh QR");
+    page.wait_for_state("passkey").await;
+    let challenge = server
+        .gateway
+        .session("gated")
+        .unwrap()
+        .passkey_challenge()
+        .expect("a new challenge");
+    assert_eq!(
+        page.eval("document.getElementById('passkey-result').value")
+            .await,
+        "",
+        "a new challenge starts from an empty box"
+    );
+    assert_eq!(
+        page.eval("document.getElementById('notice').hidden").await,
+        true
+    );
+    let assertion =
+        server.sign_passkey(phone, &challenge.options_json, &AssertionTweaks::default());
+    page.paste_passkey_result(&assertion).await;
+    page.wait_for_state("connected").await;
+    let placeholder = page
+        .eval("document.getElementById('qr-placeholder').textContent")
+        .await;
+    assert!(
+        placeholder.as_str().unwrap().contains("Terhubung"),
+        "{placeholder}"
+    );
+    let text = page
+        .eval("document.getElementById('status').textContent")
+        .await;
+    assert!(
+        text.as_str()
+            .unwrap()
+            .contains("Session gated sudah terhubung"),
+        "{text}"
+    );
+    let code = server
+        .sim
+        .passkey_code(phone)
+        .expect("the phone shows a code");
+    page.wait_for_text("confirmation", &code).await;
+    assert_eq!(
+        page.eval("document.getElementById('passkey').hidden").await,
+        true
+    );
+    page.screenshot(&shots.join("7-passkey-connected.png"))
+        .await;
+    browser.close(page).await;
 }
 
 fn screenshot_dir() -> PathBuf {
@@ -306,6 +445,43 @@ impl Page {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "the page did not reach state {state:?} within {STEP:?} (it is {now})"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Types `text` into the passkey result box, as a paste would, and
+    /// clicks the submit button.
+    async fn paste_passkey_result(&mut self, text: &str) {
+        self.eval("document.getElementById('passkey-result').focus()")
+            .await;
+        self.call("Input.insertText", json!({ "text": text })).await;
+        assert_eq!(
+            self.eval("document.getElementById('passkey-result').value")
+                .await,
+            text,
+            "the box holds what was typed"
+        );
+        self.eval("document.getElementById('passkey-submit').click()")
+            .await;
+    }
+
+    /// Polls until the element `id` is shown and its text contains `words`.
+    async fn wait_for_text(&mut self, id: &str, words: &str) {
+        let deadline = tokio::time::Instant::now() + STEP;
+        let expression = format!(
+            "(() => {{ const e = document.getElementById({}); \
+             return e && !e.hidden ? e.textContent : null; }})()",
+            json!(id)
+        );
+        loop {
+            let now = self.eval(&expression).await;
+            if now.as_str().is_some_and(|t| t.contains(words)) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "#{id} did not show {words:?} within {STEP:?} (it shows {now})"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
