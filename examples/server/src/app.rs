@@ -62,6 +62,7 @@ pub fn router(gateway: waotp::Gateway, settings: Settings) -> Router {
         .route("/api/sessions/{id}/qr", get(sessions::qr))
         .route("/api/sessions/{id}/qr-page", get(qr_page::page))
         .route("/api/sessions/{id}/pair-code", post(sessions::pair_code))
+        .route("/api/sessions/{id}/passkey", post(sessions::passkey))
         .route("/api/sessions/{id}/restart", put(sessions::restart))
         .route("/api/sessions/{id}", delete(sessions::remove))
         .route(

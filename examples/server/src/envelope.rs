@@ -132,6 +132,18 @@ impl From<waotp::Error> for ApiError {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("Gagal mengirim pesan: {e}"),
             ),
+            // Well-formed, but WhatsApp refused it (another passkey, a bad
+            // signature, the wrong site): the request cannot succeed as sent.
+            E::PasskeyRejected(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Passkey ditolak oleh WhatsApp; pindai QR Code baru untuk mencoba lagi".into(),
+            ),
+            // Like an expired OTP: the thing answered no longer exists.
+            E::PasskeyExpired(_) => (
+                StatusCode::GONE,
+                "Verifikasi passkey sudah kedaluwarsa; pindai QR Code baru untuk mencoba lagi"
+                    .into(),
+            ),
             E::Closed => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Server sedang berhenti".into(),
@@ -220,6 +232,16 @@ mod tests {
         assert_eq!(body["error"], "RATE_LIMITED");
         let other = ApiError::from(waotp::Error::Closed).into_response();
         assert!(other.headers().get(header::RETRY_AFTER).is_none());
+    }
+
+    #[test]
+    fn passkey_refusals_are_client_errors_with_their_codes() {
+        let e = ApiError::from(waotp::Error::PasskeyRejected("code=401".into()));
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.code, "PASSKEY_REJECTED");
+        let e = ApiError::from(waotp::Error::PasskeyExpired("code=410".into()));
+        assert_eq!(e.status, StatusCode::GONE);
+        assert_eq!(e.code, "PASSKEY_EXPIRED");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `/api/sessions`: create, list, status, QR code, pairing code, restart, delete.
+//! `/api/sessions`: create, list, status, QR code, pairing code, passkey,
+//! restart, delete.
 
 use std::time::Duration;
 
@@ -19,9 +20,15 @@ use crate::routes::first_present;
 /// instead of answering "not yet" to a client that asks right after `create`.
 const QR_WAIT: Duration = Duration::from_secs(5);
 
+/// How long `POST /passkey` waits, after WhatsApp accepted the assertion,
+/// for the confirmation code the phone shows (it follows within
+/// milliseconds; the status keeps it only until the link completes).
+const CONFIRMATION_WAIT: Duration = Duration::from_secs(5);
+
 /// What the guide's clients read about a session (`sessionId`,
 /// `isConnected`, `user`, `lastSeen`), plus waotp's `state`,
-/// `qrRefreshCount` and `reason`.
+/// `qrRefreshCount`, `reason` and, in state `passkey_required`, `passkey`
+/// (see [`passkey_json`]; `null` otherwise).
 pub fn session_json(status: &waotp::SessionStatus) -> Value {
     json!({
         "sessionId": status.id,
@@ -35,6 +42,21 @@ pub fn session_json(status: &waotp::SessionStatus) -> Value {
         "state": status.state.as_str(),
         "qrRefreshCount": status.qr_refresh_count,
         "reason": status.reason,
+        "passkey": status.passkey.as_ref().map(passkey_json),
+    })
+}
+
+/// WhatsApp's passkey request as the API shows it: `optionsJson` (the
+/// WebAuthn request options, verbatim JSON text), `expiresAt` (ISO-8601),
+/// `snippet` (the JavaScript to paste into the console of a
+/// `https://web.whatsapp.com` tab) and `confirmationCode` (`XXXX-XXXX` once
+/// WhatsApp accepted the passkey, else `null`).
+pub fn passkey_json(challenge: &waotp::PasskeyChallenge) -> Value {
+    json!({
+        "optionsJson": challenge.options_json,
+        "expiresAt": iso_time::iso(challenge.expires_at),
+        "snippet": challenge.snippet,
+        "confirmationCode": challenge.confirmation_code,
     })
 }
 
@@ -173,6 +195,113 @@ pub async fn pair_code(
                              Tautkan dengan nomor telepon, lalu masukkan kode ini",
         }),
     ))
+}
+
+/// Body of `POST /api/sessions/:id/passkey`.
+#[derive(Deserialize)]
+pub struct PasskeyBody {
+    /// What the snippet printed: the assertion as a JSON object, or the
+    /// same JSON as a string (what a textarea holds).
+    assertion: Option<Value>,
+}
+
+/// `POST /api/sessions/:id/passkey {assertion}`: hands the passkey assertion
+/// WhatsApp asked for (state `passkey_required`) to the session.
+///
+/// In order: unknown session 404; no `assertion` 400 `INVALID_ARGUMENT`;
+/// connected 400 `ALREADY_CONNECTED`; a malformed assertion 400
+/// `INVALID_ARGUMENT`; not waiting for a passkey 400 `INVALID_ARGUMENT`;
+/// refused by WhatsApp 422 `PASSKEY_REJECTED`; challenge expired 410
+/// `PASSKEY_EXPIRED` (after either refusal the session shows a fresh QR).
+/// On success the link completes by itself; the answer carries the
+/// confirmation code the phone shows, when it came within a few seconds.
+pub async fn passkey(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<PasskeyBody>,
+) -> Result<Response, ApiError> {
+    let session = app.gateway.session(&id)?;
+    let assertion = match body.assertion {
+        Some(Value::String(text)) if !text.trim().is_empty() => text,
+        Some(object @ Value::Object(_)) => object.to_string(),
+        None | Some(Value::Null) | Some(Value::String(_)) => {
+            return Err(ApiError::bad_request(
+                "Hasil passkey diperlukan (field \"assertion\": teks yang dicetak snippet)",
+            ));
+        }
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "Field \"assertion\" harus berupa objek JSON atau string",
+            ));
+        }
+    };
+    let status = session.status();
+    if status.is_connected {
+        return Err(ApiError::from(waotp::Error::AlreadyConnected(id))
+            .with_message("Session sudah terhubung, passkey tidak diperlukan"));
+    }
+    // Checked here for a precise message; the core checks both again.
+    if let Err(e) = waotp::PasskeyAssertion::parse(&assertion) {
+        let why = match &e {
+            waotp::Error::InvalidArgument(why) => why.clone(),
+            other => other.to_string(),
+        };
+        return Err(ApiError::from(e).with_message(format!("Hasil passkey tidak valid: {why}")));
+    }
+    if status.state != waotp::SessionState::PasskeyRequired {
+        return Err(ApiError::bad_request(format!(
+            "Session tidak sedang menunggu passkey (state: {})",
+            status.state.as_str()
+        )));
+    }
+    // Subscribed before the submit, so the confirmation cannot slip by.
+    let mut events = app.gateway.events();
+    session.submit_passkey_assertion(&assertion).await?;
+    let code = confirmation_code(&session, &mut events).await;
+    let status = session.status();
+    Ok(ok(
+        StatusCode::OK,
+        "Passkey diterima",
+        json!({
+            "sessionId": status.id,
+            "isConnected": status.is_connected,
+            "state": status.state.as_str(),
+            "confirmationCode": code,
+            "timestamp": iso_time::now(),
+        }),
+    ))
+}
+
+/// The confirmation code of `session`'s accepted passkey: from its event,
+/// or its status (where another process owns the session); `None` when none
+/// came within [`CONFIRMATION_WAIT`] or the link moved on without one.
+async fn confirmation_code(
+    session: &waotp::Session,
+    events: &mut waotp::EventStream,
+) -> Option<String> {
+    let deadline = tokio::time::Instant::now() + CONFIRMATION_WAIT;
+    loop {
+        let status = session.status();
+        if let Some(code) = status.passkey.and_then(|p| p.confirmation_code) {
+            return Some(code);
+        }
+        if status.state != waotp::SessionState::PasskeyRequired {
+            return None;
+        }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        // Each event (or a short tick, for a status another process
+        // changes) leads to a fresh look at the status.
+        let tick = left.min(Duration::from_millis(200));
+        match events.next_within(Some(tick)).await {
+            Some(waotp::Event::PasskeyConfirmation { session: s, code }) if s == session.id() => {
+                return Some(code);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// `PUT /api/sessions/:id/restart`: a new connection on the same

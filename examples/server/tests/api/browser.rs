@@ -4,9 +4,17 @@
 //! "connected" once the simulated phone scans it, and "expired" with a
 //! button when every code expired.
 //!
+//! For an account gated behind a passkey, the page walks the operator
+//! through the passkey step: the snippet, the pasted result, a refusal that
+//! leads back to a fresh QR, and an accepted passkey that links. And the
+//! snippet itself works: run in a `https://web.whatsapp.com/` tab against a
+//! DevTools virtual authenticator holding the account's passkey, what it
+//! prints links the session.
+//!
 //! One screenshot per state is saved under
 //! `CARGO_TARGET_TMPDIR/qr-page-screenshots/` (1-qr, 2-new-qr, 3-connected,
-//! 4-expired) for a person to look at.
+//! 4-expired, 5-passkey, 6-passkey-refused, 7-passkey-connected) for a
+//! person to look at.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -16,7 +24,7 @@ use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_websockets::{ClientBuilder, MaybeTlsStream, Message, WebSocketStream};
-use waotp_sim::SimConfig;
+use waotp_sim::{AssertionTweaks, SimConfig};
 
 use crate::harness::{LINKED_PHONE, Options, STEP, Server};
 
@@ -125,6 +133,261 @@ async fn the_qr_page_follows_the_session_in_a_real_browser() {
     page.screenshot(&shots.join("4-expired.png")).await;
     browser.close(page).await;
     println!("screenshots in {}", shots.display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_qr_page_walks_through_the_passkey_step() {
+    let shots = screenshot_dir();
+    let server = Server::start().await;
+    let phone = server.gated_phone();
+    server
+        .post("/api/sessions/create", json!({ "sessionId": "gated" }))
+        .await
+        .data(201);
+    let browser = Browser::launch().await;
+    let mut page = browser.new_page().await;
+    page.navigate(&format!("{}/api/sessions/gated/qr-page", server.base))
+        .await;
+
+    // The phone scans; WhatsApp asks for the passkey; the page shows the step.
+    let first = page.wait_for_payload(None).await;
+    server
+        .sim
+        .scan(&first, phone, "Kasir")
+        .await
+        .expect("the gated phone scans the QR");
+    page.wait_for_state("passkey").await;
+    let challenge = server.gateway.session("gated").unwrap().passkey_challenge();
+    let challenge = challenge.expect("the session holds the passkey challenge");
+    assert_eq!(
+        page.eval("document.getElementById('passkey-snippet').value")
+            .await,
+        challenge.snippet.as_str(),
+        "the page shows the snippet verbatim"
+    );
+    let steps = page
+        .eval("document.getElementById('passkey').innerText")
+        .await;
+    let steps = steps.as_str().unwrap();
+    for words in [
+        "https://web.whatsapp.com",
+        "F12",
+        "Console",
+        "snippet",
+        "Kirim",
+    ] {
+        assert!(steps.contains(words), "the steps mention {words}: {steps}");
+    }
+    assert_eq!(
+        page.eval("document.getElementById('qr-box').hidden").await,
+        true
+    );
+    assert_eq!(
+        page.eval("document.getElementById('passkey-snippet').readOnly")
+            .await,
+        true
+    );
+    page.screenshot(&shots.join("5-passkey.png")).await;
+
+    // A forged answer: the page says WhatsApp refused it, then shows the
+    // fresh QR the session starts.
+    let forged = server.sign_passkey(
+        phone,
+        &challenge.options_json,
+        &AssertionTweaks {
+            corrupt_signature: true,
+            ..AssertionTweaks::default()
+        },
+    );
+    page.paste_passkey_result(&forged).await;
+    page.wait_for_text("notice", "Passkey ditolak").await;
+    let second = page.wait_for_payload(Some(&first)).await;
+    assert_eq!(page.decode_qr_image().await, second);
+    let notice = page
+        .eval("document.getElementById('notice').textContent")
+        .await;
+    assert!(
+        notice.as_str().unwrap().contains("Passkey ditolak"),
+        "the refusal stays in view with the new QR: {notice}"
+    );
+    page.screenshot(&shots.join("6-passkey-refused.png")).await;
+
+    // Scanned again; this time the passkey's own answer, typed in.
+    server
+        .sim
+        .scan(&second, phone, "Kasir")
+        .await
+        .expect("the gated phone scans the fresh QR");
+    page.wait_for_state("passkey").await;
+    let challenge = server
+        .gateway
+        .session("gated")
+        .unwrap()
+        .passkey_challenge()
+        .expect("a new challenge");
+    assert_eq!(
+        page.eval("document.getElementById('passkey-result').value")
+            .await,
+        "",
+        "a new challenge starts from an empty box"
+    );
+    assert_eq!(
+        page.eval("document.getElementById('notice').hidden").await,
+        true
+    );
+    let assertion =
+        server.sign_passkey(phone, &challenge.options_json, &AssertionTweaks::default());
+    page.paste_passkey_result(&assertion).await;
+    page.wait_for_state("connected").await;
+    let placeholder = page
+        .eval("document.getElementById('qr-placeholder').textContent")
+        .await;
+    assert!(
+        placeholder.as_str().unwrap().contains("Terhubung"),
+        "{placeholder}"
+    );
+    let text = page
+        .eval("document.getElementById('status').textContent")
+        .await;
+    assert!(
+        text.as_str()
+            .unwrap()
+            .contains("Session gated sudah terhubung"),
+        "{text}"
+    );
+    let code = server
+        .sim
+        .passkey_code(phone)
+        .expect("the phone shows a code");
+    page.wait_for_text("confirmation", &code).await;
+    assert_eq!(
+        page.eval("document.getElementById('passkey').hidden").await,
+        true
+    );
+    page.screenshot(&shots.join("7-passkey-connected.png"))
+        .await;
+    browser.close(page).await;
+}
+
+/// The snippet the page shows, run as an operator would: in a
+/// `https://web.whatsapp.com/` tab of the same Chromium (its address served
+/// by the test through DevTools request interception), against a DevTools
+/// virtual authenticator that holds the account's passkey. What it prints,
+/// pasted into the page, links the session: the snippet itself works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_snippet_makes_the_assertion_in_a_real_browser() {
+    let server = Server::start().await;
+    let phone = server.gated_phone();
+    server
+        .post("/api/sessions/create", json!({ "sessionId": "webauthn" }))
+        .await
+        .data(201);
+    let browser = Browser::launch().await;
+    let mut page = browser.new_page().await;
+    page.navigate(&format!("{}/api/sessions/webauthn/qr-page", server.base))
+        .await;
+    let qr = page.wait_for_payload(None).await;
+    server
+        .sim
+        .scan(&qr, phone, "Kasir")
+        .await
+        .expect("the gated phone scans the QR");
+    page.wait_for_state("passkey").await;
+    let snippet = page
+        .eval("document.getElementById('passkey-snippet').value")
+        .await;
+    let snippet = snippet.as_str().expect("the snippet").to_owned();
+
+    // The operator's browser: the account's passkey in a virtual
+    // authenticator (user verification on, as a platform authenticator).
+    let mut web = browser.new_page().await;
+    web.call("WebAuthn.enable", json!({ "enableUI": false }))
+        .await;
+    let authenticator = web
+        .call(
+            "WebAuthn.addVirtualAuthenticator",
+            json!({ "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": true,
+                "hasUserVerification": true,
+                "isUserVerified": true,
+                "automaticPresenceSimulation": true,
+            } }),
+        )
+        .await;
+    let key = server
+        .sim
+        .passkey(phone)
+        .expect("the gated account has a passkey");
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    web.call(
+        "WebAuthn.addCredential",
+        json!({
+            "authenticatorId": authenticator["authenticatorId"],
+            "credential": {
+                "credentialId": b64(&key.credential_id),
+                "isResidentCredential": true,
+                "rpId": key.rp_id,
+                "privateKey": b64(&key.private_key_pkcs8),
+                "userHandle": b64(&key.user_handle),
+                "signCount": 0,
+            },
+        }),
+    )
+    .await;
+    web.open_served(
+        "https://web.whatsapp.com/",
+        "<!DOCTYPE html><html><head><title>WhatsApp</title></head><body></body></html>",
+    )
+    .await;
+    assert_eq!(
+        web.eval("location.origin + ' ' + window.isSecureContext")
+            .await,
+        "https://web.whatsapp.com true"
+    );
+    // WebAuthn answers only a focused document.
+    web.call("Page.bringToFront", json!({})).await;
+    web.call(
+        "Emulation.setFocusEmulationEnabled",
+        json!({ "enabled": true }),
+    )
+    .await;
+    let ran = web
+        .call(
+            "Runtime.evaluate",
+            json!({
+                "expression": snippet,
+                "awaitPromise": true,
+                "returnByValue": true,
+                "userGesture": true,
+            }),
+        )
+        .await;
+    assert!(
+        ran.get("exceptionDetails").is_none(),
+        "the snippet failed in the browser: {ran}"
+    );
+    // The snippet prints the assertion and returns the same text.
+    let printed = ran["result"]["value"]
+        .as_str()
+        .expect("the snippet's output");
+    let printed_json: Value = serde_json::from_str(printed).expect("it prints JSON");
+    assert_eq!(
+        printed_json["rawId"],
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&key.credential_id)
+    );
+
+    page.call("Page.bringToFront", json!({})).await;
+    page.paste_passkey_result(printed).await;
+    page.wait_for_state("connected").await;
+    let code = server
+        .sim
+        .passkey_code(phone)
+        .expect("the phone shows a code");
+    page.wait_for_text("confirmation", &code).await;
+    drop(web);
+    browser.close(page).await;
 }
 
 fn screenshot_dir() -> PathBuf {
@@ -278,6 +541,87 @@ impl Page {
         answer["result"].clone()
     }
 
+    /// Opens `url` with `html` as its document, served from here: the
+    /// request is intercepted (`Fetch.requestPaused`) and answered with
+    /// `Fetch.fulfillRequest`, so the tab has that origin without a network.
+    async fn open_served(&mut self, url: &str, html: &str) {
+        self.call(
+            "Fetch.enable",
+            json!({ "patterns": [{ "urlPattern": url, "resourceType": "Document" }] }),
+        )
+        .await;
+        self.next_id += 1;
+        let navigate_id = self.next_id;
+        self.send(navigate_id, "Page.navigate", json!({ "url": url }))
+            .await;
+        let mut fulfill_id = None;
+        let mut navigated = false;
+        let mut fulfilled = false;
+        let body = base64::engine::general_purpose::STANDARD.encode(html);
+        tokio::time::timeout(STEP, async {
+            while !(navigated && fulfilled) {
+                let frame = self
+                    .socket
+                    .next()
+                    .await
+                    .expect("chromium closed its socket")
+                    .unwrap();
+                let Some(text) = frame.as_text() else {
+                    continue;
+                };
+                let value: Value = serde_json::from_str(text).unwrap();
+                if value["method"] == "Fetch.requestPaused" {
+                    self.next_id += 1;
+                    fulfill_id = Some(self.next_id);
+                    let params = json!({
+                        "requestId": value["params"]["requestId"],
+                        "responseCode": 200,
+                        "responseHeaders": [
+                            { "name": "Content-Type", "value": "text/html; charset=utf-8" },
+                        ],
+                        "body": body,
+                    });
+                    self.send(self.next_id, "Fetch.fulfillRequest", params)
+                        .await;
+                } else if value["id"] == navigate_id {
+                    assert!(value.get("error").is_none(), "Page.navigate: {value}");
+                    let failed = &value["result"]["errorText"];
+                    assert!(failed.is_null(), "{url} did not open: {failed}");
+                    navigated = true;
+                } else if fulfill_id.is_some_and(|id| value["id"] == id) {
+                    assert!(
+                        value.get("error").is_none(),
+                        "Fetch.fulfillRequest: {value}"
+                    );
+                    fulfilled = true;
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{url} was not served within {STEP:?}"));
+        self.call("Fetch.disable", json!({})).await;
+        let deadline = tokio::time::Instant::now() + STEP;
+        while self.eval("document.readyState").await != "complete" {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{url} did not finish loading within {STEP:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends a command without waiting for its answer.
+    async fn send(&mut self, id: u64, method: &str, params: Value) {
+        let mut message = json!({ "id": id, "method": method, "params": params });
+        if !self.session.is_empty() {
+            message["sessionId"] = json!(self.session);
+        }
+        self.socket
+            .send(Message::text(message.to_string()))
+            .await
+            .unwrap();
+    }
+
     async fn navigate(&mut self, url: &str) {
         self.call("Page.navigate", json!({ "url": url })).await;
     }
@@ -306,6 +650,43 @@ impl Page {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "the page did not reach state {state:?} within {STEP:?} (it is {now})"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Types `text` into the passkey result box, as a paste would, and
+    /// clicks the submit button.
+    async fn paste_passkey_result(&mut self, text: &str) {
+        self.eval("document.getElementById('passkey-result').focus()")
+            .await;
+        self.call("Input.insertText", json!({ "text": text })).await;
+        assert_eq!(
+            self.eval("document.getElementById('passkey-result').value")
+                .await,
+            text,
+            "the box holds what was typed"
+        );
+        self.eval("document.getElementById('passkey-submit').click()")
+            .await;
+    }
+
+    /// Polls until the element `id` is shown and its text contains `words`.
+    async fn wait_for_text(&mut self, id: &str, words: &str) {
+        let deadline = tokio::time::Instant::now() + STEP;
+        let expression = format!(
+            "(() => {{ const e = document.getElementById({}); \
+             return e && !e.hidden ? e.textContent : null; }})()",
+            json!(id)
+        );
+        loop {
+            let now = self.eval(&expression).await;
+            if now.as_str().is_some_and(|t| t.contains(words)) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "#{id} did not show {words:?} within {STEP:?} (it shows {now})"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -12,7 +12,7 @@ use tempfile::TempDir;
 use waotp::Gateway;
 use waotp::otp::ManualClock;
 use waotp_server::Settings;
-use waotp_sim::{SimConfig, Simulator};
+use waotp_sim::{AssertionTweaks, SimConfig, Simulator};
 
 /// Bound for anything that takes well under a second on an idle machine
 /// (the machine may be loaded; each wait ends as soon as its condition holds).
@@ -20,6 +20,10 @@ pub const STEP: Duration = Duration::from_secs(30);
 
 /// The phone that links sessions in the tests.
 pub const LINKED_PHONE: &str = "6281111111111";
+
+/// An account whose links WhatsApp gates behind a passkey (see
+/// [`Server::gated_phone`]).
+pub const GATED_PHONE: &str = "6283333333333";
 
 /// How a test wants its server.
 #[derive(Default)]
@@ -222,6 +226,37 @@ impl Server {
         )
         .await
         .data(200)
+    }
+
+    /// Polls the session's status until WhatsApp asks for a passkey; its `data`.
+    pub async fn wait_passkey_required(&self, id: &str) -> Value {
+        self.poll_get(
+            &format!("/api/sessions/{id}/status"),
+            "state passkey_required",
+            |r| r.status == 200 && r.json()["data"]["state"] == "passkey_required",
+        )
+        .await
+        .data(200)
+    }
+
+    /// [`GATED_PHONE`], registered and gated behind a passkey in the simulator.
+    pub fn gated_phone(&self) -> &'static str {
+        self.sim.add_number(GATED_PHONE, true);
+        self.sim.require_passkey(GATED_PHONE);
+        GATED_PHONE
+    }
+
+    /// The assertion the account's passkey makes for the session's pending
+    /// challenge (`options_json`, from its status), as the snippet prints it.
+    pub fn sign_passkey(
+        &self,
+        phone: &str,
+        options_json: &str,
+        tweaks: &AssertionTweaks,
+    ) -> String {
+        self.sim
+            .sign_passkey_assertion(phone, options_json, tweaks)
+            .unwrap_or_else(|e| panic!("the passkey of {phone} could not sign: {e:#}"))
     }
 
     /// Creates `id` through the API, scans its QR as [`LINKED_PHONE`] and

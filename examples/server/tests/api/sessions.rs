@@ -1,7 +1,10 @@
-//! `/api/sessions`: create, list, status, QR, pairing code, restart, delete.
+//! `/api/sessions`: create, list, status, QR, pairing code, passkey,
+//! restart, delete.
 
-use serde_json::json;
-use waotp_sim::SimConfig;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+use waotp_sim::{AssertionTweaks, SimConfig};
 
 use crate::harness::{LINKED_PHONE, Options, Server, assert_error};
 
@@ -274,4 +277,234 @@ async fn a_pairing_code_links_a_session() {
         "ALREADY_CONNECTED",
         "Session sudah terhubung, kode pairing tidak diperlukan",
     );
+}
+
+/// Creates `id`, has [`crate::harness::GATED_PHONE`] scan its QR and waits
+/// for the passkey step; the account's phone and the status `data`.
+async fn gated_link(server: &Server, id: &str) -> (&'static str, Value) {
+    let phone = server.gated_phone();
+    let created = server
+        .post("/api/sessions/create", json!({ "sessionId": id }))
+        .await;
+    assert!(
+        created.status == 201 || created.status == 200,
+        "{}",
+        created.text
+    );
+    let qr = server.wait_qr(id).await;
+    server
+        .sim
+        .scan(qr["qrPayload"].as_str().unwrap(), phone, "Kasir")
+        .await
+        .expect("the gated phone scans the QR");
+    (phone, server.wait_passkey_required(id).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passkey_assertion_links_a_gated_session() {
+    let server = Server::start().await;
+    let (phone, status) = gated_link(&server, "gated").await;
+    assert_eq!(status["isConnected"], false);
+    let passkey = &status["passkey"];
+    let options = passkey["optionsJson"].as_str().expect("optionsJson");
+    let options_value: Value = serde_json::from_str(options).expect("options are JSON");
+    assert!(options_value["challenge"].is_string(), "{options}");
+    assert!(
+        passkey["expiresAt"].as_str().unwrap().ends_with('Z'),
+        "{passkey}"
+    );
+    let snippet = passkey["snippet"].as_str().unwrap();
+    assert!(snippet.contains("navigator.credentials.get"), "{snippet}");
+    assert_eq!(passkey["confirmationCode"], Value::Null);
+    let listed = server.get("/api/sessions").await.data(200);
+    assert_eq!(listed["sessions"]["gated"]["state"], "passkey_required");
+    assert_eq!(
+        listed["sessions"]["gated"]["passkey"]["optionsJson"],
+        options
+    );
+
+    // Malformed answers: 400 with the code, and the challenge still waits.
+    let route = "/api/sessions/gated/passkey";
+    let needed = "Hasil passkey diperlukan (field \"assertion\": teks yang dicetak snippet)";
+    for body in [
+        json!({}),
+        json!({ "assertion": null }),
+        json!({ "assertion": "  " }),
+    ] {
+        assert_error(
+            &server.post(route, body).await,
+            400,
+            "INVALID_ARGUMENT",
+            needed,
+        );
+    }
+    assert_error(
+        &server.post(route, json!({ "assertion": [1, 2] })).await,
+        400,
+        "INVALID_ARGUMENT",
+        "Field \"assertion\" harus berupa objek JSON atau string",
+    );
+    for bad in [
+        json!("not json"),
+        json!({ "id": "x" }),
+        json!("{\"rawId\":\"!!\"}"),
+    ] {
+        let reply = server.post(route, json!({ "assertion": bad })).await;
+        assert_eq!(reply.status, 400, "{bad}: {}", reply.text);
+        assert_eq!(reply.json()["error"], "INVALID_ARGUMENT", "{}", reply.text);
+        let message = reply.json()["message"].as_str().unwrap().to_owned();
+        assert!(
+            message.starts_with("Hasil passkey tidak valid: "),
+            "{message}"
+        );
+    }
+    assert_error(
+        &server
+            .post("/api/sessions/nobody/passkey", json!({ "assertion": "{}" }))
+            .await,
+        404,
+        "SESSION_NOT_FOUND",
+        "Session tidak ditemukan",
+    );
+    assert_eq!(
+        server.get("/api/sessions/gated/status").await.data(200)["state"],
+        "passkey_required"
+    );
+
+    // The passkey's answer, as the JSON object the snippet prints.
+    let assertion = server.sign_passkey(phone, options, &AssertionTweaks::default());
+    let assertion: Value = serde_json::from_str(&assertion).unwrap();
+    let reply = server.post(route, json!({ "assertion": assertion })).await;
+    assert_eq!(
+        reply.json()["message"],
+        "Passkey diterima",
+        "{}",
+        reply.text
+    );
+    let data = reply.data(200);
+    assert_eq!(data["sessionId"], "gated");
+    let code = data["confirmationCode"]
+        .as_str()
+        .expect("a confirmation code");
+    assert_eq!(
+        Some(code.to_owned()),
+        server.sim.passkey_code(phone),
+        "the phone shows the same code"
+    );
+    let connected = server.wait_connected("gated").await;
+    assert_eq!(connected["user"]["phone"], phone);
+    assert_eq!(connected["passkey"], Value::Null);
+    assert_error(
+        &server.post(route, json!({ "assertion": assertion })).await,
+        400,
+        "ALREADY_CONNECTED",
+        "Session sudah terhubung, passkey tidak diperlukan",
+    );
+}
+
+/// A well-formed assertion no passkey made (only its shape is right).
+fn made_up_assertion() -> String {
+    let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
+    json!({
+        "id": b64(b"made-up"),
+        "rawId": b64(b"made-up"),
+        "type": "public-key",
+        "response": {
+            "clientDataJSON": b64(br#"{"type":"webauthn.get","challenge":"YWJj","origin":"https://web.whatsapp.com"}"#),
+            "authenticatorData": b64(&[0u8; 37]),
+            "signature": b64(b"signature"),
+            "userHandle": null,
+        }
+    })
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passkey_outside_the_passkey_step_is_refused() {
+    let server = Server::start().await;
+    server
+        .post("/api/sessions/create", json!({ "sessionId": "plain" }))
+        .await
+        .data(201);
+    server.wait_qr("plain").await;
+    assert_error(
+        &server
+            .post(
+                "/api/sessions/plain/passkey",
+                json!({ "assertion": made_up_assertion() }),
+            )
+            .await,
+        400,
+        "INVALID_ARGUMENT",
+        "Session tidak sedang menunggu passkey (state: awaiting_scan)",
+    );
+    assert_eq!(
+        server.get("/api/sessions/plain/status").await.data(200)["passkey"],
+        Value::Null
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_or_expired_passkey_is_a_client_error_and_a_fresh_qr_follows() {
+    let server = Server::start().await;
+    let (phone, status) = gated_link(&server, "refused").await;
+    let options = status["passkey"]["optionsJson"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let forged = server.sign_passkey(
+        phone,
+        &options,
+        &AssertionTweaks {
+            corrupt_signature: true,
+            ..AssertionTweaks::default()
+        },
+    );
+    // As a string, the way the QR page sends what was pasted.
+    assert_error(
+        &server
+            .post(
+                "/api/sessions/refused/passkey",
+                json!({ "assertion": forged }),
+            )
+            .await,
+        422,
+        "PASSKEY_REJECTED",
+        "Passkey ditolak oleh WhatsApp; pindai QR Code baru untuk mencoba lagi",
+    );
+    let fresh = server.wait_qr("refused").await;
+    assert!(fresh["qrPayload"].is_string());
+    assert_eq!(
+        server.get("/api/sessions/refused/status").await.data(200)["passkey"],
+        Value::Null
+    );
+
+    // The next scan asks again; this time the challenge goes stale first.
+    server
+        .sim
+        .scan(fresh["qrPayload"].as_str().unwrap(), phone, "Kasir")
+        .await
+        .expect("the gated phone scans the fresh QR");
+    let status = server.wait_passkey_required("refused").await;
+    let options = status["passkey"]["optionsJson"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        server.sim.expire_passkey_challenge(phone),
+        "a challenge was pending"
+    );
+    let late = server.sign_passkey(phone, &options, &AssertionTweaks::default());
+    assert_error(
+        &server
+            .post(
+                "/api/sessions/refused/passkey",
+                json!({ "assertion": late }),
+            )
+            .await,
+        410,
+        "PASSKEY_EXPIRED",
+        "Verifikasi passkey sudah kedaluwarsa; pindai QR Code baru untuk mencoba lagi",
+    );
+    server.wait_qr("refused").await;
 }
