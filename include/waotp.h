@@ -131,6 +131,13 @@ typedef enum waotp_status {
   WAOTP_IO_ERROR = 21,
   // The gateway has been closed.
   WAOTP_CLOSED = 22,
+  // WhatsApp refused the passkey assertion (wrong credential, bad
+  // signature, another site or challenge); the session starts linking
+  // again with a fresh QR code.
+  WAOTP_PASSKEY_REJECTED = 23,
+  // The passkey challenge expired before an assertion arrived; the session
+  // starts linking again with a fresh QR code.
+  WAOTP_PASSKEY_EXPIRED = 24,
   // A required pointer argument was NULL.
   WAOTP_NULL_PARAMETER = 100,
   // A string argument was not valid UTF-8.
@@ -361,6 +368,13 @@ enum waotp_status waotp_gateway_close(struct waotp_gateway **gateway);
 // Event JSON: `{"type": T, ...}` with camelCase fields, times in Unix ms:
 // - `qr_updated`: `sessionId`, `qr` (raw payload), `expiresAt`, `refreshCount`
 // - `pairing_code`: `sessionId`, `code`
+// - `passkey_required`: `sessionId`, `optionsJson` (WhatsApp's WebAuthn
+//   request options, verbatim JSON as a string), `snippet` (the console
+//   JavaScript that answers them), `expiresAt`; answer with
+//   `waotp_session_submit_passkey`
+// - `passkey_confirmation`: `sessionId`, `code` (`XXXX-XXXX`, as the phone shows it)
+// - `passkey_failed`: `sessionId`, `code` (`PASSKEY_REJECTED` or
+//   `PASSKEY_EXPIRED`), `reason`; the session starts linking again
 // - `qr_expired`: `sessionId`
 // - `connected`: `sessionId`, `user` (`{"jid","phone","name"}` or null)
 // - `disconnected`, `logged_out`, `stopped`: `sessionId`, `reason`
@@ -659,11 +673,18 @@ enum waotp_status waotp_session_list(const struct waotp_gateway *gateway, char *
 
 // A session's status as JSON (free with `waotp_string_free`):
 // `{"sessionId", "state", "isConnected", "user", "since", "lastSeen",
-// "qrRefreshCount", "reason"}` where `state` is one of `starting`,
-// `awaiting_scan`, `connecting`, `connected`, `reconnecting`, `logged_out`,
-// `qr_expired`, `stopped`; `user` is `{"jid", "phone", "name"}` or null;
-// `since` and `lastSeen` are Unix ms (`lastSeen` null before the first
-// connection); `reason` is a string or null.
+// "qrRefreshCount", "reason", "passkey"}` where `state` is one of `starting`,
+// `awaiting_scan`, `passkey_required`, `connecting`, `connected`,
+// `reconnecting`, `logged_out`, `qr_expired`, `stopped`; `user` is
+// `{"jid", "phone", "name"}` or null; `since` and `lastSeen` are Unix ms
+// (`lastSeen` null before the first connection); `reason` is a string or
+// null. `passkey` is null except in state `passkey_required`, where it is
+// `{"optionsJson", "expiresAt", "snippet", "confirmationCode"}`: WhatsApp's
+// WebAuthn request options (verbatim JSON, as a string), when it stops
+// accepting an answer (Unix ms), the JavaScript to run in the console of a
+// `https://web.whatsapp.com` tab (it prints the assertion JSON for
+// `waotp_session_submit_passkey`), and the code the phone shows
+// (`XXXX-XXXX`) once WhatsApp derived one, else null.
 //
 // Errors: `WAOTP_SESSION_NOT_FOUND`, `WAOTP_INVALID_SESSION_ID`,
 // `WAOTP_INVALID_UTF8`, `WAOTP_NULL_PARAMETER`.
@@ -707,6 +728,25 @@ enum waotp_status waotp_session_pair_code(const struct waotp_gateway *gateway,
                                           const char *session_id,
                                           const char *phone,
                                           char **code_out);
+
+// Answers WhatsApp's passkey check of a link (state `passkey_required`):
+// `assertion_json` is what the status's `passkey.snippet` printed in a
+// `https://web.whatsapp.com` tab (a `PublicKeyCredential` as JSON: `id`,
+// `rawId`, `type`, `response` with `clientDataJSON`, `authenticatorData`,
+// `signature`, `userHandle`). Returns once WhatsApp accepted it; the link
+// then completes (wait for it with `waotp_session_wait_connected`). Works
+// from any process that opened the gateway's data directory.
+//
+// After `WAOTP_PASSKEY_REJECTED` or `WAOTP_PASSKEY_EXPIRED` the session
+// starts linking again: a fresh QR code follows.
+//
+// Errors: `WAOTP_INVALID_ARGUMENT` (not an assertion, or the session is not
+// waiting for a passkey), `WAOTP_PASSKEY_REJECTED`, `WAOTP_PASSKEY_EXPIRED`,
+// `WAOTP_SESSION_NOT_FOUND`, `WAOTP_TIMEOUT`, `WAOTP_INVALID_UTF8`,
+// `WAOTP_NULL_PARAMETER`, context errors.
+enum waotp_status waotp_session_submit_passkey(const struct waotp_gateway *gateway,
+                                               const char *session_id,
+                                               const char *assertion_json);
 
 // Waits up to `timeout_ms` until the session is connected, then writes its
 // status JSON (as `waotp_session_get_status`) to `*status_json_out`.

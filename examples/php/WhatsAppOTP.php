@@ -178,7 +178,13 @@ class WhatsAppOTP
     /**
      * The session's status: `data` = ['sessionId', 'state', 'isConnected',
      * 'user' => ['jid', 'phone', 'name'] | null, 'since', 'lastSeen',
-     * 'qrRefreshCount', 'reason'].
+     * 'qrRefreshCount', 'reason', 'passkey']. In state 'passkey_required'
+     * (the account's linking is gated by a passkey) 'passkey' is
+     * ['optionsJson' (WhatsApp's WebAuthn request options, a JSON string),
+     * 'expiresAt' (Unix ms), 'snippet' (JavaScript to run in the console of
+     * a https://web.whatsapp.com tab; it prints the answer for
+     * submitPasskeyAssertion), 'confirmationCode' (what the phone shows, or
+     * null)]; otherwise null.
      */
     public function checkSessionStatus()
     {
@@ -218,6 +224,25 @@ class WhatsAppOTP
         $ffi->waotp_bytes_free(FFI::addr($bytes));
         file_put_contents($path, $png);
         return ['success' => true, 'message' => 'QR code saved', 'data' => ['path' => $path]];
+    }
+
+    /**
+     * Answers WhatsApp's passkey check of the link (state 'passkey_required',
+     * see checkSessionStatus): $assertion is what the status's snippet
+     * printed, as the JSON text or decoded into an array. `success` once
+     * WhatsApp accepted it; the link then completes (waitConnected). Errors:
+     * INVALID_ARGUMENT (not an assertion, or no passkey is asked for),
+     * PASSKEY_REJECTED, PASSKEY_EXPIRED (both start linking again with a
+     * fresh QR code), SESSION_NOT_FOUND.
+     */
+    public function submitPasskeyAssertion($assertion)
+    {
+        if (is_array($assertion) || is_object($assertion)) {
+            $assertion = json_encode($assertion, JSON_UNESCAPED_SLASHES);
+        }
+        return $this->callStatus('Passkey accepted', function ($ffi) use ($assertion) {
+            return $ffi->waotp_session_submit_passkey($this->gateway, $this->sessionId, (string)$assertion);
+        });
     }
 
     /** Waits until the phone has linked the session; `data` as checkSessionStatus. */
@@ -334,6 +359,16 @@ class WhatsAppOTP
         $text = FFI::string($out);
         $ffi->waotp_string_free(FFI::addr($out));
         return ['success' => true, 'message' => $message, 'data' => $convert($text)];
+    }
+
+    /** Calls $fn($ffi) for a function with no output: `success` and `message` only. */
+    private function callStatus($message, callable $fn)
+    {
+        if ($this->gateway === null) {
+            return ['success' => false, 'message' => 'the gateway is closed', 'error' => 'CLOSED'];
+        }
+        $status = $fn(self::$ffi);
+        return $status === 0 ? ['success' => true, 'message' => $message] : self::failure($status);
     }
 
     private static function json($text)

@@ -224,6 +224,13 @@ pub extern "C" fn waotp_gateway_close(gateway: *mut *mut waotp_gateway) -> waotp
 /// Event JSON: `{"type": T, ...}` with camelCase fields, times in Unix ms:
 /// - `qr_updated`: `sessionId`, `qr` (raw payload), `expiresAt`, `refreshCount`
 /// - `pairing_code`: `sessionId`, `code`
+/// - `passkey_required`: `sessionId`, `optionsJson` (WhatsApp's WebAuthn
+///   request options, verbatim JSON as a string), `snippet` (the console
+///   JavaScript that answers them), `expiresAt`; answer with
+///   `waotp_session_submit_passkey`
+/// - `passkey_confirmation`: `sessionId`, `code` (`XXXX-XXXX`, as the phone shows it)
+/// - `passkey_failed`: `sessionId`, `code` (`PASSKEY_REJECTED` or
+///   `PASSKEY_EXPIRED`), `reason`; the session starts linking again
 /// - `qr_expired`: `sessionId`
 /// - `connected`: `sessionId`, `user` (`{"jid","phone","name"}` or null)
 /// - `disconnected`, `logged_out`, `stopped`: `sessionId`, `reason`

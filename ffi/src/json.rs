@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 use waotp::otp::{SendStats, StatsSnapshot};
-use waotp::{LinkedUser, MessageRecord, OtpStatus, SentOtp, SessionStatus};
+use waotp::{LinkedUser, MessageRecord, OtpStatus, PasskeyChallenge, SentOtp, SessionStatus};
 
 pub(crate) fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
@@ -20,6 +20,18 @@ fn user(u: &Option<LinkedUser>) -> Value {
     }
 }
 
+fn passkey(p: &Option<PasskeyChallenge>) -> Value {
+    match p {
+        Some(p) => json!({
+            "optionsJson": p.options_json,
+            "expiresAt": unix_ms(p.expires_at),
+            "snippet": p.snippet,
+            "confirmationCode": p.confirmation_code,
+        }),
+        None => Value::Null,
+    }
+}
+
 pub(crate) fn session_status(s: &SessionStatus) -> Value {
     json!({
         "sessionId": s.id,
@@ -30,6 +42,7 @@ pub(crate) fn session_status(s: &SessionStatus) -> Value {
         "lastSeen": s.last_seen.map(unix_ms),
         "qrRefreshCount": s.qr_refresh_count,
         "reason": s.reason,
+        "passkey": passkey(&s.passkey),
     })
 }
 
@@ -164,6 +177,74 @@ mod tests {
         assert_eq!(v["code"], "NOT_CONNECTED");
         assert_eq!(v["sessionId"], "shop");
         assert_eq!(v["verificationId"], "v");
+    }
+
+    #[test]
+    fn a_passkey_challenge_in_the_status() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let at = UNIX_EPOCH + Duration::from_millis(1_700_000_000_000);
+        let mut challenge = waotp::PasskeyChallenge::new(r#"{"challenge":"YWJj"}"#, at);
+        let mut status = waotp::SessionStatus {
+            id: "shop".into(),
+            state: waotp::SessionState::PasskeyRequired,
+            since: at,
+            is_connected: false,
+            user: None,
+            last_seen: None,
+            qr_refresh_count: 1,
+            reason: None,
+            passkey: None,
+        };
+        assert_eq!(
+            super::session_status(&status)["passkey"],
+            serde_json::Value::Null
+        );
+        challenge.confirmation_code = Some("ABCD-EFGH".into());
+        status.passkey = Some(challenge.clone());
+        let v = super::session_status(&status);
+        assert_eq!(v["state"], "passkey_required");
+        assert_eq!(v["passkey"]["optionsJson"], challenge.options_json);
+        assert_eq!(v["passkey"]["snippet"], challenge.snippet);
+        assert_eq!(
+            v["passkey"]["expiresAt"],
+            super::unix_ms(challenge.expires_at)
+        );
+        assert_eq!(v["passkey"]["confirmationCode"], "ABCD-EFGH");
+    }
+
+    #[test]
+    fn passkey_events_carry_their_fields() {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(5);
+        let v = super::event(&waotp::Event::PasskeyRequired {
+            session: "shop".into(),
+            options_json: "{}".into(),
+            snippet: "js".into(),
+            expires_at: at,
+        });
+        assert_eq!(v["type"], "passkey_required");
+        assert_eq!(
+            (
+                &v["sessionId"],
+                &v["optionsJson"],
+                &v["snippet"],
+                &v["expiresAt"]
+            ),
+            (&"shop".into(), &"{}".into(), &"js".into(), &5.into())
+        );
+        let v = super::event(&waotp::Event::PasskeyFailed {
+            session: "shop".into(),
+            code: "PASSKEY_EXPIRED".into(),
+            reason: "r".into(),
+        });
+        assert_eq!(
+            (&v["type"], &v["code"]),
+            (&"passkey_failed".into(), &"PASSKEY_EXPIRED".into())
+        );
+        let v = super::event(&waotp::Event::PasskeyConfirmation {
+            session: "shop".into(),
+            code: "ABCD-EFGH".into(),
+        });
+        assert_eq!(v["code"], "ABCD-EFGH");
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub use session::{
     waotp_session_delete, waotp_session_get_status, waotp_session_is_on_whatsapp,
     waotp_session_list, waotp_session_logout, waotp_session_pair_code, waotp_session_qr,
     waotp_session_qr_png, waotp_session_restart, waotp_session_send_text,
-    waotp_session_wait_connected,
+    waotp_session_submit_passkey, waotp_session_wait_connected,
 };
 pub use status::waotp_status;
 

@@ -83,11 +83,18 @@ pub extern "C" fn waotp_session_list(
 
 /// A session's status as JSON (free with `waotp_string_free`):
 /// `{"sessionId", "state", "isConnected", "user", "since", "lastSeen",
-/// "qrRefreshCount", "reason"}` where `state` is one of `starting`,
-/// `awaiting_scan`, `connecting`, `connected`, `reconnecting`, `logged_out`,
-/// `qr_expired`, `stopped`; `user` is `{"jid", "phone", "name"}` or null;
-/// `since` and `lastSeen` are Unix ms (`lastSeen` null before the first
-/// connection); `reason` is a string or null.
+/// "qrRefreshCount", "reason", "passkey"}` where `state` is one of `starting`,
+/// `awaiting_scan`, `passkey_required`, `connecting`, `connected`,
+/// `reconnecting`, `logged_out`, `qr_expired`, `stopped`; `user` is
+/// `{"jid", "phone", "name"}` or null; `since` and `lastSeen` are Unix ms
+/// (`lastSeen` null before the first connection); `reason` is a string or
+/// null. `passkey` is null except in state `passkey_required`, where it is
+/// `{"optionsJson", "expiresAt", "snippet", "confirmationCode"}`: WhatsApp's
+/// WebAuthn request options (verbatim JSON, as a string), when it stops
+/// accepting an answer (Unix ms), the JavaScript to run in the console of a
+/// `https://web.whatsapp.com` tab (it prints the assertion JSON for
+/// `waotp_session_submit_passkey`), and the code the phone shows
+/// (`XXXX-XXXX`) once WhatsApp derived one, else null.
 ///
 /// Errors: `WAOTP_SESSION_NOT_FOUND`, `WAOTP_INVALID_SESSION_ID`,
 /// `WAOTP_INVALID_UTF8`, `WAOTP_NULL_PARAMETER`.
@@ -204,6 +211,37 @@ pub extern "C" fn waotp_session_pair_code(
         let session = g.gateway.session(id)?;
         let code = block_on(session.pair_code(phone))??;
         *slot = c_string(code)?;
+        Ok(())
+    })
+}
+
+/// Answers WhatsApp's passkey check of a link (state `passkey_required`):
+/// `assertion_json` is what the status's `passkey.snippet` printed in a
+/// `https://web.whatsapp.com` tab (a `PublicKeyCredential` as JSON: `id`,
+/// `rawId`, `type`, `response` with `clientDataJSON`, `authenticatorData`,
+/// `signature`, `userHandle`). Returns once WhatsApp accepted it; the link
+/// then completes (wait for it with `waotp_session_wait_connected`). Works
+/// from any process that opened the gateway's data directory.
+///
+/// After `WAOTP_PASSKEY_REJECTED` or `WAOTP_PASSKEY_EXPIRED` the session
+/// starts linking again: a fresh QR code follows.
+///
+/// Errors: `WAOTP_INVALID_ARGUMENT` (not an assertion, or the session is not
+/// waiting for a passkey), `WAOTP_PASSKEY_REJECTED`, `WAOTP_PASSKEY_EXPIRED`,
+/// `WAOTP_SESSION_NOT_FOUND`, `WAOTP_TIMEOUT`, `WAOTP_INVALID_UTF8`,
+/// `WAOTP_NULL_PARAMETER`, context errors.
+#[unsafe(no_mangle)]
+pub extern "C" fn waotp_session_submit_passkey(
+    gateway: *const waotp_gateway,
+    session_id: *const c_char,
+    assertion_json: *const c_char,
+) -> waotp_status {
+    guard(|| {
+        let g = gw(gateway)?;
+        let id = string(session_id, "session_id")?;
+        let assertion = string(assertion_json, "assertion_json")?;
+        let session = g.gateway.session(id)?;
+        block_on(session.submit_passkey_assertion(assertion))??;
         Ok(())
     })
 }

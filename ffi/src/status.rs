@@ -65,6 +65,13 @@ pub enum waotp_status {
     WAOTP_IO_ERROR = 21,
     /// The gateway has been closed.
     WAOTP_CLOSED = 22,
+    /// WhatsApp refused the passkey assertion (wrong credential, bad
+    /// signature, another site or challenge); the session starts linking
+    /// again with a fresh QR code.
+    WAOTP_PASSKEY_REJECTED = 23,
+    /// The passkey challenge expired before an assertion arrived; the session
+    /// starts linking again with a fresh QR code.
+    WAOTP_PASSKEY_EXPIRED = 24,
     /// A required pointer argument was NULL.
     WAOTP_NULL_PARAMETER = 100,
     /// A string argument was not valid UTF-8.
@@ -91,7 +98,7 @@ use waotp_status::*;
 /// Every status, so a number can be turned back into one. cbindgen needs the
 /// enum above written out; the test below checks it against the core's code
 /// table (`waotp::error::ErrorCode`), which owns every code's string and number.
-const ALL: [waotp_status; 30] = [
+const ALL: [waotp_status; 32] = [
     WAOTP_OK,
     WAOTP_SESSION_NOT_FOUND,
     WAOTP_INVALID_SESSION_ID,
@@ -115,6 +122,8 @@ const ALL: [waotp_status; 30] = [
     WAOTP_STORE_ERROR,
     WAOTP_IO_ERROR,
     WAOTP_CLOSED,
+    WAOTP_PASSKEY_REJECTED,
+    WAOTP_PASSKEY_EXPIRED,
     WAOTP_NULL_PARAMETER,
     WAOTP_INVALID_UTF8,
     WAOTP_PANIC,

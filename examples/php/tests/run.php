@@ -170,6 +170,27 @@ function linkSession(WhatsAppOTP $wa, $phone)
 }
 
 /**
+ * Lets the simulated phone $phone scan the session's QR code and polls
+ * (bounded) until the session asks for a passkey; returns its status data.
+ */
+function scanToPasskey(WhatsAppOTP $wa, $phone)
+{
+    $qr = $wa->getQR('raw', CONNECT_MS);
+    check($qr['success'], 'QR code: ' . json_encode($qr));
+    sim('POST', '/scan', ['qr' => $qr['data']['qr'], 'phone' => $phone, 'name' => 'Gated Phone']);
+    $deadline = microtime(true) + CONNECT_MS / 1000;
+    do {
+        $status = $wa->checkSessionStatus();
+        check($status['success'], 'status: ' . json_encode($status));
+        if ($status['data']['state'] === 'passkey_required') {
+            return $status['data'];
+        }
+        usleep(20000); // a bounded poll of the state
+    } while (microtime(true) < $deadline);
+    throw new CheckFailed('no passkey_required within ' . CONNECT_MS . ' ms; last status: ' . json_encode($status));
+}
+
+/**
  * The gateway most tests share: default limits, session "php" linked by
  * 6281400000001. Linked on first use, so no test depends on another having
  * run first.
@@ -281,6 +302,46 @@ test('link by QR code, then checkSessionStatus', function () use ($lib, $ws, $tm
     same('connected', $status['data']['state'], 'state');
     same('6281400000004', $status['data']['user']['phone'], 'user phone');
     same('ALREADY_CONNECTED', $wa->getQR('raw', 0)['error'], 'no QR once connected');
+    $wa->close();
+});
+
+test('a passkey-gated account links with submitPasskeyAssertion', function () use ($lib, $ws, $tmp) {
+    sim('POST', '/numbers', ['phone' => '6281400000005', 'registered' => true, 'passkey' => true]);
+    $wa = new WhatsAppOTP('gated', ['library' => $lib, 'endpoint' => $ws, 'dataDir' => "$tmp/gated"]);
+    same(true, $wa->createSession()['success'], 'create');
+    $status = scanToPasskey($wa, '6281400000005');
+    same(false, $status['isConnected'], 'not connected yet');
+    check(is_array(json_decode($status['passkey']['optionsJson'], true)), 'options are JSON: ' . json_encode($status));
+    check(strpos($status['passkey']['snippet'], 'navigator.credentials.get') !== false, 'the console snippet');
+    check(is_int($status['passkey']['expiresAt']), 'expiresAt in ms');
+    // The assertion as the snippet prints it, here decoded into an array.
+    $r = $wa->submitPasskeyAssertion(sim('POST', '/passkey/assert', ['phone' => '6281400000005']));
+    same(true, $r['success'], 'accepted: ' . json_encode($r));
+    same('Passkey accepted', $r['message'], 'message');
+    $connected = $wa->waitConnected(CONNECT_MS);
+    check($connected['success'] && $connected['data']['isConnected'], 'connected: ' . json_encode($connected));
+    same('6281400000005', $connected['data']['user']['phone'], 'the gated account');
+    same(null, $connected['data']['passkey'], 'no challenge left');
+    $wa->close();
+    same('CLOSED', $wa->submitPasskeyAssertion('{}')['error'], 'after close');
+});
+
+test('passkey refusals: malformed JSON, a corrupt signature', function () use ($lib, $ws, $tmp) {
+    sim('POST', '/numbers', ['phone' => '6281400000006', 'registered' => true, 'passkey' => true]);
+    $wa = new WhatsAppOTP('refused', ['library' => $lib, 'endpoint' => $ws, 'dataDir' => "$tmp/refused"]);
+    $wa->createSession();
+    scanToPasskey($wa, '6281400000006');
+    $r = $wa->submitPasskeyAssertion('{"id": "abc", ');
+    same(false, $r['success'], 'malformed refused');
+    same('INVALID_ARGUMENT', $r['error'], 'malformed: ' . json_encode($r));
+    same('passkey_required', $wa->checkSessionStatus()['data']['state'], 'the challenge is still pending');
+    $bad = sim('POST', '/passkey/assert', ['phone' => '6281400000006', 'corruptSignature' => true]);
+    $r = $wa->submitPasskeyAssertion(json_encode($bad, JSON_UNESCAPED_SLASHES));
+    same('PASSKEY_REJECTED', $r['error'] ?? null, 'corrupt signature: ' . json_encode($r));
+    check($r['message'] !== '', 'a message says why');
+    // Linking starts again with a fresh QR code.
+    $qr = $wa->getQR('raw', CONNECT_MS);
+    same(true, $qr['success'], 'a fresh QR code: ' . json_encode($qr));
     $wa->close();
 });
 

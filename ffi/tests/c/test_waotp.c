@@ -136,6 +136,71 @@ out:
   return ok;
 }
 
+/* Adds `phone` to the simulator as a registered account whose linking is
+ * gated behind a passkey. */
+static void sim_add_gated_number(const char *phone) {
+  char body[128];
+  snprintf(body, sizeof body, "{\"phone\":\"%s\",\"registered\":true,\"passkey\":true}", phone);
+  if (sim_http(g_control, "POST", "/numbers", body, NULL) != 200)
+    fail(__FILE__, __LINE__, "POST /numbers %s (passkey) failed", phone);
+}
+
+/* Lets the simulated phone `phone` scan the session's current QR code. */
+static int scan_qr(waotp_gateway *gw, const char *id, const char *phone) {
+  char *qr = NULL;
+  if (waotp_session_qr(gw, id, WAOTP_QR_RAW, STEP_MS, &qr) != WAOTP_OK) {
+    fprintf(stderr, "    no QR code for %s: %s\n", id, last_error());
+    return 0;
+  }
+  char body[2048];
+  snprintf(body, sizeof body, "{\"qr\":\"%s\",\"phone\":\"%s\",\"name\":\"Gated Phone\"}", qr, phone);
+  waotp_string_free(&qr);
+  int st = sim_http(g_control, "POST", "/scan", body, NULL);
+  if (st != 200) fprintf(stderr, "    POST /scan for %s: HTTP %d\n", id, st);
+  return st == 200;
+}
+
+/* Polls the session's status until its state is `passkey_required`; the
+ * status JSON goes to `*status_out` (free with waotp_string_free). Returns
+ * 1 on success, 0 at the deadline (the last status is printed). */
+static int wait_passkey_required(waotp_gateway *gw, const char *id, char **status_out) {
+  long long deadline = now_ms() + STEP_MS;
+  char *s = NULL;
+  while (now_ms() < deadline) {
+    if (waotp_session_get_status(gw, id, &s) != WAOTP_OK) {
+      fprintf(stderr, "    status of %s: %s\n", id, last_error());
+      return 0;
+    }
+    if (strstr(s, "\"state\":\"passkey_required\"")) {
+      *status_out = s;
+      return 1;
+    }
+    waotp_string_free(&s);
+    usleep(20 * 1000); /* a bounded poll of the state, not a wait for time */
+  }
+  if (waotp_session_get_status(gw, id, &s) == WAOTP_OK) {
+    fprintf(stderr, "    %s never reached passkey_required within %d ms; last status: %s\n", id, STEP_MS, s);
+    waotp_string_free(&s);
+  }
+  return 0;
+}
+
+/* The assertion the simulated passkey of `phone` makes for the pending
+ * challenge, as the console snippet prints it (malloc'ed; NULL on failure).
+ * `extra` adds fields to the request (`"corruptSignature":true`), or is "". */
+static char *sim_passkey_assert(const char *phone, const char *extra) {
+  char body[256];
+  snprintf(body, sizeof body, "{\"phone\":\"%s\"%s%s}", phone, *extra ? "," : "", extra);
+  char *assertion = NULL;
+  int st = sim_http(g_control, "POST", "/passkey/assert", body, &assertion);
+  if (st != 200) {
+    fprintf(stderr, "    POST /passkey/assert %s: HTTP %d %s\n", body, st, assertion ? assertion : "");
+    free(assertion);
+    return NULL;
+  }
+  return assertion;
+}
+
 /* Shared by the tests after the flow: a manual-clock, no-limits gateway
  * with session "main" linked. */
 static waotp_gateway *g_gw;
@@ -432,6 +497,135 @@ static void test_pair_code(void) {
   OK(waotp_session_delete(g_gw, "paired"));
 }
 
+/* A passkey-gated account links: scan, state passkey_required with the
+ * server's options and the console snippet, the simulated passkey's
+ * assertion submitted, connected; the events say the same. */
+static void test_passkey_link(void) {
+  const char *phone = "6284400000001";
+  sim_add_gated_number(phone);
+  waotp_gateway *gw = open_gateway("passkey-link", false, true);
+  CHECK(gw != NULL, "gateway opens");
+  char *id = NULL, *s = NULL;
+  OK(waotp_session_create(gw, "gated", &id));
+  waotp_string_free(&id);
+  CHECK(scan_qr(gw, "gated", phone), "the phone scans");
+  CHECK(wait_passkey_required(gw, "gated", &s), "the session asks for a passkey");
+  int shaped = strstr(s, "\"isConnected\":false") && strstr(s, "\"passkey\":{") &&
+               strstr(s, "\"optionsJson\":\"") && strstr(s, "\"expiresAt\":") &&
+               strstr(s, "navigator.credentials.get") && strstr(s, "\"confirmationCode\":");
+  if (!shaped) fail(__FILE__, __LINE__, "status with the challenge: %s", s);
+  waotp_string_free(&s);
+  CHECK(shaped, "the challenge is in the status");
+
+  char *assertion = sim_passkey_assert(phone, "");
+  CHECK(assertion != NULL, "the simulated passkey signs the challenge");
+  waotp_status st = waotp_session_submit_passkey(gw, "gated", assertion);
+  if (st == WAOTP_OK) {
+    /* Linked: the same (well-formed) answer again has no challenge to meet. */
+    char *status = NULL;
+    st = waotp_session_wait_connected(gw, "gated", STEP_MS, &status);
+    waotp_string_free(&status);
+    waotp_status again = st == WAOTP_OK ? waotp_session_submit_passkey(gw, "gated", assertion)
+                                        : WAOTP_INVALID_ARGUMENT;
+    if (again != WAOTP_INVALID_ARGUMENT)
+      fail(__FILE__, __LINE__, "a second answer once connected: want INVALID_ARGUMENT, got %s",
+           waotp_status_code_name(again));
+  }
+  free(assertion);
+  EXPECT(st, WAOTP_OK);
+  OK(waotp_session_get_status(gw, "gated", &s));
+  int linked = strstr(s, "\"isConnected\":true") && strstr(s, "\"phone\":\"6284400000001\"") &&
+               strstr(s, "\"passkey\":null");
+  if (!linked) fail(__FILE__, __LINE__, "connected status: %s", s);
+  waotp_string_free(&s);
+  CHECK(linked, "linked to the gated account, no challenge left");
+
+  /* Events were queued from open on: the request (with the options and the
+   * snippet), the code the phone shows, the connection. */
+  int saw_required = 0, saw_confirmation = 0, saw_connected = 0;
+  long long deadline = now_ms() + STEP_MS;
+  while (!(saw_required && saw_confirmation && saw_connected) && now_ms() < deadline) {
+    st = waotp_events_poll(gw, 1000, &s);
+    if (st == WAOTP_TIMEOUT) continue;
+    OK(st);
+    saw_required |= strstr(s, "\"type\":\"passkey_required\"") && strstr(s, "\"optionsJson\":\"") &&
+                    strstr(s, "\"snippet\":\"") && strstr(s, "\"expiresAt\":") &&
+                    strstr(s, "\"sessionId\":\"gated\"");
+    saw_confirmation |= strstr(s, "\"type\":\"passkey_confirmation\"") && strstr(s, "\"code\":\"");
+    saw_connected |= strstr(s, "\"type\":\"connected\"") != NULL;
+    waotp_string_free(&s);
+  }
+  CHECK(saw_required && saw_confirmation && saw_connected,
+        "events: passkey_required %d passkey_confirmation %d connected %d", saw_required,
+        saw_confirmation, saw_connected);
+  OK(waotp_gateway_close(&gw));
+}
+
+/* Refusals: malformed JSON and a connected session are INVALID_ARGUMENT and
+ * leave the challenge pending; a corrupt signature is PASSKEY_REJECTED, with
+ * a passkey_failed event, and linking starts again with a fresh QR code; a
+ * stale challenge is PASSKEY_EXPIRED. */
+static void test_passkey_refusals(void) {
+  const char *phone = "6284400000002";
+  sim_add_gated_number(phone);
+  waotp_gateway *gw = open_gateway("passkey-refusals", false, true);
+  CHECK(gw != NULL, "gateway opens");
+  char *id = NULL, *s = NULL;
+  OK(waotp_session_create(gw, "refused", &id));
+  waotp_string_free(&id);
+  EXPECT(waotp_session_submit_passkey(gw, "refused", "{}"), WAOTP_INVALID_ARGUMENT);
+  CHECK(scan_qr(gw, "refused", phone), "the phone scans");
+  CHECK(wait_passkey_required(gw, "refused", &s), "the session asks for a passkey");
+  waotp_string_free(&s);
+
+  EXPECT(waotp_session_submit_passkey(gw, "refused", "{\"id\": \"abc\", \"response\""), WAOTP_INVALID_ARGUMENT);
+  EXPECT(waotp_session_submit_passkey(gw, "refused", "not json at all"), WAOTP_INVALID_ARGUMENT);
+  EXPECT(waotp_session_submit_passkey(gw, "refused", "{\"type\":\"public-key\"}"), WAOTP_INVALID_ARGUMENT);
+  CHECK(last_error()[0] != '\0', "a message says why");
+  EXPECT(waotp_session_submit_passkey(gw, "refused", "\xff\xfe"), WAOTP_INVALID_UTF8);
+  EXPECT(waotp_session_submit_passkey(gw, "nope", "{}"), WAOTP_SESSION_NOT_FOUND);
+  OK(waotp_session_get_status(gw, "refused", &s));
+  int pending = strstr(s, "\"state\":\"passkey_required\"") != NULL;
+  waotp_string_free(&s);
+  CHECK(pending, "malformed answers leave the challenge pending");
+
+  char *bad = sim_passkey_assert(phone, "\"corruptSignature\":true");
+  CHECK(bad != NULL, "a corrupt assertion");
+  waotp_status st = waotp_session_submit_passkey(gw, "refused", bad);
+  free(bad);
+  EXPECT(st, WAOTP_PASSKEY_REJECTED);
+  CHECK(strcmp(waotp_status_code_name(WAOTP_PASSKEY_REJECTED), "PASSKEY_REJECTED") == 0, "name");
+  int saw_failed = 0;
+  long long deadline = now_ms() + STEP_MS;
+  while (!saw_failed && now_ms() < deadline) {
+    st = waotp_events_poll(gw, 1000, &s);
+    if (st == WAOTP_TIMEOUT) continue;
+    OK(st);
+    saw_failed = strstr(s, "\"type\":\"passkey_failed\"") && strstr(s, "\"code\":\"PASSKEY_REJECTED\"") &&
+                 strstr(s, "\"reason\":\"");
+    waotp_string_free(&s);
+  }
+  CHECK(saw_failed, "a passkey_failed event with PASSKEY_REJECTED");
+
+  /* Linking starts again: a fresh QR code, a second scan, a second
+   * challenge; this one goes stale before the answer arrives. */
+  CHECK(scan_qr(gw, "refused", phone), "the phone scans the fresh QR code");
+  CHECK(wait_passkey_required(gw, "refused", &s), "asks for a passkey again");
+  waotp_string_free(&s);
+  char *late = sim_passkey_assert(phone, "");
+  CHECK(late != NULL, "an assertion");
+  char body[128];
+  snprintf(body, sizeof body, "{\"phone\":\"%s\"}", phone);
+  int expired = sim_http(g_control, "POST", "/passkey/expire", body, NULL) == 200;
+  if (expired) st = waotp_session_submit_passkey(gw, "refused", late);
+  free(late);
+  CHECK(expired, "POST /passkey/expire");
+  EXPECT(st, WAOTP_PASSKEY_EXPIRED);
+  CHECK(strcmp(waotp_status_code_name(WAOTP_PASSKEY_EXPIRED), "PASSKEY_EXPIRED") == 0, "name");
+  CHECK(WAOTP_PASSKEY_REJECTED == 23 && WAOTP_PASSKEY_EXPIRED == 24, "fixed numbers");
+  OK(waotp_gateway_close(&gw));
+}
+
 static void test_null_parameters(void) {
   waotp_gateway *gw = g_gw;
   char *s = NULL;
@@ -482,6 +676,9 @@ static void test_null_parameters(void) {
   NUL(waotp_session_pair_code(gw, NULL, "62811", &s));
   NUL(waotp_session_pair_code(gw, "main", NULL, &s));
   NUL(waotp_session_pair_code(gw, "main", "62811", NULL));
+  NUL(waotp_session_submit_passkey(NULL, "main", "{}"));
+  NUL(waotp_session_submit_passkey(gw, NULL, "{}"));
+  NUL(waotp_session_submit_passkey(gw, "main", NULL));
   NUL(waotp_session_wait_connected(NULL, "main", 1, &s));
   NUL(waotp_session_wait_connected(gw, NULL, 1, &s));
   NUL(waotp_session_wait_connected(gw, "main", 1, NULL));
@@ -555,6 +752,7 @@ static void test_unknown_session(void) {
   EXPECT(waotp_session_qr_png(g_gw, "nope", 0, &png), WAOTP_SESSION_NOT_FOUND);
   EXPECT(waotp_session_pair_code(g_gw, "nope", "6281", &s), WAOTP_SESSION_NOT_FOUND);
   EXPECT(waotp_session_wait_connected(g_gw, "nope", 10, &s), WAOTP_SESSION_NOT_FOUND);
+  EXPECT(waotp_session_submit_passkey(g_gw, "nope", "{}"), WAOTP_SESSION_NOT_FOUND);
   EXPECT(waotp_session_restart(g_gw, "nope"), WAOTP_SESSION_NOT_FOUND);
   EXPECT(waotp_session_logout(g_gw, "nope"), WAOTP_SESSION_NOT_FOUND);
   EXPECT(waotp_session_delete(g_gw, "nope"), WAOTP_SESSION_NOT_FOUND);
@@ -744,6 +942,8 @@ static const struct test TESTS[] = {
     {"endpoint rules and the deprecated options struct", test_endpoint_rules, 0},
     {"full flow: QR, connect, text, OTP, verify, stats, events, lifecycle", test_full_flow, 0},
     {"pairing code", test_pair_code, 1},
+    {"a passkey-gated account links with the passkey's assertion", test_passkey_link, 0},
+    {"passkey refusals: malformed, rejected (fresh QR), expired", test_passkey_refusals, 0},
     {"NULL for every pointer argument", test_null_parameters, 1},
     {"invalid UTF-8", test_invalid_utf8, 1},
     {"unknown session and other not-found errors", test_unknown_session, 1},
