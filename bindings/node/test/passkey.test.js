@@ -70,6 +70,7 @@ test('a gated account links once the passkey assertion is submitted, and sends',
 
     const shown = await confirmation
     assert.match(shown.code, /^[A-Z0-9]{4}-[A-Z0-9]{4}$/)
+    assert.equal(shown.code, (await sim.passkey(phone)).code, 'the code the phone showed')
 
     const to = freshPhone('62812')
     await sim.addNumber(to)
