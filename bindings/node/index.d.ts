@@ -49,6 +49,16 @@ export declare class Gateway {
    * (WhatsApp → Linked devices → Link with phone number).
    */
   pairCode(sessionId: string, phone: string): Promise<string>
+  /**
+   * Hands in the passkey assertion WhatsApp asked for (state
+   * `passkey_required`, the `passkey-required` event): the JSON that the
+   * challenge's `snippet` printed in a `https://web.whatsapp.com` tab.
+   * Resolves once WhatsApp accepted it; the link then completes by itself
+   * (`waitConnected`). Rejects with `INVALID_ARGUMENT` (malformed JSON, or
+   * the session is not waiting for a passkey), `PASSKEY_REJECTED` or
+   * `PASSKEY_EXPIRED`; after those two the session starts linking again.
+   */
+  submitPasskeyAssertion(sessionId: string, assertionJson: string): Promise<void>
   /** Waits up to `timeoutMs` for the session to be connected. */
   waitConnected(sessionId: string, timeoutMs: number): Promise<SessionStatus>
   /** Reconnects the session. */
@@ -148,20 +158,35 @@ export declare function errorCodes(): Array<string>
 /** Something that happened in the gateway. */
 export interface Event {
   /** What happened, as `gateway.on` names it. */
-  type: 'qr' | 'pairing-code' | 'qr-expired' | 'connected' | 'disconnected' | 'logged-out' | 'stopped' | 'session-deleted' | 'message-status' | 'otp-sent' | 'otp-delivery' | 'otp-failed' | 'otp-verified' | 'lagged'
+  type: 'qr' | 'pairing-code' | 'passkey-required' | 'passkey-confirmation' | 'passkey-failed' | 'qr-expired' | 'connected' | 'disconnected' | 'logged-out' | 'stopped' | 'session-deleted' | 'message-status' | 'otp-sent' | 'otp-delivery' | 'otp-failed' | 'otp-verified' | 'lagged'
   /** The session it concerns. */
   sessionId?: string
   /** `qr`: the raw QR payload. */
   qr?: string
-  /** `qr`: when that code expires. */
+  /** `qr`, `passkey-required`: when that code or challenge expires. */
   expiresAt?: Date
+  /** `passkey-required`: WhatsApp's WebAuthn request options, verbatim JSON. */
+  optionsJson?: string
+  /**
+   * `passkey-required`: the snippet to run in the console of a
+   * `https://web.whatsapp.com` tab; what it prints goes to
+   * `submitPasskeyAssertion`.
+   */
+  snippet?: string
   /** `qr`: codes issued in this pairing attempt. */
   refreshCount?: number
-  /** `pairing-code`: the code to type on the phone; `otp-failed`: the error code. */
+  /**
+   * `pairing-code`: the code to type on the phone; `passkey-confirmation`:
+   * the code the phone shows (`XXXX-XXXX`); `otp-failed`, `passkey-failed`:
+   * the error code (`PASSKEY_REJECTED` or `PASSKEY_EXPIRED` for the latter).
+   */
   code?: string
   /** `connected`: the linked account. */
   user?: LinkedUser
-  /** Why (`disconnected`, `logged-out`, `stopped`, `otp-failed`, failed deliveries). */
+  /**
+   * Why (`disconnected`, `logged-out`, `stopped`, `otp-failed`,
+   * `passkey-failed`, failed deliveries).
+   */
   reason?: string
   /** The WhatsApp message it concerns. */
   messageId?: string
@@ -310,6 +335,29 @@ export interface OtpStatus {
   attemptsLeft: number
 }
 
+/**
+ * WhatsApp's request for a passkey (WebAuthn) assertion before it completes
+ * a link. Run `snippet` in the console of a `https://web.whatsapp.com` tab
+ * and hand what it prints to `submitPasskeyAssertion` before `expiresAt`.
+ */
+export interface PasskeyChallenge {
+  /** WhatsApp's `PublicKeyCredentialRequestOptions`, verbatim JSON. */
+  optionsJson: string
+  /** When WhatsApp stops accepting an answer. */
+  expiresAt: Date
+  /**
+   * JavaScript for the browser console: it calls
+   * `navigator.credentials.get` with the options and prints the
+   * assertion JSON.
+   */
+  snippet: string
+  /**
+   * The code WhatsApp derived for this link (`XXXX-XXXX`), once it has
+   * one; the phone shows the same code.
+   */
+  confirmationCode?: string
+}
+
 /** At most `max` events per `windowSecs`. */
 export interface RateWindow {
   /** Events allowed in one window. */
@@ -430,7 +478,7 @@ export interface SessionStatus {
   /** Session id. */
   sessionId: string
   /** What the session is doing. */
-  state: 'starting' | 'awaiting_scan' | 'connecting' | 'connected' | 'reconnecting' | 'logged_out' | 'qr_expired' | 'stopped'
+  state: 'starting' | 'awaiting_scan' | 'passkey_required' | 'connecting' | 'connected' | 'reconnecting' | 'logged_out' | 'qr_expired' | 'stopped'
   /** Whether the session can send right now. */
   isConnected: boolean
   /** The linked account, once known. */
@@ -443,6 +491,11 @@ export interface SessionStatus {
   qrRefreshCount: number
   /** Why the session is in this state (logged out, stopped, …). */
   reason?: string
+  /**
+   * In state `passkey_required`: what WhatsApp asks for and the snippet
+   * that answers it; absent in every other state.
+   */
+  passkey?: PasskeyChallenge
 }
 
 /** The gateway's figures, in total and per session. */

@@ -27,7 +27,7 @@ const CORE_CODES = new Set(native.errorCodes())
 // Every method that answers with a Promise rejects instead of throwing.
 const PROMISE_METHODS = [
   'createSession', 'listSessions', 'sessionStatus', 'qr', 'waitQr', 'pairCode',
-  'waitConnected', 'restart', 'logout', 'deleteSession', 'sendText',
+  'submitPasskeyAssertion', 'waitConnected', 'restart', 'logout', 'deleteSession', 'sendText',
   'isOnWhatsapp', 'messageStatus', 'generateOtp', 'sendOtp', 'verifyOtp',
   'cancelOtp', 'otpStatus', 'stats', 'statsPrometheus', 'close',
 ]

@@ -20,22 +20,31 @@ pub struct Event {
     /// What happened, as `gateway.on` names it.
     #[napi(
         js_name = "type",
-        ts_type = "'qr' | 'pairing-code' | 'qr-expired' | 'connected' | 'disconnected' | 'logged-out' | 'stopped' | 'session-deleted' | 'message-status' | 'otp-sent' | 'otp-delivery' | 'otp-failed' | 'otp-verified' | 'lagged'"
+        ts_type = "'qr' | 'pairing-code' | 'passkey-required' | 'passkey-confirmation' | 'passkey-failed' | 'qr-expired' | 'connected' | 'disconnected' | 'logged-out' | 'stopped' | 'session-deleted' | 'message-status' | 'otp-sent' | 'otp-delivery' | 'otp-failed' | 'otp-verified' | 'lagged'"
     )]
     pub kind: String,
     /// The session it concerns.
     pub session_id: Option<String>,
     /// `qr`: the raw QR payload.
     pub qr: Option<String>,
-    /// `qr`: when that code expires.
+    /// `qr`, `passkey-required`: when that code or challenge expires.
     pub expires_at: Option<DateTime<Utc>>,
+    /// `passkey-required`: WhatsApp's WebAuthn request options, verbatim JSON.
+    pub options_json: Option<String>,
+    /// `passkey-required`: the snippet to run in the console of a
+    /// `https://web.whatsapp.com` tab; what it prints goes to
+    /// `submitPasskeyAssertion`.
+    pub snippet: Option<String>,
     /// `qr`: codes issued in this pairing attempt.
     pub refresh_count: Option<u32>,
-    /// `pairing-code`: the code to type on the phone; `otp-failed`: the error code.
+    /// `pairing-code`: the code to type on the phone; `passkey-confirmation`:
+    /// the code the phone shows (`XXXX-XXXX`); `otp-failed`, `passkey-failed`:
+    /// the error code (`PASSKEY_REJECTED` or `PASSKEY_EXPIRED` for the latter).
     pub code: Option<String>,
     /// `connected`: the linked account.
     pub user: Option<LinkedUser>,
-    /// Why (`disconnected`, `logged-out`, `stopped`, `otp-failed`, failed deliveries).
+    /// Why (`disconnected`, `logged-out`, `stopped`, `otp-failed`,
+    /// `passkey-failed`, failed deliveries).
     pub reason: Option<String>,
     /// The WhatsApp message it concerns.
     pub message_id: Option<String>,
@@ -71,6 +80,8 @@ impl From<waotp::Event> for Event {
             session_id: f.session,
             qr: f.qr,
             expires_at: f.expires_at.map(date),
+            options_json: f.options_json,
+            snippet: f.snippet,
             refresh_count: f.refresh_count,
             code: f.code,
             user: f.user.as_ref().map(LinkedUser::from),

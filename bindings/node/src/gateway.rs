@@ -141,6 +141,32 @@ impl Gateway {
         )
     }
 
+    /// Hands in the passkey assertion WhatsApp asked for (state
+    /// `passkey_required`, the `passkey-required` event): the JSON that the
+    /// challenge's `snippet` printed in a `https://web.whatsapp.com` tab.
+    /// Resolves once WhatsApp accepted it; the link then completes by itself
+    /// (`waitConnected`). Rejects with `INVALID_ARGUMENT` (malformed JSON, or
+    /// the session is not waiting for a passkey), `PASSKEY_REJECTED` or
+    /// `PASSKEY_EXPIRED`; after those two the session starts linking again.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn submit_passkey_assertion<'env>(
+        &self,
+        env: &'env Env,
+        session_id: String,
+        assertion_json: String,
+    ) -> napi::Result<PromiseRaw<'env, ()>> {
+        let g = self.gateway.clone();
+        promise(
+            env,
+            async move {
+                g.session(&session_id)?
+                    .submit_passkey_assertion(&assertion_json)
+                    .await
+            },
+            |()| (),
+        )
+    }
+
     /// Waits up to `timeoutMs` for the session to be connected.
     #[napi(ts_return_type = "Promise<SessionStatus>")]
     pub fn wait_connected<'env>(

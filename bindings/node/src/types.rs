@@ -44,7 +44,7 @@ pub struct SessionStatus {
     pub session_id: String,
     /// What the session is doing.
     #[napi(
-        ts_type = "'starting' | 'awaiting_scan' | 'connecting' | 'connected' | 'reconnecting' | 'logged_out' | 'qr_expired' | 'stopped'"
+        ts_type = "'starting' | 'awaiting_scan' | 'passkey_required' | 'connecting' | 'connected' | 'reconnecting' | 'logged_out' | 'qr_expired' | 'stopped'"
     )]
     pub state: String,
     /// Whether the session can send right now.
@@ -59,6 +59,9 @@ pub struct SessionStatus {
     pub qr_refresh_count: u32,
     /// Why the session is in this state (logged out, stopped, …).
     pub reason: Option<String>,
+    /// In state `passkey_required`: what WhatsApp asks for and the snippet
+    /// that answers it; absent in every other state.
+    pub passkey: Option<PasskeyChallenge>,
 }
 
 impl From<waotp::SessionStatus> for SessionStatus {
@@ -72,6 +75,36 @@ impl From<waotp::SessionStatus> for SessionStatus {
             last_seen: s.last_seen.map(date),
             qr_refresh_count: s.qr_refresh_count,
             reason: s.reason,
+            passkey: s.passkey.map(PasskeyChallenge::from),
+        }
+    }
+}
+
+/// WhatsApp's request for a passkey (WebAuthn) assertion before it completes
+/// a link. Run `snippet` in the console of a `https://web.whatsapp.com` tab
+/// and hand what it prints to `submitPasskeyAssertion` before `expiresAt`.
+#[napi(object)]
+pub struct PasskeyChallenge {
+    /// WhatsApp's `PublicKeyCredentialRequestOptions`, verbatim JSON.
+    pub options_json: String,
+    /// When WhatsApp stops accepting an answer.
+    pub expires_at: DateTime<Utc>,
+    /// JavaScript for the browser console: it calls
+    /// `navigator.credentials.get` with the options and prints the
+    /// assertion JSON.
+    pub snippet: String,
+    /// The code WhatsApp derived for this link (`XXXX-XXXX`), once it has
+    /// one; the phone shows the same code.
+    pub confirmation_code: Option<String>,
+}
+
+impl From<waotp::PasskeyChallenge> for PasskeyChallenge {
+    fn from(c: waotp::PasskeyChallenge) -> Self {
+        PasskeyChallenge {
+            options_json: c.options_json,
+            expires_at: date(c.expires_at),
+            snippet: c.snippet,
+            confirmation_code: c.confirmation_code,
         }
     }
 }

@@ -96,6 +96,28 @@ class Simulator {
     return this.call('POST', '/numbers', { phone, registered })
   }
 
+  /** A registered account whose links WhatsApp gates with a passkey. */
+  addGatedNumber(phone) {
+    return this.call('POST', '/numbers', { phone, registered: true, passkey: true })
+  }
+
+  /** The assertion the account's passkey makes for its pending challenge,
+   * as the console snippet prints it; `overrides` spoil it for refusal
+   * tests (`corruptSignature`, `rpId`, `challenge`, `origin`, `userVerified`). */
+  passkeyAssert(phone, overrides = {}) {
+    return this.call('POST', '/passkey/assert', { phone, ...overrides })
+  }
+
+  /** Makes the account's pending passkey challenge stale. */
+  expirePasskey(phone) {
+    return this.call('POST', '/passkey/expire', { phone })
+  }
+
+  /** The account's passkey: credential, pending options, the phone's code. */
+  passkey(phone) {
+    return this.call('GET', `/passkey/${phone}`)
+  }
+
   scan(qr, phone, name = 'Test Phone') {
     return this.call('POST', '/scan', { qr, phone, name })
   }
@@ -174,6 +196,24 @@ function tempDir() {
   return madeTempDir('waotp-node-')
 }
 
+/** The next `type` event of `sessionId` on `gateway`, listened for from
+ * this call on; fails after `timeoutMs` with a message naming it. */
+function nextEvent(gateway, type, sessionId, timeoutMs = LINK_MS) {
+  return new Promise((resolve, reject) => {
+    const listener = (event) => {
+      if (event.sessionId !== sessionId) return
+      clearTimeout(timer)
+      gateway.off(type, listener)
+      resolve(event)
+    }
+    const timer = setTimeout(() => {
+      gateway.off(type, listener)
+      reject(new Error(`no \`${type}\` event for session ${sessionId} within ${timeoutMs} ms`))
+    }, timeoutMs)
+    gateway.on(type, listener)
+  })
+}
+
 /** Creates `sessionId`, has the simulator's phone scan its QR code, and
  * waits until it is connected. Answers the linked number. */
 async function link(sim, gateway, sessionId, phone = freshPhone('62810')) {
@@ -185,4 +225,6 @@ async function link(sim, gateway, sessionId, phone = freshPhone('62810')) {
   return phone
 }
 
-module.exports = { ROOT, SIM_BIN, LINK_MS, INBOX_MS, Simulator, useSimulator, waitFor, freshPhone, tempDir, link }
+module.exports = {
+  ROOT, SIM_BIN, LINK_MS, INBOX_MS, Simulator, useSimulator, waitFor, freshPhone, tempDir, link, nextEvent,
+}
