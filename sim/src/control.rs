@@ -3,7 +3,7 @@
 //! | method | path | body | answer |
 //! |---|---|---|---|
 //! | GET | `/health` | | `{"ok":true}` |
-//! | POST | `/numbers` | `{"phone","registered"}` | `{"ok":true}` |
+//! | POST | `/numbers` | `{"phone","registered","passkey"?}` | `{"ok":true}` |
 //! | POST | `/scan` | `{"qr","phone","name"}` | `{"ok":true}` once paired |
 //! | POST | `/pair-code` | `{"phone","code"}` | `{"ok":true}` once paired |
 //! | GET | `/inbox/{phone}` | | `{"messages":[{"id","from","text","at"}]}` |
@@ -12,6 +12,9 @@
 //! | POST | `/faults` | `{"kind","phone"?,"xmlns"?,"context"?,"delay_ms"?}` | `{"ok":true}` |
 //! | GET | `/faults` | | `{"hits":[{"kind","phone","target","context","stanza_id"}]}` |
 //! | POST | `/receipt-delay` | `{"phone","delay_ms"}` | `{"ok":true}` |
+//! | GET | `/passkey/{phone}` | | `{"credentialId","rpId","userHandle","privateKeyPkcs8","options","code"}` (404 if not gated) |
+//! | POST | `/passkey/assert` | `{"phone","options"?,"rpId"?,"origin"?,"challenge"?,"userVerified"?,"userPresent"?,"corruptSignature"?}` | the assertion JSON object |
+//! | POST | `/passkey/expire` | `{"phone"}` | `{"ok":true}` (404 if no challenge is pending) |
 //! | GET | `/v/{*path}` | | the encrypted history-sync blob at that `directPath` (`application/octet-stream`), 404 if none |
 //!
 //! Errors answer 4xx with `{"error":"…"}`.
@@ -23,10 +26,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use base64::Engine as _;
+use base64::prelude::{BASE64_STANDARD, BASE64_URL_SAFE_NO_PAD};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{Fault, Simulator};
+use crate::{AssertionTweaks, Fault, Simulator};
 
 /// An API error: status plus message, rendered as `{"error": …}`.
 pub struct ApiError(StatusCode, String);
@@ -59,6 +64,9 @@ pub fn router(sim: Simulator) -> Router {
         .route("/devices", get(devices))
         .route("/faults", post(fault).get(fault_hits))
         .route("/receipt-delay", post(receipt_delay))
+        .route("/passkey/{phone}", get(passkey))
+        .route("/passkey/assert", post(passkey_assert))
+        .route("/passkey/expire", post(passkey_expire))
         // Media paths (`directPath`s) of history-sync blobs: a client that
         // routes the media host here downloads them. Any absolute-form
         // request URI (`GET https://mmg.whatsapp.net/v/…`) routes by path.
@@ -71,6 +79,9 @@ struct NumberBody {
     phone: String,
     #[serde(default = "yes")]
     registered: bool,
+    /// Gate the account's linking behind a passkey.
+    #[serde(default)]
+    passkey: bool,
 }
 
 fn yes() -> bool {
@@ -86,6 +97,9 @@ async fn add_number(
         return Err(bad_request("phone must contain at least 5 digits"));
     }
     sim.add_number(&body.phone, body.registered);
+    if body.passkey {
+        sim.require_passkey(&body.phone);
+    }
     ok()
 }
 
@@ -216,5 +230,101 @@ async fn receipt_delay(
 ) -> ApiResult {
     let Json(body) = body.map_err(bad_request)?;
     sim.set_receipt_delay(&body.phone, Duration::from_millis(body.delay_ms));
+    ok()
+}
+
+fn not_found(e: impl std::fmt::Display) -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, e.to_string())
+}
+
+/// The passkey as an operator would load it into a browser (Chrome
+/// DevTools' `WebAuthn.addCredential` takes the PKCS#8 key in standard
+/// base64), plus the pending request options and the last code.
+async fn passkey(State(sim): State<Simulator>, Path(phone): Path<String>) -> ApiResult {
+    let key = sim
+        .passkey(&phone)
+        .ok_or_else(|| not_found(format!("{phone} has no passkey")))?;
+    let options = match sim.pending_passkey_options(&phone) {
+        Some(json) => serde_json::from_str(&json).map_err(bad_request)?,
+        None => Value::Null,
+    };
+    Ok(Json(json!({
+        "credentialId": BASE64_URL_SAFE_NO_PAD.encode(&key.credential_id),
+        "rpId": key.rp_id,
+        "userHandle": BASE64_URL_SAFE_NO_PAD.encode(&key.user_handle),
+        "privateKeyPkcs8": BASE64_STANDARD.encode(&key.private_key_pkcs8),
+        "options": options,
+        "code": sim.passkey_code(&phone),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AssertBody {
+    phone: String,
+    /// The request options, as an object or a JSON string (default: the
+    /// pending ones).
+    options: Option<Value>,
+    rp_id: Option<String>,
+    origin: Option<String>,
+    challenge: Option<String>,
+    user_verified: Option<bool>,
+    user_present: Option<bool>,
+    #[serde(default)]
+    corrupt_signature: bool,
+}
+
+async fn passkey_assert(
+    State(sim): State<Simulator>,
+    body: Result<Json<AssertBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult {
+    let Json(body) = body.map_err(bad_request)?;
+    if sim.passkey(&body.phone).is_none() {
+        return Err(not_found(format!("{} has no passkey", body.phone)));
+    }
+    let options = match body.options {
+        Some(Value::String(json)) => json,
+        Some(object @ Value::Object(_)) => object.to_string(),
+        Some(other) => {
+            return Err(bad_request(format!(
+                "options must be an object or a JSON string, not {other}"
+            )));
+        }
+        None => sim.pending_passkey_options(&body.phone).ok_or_else(|| {
+            not_found(format!("no passkey challenge is pending for {}", body.phone))
+        })?,
+    };
+    let defaults = AssertionTweaks::default();
+    let tweaks = AssertionTweaks {
+        rp_id: body.rp_id,
+        origin: body.origin,
+        challenge: body.challenge,
+        user_verified: body.user_verified.unwrap_or(defaults.user_verified),
+        user_present: body.user_present.unwrap_or(defaults.user_present),
+        corrupt_signature: body.corrupt_signature,
+    };
+    let assertion = sim
+        .sign_passkey_assertion(&body.phone, &options, &tweaks)
+        .map_err(|e| bad_request(format!("{e:#}")))?;
+    let assertion: Value = serde_json::from_str(&assertion).map_err(bad_request)?;
+    Ok(Json(assertion))
+}
+
+#[derive(Deserialize)]
+struct PhoneBody {
+    phone: String,
+}
+
+async fn passkey_expire(
+    State(sim): State<Simulator>,
+    body: Result<Json<PhoneBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult {
+    let Json(body) = body.map_err(bad_request)?;
+    if !sim.expire_passkey_challenge(&body.phone) {
+        return Err(not_found(format!(
+            "no passkey challenge is pending for {}",
+            body.phone
+        )));
+    }
     ok()
 }

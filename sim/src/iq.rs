@@ -69,6 +69,11 @@ pub async fn handle(shared: &Arc<Shared>, conn: &Arc<ConnHandle>, iq: &Node) -> 
         Err(e) => {
             log::warn!("IQ {:?} failed: {e:#}", attr(iq, "xmlns"));
             let id = attr(iq, "id").unwrap_or_default();
+            // The passkey gate's refusals carry their own code and text.
+            let (code, text) = match e.downcast_ref::<crate::passkey::Refusal>() {
+                Some(refusal) => (refusal.code().to_string(), refusal.text()),
+                None => ("400".to_string(), "bad-request"),
+            };
             vec![
                 NodeBuilder::new(tag::IQ)
                     .attrs([
@@ -77,7 +82,7 @@ pub async fn handle(shared: &Arc<Shared>, conn: &Arc<ConnHandle>, iq: &Node) -> 
                         ("from", wire::SERVER_JID.to_string()),
                     ])
                     .children([NodeBuilder::new("error")
-                        .attrs([("code", "400"), ("text", "bad-request")])
+                        .attrs([("code", code), ("text", text.to_string())])
                         .build()])
                     .build(),
             ]
@@ -152,6 +157,10 @@ async fn answer(
         (ns::ENCRYPT, "set") if iq.get_optional_child(tag::REGISTRATION).is_some() => {
             prekey_upload(shared, conn, iq).await?;
             Ok(vec![result_for(iq, vec![])])
+        }
+        (ns::MD, _) if first.is_some_and(|c| crate::passkey_gate::handles(&c.tag)) => {
+            let child = first.ok_or_else(|| anyhow!("unreachable"))?;
+            Ok(vec![crate::passkey_gate::handle_iq(shared, conn, iq, child)?])
         }
         (ns::MD, _) if first.is_some_and(|c| c.tag == tag::LINK_CODE_COMPANION_REG) => {
             let reg = first.ok_or_else(|| anyhow!("unreachable"))?;

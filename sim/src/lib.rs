@@ -32,6 +32,8 @@ mod keyshare;
 mod messages;
 mod pair_code;
 mod pairing;
+mod passkey;
+mod passkey_gate;
 mod phone_message;
 pub mod redis_server;
 mod retry;
@@ -54,6 +56,7 @@ pub use crate::devices::DeviceConnections;
 pub use crate::faults::FaultHit;
 use crate::faults::SlowIq;
 pub use crate::idle_load::IdleLoad;
+pub use crate::passkey::{AssertionTweaks, TestPasskey};
 use crate::state::{Recipient, Shared};
 use crate::wire::{tag, val};
 
@@ -83,6 +86,16 @@ pub struct SimConfig {
     /// Backlog pushed to every login before the offline marker (see
     /// [`IdleLoad`]); `None` (the default) sends none.
     pub idle_load: Option<IdleLoad>,
+    /// How long a passkey challenge is accepted (also the options'
+    /// `timeout`); older assertions are refused with `410 passkey-expired`.
+    pub passkey_challenge_ttl: Duration,
+    /// The simulated phone's pause before each of its passkey-gate steps
+    /// (the `crsc_continuation` after an accepted assertion, `pair-success`
+    /// after the encrypted pairing request). Load-bearing: whatsapp-rust
+    /// stores its handshake session only after the prologue IQ's result,
+    /// and commits the rotated ADV secret only after the pairing request's
+    /// result; a phone step that overtakes either fails the link.
+    pub passkey_phone_delay: Duration,
 }
 
 impl Default for SimConfig {
@@ -95,6 +108,8 @@ impl Default for SimConfig {
             default_slow_iq: Duration::from_secs(3),
             latency: Duration::from_millis(5),
             idle_load: None,
+            passkey_challenge_ttl: Duration::from_secs(120),
+            passkey_phone_delay: Duration::from_millis(100),
         }
     }
 }
@@ -238,9 +253,78 @@ impl Simulator {
         );
     }
 
+    /// Gates the linking of account `phone` behind a passkey (WhatsApp's
+    /// SHORTCAKE_PASSKEY flow): from now on its scans and pairing codes
+    /// send the companion a `passkey_prologue_request` instead of
+    /// `pair-success`, and the companion must answer with a WebAuthn
+    /// assertion by the account's passkey (see [`Simulator::passkey`],
+    /// [`Simulator::sign_passkey_assertion`]). The passkey (P-256, 16-byte
+    /// random credential id, random user handle, rpId `whatsapp.com`) is
+    /// made on the first call and kept on later ones. Companions already
+    /// linked log in as before.
+    pub fn require_passkey(&self, phone: &str) {
+        passkey_gate::require(&self.shared, &digits(phone));
+    }
+
+    /// The passkey of a gated account (`None` if `phone` is not gated), with
+    /// its private key as PKCS#8 DER, for a test that plays the owner's
+    /// authenticator itself.
+    pub fn passkey(&self, phone: &str) -> Option<TestPasskey> {
+        let credential = passkey_gate::credential(&self.shared, &digits(phone))?;
+        credential
+            .export()
+            .inspect_err(|e| log::warn!("exporting the passkey of {phone}: {e:#}"))
+            .ok()
+    }
+
+    /// The WebAuthn request options (JSON) of `phone`'s newest linking
+    /// attempt that still waits for an assertion, as sent in its
+    /// `passkey_prologue_request`; `None` if there is none.
+    pub fn pending_passkey_options(&self, phone: &str) -> Option<String> {
+        passkey_gate::pending_options(&self.shared, &digits(phone))
+    }
+
+    /// The verification code the phone of `phone` showed last, grouped
+    /// `XXXX-XXXX` as the companion shows it in
+    /// `Event::PairPasskeyConfirmation`; `None` before the companion
+    /// revealed its nonce. A new attempt clears it.
+    pub fn passkey_code(&self, phone: &str) -> Option<String> {
+        passkey_gate::code(&self.shared, &digits(phone))
+    }
+
+    /// Plays the owner's browser: the assertion `navigator.credentials.get`
+    /// would return for `options_json` with `phone`'s passkey, as the JSON
+    /// WhatsApp Web sends (`{id, rawId, type, response: {clientDataJSON,
+    /// authenticatorData, signature, userHandle}}`, base64url), signed for
+    /// origin `https://web.whatsapp.com`. `tweaks` makes it wrong in one
+    /// chosen way. Fails if `phone` is not gated, or where a browser would:
+    /// options that are not JSON, have no challenge, or do not allow the
+    /// passkey's credential.
+    pub fn sign_passkey_assertion(
+        &self,
+        phone: &str,
+        options_json: &str,
+        tweaks: &AssertionTweaks,
+    ) -> anyhow::Result<String> {
+        passkey_gate::credential(&self.shared, &digits(phone))
+            .ok_or_else(|| anyhow!("{phone} has no passkey (see require_passkey)"))?
+            .assert(options_json, tweaks)
+    }
+
+    /// Makes the challenge(s) `phone`'s companions are asked to sign stale
+    /// at once, as if `passkey_challenge_ttl` had passed: an assertion for
+    /// one is refused with `410 passkey-expired`. Returns whether a
+    /// challenge was outstanding.
+    pub fn expire_passkey_challenge(&self, phone: &str) -> bool {
+        passkey_gate::expire(&self.shared, &digits(phone))
+    }
+
     /// The phone scans `qr` (a client's `PairingQrCode` string) as account
     /// `phone` named `name`. Returns once the companion signed the pairing
-    /// and the simulator sent the 515 restart.
+    /// and the simulator sent the 515 restart; for a passkey-gated account
+    /// (see [`Simulator::require_passkey`]) once the
+    /// `passkey_prologue_request` was sent instead (pairing then follows
+    /// the companion's answers).
     pub async fn scan(&self, qr: &str, phone: &str, name: &str) -> anyhow::Result<()> {
         let qr_data = pairing::parse_qr(qr)?;
         let conn = {
@@ -251,10 +335,14 @@ impl Simulator {
                 .cloned()
                 .ok_or_else(|| anyhow!("no open connection shows QR ref {}", qr_data.pairing_ref))?
         };
+        let phone = digits(phone);
+        if passkey_gate::start(&self.shared, &conn, &phone, name, qr_data.identity_pub) {
+            return Ok(());
+        }
         pairing::complete_pairing(
             &self.shared,
             &conn,
-            &digits(phone),
+            &phone,
             name,
             qr_data.identity_pub,
             qr_data.adv_secret,
@@ -264,7 +352,8 @@ impl Simulator {
     }
 
     /// The phone `phone` enters the 8-character pairing `code` the client
-    /// showed. Returns once pairing completed (515 sent).
+    /// showed. Returns once pairing completed (515 sent), or, for a
+    /// passkey-gated account, once the `passkey_prologue_request` was sent.
     pub async fn enter_pair_code(&self, phone: &str, code: &str) -> anyhow::Result<()> {
         pair_code::enter_code(&self.shared, &digits(phone), code, "Sim Phone").await
     }

@@ -38,6 +38,10 @@ struct Args {
     /// state (needs `--idle-chats`).
     #[arg(long)]
     idle_history: bool,
+    /// Gate the linking of this account behind a passkey (repeatable): its
+    /// companions must pass WhatsApp's passkey check (see `GET /passkey/{phone}`).
+    #[arg(long = "passkey-number", value_name = "PHONE")]
+    passkey_numbers: Vec<String>,
 }
 
 #[tokio::main]
@@ -48,6 +52,12 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     ensure_loopback(&args.listen)?;
     ensure_loopback(&args.control)?;
+    for phone in &args.passkey_numbers {
+        anyhow::ensure!(
+            phone.chars().filter(char::is_ascii_digit).count() >= 5,
+            "--passkey-number {phone:?} is not a phone number"
+        );
+    }
     let sim = Simulator::start(SimConfig {
         listen: args.listen,
         qr_ref_count: args.qr_refs,
@@ -61,6 +71,9 @@ async fn main() -> anyhow::Result<()> {
         ..SimConfig::default()
     })
     .await?;
+    for phone in &args.passkey_numbers {
+        sim.require_passkey(phone);
+    }
     let listener = tokio::net::TcpListener::bind(args.control).await?;
     let control_addr = listener.local_addr()?;
     let line = serde_json::json!({

@@ -114,15 +114,25 @@ pub fn handle_iq(
                             &bundle,
                         )?
                     };
-                    crate::pairing::complete_pairing(
+                    // A gated account goes through the passkey gate first;
+                    // the companion then rotates the ADV secret anyway.
+                    if !crate::passkey_gate::start(
                         &shared2,
                         &conn2,
                         &phone,
                         &name,
                         companion_identity,
-                        adv,
-                    )
-                    .await?;
+                    ) {
+                        crate::pairing::complete_pairing(
+                            &shared2,
+                            &conn2,
+                            &phone,
+                            &name,
+                            companion_identity,
+                            adv,
+                        )
+                        .await?;
+                    }
                     shared2.lock().pair_codes.remove(&phone);
                     Ok(())
                 }

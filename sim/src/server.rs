@@ -153,6 +153,8 @@ async fn connection(shared: Arc<Shared>, tcp: TcpStream) -> anyhow::Result<()> {
         let mut st = shared.lock();
         st.conns.remove(&conn.id);
         st.qr_refs.retain(|_, c| *c != conn.id);
+        // A passkey attempt lives as long as the companion's connection.
+        st.passkey_gates.remove(&conn.id);
     }
     lock(&conn.pending).clear();
     conn.close();

@@ -181,6 +181,10 @@ pub struct State {
     pub devices: HashMap<DeviceKey, DeviceStats>,
     /// Faults.
     pub faults: Faults,
+    /// Accounts whose linking is gated by a passkey, by phone.
+    pub passkeys: HashMap<String, crate::passkey_gate::GatedAccount>,
+    /// Open passkey-gated linking attempts, by the companion's connection.
+    pub passkey_gates: HashMap<u64, crate::passkey_gate::Attempt>,
     /// Encrypted history-sync blobs by `directPath`, with the device they
     /// were made for (served by the control API).
     pub media: HashMap<String, (DeviceKey, bytes::Bytes)>,

@@ -112,6 +112,24 @@ pub mod tag {
     pub const WRAPPED_KEY_BUNDLE: &str = "link_code_pairing_wrapped_key_bundle";
     /// Companion identity key (companion_finish).
     pub const COMPANION_IDENTITY_PUBLIC: &str = "companion_identity_public";
+    /// Passkey gate: WebAuthn request options (JSON bytes), in the
+    /// `passkey_prologue_request` notification and its `get` IQ.
+    pub const PASSKEY_REQUEST_OPTIONS: &str = "passkey_request_options";
+    /// Passkey gate: the companion's assertion + ephemeral identity (`set` IQ).
+    pub const PASSKEY_PROLOGUE: &str = "passkey_prologue";
+    /// Passkey gate: the credential's raw id (in `passkey_prologue`).
+    pub const CREDENTIAL_ID: &str = "credential_id";
+    /// Passkey gate: the WebAuthn assertion JSON (in `passkey_prologue`).
+    pub const WEBAUTHN_ASSERTION: &str = "webauthn_assertion";
+    /// Passkey gate: `ProloguePayload` protobuf (in `passkey_prologue`).
+    pub const PROLOGUE_PAYLOAD: &str = "prologue_payload";
+    /// Passkey gate: the phone's `PrimaryEphemeralIdentity` protobuf
+    /// (`crsc_continuation` notification).
+    pub const PRIMARY_EPHEMERAL_IDENTITY: &str = "primary_ephemeral_identity";
+    /// Passkey gate: the companion's revealed nonce (`set` IQ).
+    pub const COMPANION_NONCE: &str = "companion_nonce";
+    /// Passkey gate: `EncryptedPairingRequest` protobuf (`set` IQ).
+    pub const ENCRYPTED_PAIRING_REQUEST: &str = "encrypted_pairing_request";
 }
 
 /// IQ namespaces (`xmlns`).
@@ -156,6 +174,25 @@ pub mod val {
     pub const STAGE_COMPANION_FINISH: &str = "companion_finish";
     /// Notification type for pair-code stages.
     pub const NOTIF_LINK_CODE: &str = "link_code_companion_reg";
+    /// Notification asking the companion for a passkey assertion.
+    pub const NOTIF_PASSKEY_REQUEST: &str = "passkey_prologue_request";
+    /// Notification carrying the phone's ephemeral identity after an
+    /// accepted assertion.
+    pub const NOTIF_PASSKEY_CONTINUATION: &str = "crsc_continuation";
     /// Platform name the simulated phone reports.
     pub const PHONE_PLATFORM: &str = "android";
+}
+
+/// WebAuthn facts of WhatsApp's passkey gate.
+pub mod webauthn {
+    /// Relying-party id the passkeys are registered for.
+    pub const RP_ID: &str = "whatsapp.com";
+    /// Origin a browser reports in `clientDataJSON` for WhatsApp Web.
+    pub const ORIGIN: &str = "https://web.whatsapp.com";
+    /// `clientDataJSON.type` of an assertion.
+    pub const TYPE_GET: &str = "webauthn.get";
+    /// Authenticator-data flag: user present.
+    pub const FLAG_UP: u8 = 0x01;
+    /// Authenticator-data flag: user verified.
+    pub const FLAG_UV: u8 = 0x04;
 }

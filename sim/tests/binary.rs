@@ -26,8 +26,13 @@ impl Drop for Sim {
 }
 
 fn spawn_sim() -> Sim {
+    spawn_sim_with(&[])
+}
+
+fn spawn_sim_with(extra: &[&str]) -> Sim {
     let mut child = Command::new(env!("CARGO_BIN_EXE_waotp-sim"))
         .args(["--listen", "127.0.0.1:0", "--control", "127.0.0.1:0"])
+        .args(extra)
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn waotp-sim");
@@ -273,6 +278,110 @@ async fn real_client_links_and_sends_through_the_binary() {
             matches!(e, Event::LoggedOut(_)).then_some(())
         })
         .await;
+    client.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn passkey_gate_through_the_control_api() {
+    use base64::Engine as _;
+    use base64::prelude::{BASE64_STANDARD, BASE64_URL_SAFE_NO_PAD};
+    use p256::pkcs8::DecodePrivateKey as _;
+
+    init_logs();
+    let phone = "6281333300001";
+    let sim = spawn_sim_with(&["--passkey-number", phone]);
+    let c = &sim.control;
+
+    let (status, key) = http_async(c, "GET", format!("/passkey/{phone}"), None).await;
+    assert_eq!(status, 200, "{key}");
+    assert_eq!(key["rpId"], "whatsapp.com");
+    assert_eq!(key["options"], Value::Null, "{key}");
+    assert_eq!(key["code"], Value::Null, "{key}");
+    let credential_id = BASE64_URL_SAFE_NO_PAD
+        .decode(key["credentialId"].as_str().expect("credentialId"))
+        .unwrap();
+    assert_eq!(credential_id.len(), 16);
+    let pkcs8 = BASE64_STANDARD
+        .decode(key["privateKeyPkcs8"].as_str().expect("privateKeyPkcs8"))
+        .unwrap();
+    p256::ecdsa::SigningKey::from_pkcs8_der(&pkcs8).expect("PKCS#8 P-256 key");
+
+    let (status, _) = http_async(c, "GET", "/passkey/6289999999999".into(), None).await;
+    assert_eq!(status, 404, "an ungated account has no passkey");
+    let nothing_pending = json!({"phone": phone});
+    let (status, body) =
+        http_async(c, "POST", "/passkey/expire".into(), Some(nothing_pending.clone())).await;
+    assert_eq!(status, 404, "nothing to expire: {body}");
+    let (status, body) =
+        http_async(c, "POST", "/passkey/assert".into(), Some(nothing_pending)).await;
+    assert_eq!(status, 404, "no pending options to sign: {body}");
+    let gate = json!({"phone": "6281333300002", "registered": true, "passkey": true});
+    assert_eq!(http_async(c, "POST", "/numbers".into(), Some(gate)).await.0, 200);
+    assert_eq!(
+        http_async(c, "GET", "/passkey/6281333300002".into(), None).await.0,
+        200,
+        "POST /numbers with passkey:true gates the account"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut client = TestClient::start_url(&sim.ws, &dir.path().join("wa.db"), None).await;
+    let qr = client.qr().await;
+    let scan = json!({"qr": qr, "phone": phone, "name": "Test Phone"});
+    let (status, body) = http_async(c, "POST", "/scan".into(), Some(scan)).await;
+    assert_eq!(status, 200, "{body}");
+    let options = client
+        .wait_for("PairPasskeyRequest", EVENT_DEADLINE, |e| match e {
+            Event::PairPasskeyRequest(r) => Some(r.request_options_json.clone()),
+            Event::Connected(_) => panic!("paired without the passkey gate"),
+            _ => None,
+        })
+        .await;
+    let options: Value = serde_json::from_str(&options).unwrap();
+    let (status, key) = http_async(c, "GET", format!("/passkey/{phone}"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(key["options"], options, "GET shows the pending options");
+
+    let bad = json!({"phone": phone, "options": 5});
+    assert_eq!(http_async(c, "POST", "/passkey/assert".into(), Some(bad)).await.0, 400);
+    // Options as a JSON string are accepted too; this one is then unused.
+    let as_string = json!({"phone": phone, "options": options.to_string()});
+    assert_eq!(
+        http_async(c, "POST", "/passkey/assert".into(), Some(as_string)).await.0,
+        200
+    );
+    let (status, assertion) =
+        http_async(c, "POST", "/passkey/assert".into(), Some(json!({"phone": phone}))).await;
+    assert_eq!(status, 200, "{assertion}");
+    assert_eq!(assertion["type"], "public-key");
+    assert_eq!(assertion["id"], key["credentialId"]);
+    assert_eq!(assertion["rawId"], key["credentialId"]);
+    assert_eq!(assertion["response"]["userHandle"], key["userHandle"]);
+    for field in ["clientDataJSON", "authenticatorData", "signature"] {
+        assert!(assertion["response"][field].is_string(), "{assertion}");
+    }
+    client
+        .client
+        .send_passkey_response(whatsapp_rust::passkey::Assertion {
+            assertion_json: assertion.to_string().into_bytes(),
+            credential_id,
+        })
+        .await
+        .expect("assertion accepted");
+    let code = client
+        .wait_for("PairPasskeyConfirmation", EVENT_DEADLINE, |e| match e {
+            Event::PairPasskeyConfirmation(c) => Some(c.code.clone()),
+            _ => None,
+        })
+        .await;
+    let (_, key) = http_async(c, "GET", format!("/passkey/{phone}"), None).await;
+    assert_eq!(key["code"], code.as_str(), "{key}");
+    assert_eq!(key["options"], Value::Null, "the challenge is spent: {key}");
+    client
+        .client
+        .send_passkey_confirmation()
+        .await
+        .expect("confirmation");
+    client.connected(EVENT_DEADLINE).await;
     client.shutdown().await;
 }
 
