@@ -15,7 +15,8 @@ use crate::types::LinkedUser;
 #[pyclass(frozen, get_all, eq, module = "waotp._native")]
 #[derive(Clone, PartialEq, Default)]
 pub(crate) struct Event {
-    /// `qr_updated`, `pairing_code`, `qr_expired`, `connected`,
+    /// `qr_updated`, `pairing_code`, `qr_expired`, `passkey_required`,
+    /// `passkey_confirmation`, `passkey_failed`, `connected`,
     /// `disconnected`, `logged_out`, `stopped`, `session_deleted`,
     /// `message_status`, `otp_sent`, `otp_delivery`, `otp_failed`,
     /// `otp_verified` or `lagged`.
@@ -24,15 +25,21 @@ pub(crate) struct Event {
     session_id: Option<String>,
     /// `qr_updated`: the raw QR payload.
     qr: Option<String>,
-    /// `qr_updated`: when that code expires.
+    /// `qr_updated`, `passkey_required`: when that code or challenge expires.
     expires_at: Option<SystemTime>,
+    /// `passkey_required`: WhatsApp's WebAuthn request options, JSON.
+    options_json: Option<String>,
+    /// `passkey_required`: the console snippet that answers them.
+    snippet: Option<String>,
     /// `qr_updated`: codes issued in this pairing attempt.
     refresh_count: Option<u32>,
-    /// `pairing_code`: the code to type on the phone; `otp_failed`: the error code.
+    /// `pairing_code`: the code to type on the phone; `passkey_confirmation`:
+    /// the code the phone shows; `otp_failed`, `passkey_failed`: the error code.
     code: Option<String>,
     /// `connected`: the linked account.
     user: Option<LinkedUser>,
-    /// Why (`disconnected`, `logged_out`, `stopped`, `otp_failed`, failed deliveries).
+    /// Why (`disconnected`, `logged_out`, `stopped`, `otp_failed`,
+    /// `passkey_failed`, failed deliveries).
     reason: Option<String>,
     /// The WhatsApp message it concerns.
     message_id: Option<String>,
@@ -81,6 +88,8 @@ impl From<waotp::Event> for Event {
             session_id: f.session,
             qr: f.qr,
             expires_at: f.expires_at,
+            options_json: f.options_json,
+            snippet: f.snippet,
             refresh_count: f.refresh_count,
             code: f.code,
             user: f.user.as_ref().map(LinkedUser::from),

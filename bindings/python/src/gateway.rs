@@ -214,6 +214,22 @@ impl Gateway {
         call(py, awaitable, async move { s.pair_code(&phone).await })
     }
 
+    /// Hands in the passkey assertion WhatsApp asked for (state
+    /// `passkey_required`): the JSON the challenge's snippet printed.
+    #[pyo3(signature = (session_id, assertion_json, awaitable=false))]
+    fn submit_passkey_assertion<'py>(
+        &self,
+        py: Python<'py>,
+        session_id: &str,
+        assertion_json: String,
+        awaitable: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let s = self.session(py, session_id)?;
+        call(py, awaitable, async move {
+            s.submit_passkey_assertion(&assertion_json).await
+        })
+    }
+
     /// Waits up to `timeout` seconds for the session to be connected.
     #[pyo3(signature = (session_id, timeout, awaitable=false))]
     fn wait_connected<'py>(

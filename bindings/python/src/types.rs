@@ -58,8 +58,8 @@ impl From<&waotp::LinkedUser> for LinkedUser {
 pub(crate) struct SessionStatus {
     /// Session id.
     session_id: String,
-    /// `starting`, `awaiting_scan`, `connecting`, `connected`,
-    /// `reconnecting`, `logged_out`, `qr_expired` or `stopped`.
+    /// `starting`, `awaiting_scan`, `passkey_required`, `connecting`,
+    /// `connected`, `reconnecting`, `logged_out`, `qr_expired` or `stopped`.
     state: String,
     /// Whether the session can send right now.
     is_connected: bool,
@@ -73,6 +73,9 @@ pub(crate) struct SessionStatus {
     qr_refresh_count: u32,
     /// Why the session is in this state (logged out, stopped, …).
     reason: Option<String>,
+    /// In state `passkey_required`: what WhatsApp asks for and the console
+    /// snippet that answers it; else `None`.
+    passkey: Option<PasskeyChallenge>,
 }
 repr_of!(
     SessionStatus,
@@ -81,7 +84,8 @@ repr_of!(
     "is_connected",
     "user",
     "since",
-    "reason"
+    "reason",
+    "passkey"
 );
 
 impl From<waotp::SessionStatus> for SessionStatus {
@@ -95,6 +99,44 @@ impl From<waotp::SessionStatus> for SessionStatus {
             last_seen: s.last_seen,
             qr_refresh_count: s.qr_refresh_count,
             reason: s.reason,
+            passkey: s.passkey.map(PasskeyChallenge::from),
+        }
+    }
+}
+
+/// The passkey (WebAuthn) check WhatsApp asks for before it completes a
+/// link: run `snippet` in the console of a `https://web.whatsapp.com` tab and
+/// hand what it prints to `submit_passkey_assertion`.
+#[pyclass(frozen, get_all, eq, module = "waotp._native")]
+#[derive(Clone, PartialEq)]
+pub(crate) struct PasskeyChallenge {
+    /// The server's `PublicKeyCredentialRequestOptions`, verbatim JSON.
+    options_json: String,
+    /// When WhatsApp stops accepting an answer.
+    expires_at: SystemTime,
+    /// JavaScript for the console of a `https://web.whatsapp.com` tab: it
+    /// calls `navigator.credentials.get` with the options and prints the
+    /// assertion JSON.
+    snippet: String,
+    /// The code WhatsApp derived for this link (`XXXX-XXXX`), once it has
+    /// one; the phone shows the same code.
+    confirmation_code: Option<String>,
+}
+// The snippet is long and says nothing the options do not: left out.
+repr_of!(
+    PasskeyChallenge,
+    "options_json",
+    "expires_at",
+    "confirmation_code"
+);
+
+impl From<waotp::PasskeyChallenge> for PasskeyChallenge {
+    fn from(c: waotp::PasskeyChallenge) -> Self {
+        PasskeyChallenge {
+            options_json: c.options_json,
+            expires_at: c.expires_at,
+            snippet: c.snippet,
+            confirmation_code: c.confirmation_code,
         }
     }
 }

@@ -72,8 +72,29 @@ class Simulator:
         except urllib.error.HTTPError as e:
             raise RuntimeError(f"{method} {path}: {e.code} {e.read().decode(errors='replace')}") from e
 
-    def add_number(self, phone: str, registered: bool = True) -> None:
-        self.call("POST", "/numbers", {"phone": phone, "registered": registered})
+    def add_number(self, phone: str, registered: bool = True, passkey: bool = False) -> None:
+        """Adds account `phone`; `passkey=True` gates its linking behind a passkey."""
+        body: Dict[str, Any] = {"phone": phone, "registered": registered}
+        if passkey:
+            body["passkey"] = True
+        self.call("POST", "/numbers", body)
+
+    def passkey_assertion(self, phone: str, **overrides: Any) -> Dict[str, Any]:
+        """What the console snippet would print for `phone`'s pending
+        challenge, signed by its passkey; `overrides` (`corruptSignature`,
+        `rpId`, `challenge`, `origin`, `userVerified`, `options`) make it
+        wrong in one chosen way."""
+        assertion: Dict[str, Any] = self.call("POST", "/passkey/assert", {"phone": phone, **overrides})
+        return assertion
+
+    def passkey(self, phone: str) -> Dict[str, Any]:
+        """`phone`'s passkey, its pending options and the phone's code."""
+        info: Dict[str, Any] = self.call("GET", f"/passkey/{phone}")
+        return info
+
+    def expire_passkey(self, phone: str) -> None:
+        """Makes `phone`'s pending challenge stale."""
+        self.call("POST", "/passkey/expire", {"phone": phone})
 
     def scan(self, qr: str, phone: str, name: str = "Test Phone") -> None:
         self.call("POST", "/scan", {"qr": qr, "phone": phone, "name": name})

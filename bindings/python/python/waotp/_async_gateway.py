@@ -167,6 +167,15 @@ class AsyncGateway:
         """The pairing code to type on ``phone``."""
         return await self._native.pair_code(session_id, phone, True)
 
+    async def submit_passkey_assertion(self, session_id: str, assertion_json: str) -> None:
+        """Hands in the passkey assertion WhatsApp asked for (state
+        ``passkey_required``): the JSON the challenge's snippet printed (see
+        :meth:`Gateway.submit_passkey_assertion`). Raises
+        :class:`~waotp.errors.InvalidArgument`,
+        :class:`~waotp.errors.PasskeyRejected` or
+        :class:`~waotp.errors.PasskeyExpired`."""
+        await self._native.submit_passkey_assertion(session_id, assertion_json, True)
+
     async def wait_connected(self, session_id: str, timeout: Seconds = 120) -> SessionStatus:
         """Waits up to ``timeout`` for the session to be connected."""
         return await self._native.wait_connected(session_id, seconds(timeout), True)

@@ -179,6 +179,28 @@ class Gateway:
         """Links by pairing code instead of QR: the 8 characters to type on ``phone``."""
         return self._native.pair_code(session_id, phone)
 
+    def submit_passkey_assertion(self, session_id: str, assertion_json: str) -> None:
+        """Hands in the passkey assertion WhatsApp asked for.
+
+        Some accounts need a passkey (WebAuthn) check before a link completes:
+        after the scan or the typed pairing code the session goes to state
+        ``passkey_required`` and :attr:`SessionStatus.passkey` (also the
+        ``passkey_required`` event) carries a ``snippet``. Run it in the
+        console of a ``https://web.whatsapp.com`` tab and pass what it prints
+        here. Returns once WhatsApp accepted it; the link then completes by
+        itself (:meth:`wait_connected`).
+
+        Raises:
+            InvalidArgument: the JSON is malformed, or the session is not
+                waiting for a passkey.
+            PasskeyRejected: WhatsApp refused the assertion.
+            PasskeyExpired: the challenge ran out.
+
+        After a refusal or expiry the session starts linking again (fresh QR
+        codes). Works from any process sharing the ``data_dir``.
+        """
+        self._native.submit_passkey_assertion(session_id, assertion_json)
+
     def wait_connected(self, session_id: str, timeout: Seconds = 120) -> SessionStatus:
         """Waits up to ``timeout`` for the session to be connected."""
         return self._native.wait_connected(session_id, seconds(timeout))

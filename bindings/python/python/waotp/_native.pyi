@@ -19,13 +19,36 @@ class LinkedUser:
     @property
     def name(self) -> Optional[str]: ...
 
+class PasskeyChallenge:
+    """The passkey (WebAuthn) check WhatsApp asks for before it completes a
+    link: run ``snippet`` in the console of a ``https://web.whatsapp.com``
+    tab and hand what it prints to ``submit_passkey_assertion``."""
+
+    @property
+    def options_json(self) -> str:
+        """The server's ``PublicKeyCredentialRequestOptions``, verbatim JSON."""
+    @property
+    def expires_at(self) -> datetime:
+        """When WhatsApp stops accepting an answer."""
+    @property
+    def snippet(self) -> str:
+        """JavaScript that calls ``navigator.credentials.get`` with the
+        options and prints the assertion JSON."""
+    @property
+    def confirmation_code(self) -> Optional[str]:
+        """The code WhatsApp derived for this link (``XXXX-XXXX``), once it
+        has one; the phone shows the same code."""
+
 class SessionStatus:
     """A snapshot of a session."""
 
     @property
     def session_id(self) -> str: ...
     @property
-    def state(self) -> str: ...
+    def state(self) -> str:
+        """``starting``, ``awaiting_scan``, ``passkey_required``,
+        ``connecting``, ``connected``, ``reconnecting``, ``logged_out``,
+        ``qr_expired`` or ``stopped``."""
     @property
     def is_connected(self) -> bool: ...
     @property
@@ -38,6 +61,9 @@ class SessionStatus:
     def qr_refresh_count(self) -> int: ...
     @property
     def reason(self) -> Optional[str]: ...
+    @property
+    def passkey(self) -> Optional[PasskeyChallenge]:
+        """In state ``passkey_required``: what WhatsApp asks for; else ``None``."""
 
 class QrCode:
     """A pairing QR code and its renderings."""
@@ -236,17 +262,32 @@ class Event:
     """Something that happened; attributes the kind has not are ``None``."""
 
     @property
-    def type(self) -> str: ...
+    def type(self) -> str:
+        """``qr_updated``, ``pairing_code``, ``qr_expired``,
+        ``passkey_required``, ``passkey_confirmation``, ``passkey_failed``,
+        ``connected``, ``disconnected``, ``logged_out``, ``stopped``,
+        ``session_deleted``, ``message_status``, ``otp_sent``,
+        ``otp_delivery``, ``otp_failed``, ``otp_verified`` or ``lagged``."""
     @property
     def session_id(self) -> Optional[str]: ...
     @property
     def qr(self) -> Optional[str]: ...
     @property
-    def expires_at(self) -> Optional[datetime]: ...
+    def expires_at(self) -> Optional[datetime]:
+        """``qr_updated``, ``passkey_required``: when that code or challenge expires."""
+    @property
+    def options_json(self) -> Optional[str]:
+        """``passkey_required``: WhatsApp's WebAuthn request options, JSON."""
+    @property
+    def snippet(self) -> Optional[str]:
+        """``passkey_required``: the console snippet that answers them."""
     @property
     def refresh_count(self) -> Optional[int]: ...
     @property
-    def code(self) -> Optional[str]: ...
+    def code(self) -> Optional[str]:
+        """``pairing_code``: the code to type on the phone;
+        ``passkey_confirmation``: the code the phone shows; ``otp_failed``,
+        ``passkey_failed``: the error code."""
     @property
     def user(self) -> Optional[LinkedUser]: ...
     @property
@@ -343,6 +384,14 @@ class Gateway:
     def pair_code(self, session_id: str, phone: str, awaitable: Literal[False] = False) -> str: ...
     @overload
     def pair_code(self, session_id: str, phone: str, awaitable: Literal[True]) -> Awaitable[str]: ...
+    @overload
+    def submit_passkey_assertion(
+        self, session_id: str, assertion_json: str, awaitable: Literal[False] = False
+    ) -> None: ...
+    @overload
+    def submit_passkey_assertion(
+        self, session_id: str, assertion_json: str, awaitable: Literal[True]
+    ) -> Awaitable[None]: ...
     @overload
     def wait_connected(self, session_id: str, timeout: float, awaitable: Literal[False] = False) -> SessionStatus: ...
     @overload

@@ -35,6 +35,8 @@ __all__ = [
     "IoError",
     "Closed",
     "SandboxOnly",
+    "PasskeyRejected",
+    "PasskeyExpired",
     "AfterFork",
     "RuntimeFailure",
 ]
@@ -219,6 +221,21 @@ class SandboxOnly(WaotpError):
     code = "SANDBOX_ONLY"
 
 
+class PasskeyRejected(WaotpError):
+    """WhatsApp refused the passkey assertion (a wrong signature, another
+    site's or another challenge's assertion, user verification missing).
+    The session starts linking again: a fresh QR code follows."""
+
+    code = "PASSKEY_REJECTED"
+
+
+class PasskeyExpired(WaotpError):
+    """The passkey challenge ran out before an accepted assertion arrived.
+    The session starts linking again: a fresh QR code follows."""
+
+    code = "PASSKEY_EXPIRED"
+
+
 class AfterFork(WaotpError):
     """waotp was used before ``fork()``; its threads do not exist in the child.
 
@@ -260,6 +277,8 @@ _BY_CODE: Dict[str, Type[WaotpError]] = {
         IoError,
         Closed,
         SandboxOnly,
+        PasskeyRejected,
+        PasskeyExpired,
         AfterFork,
         RuntimeFailure,
     )
