@@ -97,6 +97,21 @@ async fn run(args: Args) -> waotp::Result<()> {
                         .unwrap_or_default();
                     show_qr(&qr, &rendered);
                 }
+                Some(Event::PasskeyRequired {
+                    session: s,
+                    snippet,
+                    ..
+                }) if s == args.session => {
+                    answer_passkey(&session, &snippet).await?;
+                }
+                Some(Event::PasskeyConfirmation { session: s, code }) if s == args.session => {
+                    println!("WhatsApp accepted the passkey; the phone shows {code}.");
+                }
+                Some(Event::PasskeyFailed {
+                    session: s, reason, ..
+                }) if s == args.session => {
+                    println!("The passkey step failed ({reason}); scan the new QR code.");
+                }
                 Some(Event::Connected { session: s, .. }) if s == args.session => break,
                 Some(Event::QrExpired { session: s }) if s == args.session => {
                     return Err(waotp::Error::Timeout(
@@ -182,17 +197,10 @@ async fn send_and_verify_otp(gateway: &Gateway, args: &Args, to: &str) -> waotp:
     loop {
         print!("Enter the code: ");
         let _ = std::io::stdout().flush();
-        // Reading stdin blocks; keep it off the async workers.
-        let line = tokio::task::spawn_blocking(|| {
-            let mut line = String::new();
-            std::io::stdin().read_line(&mut line).map(|n| (n, line))
-        })
-        .await
-        .map_err(|e| waotp::Error::InvalidArgument(format!("reading stdin: {e}")))??;
-        if line.0 == 0 {
+        let Some(code) = read_line().await? else {
             return Err(waotp::Error::InvalidArgument("no code entered".into()));
-        }
-        match gateway.verify_otp(to, line.1.trim()).await? {
+        };
+        match gateway.verify_otp(to, &code).await? {
             waotp::VerifyOutcome::Approved => {
                 println!("Verified: approved");
                 return Ok(());
@@ -209,6 +217,38 @@ async fn send_and_verify_otp(gateway: &Gateway, args: &Args, to: &str) -> waotp:
             }
         }
     }
+}
+
+/// Shows the operator how to answer WhatsApp's passkey request and hands
+/// the answer in (see the README, "Accounts that ask for a passkey").
+async fn answer_passkey(session: &waotp::Session, snippet: &str) -> waotp::Result<()> {
+    println!("WhatsApp asks for this account's passkey before it links the device.");
+    println!("Open https://web.whatsapp.com in a browser that has the passkey, open the");
+    println!("console (F12 → Console), paste the snippet below, then paste the line it prints here.");
+    println!("{snippet}");
+    print!("Passkey result: ");
+    let _ = std::io::stdout().flush();
+    let Some(assertion) = read_line().await? else {
+        return Err(waotp::Error::InvalidArgument("no passkey result entered".into()));
+    };
+    match session.submit_passkey_assertion(&assertion).await {
+        Ok(()) => println!("Passkey sent; finishing the link."),
+        // The session links again by itself after a refusal: show the new QR.
+        Err(e) => println!("The passkey was not accepted ({}): {e}", e.code()),
+    }
+    Ok(())
+}
+
+/// One line from stdin, trimmed; `None` at the end of input.
+async fn read_line() -> waotp::Result<Option<String>> {
+    // Reading stdin blocks; keep it off the async workers.
+    let (n, line) = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map(|n| (n, line))
+    })
+    .await
+    .map_err(|e| waotp::Error::InvalidArgument(format!("reading stdin: {e}")))??;
+    Ok((n > 0).then(|| line.trim().to_owned()))
 }
 
 fn show_qr(raw: &str, rendered: &str) {

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedReceiver;
-use waotp_sim::{SimConfig, Simulator};
+use waotp_sim::{AssertionTweaks, SimConfig, Simulator};
 
 fn example_binary(name: &str) -> PathBuf {
     // target/<profile>/deps/quickstart-<hash> → target/<profile>/examples/<name>
@@ -183,4 +183,54 @@ async fn quickstart_otp_sends_a_code_and_verifies_what_is_typed() {
         "the wrong code was counted:\n{text}"
     );
     assert!(text.contains("Verified: approved"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quickstart_walks_the_operator_through_a_passkey() {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let own = "6281111110022";
+    sim.add_number(own, true);
+    sim.require_passkey(own);
+    sim.add_number("6281234567890", true);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut quickstart, mut rx) = spawn_quickstart(
+        &sim,
+        dir.path(),
+        &["--session", "gated", "--to", "081234567890"],
+    );
+
+    let deadline = tokio::time::Instant::now() + RUN_DEADLINE;
+    let mut output = Vec::new();
+    let mut scanned = false;
+    let mut answered = false;
+    while let Some(line) = next_line(&mut rx, deadline, &output).await {
+        if let Some(qr) = line.strip_prefix("QR ")
+            && !scanned
+        {
+            sim.scan(qr, own, "Gated Phone").await.expect("scan");
+            scanned = true;
+        }
+        // The snippet's last line: the operator now pastes what it printed.
+        if line.trim() == "})();" && !answered {
+            let options = sim
+                .pending_passkey_options(own)
+                .expect("the phone's side waits for a passkey");
+            let assertion = sim
+                .sign_passkey_assertion(own, &options, &AssertionTweaks::default())
+                .unwrap();
+            let stdin = quickstart.0.stdin.as_mut().unwrap();
+            writeln!(stdin, "{assertion}").unwrap();
+            answered = true;
+        }
+        output.push(line);
+    }
+    let status = quickstart.0.wait().unwrap();
+    let text = output.join("\n");
+    assert!(status.success(), "quickstart failed:\n{text}");
+    assert!(answered, "quickstart never showed the passkey snippet:\n{text}");
+    assert!(text.contains("navigator.credentials.get"), "{text}");
+    let code = sim.passkey_code(own).expect("the phone's code");
+    assert!(text.contains(&format!("the phone shows {code}")), "{text}");
+    assert!(text.contains(&format!("Connected as +{own}")), "{text}");
+    assert_eq!(sim.inbox("6281234567890").len(), 1);
 }
