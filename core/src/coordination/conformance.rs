@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{Command, Coordination, Lease, Outcome, Request, SharedStatus, Submitted};
+use super::{Command, Coordination, Lease, OutboxKey, Outcome, Request, SharedStatus, Submitted};
 use crate::error::Error;
 use crate::model::DeliveryStatus;
 use crate::model::{SessionId, SessionStatus};
@@ -30,6 +30,21 @@ pub(crate) async fn run_all<C: Coordination>(a: &Arc<C>, b: &Arc<C>) {
     a_failed_request_is_queued_again_under_its_idempotency_key(a).await;
     only_unclaimed_requests_can_be_withdrawn(a).await;
     statuses_and_deliveries_are_shared_and_forget_clears_the_session(a, b).await;
+}
+
+/// The outbox key every handle of a test shares (as every process of a
+/// deployment derives the same one from its OTP secret).
+pub(crate) fn test_key() -> OutboxKey {
+    OutboxKey::derive(&[42; 32])
+}
+
+/// `request` as it reads back once finished: without its payload.
+fn erased(request: &Request) -> Request {
+    let mut r = request.clone();
+    if let Some(p) = r.command.payload_mut() {
+        p.clear();
+    }
+    r
 }
 
 /// A send of "hi" to one recipient, as the gateway queues it.
@@ -109,7 +124,7 @@ async fn a_follower_submits_the_owner_claims_and_the_follower_reads_the_outcome<
         .expect("answered in time");
     outcome.into_result::<()>().unwrap();
     let (claimed, lease) = drain.await.unwrap();
-    assert_eq!(claimed, vec![request.clone()]);
+    assert_eq!(claimed, vec![request.clone()], "claimed with its payload");
     assert_eq!(
         follower.message("3EB0A").await.unwrap().unwrap().status,
         DeliveryStatus::Pending
@@ -119,8 +134,8 @@ async fn a_follower_submits_the_owner_claims_and_the_follower_reads_the_outcome<
             .submit(&send(&s, Some("k1"), "3EB0B"), None)
             .await
             .unwrap(),
-        Submitted::AlreadyDone(request),
-        "the same key again queues nothing new"
+        Submitted::AlreadyDone(erased(&request)),
+        "the same key again queues nothing new; the finished request has no payload left"
     );
     drop(lease);
     lease_within(follower.as_ref(), &s, SOON, "a released lease is free").await;
@@ -245,9 +260,14 @@ async fn a_failed_request_is_queued_again_under_its_idempotency_key<C: Coordinat
     let claimed = c.claim(&s, &lease, Duration::ZERO).await.unwrap();
     let failed = Outcome::of::<()>(&Err(Error::SendFailed("no route".into())));
     c.finish(&claimed[0], &lease, &failed).await.unwrap();
+    // The failure erased the payload; the retry brings its own.
+    let mut retry = send(&s, Some("k"), "3EB16");
+    if let Command::SendText { text, .. } = &mut retry.command {
+        *text = "hi again".into();
+    }
     assert_eq!(
-        c.submit(&send(&s, Some("k"), "3EB16"), None).await.unwrap(),
-        Submitted::Pending(request.clone()),
+        c.submit(&retry, None).await.unwrap(),
+        Submitted::Pending(erased(&request)),
         "a failed request comes back under its own message id"
     );
     assert_eq!(
@@ -257,16 +277,21 @@ async fn a_failed_request_is_queued_again_under_its_idempotency_key<C: Coordinat
         None,
         "queued again: no outcome yet"
     );
+    let mut resent = request.clone();
+    if let Command::SendText { text, .. } = &mut resent.command {
+        *text = "hi again".into();
+    }
     assert_eq!(
         c.claim(&s, &lease, Duration::ZERO).await.unwrap(),
-        vec![request.clone()]
+        vec![resent.clone()],
+        "the earlier id and message id, with the retry's payload"
     );
-    c.finish(&request, &lease, &Outcome::of(&Ok(())))
+    c.finish(&resent, &lease, &Outcome::of(&Ok(())))
         .await
         .unwrap();
     assert_eq!(
         c.submit(&send(&s, Some("k"), "3EB17"), None).await.unwrap(),
-        Submitted::AlreadyDone(request)
+        Submitted::AlreadyDone(erased(&request))
     );
 }
 

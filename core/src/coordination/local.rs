@@ -5,6 +5,10 @@
 //! The database runs in WAL mode: a process killed mid-way loses nothing it
 //! committed, and readers never wait for the writer. Each call is one short
 //! transaction on a local file, run inline.
+//!
+//! A request's payload (a message's text) is only ever in the `payload`
+//! column, sealed (see [`super::sealed`]), and set to NULL when the request
+//! finishes; with `secure_delete` on, SQLite overwrites what it frees.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -25,7 +29,7 @@ use crate::platform::sync::lock;
 
 use super::file_lease::{self, FileLock};
 use super::wake::{self, WakeServer, Wakeups};
-use super::{Command, Coordination, Lease, Outcome, Request, SharedStatus, Submitted};
+use super::{Command, Coordination, Lease, OutboxKey, Outcome, Request, SharedStatus, Submitted};
 
 /// File name of the shared database inside a data dir.
 /// How often a follower tries a free lease: well inside the 5 s failover bound.
@@ -44,7 +48,8 @@ const RETENTION_MS: u64 = 24 * 3600 * 1000;
 /// How often finished requests past retention are removed.
 const CLEANUP_EVERY_MS: u64 = 60 * 1000;
 
-const SCHEMA_VERSION: i64 = 1;
+/// 2: the `payload` column (sealed); requests' JSON no longer holds the text.
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS lease (
@@ -55,7 +60,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     id              TEXT PRIMARY KEY NOT NULL,
     session_id      TEXT NOT NULL,
     idempotency_key TEXT,
-    request         TEXT NOT NULL,
+    request         TEXT NOT NULL,   -- JSON without the payload
+    payload         TEXT,            -- sealed payload; NULL once done
     state           TEXT NOT NULL,   -- queued | claimed | done
     claimed_by      INTEGER,         -- lease token of the owner that claimed it
     outcome         TEXT,
@@ -95,6 +101,7 @@ pub(crate) struct LocalCoordination {
     /// The sessions this process owns, with their wake-ups.
     owned: Arc<Mutex<HashMap<SessionId, Arc<Wakeups>>>>,
     last_cleanup_ms: AtomicU64,
+    key: OutboxKey,
 }
 
 /// What a local lease holds. Fields drop in order: the socket goes before
@@ -114,17 +121,20 @@ impl Drop for LocalHolder {
 }
 
 impl LocalCoordination {
-    /// Opens (or creates) `data_dir/shared.db`, mode 0600.
-    pub(crate) fn open(data_dir: &Path) -> Result<Self> {
+    /// Opens (or creates) `data_dir/shared.db`, mode 0600; payloads are
+    /// sealed with `key`.
+    pub(crate) fn open(data_dir: &Path, key: OutboxKey) -> Result<Self> {
         let path = layout::shared_db(data_dir);
         crate::platform::files::create_private_file(&path)?;
-        let conn = Connection::open(&path)?;
+        let mut conn = Connection::open(&path)?;
         crate::platform::sqlite::prepare_shared_db(&conn, &path, SCHEMA, SCHEMA_VERSION)?;
+        upgrade_from_v1(&mut conn)?;
         Ok(LocalCoordination {
             db: Mutex::new(conn),
             data_dir: data_dir.to_path_buf(),
             owned: Arc::default(),
             last_cleanup_ms: AtomicU64::new(0),
+            key,
         })
     }
 
@@ -207,8 +217,8 @@ impl Coordination for LocalCoordination {
                     .execute(params![id, now])?;
                 } else {
                     tx.prepare_cached(
-                        "UPDATE outbox SET state = 'done', outcome = ?2, updated_at_ms = ?3 \
-                         WHERE id = ?1",
+                        "UPDATE outbox SET state = 'done', outcome = ?2, payload = NULL, \
+                         updated_at_ms = ?3 WHERE id = ?1",
                     )?
                     .execute(params![
                         id,
@@ -269,20 +279,23 @@ impl Coordination for LocalCoordination {
                     Some(o) => Outcome::from_json(o)?.is_failed(),
                     None => false,
                 };
-                let answer = if state != "done" {
-                    Submitted::Pending(earlier)
-                } else if failed {
-                    // Sent again under the same message id: the recipient
-                    // still gets one message.
-                    tx.prepare_cached(
+                let answer =
+                    if state != "done" {
+                        Submitted::Pending(earlier)
+                    } else if failed {
+                        // Sent again under the same message id: the recipient
+                        // still gets one message. Its payload was erased when it
+                        // failed; this call's takes its place.
+                        tx.prepare_cached(
                         "UPDATE outbox SET state = 'queued', claimed_by = NULL, outcome = NULL, \
-                         delivery = NULL, delivery_reason = NULL, updated_at_ms = ?2 WHERE id = ?1",
+                         delivery = NULL, delivery_reason = NULL, payload = ?3, updated_at_ms = ?2 \
+                         WHERE id = ?1",
                     )?
-                    .execute(params![id, now])?;
-                    Submitted::Pending(earlier)
-                } else {
-                    Submitted::AlreadyDone(earlier)
-                };
+                    .execute(params![id, now, request.sealed_payload(&self.key)?])?;
+                        Submitted::Pending(earlier)
+                    } else {
+                        Submitted::AlreadyDone(earlier)
+                    };
                 tx.commit()?;
                 return Ok(answer);
             }
@@ -292,9 +305,9 @@ impl Coordination for LocalCoordination {
             None => ("queued", None),
         };
         tx.prepare_cached(
-            "INSERT INTO outbox (id, session_id, idempotency_key, request, state, claimed_by, \
-             message_id, recipient, created_at_ms, updated_at_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+            "INSERT INTO outbox (id, session_id, idempotency_key, request, payload, state, \
+             claimed_by, message_id, recipient, created_at_ms, updated_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?10, ?5, ?6, ?7, ?8, ?9, ?9)",
         )?
         .execute(params![
             request.id,
@@ -306,6 +319,7 @@ impl Coordination for LocalCoordination {
             request.message_id(),
             request.recipient(),
             now,
+            request.sealed_payload(&self.key)?,
         ])?;
         tx.commit()?;
         Ok(Submitted::Queued)
@@ -367,7 +381,7 @@ impl Coordination for LocalCoordination {
     ) -> Result<Vec<Request>> {
         let now = now_ms();
         self.maybe_cleanup(now);
-        let claimed = claim_queued(&mut self.db(), session, lease.token)?;
+        let claimed = claim_queued(&mut self.db(), session, lease.token, &self.key)?;
         if !claimed.is_empty() {
             return Ok(claimed);
         }
@@ -385,7 +399,7 @@ impl Coordination for LocalCoordination {
         } else {
             tokio::time::sleep(wait).await;
         }
-        claim_queued(&mut self.db(), session, lease.token)
+        claim_queued(&mut self.db(), session, lease.token, &self.key)
     }
 
     async fn finish(&self, request: &Request, lease: &Lease, outcome: &Outcome) -> Result<()> {
@@ -397,7 +411,10 @@ impl Coordination for LocalCoordination {
         // successor, which took the request back and carries it out again.
         self.db()
             .prepare_cached(
-                "UPDATE outbox SET state = 'done', outcome = ?2, updated_at_ms = ?3, \
+                // json_remove: a request queued before payloads were
+                // sealed carries its text in the JSON (schema 1).
+                "UPDATE outbox SET state = 'done', outcome = ?2, payload = NULL, updated_at_ms = ?3, \
+                 request = json_remove(request, '$.command.text', '$.command.assertion'), \
                  delivery = CASE WHEN ?5 THEN COALESCE(delivery, 'pending') ELSE delivery END \
                  WHERE id = ?1 AND state = 'claimed' AND claimed_by = ?4",
             )?
@@ -504,21 +521,28 @@ impl Coordination for LocalCoordination {
 }
 
 /// Claims up to a batch of the session's queued requests, oldest first.
-fn claim_queued(db: &mut Connection, session: &SessionId, token: u64) -> Result<Vec<Request>> {
+fn claim_queued(
+    db: &mut Connection,
+    session: &SessionId,
+    token: u64,
+    key: &OutboxKey,
+) -> Result<Vec<Request>> {
     let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let rows: Vec<(String, String)> = tx
+    let rows: Vec<(String, String, Option<String>)> = tx
         .prepare_cached(
             // 32 requests per claim. A literal: SQLite re-prepares a
             // statement whose LIMIT is a bound parameter on every run.
-            "SELECT id, request FROM outbox WHERE session_id = ?1 AND state = 'queued' \
+            "SELECT id, request, payload FROM outbox WHERE session_id = ?1 AND state = 'queued' \
              ORDER BY created_at_ms LIMIT 32",
         )?
-        .query_map(params![session.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map(params![session.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
         .collect::<rusqlite::Result<_>>()?;
     let mut claimed = Vec::with_capacity(rows.len());
     let now = sql_ms(now_ms());
-    for (id, text) in rows {
-        match Request::from_json(&text) {
+    for (id, text, payload) in rows {
+        match Request::from_stored(&text, payload.as_deref(), key) {
             Ok(request) => {
                 tx.prepare_cached(
                     "UPDATE outbox SET state = 'claimed', claimed_by = ?2, updated_at_ms = ?3 \
@@ -528,10 +552,12 @@ fn claim_queued(db: &mut Connection, session: &SessionId, token: u64) -> Result<
                 claimed.push(request);
             }
             Err(e) => {
-                // A row no waotp could have written: answer it instead of retrying forever.
+                // A row no waotp could have written (or sealed under
+                // another OTP secret): answered instead of retried forever.
                 let outcome = Outcome::of::<()>(&Err(e));
                 tx.prepare_cached(
-                    "UPDATE outbox SET state = 'done', outcome = ?2, updated_at_ms = ?3 WHERE id = ?1",
+                    "UPDATE outbox SET state = 'done', outcome = ?2, payload = NULL, \
+                     updated_at_ms = ?3 WHERE id = ?1",
                 )?
                 .execute(params![id, outcome.to_json()?, now])?;
             }
@@ -539,6 +565,28 @@ fn claim_queued(db: &mut Connection, session: &SessionId, token: u64) -> Result<
     }
     tx.commit()?;
     Ok(claimed)
+}
+
+/// A `shared.db` of schema 1 kept each request's text in its JSON: the
+/// `payload` column is added, and the text of finished requests is erased.
+/// (Queued ones keep theirs until they finish; they still read.) In one
+/// write transaction, so two processes opening the file at once do it once.
+fn upgrade_from_v1(conn: &mut Connection) -> Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let has_payload: bool = tx.query_row(
+        "SELECT count(*) FROM pragma_table_info('outbox') WHERE name = 'payload'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !has_payload {
+        tx.execute_batch(
+            "ALTER TABLE outbox ADD COLUMN payload TEXT;
+             UPDATE outbox SET request = json_remove(request, '$.command.text', '$.command.assertion')
+             WHERE state = 'done';",
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -555,8 +603,119 @@ mod tests {
         .unwrap();
         // Two handles on one data dir: as two processes, each with its own
         // file locks and database connection.
-        let a = Arc::new(LocalCoordination::open(dir.path()).unwrap());
-        let b = Arc::new(LocalCoordination::open(dir.path()).unwrap());
+        let key = conformance::test_key();
+        let a = Arc::new(LocalCoordination::open(dir.path(), key.clone()).unwrap());
+        let b = Arc::new(LocalCoordination::open(dir.path(), key).unwrap());
         conformance::run_all(&a, &b).await;
+    }
+
+    /// A data dir as the gateway lays it out (the leases live in `sessions/`).
+    fn data_dir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        crate::platform::files::create_private_dir(&layout::sessions_dir(dir.path())).unwrap();
+        dir
+    }
+
+    fn row(dir: &Path, id: &str) -> (String, Option<String>) {
+        Connection::open(layout::shared_db(dir))
+            .unwrap()
+            .query_row(
+                "SELECT request, payload FROM outbox WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn payloads_are_sealed_in_the_row_and_erased_when_done() {
+        let dir = data_dir();
+        let c = LocalCoordination::open(dir.path(), conformance::test_key()).unwrap();
+        let s = SessionId::parse("sealed").unwrap();
+        let lease = c.try_lease(&s).await.unwrap().unwrap();
+        let request = conformance::send(&s, None, "3EB20");
+        c.submit(&request, None).await.unwrap();
+        let (json, payload) = row(dir.path(), &request.id);
+        assert!(!json.contains("\"hi\""), "{json}");
+        let payload = payload.expect("a queued request has its payload");
+        assert!(
+            payload.starts_with("v1.") && !payload.contains("hi"),
+            "{payload}"
+        );
+        let claimed = c.claim(&s, &lease, Duration::ZERO).await.unwrap();
+        assert_eq!(claimed, vec![request.clone()], "opened for the owner");
+        c.finish(&claimed[0], &lease, &Outcome::of(&Ok(())))
+            .await
+            .unwrap();
+        assert_eq!(row(dir.path(), &request.id).1, None, "erased when done");
+    }
+
+    #[tokio::test]
+    async fn a_payload_sealed_under_another_secret_is_answered_not_sent() {
+        let dir = data_dir();
+        let other_key = OutboxKey::derive(&[9; 32]);
+        let sender = LocalCoordination::open(dir.path(), other_key).unwrap();
+        let owner = LocalCoordination::open(dir.path(), conformance::test_key()).unwrap();
+        let s = SessionId::parse("mismatch").unwrap();
+        let lease = owner.try_lease(&s).await.unwrap().unwrap();
+        let request = conformance::send(&s, None, "3EB21");
+        sender.submit(&request, None).await.unwrap();
+        assert!(
+            owner
+                .claim(&s, &lease, Duration::ZERO)
+                .await
+                .unwrap()
+                .is_empty(),
+            "nothing to carry out"
+        );
+        let e = sender
+            .wait_outcome(&s, &request.id, Duration::ZERO)
+            .await
+            .unwrap()
+            .expect("answered at once")
+            .into_result::<()>()
+            .unwrap_err();
+        assert_eq!(e.code(), "STORE_ERROR");
+        assert!(e.to_string().contains("another OTP secret"), "{e}");
+        assert_eq!(row(dir.path(), &request.id).1, None);
+    }
+
+    #[test]
+    fn a_v1_database_gets_the_payload_column_and_loses_finished_texts() {
+        let dir = data_dir();
+        {
+            let conn = Connection::open(layout::shared_db(dir.path())).unwrap();
+            let v1 = SCHEMA.replace(
+                "    payload         TEXT,            -- sealed payload; NULL once done\n",
+                "",
+            );
+            assert_ne!(v1, SCHEMA);
+            conn.execute_batch(&v1).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            for (id, state) in [("q", "queued"), ("d", "done")] {
+                let json = format!(
+                    r#"{{"id":"{id}","session":"old","idempotency_key":null,"command":{{"op":"send_text","to":"628111","text":"Your code is 123456","message_id":"3EB{id}"}}}}"#
+                );
+                conn.execute(
+                    "INSERT INTO outbox (id, session_id, request, state, created_at_ms, updated_at_ms) \
+                     VALUES (?1, 'old', ?2, ?3, 0, 0)",
+                    params![id, json, state],
+                )
+                .unwrap();
+            }
+        }
+        let c = LocalCoordination::open(dir.path(), conformance::test_key()).unwrap();
+        let (done, _) = row(dir.path(), "d");
+        assert!(!done.contains("123456"), "{done}");
+        // A queued v1 request still goes out with its text.
+        let queued = claim_queued(
+            &mut c.db(),
+            &SessionId::parse("old").unwrap(),
+            1,
+            &conformance::test_key(),
+        )
+        .unwrap();
+        assert_eq!(queued.len(), 1);
+        assert_eq!(queued[0].command.payload(), Some("Your code is 123456"));
     }
 }

@@ -35,6 +35,7 @@ pub(crate) mod local;
 pub(crate) mod redis;
 
 mod requests;
+mod sealed;
 mod shared_status;
 mod wake;
 mod wire_error;
@@ -51,6 +52,7 @@ use crate::model::MessageRecord;
 use crate::model::SessionId;
 
 pub(crate) use requests::{Command, Outcome, Request, Submitted};
+pub(crate) use sealed::OutboxKey;
 pub(crate) use shared_status::SharedStatus;
 
 /// The right to run one session's WhatsApp connection.

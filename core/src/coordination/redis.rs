@@ -9,10 +9,11 @@
 //! ```text
 //! lease:{session}          "{owner id}:{token}", PX ttl     the lease
 //! lease-token:{session}    counter                          fencing tokens
-//! outbox:{session}         stream, group "owners"           queued request ids + JSON
+//! outbox:{session}         stream, group "owners"           queued request ids
 //! claimed:{session}        set of request ids               claimed, not finished
 //! requests:{session}       sorted set id → updated ms       what `forget` removes
-//! req:{id}                 hash (see scripts.rs)            state, outcome, delivery
+//! req:{id}                 hash (see scripts.rs)            state, outcome, delivery,
+//!                                                           sealed payload until done
 //! done:{id}                list, short expiry               wakes the request's senders
 //! idem:{session}:{key}     request id                       idempotency
 //! msg:{message id}         request id                       message lookups
@@ -41,7 +42,7 @@ use crate::model::MessageRecord;
 use crate::model::SessionId;
 
 use super::shared_status::this_process;
-use super::{Command, Coordination, Lease, Outcome, Request, SharedStatus, Submitted};
+use super::{Command, Coordination, Lease, OutboxKey, Outcome, Request, SharedStatus, Submitted};
 
 use blocking::BlockingConnections;
 use lease::RedisHolder;
@@ -164,6 +165,8 @@ pub(crate) struct RedisCoordination {
     /// Written into the leases this instance holds, for diagnostics.
     owner_id: String,
     lease_ttl: Duration,
+    /// Seals and opens payloads.
+    key: OutboxKey,
 }
 
 impl RedisCoordination {
@@ -172,7 +175,11 @@ impl RedisCoordination {
     /// Redis. Leases live [`DEFAULT_LEASE_TTL`]. (The gateway shares one
     /// connection with its OTP store and uses [`new`](Self::new).)
     #[cfg(test)]
-    pub(crate) async fn connect(url: &str, key_prefix: &str) -> Result<RedisCoordination> {
+    pub(crate) async fn connect(
+        url: &str,
+        key_prefix: &str,
+        key: OutboxKey,
+    ) -> Result<RedisCoordination> {
         let client = Client::open(url)
             .map_err(|e| Error::Store(format!("redis: the url `{url}` is not usable: {e}")))?;
         let config = redis::aio::ConnectionManagerConfig::new()
@@ -186,13 +193,18 @@ impl RedisCoordination {
             ConnectionManager::new_with_config(client.clone(), config),
         )
         .await?;
-        Ok(Self::new(client, manager, key_prefix))
+        Ok(Self::new(client, manager, key_prefix, key))
     }
 
     /// Uses an existing connection for short commands; `client` (to the same
     /// Redis) opens the connections for blocking reads, which must not run
-    /// on a shared connection.
-    pub(crate) fn new(client: Client, manager: ConnectionManager, key_prefix: &str) -> Self {
+    /// on a shared connection. Payloads are sealed with `key`.
+    pub(crate) fn new(
+        client: Client,
+        manager: ConnectionManager,
+        key_prefix: &str,
+        key: OutboxKey,
+    ) -> Self {
         let instance = uuid::Uuid::new_v4().simple().to_string();
         RedisCoordination {
             conn: manager,
@@ -202,6 +214,7 @@ impl RedisCoordination {
             },
             owner_id: format!("{}/{}", this_process(), &instance[..8]),
             lease_ttl: DEFAULT_LEASE_TTL,
+            key,
         }
     }
 
@@ -239,7 +252,7 @@ impl RedisCoordination {
         lease: &Lease,
     ) -> Result<(String, Vec<Request>)> {
         let mut conn = self.conn.clone();
-        let (last, pairs): (String, Vec<String>) = bounded(
+        let (last, triples): (String, Vec<String>) = bounded(
             "claiming requests",
             scripts::CLAIM
                 .key(self.keys.outbox(session))
@@ -252,14 +265,17 @@ impl RedisCoordination {
                 .invoke_async(&mut conn),
         )
         .await?;
-        let mut claimed = Vec::with_capacity(pairs.len() / 2);
-        for pair in pairs.chunks(2) {
-            let [id, text] = pair else { continue };
-            match Request::from_json(text) {
+        let mut claimed = Vec::with_capacity(triples.len() / 3);
+        for triple in triples.chunks(3) {
+            let [id, text, payload] = triple else {
+                continue;
+            };
+            match Request::from_stored(text, Some(payload), &self.key) {
                 Ok(request) => claimed.push(request),
                 Err(e) => {
-                    // A request no waotp could have written: answered
-                    // instead of retried forever.
+                    // A request no waotp could have written (or sealed
+                    // under another OTP secret): answered instead of
+                    // retried forever.
                     self.write_outcome(session, id, lease, &Outcome::of::<()>(&Err(e)), false)
                         .await?;
                 }
@@ -388,6 +404,7 @@ impl Coordination for RedisCoordination {
                 .arg(now_ms())
                 .arg(self.keys.request_prefix())
                 .arg(self.keys.done_prefix())
+                .arg(request.sealed_payload(&self.key)?.unwrap_or_default())
                 .invoke_async(&mut conn),
         )
         .await?;
@@ -682,7 +699,7 @@ mod tests {
     }
 
     async fn host(server: &RedisServer) -> RedisCoordination {
-        RedisCoordination::connect(&server.url(), PREFIX)
+        RedisCoordination::connect(&server.url(), PREFIX, conformance::test_key())
             .await
             .expect("connecting to the test redis-server")
     }
@@ -887,7 +904,7 @@ mod tests {
             started.elapsed()
         );
         let started = Instant::now();
-        let e = RedisCoordination::connect(&server.url(), PREFIX)
+        let e = RedisCoordination::connect(&server.url(), PREFIX, conformance::test_key())
             .await
             .err()
             .expect("no Redis to connect to");

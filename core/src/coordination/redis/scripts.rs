@@ -8,7 +8,8 @@
 //! Cluster, which this coordination does not support.
 //!
 //! A request's hash `{prefix}req:{id}` has the fields `session`, `request`
-//! (JSON), `state` (queued | claimed | done), `claimed_by` (lease token),
+//! (JSON, without the payload), `payload` (sealed; removed when the request
+//! finishes), `state` (queued | claimed | done), `claimed_by` (lease token),
 //! `resumable` (1/0), `outcome` (JSON), `failed` (1 when the outcome is a
 //! failure), `idem` and `msg` (the full names of its idempotency and message
 //! keys, or empty), `message_id`, `recipient`, `delivery`, `delivery_reason`,
@@ -18,13 +19,14 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-/// Shared by [`FINISH`] and [`ACQUIRE`]: records an outcome, keeps the
-/// request (and its idempotency and message keys) for the retention time,
-/// and wakes whoever waits for it through its done list.
+/// Shared by [`FINISH`] and [`ACQUIRE`]: records an outcome, erases the
+/// payload, keeps the rest of the request (and its idempotency and message
+/// keys) for the retention time, and wakes whoever waits for it through its
+/// done list.
 const MARK_DONE: &str = r#"
 local function mark_done(req, id, done_key, outcome, failed, now, sent, retention, done_ttl)
   redis.call('HSET', req, 'state', 'done', 'outcome', outcome, 'failed', failed, 'updated_at', now)
-  redis.call('HDEL', req, 'claimed_by')
+  redis.call('HDEL', req, 'claimed_by', 'payload')
   if sent == '1' and redis.call('HEXISTS', req, 'delivery') == 0 then
     redis.call('HSET', req, 'delivery', 'pending')
   end
@@ -58,12 +60,12 @@ redis.call('SET', KEYS[1], ARGV[1] .. ':' .. token, 'PX', ARGV[2])
 -- answered (running them twice could surprise the caller).
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[3])) do
   local req = ARGV[3] .. id
-  local r = redis.call('HMGET', req, 'state', 'resumable', 'request')
+  local r = redis.call('HMGET', req, 'state', 'resumable')
   if r[1] == 'claimed' then
     if r[2] == '1' then
       redis.call('HSET', req, 'state', 'queued', 'updated_at', ARGV[6])
       redis.call('HDEL', req, 'claimed_by')
-      redis.call('XADD', KEYS[4], '*', 'id', id, 'request', r[3])
+      redis.call('XADD', KEYS[4], '*', 'id', id)
     else
       mark_done(req, id, ARGV[4] .. id, ARGV[5], '1', ARGV[6], '0', ARGV[7], ARGV[8])
     end
@@ -108,8 +110,11 @@ return 0
 /// KEYS: request hash, outbox stream, session's request index, claimed set,
 /// idempotency key ('' for none), message index key ('' for none).
 /// ARGV: id, request JSON, session, claiming token ('' to queue), resumable
-/// (1/0), message id, recipient, now ms, request key prefix, done key prefix.
+/// (1/0), message id, recipient, now ms, request key prefix, done key prefix,
+/// sealed payload ('' for none).
 /// Returns {'queued'}, {'pending', request JSON} or {'done', request JSON}.
+/// Stream entries carry only the request id: nothing of a request is left
+/// behind in the stream's memory or in an AOF rewrite once it is claimed.
 pub(super) static SUBMIT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
@@ -127,6 +132,8 @@ if idem ~= '' then
       -- recipient still gets one message.
       redis.call('HSET', ereq, 'state', 'queued', 'updated_at', now)
       redis.call('HDEL', ereq, 'claimed_by', 'outcome', 'failed', 'delivery', 'delivery_reason')
+      -- Its payload was erased when it failed: this call's takes its place.
+      if ARGV[11] ~= '' then redis.call('HSET', ereq, 'payload', ARGV[11]) end
       redis.call('PERSIST', ereq)
       redis.call('PERSIST', idem)
       if e[4] and e[4] ~= '' and redis.call('GET', e[4]) == earlier then
@@ -135,7 +142,7 @@ if idem ~= '' then
       -- The failure's wake-up must not end the next wait at once.
       redis.call('DEL', ARGV[10] .. earlier)
       redis.call('ZADD', index, now, earlier)
-      redis.call('XADD', stream, '*', 'id', earlier, 'request', e[1])
+      redis.call('XADD', stream, '*', 'id', earlier)
       return {'pending', e[1]}
     end
     -- The key names a request that is gone (withdrawn, expired): it is free.
@@ -144,13 +151,14 @@ end
 redis.call('HSET', req, 'session', ARGV[3], 'request', ARGV[2], 'resumable', ARGV[5],
   'idem', idem, 'msg', msg, 'message_id', ARGV[6], 'recipient', ARGV[7],
   'created_at', now, 'updated_at', now)
+if ARGV[11] ~= '' then redis.call('HSET', req, 'payload', ARGV[11]) end
 if ARGV[4] ~= '' then
   -- The owner carries it out at once: claimed, and never on the stream.
   redis.call('HSET', req, 'state', 'claimed', 'claimed_by', ARGV[4])
   redis.call('SADD', claimed, id)
 else
   redis.call('HSET', req, 'state', 'queued')
-  redis.call('XADD', stream, '*', 'id', id, 'request', ARGV[2])
+  redis.call('XADD', stream, '*', 'id', id)
 end
 redis.call('ZADD', index, now, id)
 if idem ~= '' then redis.call('SET', idem, id) end
@@ -167,7 +175,8 @@ return {'queued'}
 ///
 /// KEYS: outbox stream, claimed set, lease.
 /// ARGV: token, batch size, now ms, request key prefix.
-/// Returns {last stream id, {request id, request JSON, …}}; a `LEASE_LOST`
+/// Returns {last stream id, {request id, request JSON, sealed payload or '',
+/// …}}; a `LEASE_LOST`
 /// error when the lease is not held under this token.
 pub(super) static CLAIM: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -194,8 +203,10 @@ if read then
       if redis.call('HGET', req, 'state') == 'queued' then
         redis.call('HSET', req, 'state', 'claimed', 'claimed_by', ARGV[1], 'updated_at', ARGV[3])
         redis.call('SADD', KEYS[2], id)
+        local r = redis.call('HMGET', req, 'request', 'payload')
         table.insert(claimed, id)
-        table.insert(claimed, redis.call('HGET', req, 'request'))
+        table.insert(claimed, r[1] or '')
+        table.insert(claimed, r[2] or '')
       end
     end
     redis.call('XACK', KEYS[1], 'owners', entry[1])
