@@ -474,7 +474,7 @@ enum waotp_status waotp_options_set_otp_max_attempts(struct waotp_options *optio
 enum waotp_status waotp_options_set_otp_locale(struct waotp_options *options, const char *locale);
 
 // The HMAC secret of stored codes (`len` bytes, at least 32). Default:
-// generated once into `data_dir/otp.secret`, or shared through Redis.
+// generated once into `data_dir/otp.secret`; required with a Redis URL.
 // Give the same secret to every process that shares OTP state. The bytes
 // are copied.
 //

@@ -264,7 +264,7 @@ export interface GatewayOptions {
   whatsappVersion?: Array<number>
   /**
    * The OTP secret (32 bytes) every process of a deployment shares.
-   * Default: made once and kept in the data dir (or in Redis).
+   * Default: made once and kept in the data dir; required with `redisUrl`.
    */
   otpSecret?: Buffer
   /** How `sendOtp` retries transient failures. */

@@ -97,6 +97,7 @@ async fn gateway_on(sim: &waotp_sim::Simulator, dir: &std::path::Path, redis: &s
         .data_dir(dir)
         .endpoint(sim.ws_url())
         .redis_url(redis)
+        .otp_secret(common::worker::test_otp_secret())
         .redis_lease_ttl(REDIS_LEASE_TTL)
         .otp_config(config)
         .open()

@@ -263,7 +263,7 @@ pub extern "C" fn waotp_options_set_otp_locale(
 }
 
 /// The HMAC secret of stored codes (`len` bytes, at least 32). Default:
-/// generated once into `data_dir/otp.secret`, or shared through Redis.
+/// generated once into `data_dir/otp.secret`; required with a Redis URL.
 /// Give the same secret to every process that shares OTP state. The bytes
 /// are copied.
 ///

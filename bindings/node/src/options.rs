@@ -77,7 +77,7 @@ pub struct GatewayOptions {
     /// The WhatsApp Web version to announce, `[major, minor, patch]`.
     pub whatsapp_version: Option<Vec<u32>>,
     /// The OTP secret (32 bytes) every process of a deployment shares.
-    /// Default: made once and kept in the data dir (or in Redis).
+    /// Default: made once and kept in the data dir; required with `redisUrl`.
     pub otp_secret: Option<Buffer>,
     /// How `sendOtp` retries transient failures.
     pub send_retry: Option<SendRetry>,

@@ -7,8 +7,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::coordination::SharedCoordination;
 use crate::coordination::local::LocalCoordination;
+use crate::coordination::{OutboxKey, SharedCoordination};
 use crate::delivery::Deliveries;
 use crate::delivery::on_whatsapp::OnWhatsappCache;
 use crate::delivery::phones::PhoneCache;
@@ -43,6 +43,7 @@ pub struct GatewayBuilder {
     redis_url: Option<String>,
     redis_key_prefix: String,
     redis_lease_ttl: Option<Duration>,
+    otp_secret_in_redis: bool,
 }
 
 impl Default for GatewayBuilder {
@@ -63,6 +64,7 @@ impl Default for GatewayBuilder {
             redis_url: None,
             redis_key_prefix: redis_wiring::DEFAULT_KEY_PREFIX.to_owned(),
             redis_lease_ttl: None,
+            otp_secret_in_redis: false,
         }
     }
 }
@@ -110,9 +112,12 @@ impl GatewayBuilder {
         self
     }
 
-    /// The HMAC secret for stored codes. Default: generated once into
-    /// `data_dir/otp.secret` (mode 0600). Supply one to share OTP state
-    /// between several processes.
+    /// The deployment's secret: the HMAC key of stored codes, and what the
+    /// key that seals the outbox's payloads (message texts) is derived
+    /// from. Default: generated once into `data_dir/otp.secret` (mode
+    /// 0600). Every process that shares a store must use the same one; with
+    /// [`redis_url`](Self::redis_url) it is required (kept apart from Redis,
+    /// see the README's "Secrets" section).
     pub fn otp_secret(mut self, secret: OtpSecret) -> Self {
         self.otp_secret = Some(secret);
         self
@@ -181,6 +186,15 @@ impl GatewayBuilder {
         self
     }
 
+    /// Development only: with [`redis_url`](Self::redis_url) and no
+    /// [`otp_secret`](Self::otp_secret), generate the secret into Redis
+    /// (`{prefix}otp-secret`) instead of refusing to open. Whoever can read
+    /// that Redis can then read every pending code; never in production.
+    pub fn otp_secret_in_redis(mut self, allow: bool) -> Self {
+        self.otp_secret_in_redis = allow;
+        self
+    }
+
     /// Opens the gateway and restores every stored session: linked ones
     /// reconnect without a QR code.
     pub async fn open(self) -> Result<Gateway> {
@@ -211,34 +225,46 @@ impl GatewayBuilder {
             None => None,
         };
         let mut otp_store = self.otp_store;
-        let mut otp_secret = self.otp_secret;
-        if let Some(redis) = &redis {
-            if otp_store.is_none() {
-                otp_store = Some(redis.store.clone());
-            }
-            if otp_secret.is_none() {
-                let mut connection = redis.connection.clone();
-                otp_secret = Some(
-                    redis_wiring::shared_secret(&mut connection, &self.redis_key_prefix).await?,
-                );
-            }
+        if let Some(redis) = &redis
+            && otp_store.is_none()
+        {
+            otp_store = Some(redis.store.clone());
         }
+        let otp_secret = match (self.otp_secret, &redis) {
+            (Some(secret), _) => secret,
+            (None, Some(redis)) if self.otp_secret_in_redis => {
+                log::warn!(
+                    "the OTP secret is kept in Redis beside the codes' MACs \
+                     (otp_secret_in_redis): for development only"
+                );
+                let mut connection = redis.connection.clone();
+                redis_wiring::shared_secret(&mut connection, &self.redis_key_prefix).await?
+            }
+            (None, Some(_)) => {
+                return Err(Error::InvalidArgument(
+                    "with redis_url, the application must supply otp_secret (at least 16 \
+                     bytes, the same on every host, kept apart from Redis); \
+                     otp_secret_in_redis allows a generated one for development only"
+                        .into(),
+                ));
+            }
+            (None, None) => OtpSecret::load_or_create(&layout::otp_secret(&self.data_dir))?,
+        };
+        let outbox_key = OutboxKey::derive(otp_secret.as_bytes());
         let mut otp = OtpEngine::builder()
             .config(self.otp_config)
-            .data_dir(&self.data_dir);
+            .data_dir(&self.data_dir)
+            .secret(otp_secret);
         if let Some(store) = otp_store {
             otp = otp.store(store);
-        }
-        if let Some(secret) = otp_secret {
-            otp = otp.secret(secret);
         }
         if let Some(clock) = self.clock {
             otp = otp.clock(clock);
         }
         let otp = otp.build()?;
         let coordination: SharedCoordination = match redis {
-            Some(redis) => redis.coordination,
-            None => Arc::new(LocalCoordination::open(&self.data_dir)?),
+            Some(redis) => redis.coordination(outbox_key)?,
+            None => Arc::new(LocalCoordination::open(&self.data_dir, outbox_key)?),
         };
         let events = Arc::new(EventBus::new());
         let deliveries = Deliveries::start(otp.clone(), coordination.clone(), events.clone());

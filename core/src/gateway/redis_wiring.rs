@@ -1,14 +1,20 @@
 //! Opening the shared Redis of a deployment across hosts: one client, one
-//! multiplexed connection shared by the OTP store and the coordination, and
-//! the OTP secret every host must use.
+//! multiplexed connection shared by the OTP store and the coordination.
+//!
+//! The OTP secret every host must use is the application's to supply
+//! (`GatewayBuilder::otp_secret`): kept apart from Redis, whoever reads
+//! Redis (a replica, a backup, another deployment under another prefix)
+//! can neither try codes against the stored MACs nor open the outbox's
+//! sealed payloads. Only for development may it be generated into Redis
+//! ([`shared_secret`]).
 
 use std::sync::Arc;
 
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 
-use crate::coordination::SharedCoordination;
 use crate::coordination::redis::RedisCoordination;
+use crate::coordination::{OutboxKey, SharedCoordination};
 use crate::error::{Error, Result};
 use crate::otp::{OtpSecret, RedisStore};
 
@@ -17,9 +23,27 @@ pub(crate) const DEFAULT_KEY_PREFIX: &str = "waotp:";
 
 /// What a gateway gets from Redis.
 pub(crate) struct RedisParts {
-    pub(crate) coordination: SharedCoordination,
+    client: redis::Client,
     pub(crate) store: Arc<RedisStore>,
     pub(crate) connection: ConnectionManager,
+    key_prefix: String,
+    lease_ttl: Option<std::time::Duration>,
+}
+
+impl RedisParts {
+    /// The coordination on this Redis, sealing payloads with `key`.
+    pub(crate) fn coordination(&self, key: OutboxKey) -> Result<SharedCoordination> {
+        let mut coordination = RedisCoordination::new(
+            self.client.clone(),
+            self.connection.clone(),
+            &self.key_prefix,
+            key,
+        );
+        if let Some(ttl) = self.lease_ttl {
+            coordination = coordination.with_lease_ttl(ttl)?;
+        }
+        Ok(Arc::new(coordination))
+    }
 }
 
 /// Connects to `url` (failing fast with `STORE_ERROR` when Redis does not
@@ -30,21 +54,21 @@ pub(crate) async fn connect(
     lease_ttl: Option<std::time::Duration>,
 ) -> Result<RedisParts> {
     check_prefix(key_prefix)?;
+    // Errors name the server, never the credentials in the URL.
+    let shown = crate::platform::redact::url_without_credentials(url);
     let client = redis::Client::open(url)
-        .map_err(|e| Error::InvalidArgument(format!("redis_url `{url}`: {e}")))?;
+        .map_err(|e| Error::InvalidArgument(format!("redis_url `{shown}`: {e}")))?;
     let connection =
         ConnectionManager::new_with_config(client.clone(), RedisStore::connection_config())
             .await
-            .map_err(|e| Error::Store(format!("connecting to Redis at {url}: {e}")))?;
-    let mut coordination = RedisCoordination::new(client, connection.clone(), key_prefix);
-    if let Some(ttl) = lease_ttl {
-        coordination = coordination.with_lease_ttl(ttl)?;
-    }
+            .map_err(|e| Error::Store(format!("connecting to Redis at {shown}: {e}")))?;
     let store = RedisStore::with_connection(connection.clone(), key_prefix);
     Ok(RedisParts {
-        coordination: Arc::new(coordination),
+        client,
         store: Arc::new(store),
         connection,
+        key_prefix: key_prefix.to_owned(),
+        lease_ttl,
     })
 }
 
@@ -58,11 +82,11 @@ fn check_prefix(prefix: &str) -> Result<()> {
     }
 }
 
-/// The HMAC secret of the deployment: generated once by whichever host comes
-/// first (`SET NX`), then read by every host, so a code sent through one
-/// host verifies on another. It sits beside the MACs it protects; an
-/// application that keeps secrets elsewhere passes its own
-/// (`GatewayBuilder::otp_secret`).
+/// Development only (`GatewayBuilder::otp_secret_in_redis`): the HMAC
+/// secret of the deployment generated once by whichever host comes first
+/// (`SET NX`), then read by every host, so a code sent through one host
+/// verifies on another. It sits beside the MACs it protects and the
+/// payloads it seals, so whoever reads Redis reads codes.
 pub(crate) async fn shared_secret(
     connection: &mut ConnectionManager,
     key_prefix: &str,

@@ -4,5 +4,6 @@
 
 pub(crate) mod files;
 pub(crate) mod layout;
+pub(crate) mod redact;
 pub(crate) mod sqlite;
 pub(crate) mod sync;

@@ -25,7 +25,7 @@ pub(crate) fn check_sqlite(path: &Path) -> Result<()> {
 /// Readies a database that several processes write at once (the OTP store,
 /// `shared.db`): WAL, so a killed process loses nothing it committed and
 /// readers never wait for the writer; a busy timeout for the writer's lock;
-/// then `schema` (idempotent `CREATE … IF NOT EXISTS`) at `version`. A file
+/// `secure_delete`; then `schema` (idempotent `CREATE … IF NOT EXISTS`) at `version`. A file
 /// written by a newer waotp is refused rather than misread.
 pub(crate) fn prepare_shared_db(
     conn: &rusqlite::Connection,
@@ -37,6 +37,9 @@ pub(crate) fn prepare_shared_db(
     // journal_mode answers with a row, so it is read rather than "updated".
     let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // What a delete or an update frees is overwritten, not left readable in
+    // free pages: these files have held MACs and sealed payloads.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if found > version {
         return Err(crate::Error::Store(format!(

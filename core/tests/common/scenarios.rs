@@ -23,7 +23,10 @@ pub async fn link_and_close(
 ) {
     let mut builder = Gateway::builder().data_dir(dir).endpoint(sim.ws_url());
     if let Some(url) = redis {
-        builder = builder.redis_url(url).redis_lease_ttl(REDIS_LEASE_TTL);
+        builder = builder
+            .redis_url(url)
+            .otp_secret(super::worker::test_otp_secret())
+            .redis_lease_ttl(REDIS_LEASE_TTL);
     }
     let gw = builder.open().await.expect("gateway opens");
     link(&gw, sim, SESSION, phone).await;

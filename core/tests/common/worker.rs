@@ -180,6 +180,15 @@ pub async fn answer(name: &str, rx: oneshot::Receiver<Value>) -> Value {
         .unwrap_or_else(|_| panic!("{name}: exited without answering"))
 }
 
+/// The OTP secret every gateway of a Redis test supplies: with Redis, the
+/// application keeps the secret (the same on every host), not Redis.
+pub fn test_otp_secret() -> waotp::otp::OtpSecret {
+    waotp::otp::OtpSecret::from_bytes(TEST_OTP_SECRET).expect("a secret of more than 16 bytes")
+}
+
+/// The bytes of [`test_otp_secret`].
+pub const TEST_OTP_SECRET: &[u8] = b"waotp integration tests' secret: not for use";
+
 /// The Redis lease TTL of the tests' gateways: short, so a failover test
 /// does not wait out the 10 s default.
 pub const REDIS_LEASE_TTL: Duration = Duration::from_secs(2);
@@ -220,7 +229,10 @@ pub fn worker_main(session: &str) {
             .endpoint(endpoint)
             .otp_config(worker_otp_config());
         if let Ok(url) = std::env::var("WAOTP_WORKER_REDIS") {
-            builder = builder.redis_url(url).redis_lease_ttl(REDIS_LEASE_TTL);
+            builder = builder
+                .redis_url(url)
+                .otp_secret(test_otp_secret())
+                .redis_lease_ttl(REDIS_LEASE_TTL);
         }
         let gateway = builder.open().await.expect("worker gateway opens");
         let handle = gateway

@@ -2,8 +2,13 @@
 //!
 //! ```text
 //! waotp-server [--listen 127.0.0.1:3000] [--data-dir ./waotp-data] [--api-key KEY]
-//!              [--default-country 62] [--redis-url redis://…] [--no-reveal-otp]
+//!              [--default-country 62] [--redis-url redis://…] [--otp-secret-file F]
+//!              [--no-reveal-otp]
 //! ```
+//!
+//! Every flag that carries a secret also reads from the environment
+//! (`WAOTP_API_KEY`, `WAOTP_REDIS_URL`, `WAOTP_OTP_SECRET_FILE`), so it need
+//! not show in `ps`.
 //!
 //! Sessions stored in the data dir are restored at start: linked ones
 //! reconnect without a QR code. Once listening, the server prints
@@ -38,9 +43,19 @@ struct Args {
     /// Country code of numbers written in local form (`08…`).
     #[arg(long, default_value_t = 62)]
     default_country: u16,
-    /// Share OTP state, limits and sessions with other hosts through this Redis.
-    #[arg(long)]
+    /// Share OTP state, limits and sessions with other hosts through this
+    /// Redis. Requires `--otp-secret-file`.
+    #[arg(long, env = "WAOTP_REDIS_URL", hide_env_values = true)]
     redis_url: Option<String>,
+    /// The deployment's OTP secret: a file holding at least 16 bytes as hex
+    /// (as `data_dir/otp.secret`), the same on every host. Default: the data
+    /// dir's own, generated once.
+    #[arg(long, env = "WAOTP_OTP_SECRET_FILE")]
+    otp_secret_file: Option<PathBuf>,
+    /// Development only: with `--redis-url` and no `--otp-secret-file`, keep
+    /// a generated secret in Redis (whoever reads Redis can then read codes).
+    #[arg(long)]
+    otp_secret_in_redis: bool,
     /// Leave the code out of `POST /api/messages/:id/otp`'s answer; verify
     /// through `POST /api/otp/verify` instead.
     #[arg(long)]
@@ -73,7 +88,19 @@ async fn run(args: Args) -> Result<(), String> {
         .data_dir(&args.data_dir)
         .default_country_code(args.default_country);
     if let Some(url) = &args.redis_url {
-        builder = builder.redis_url(url);
+        builder = builder
+            .redis_url(url)
+            .otp_secret_in_redis(args.otp_secret_in_redis);
+    }
+    if let Some(path) = &args.otp_secret_file {
+        let secret = waotp::otp::OtpSecret::load(path).map_err(|e| {
+            format!(
+                "cannot read the OTP secret file {}: {e} ({})",
+                path.display(),
+                e.code()
+            )
+        })?;
+        builder = builder.otp_secret(secret);
     }
     #[cfg(feature = "sandbox")]
     if let Some(endpoint) = &args.endpoint {

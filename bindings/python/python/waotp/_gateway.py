@@ -79,7 +79,7 @@ class Gateway:
         whatsapp_version: the WhatsApp Web version to announce, instead of
             looking the current one up at connect time.
         otp_secret: the HMAC secret of stored codes (16+ bytes), instead of
-            ``data_dir/otp.secret`` (or, with Redis, one shared in Redis).
+            ``data_dir/otp.secret``; required with ``redis_url``.
         send_retry: how a send is retried when the failure is transient
             (default :class:`SendRetry` ()).
     """
