@@ -124,8 +124,17 @@ impl Gateway {
                     "{to} (verification {vid} was replaced or canceled before it was sent)"
                 )));
             }
+            // The outbox keeps the message only as long as its code works:
+            // a send still queued when the code expires is never carried
+            // out. The engine's clock may be a test's; the outbox's is the
+            // system's, so the expiry goes across as the time left.
+            let left = issued
+                .expires_at
+                .duration_since(context.otp.clock().now())
+                .unwrap_or_default();
+            let expires_at = SystemTime::now() + left;
             self.with_retry(&session, deadline, || {
-                session.send_prepared(&to, message.expose(), &message_id)
+                session.send_prepared(&to, message.expose(), &message_id, expires_at)
             })
             .await?;
             Ok(message_id)

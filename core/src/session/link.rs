@@ -5,6 +5,7 @@
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, SystemTime};
 
+use whatsapp_rust::CacheConfig;
 use whatsapp_rust::prelude::{Bot, Client, Event as WaEvent, EventHandler};
 use whatsapp_rust::store::{SqliteStore, SqliteStoreConfig};
 use whatsapp_rust::types::presence::ReceiptType;
@@ -50,7 +51,14 @@ pub(crate) async fn spawn(session: &Arc<SessionInner>, generation: u64) -> Resul
         SqliteStoreConfig {
             cache_size_kib: STORE_CACHE_KIB,
             ..SqliteStoreConfig::default()
-        },
+        }
+        .with_connection_init(|conn| {
+            // Deleted rows (sent messages past their retry window, used
+            // keys) are overwritten, not left readable in free pages.
+            use diesel::connection::SimpleConnection;
+            conn.batch_execute("PRAGMA secure_delete = ON;")?;
+            Ok(())
+        }),
     )
     .await
     .map_err(|e| Error::Store(format!("opening {}: {e}", session.store_path.display())))?;
@@ -67,7 +75,11 @@ pub(crate) async fn spawn(session: &Arc<SessionInner>, generation: u64) -> Resul
         .with_transport_factory(transport)
         .with_event_handler(handler)
         // An OTP sender never reads chat history; skipping it saves memory and bandwidth.
-        .skip_history_sync();
+        .skip_history_sync()
+        .with_cache_config(CacheConfig {
+            sent_message_ttl_secs: super::sent_erasure::SENT_MESSAGE_TTL.as_secs(),
+            ..CacheConfig::default()
+        });
     if let Some(version) = config.whatsapp_version {
         builder = builder.with_version(version);
     }
@@ -126,6 +138,7 @@ impl EventHandler for SessionEvents {
                 for id in &receipt.message_ids {
                     session.report_delivery(id, status.clone());
                 }
+                super::sent_erasure::erase_delivered(&session, &receipt.message_ids);
                 return;
             }
             _ => {}

@@ -21,6 +21,7 @@ mod pairing;
 mod passkey;
 mod retry_receipts;
 mod send;
+mod sent_erasure;
 mod transport;
 
 use std::path::PathBuf;

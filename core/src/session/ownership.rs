@@ -299,7 +299,7 @@ async fn drain_loop(
 
 /// Carries out one claimed request and records its outcome.
 async fn carry_out(session: Arc<SessionInner>, request: Request, lease: Arc<Lease>) {
-    let outcome = execute(&session, &request.command).await;
+    let outcome = execute_request(&session, &request).await;
     if let Err(e) = session
         .context
         .coordination
@@ -328,6 +328,24 @@ async fn mirror(session: &Arc<SessionInner>) -> Result<()> {
         changed
     });
     Ok(())
+}
+
+/// Carries out a request on this process's client, unless it expired
+/// while it waited (a send whose code no longer works is never sent).
+async fn execute_request(session: &Arc<SessionInner>, request: &Request) -> Outcome {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    if request.expired_at(now) {
+        // Reads "the OTP for 628…, before its message left the outbox
+        // (nothing was sent), has expired".
+        return Outcome::of::<()>(&Err(Error::OtpExpired(format!(
+            "{}, before its message left the outbox (nothing was sent),",
+            request.recipient().unwrap_or("this request")
+        ))));
+    }
+    execute(session, &request.command).await
 }
 
 /// Carries out a command on this process's client (the owner's side).
@@ -388,7 +406,7 @@ pub(crate) async fn perform(
         Submitted::Queued => {
             if let Some(lease) = owner {
                 // Claimed for us at submit: carry it out without a round trip.
-                let outcome = execute(session, &request.command).await;
+                let outcome = execute_request(session, &request).await;
                 coordination.finish(&request, &lease, &outcome).await?;
                 return Ok(Performed {
                     request,

@@ -1,7 +1,7 @@
 //! Sending text, and the lookups a send makes: is the number on WhatsApp,
 //! which message id to use, what a failure means.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use whatsapp_rust::Jid;
 use whatsapp_rust::prelude::{Client, MessageBuilderExt, SendError, SendOptions};
@@ -100,14 +100,21 @@ impl Session {
     }
 
     /// Sends `text` to `to` (already normalised) under a chosen message id,
-    /// through whichever process owns the session.
-    pub(crate) async fn send_prepared(&self, to: &str, text: &str, message_id: &str) -> Result<()> {
+    /// through whichever process owns the session; not after `expires_at`
+    /// (`OTP_EXPIRED`).
+    pub(crate) async fn send_prepared(
+        &self,
+        to: &str,
+        text: &str,
+        message_id: &str,
+        expires_at: SystemTime,
+    ) -> Result<()> {
         let command = Command::SendText {
             to: to.to_owned(),
             text: text.to_owned(),
             message_id: message_id.to_owned(),
         };
-        let request = Request::new(&self.inner.id, command, None);
+        let request = Request::new(&self.inner.id, command, None).expiring_at(expires_at);
         perform(&self.inner, request, REMOTE_SEND_WAIT)
             .await?
             .outcome
