@@ -339,6 +339,28 @@ async fn sqlite_holds_no_code_and_no_secret() {
         .step_by(2)
         .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
         .collect();
+    // Every OTP send in the outbox expires with its code (5 minutes by
+    // default): none could be carried out later.
+    let expiries: Vec<(Option<i64>, i64)> =
+        rusqlite::Connection::open(dir.path().join("shared.db"))
+            .unwrap()
+            .prepare(
+                "SELECT json_extract(request, '$.expires_at_ms'), created_at_ms FROM outbox \
+             WHERE json_extract(request, '$.command.op') = 'send_text'",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+    assert_eq!(expiries.len(), codes.len(), "one outbox row per send");
+    for (expires, created) in expiries {
+        let ttl = expires.expect("an OTP send carries its expiry") - created;
+        assert!(
+            (290_000..=300_000).contains(&ttl),
+            "expires {ttl} ms after it was queued"
+        );
+    }
     let forbidden = Forbidden::new(codes, &secret);
     let values = until_clean("the data dir's SQLite files", || {
         std::future::ready(scan_sqlite(

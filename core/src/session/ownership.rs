@@ -333,29 +333,44 @@ async fn mirror(session: &Arc<SessionInner>) -> Result<()> {
 /// Carries out a request on this process's client, unless it expired
 /// while it waited (a send whose code no longer works is never sent).
 async fn execute_request(session: &Arc<SessionInner>, request: &Request) -> Outcome {
+    if let Err(e) = not_expired(request.expires_at_ms, request.recipient()) {
+        return Outcome::of::<()>(&Err(e));
+    }
+    execute(session, &request.command, request.expires_at_ms).await
+}
+
+/// `OTP_EXPIRED` once `expires_at_ms` (unix ms) has passed.
+fn not_expired(expires_at_ms: Option<u64>, recipient: Option<&str>) -> Result<()> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0);
-    if request.expired_at(now) {
-        // Reads "the OTP for 628…, before its message left the outbox
-        // (nothing was sent), has expired".
-        return Outcome::of::<()>(&Err(Error::OtpExpired(format!(
-            "{}, before its message left the outbox (nothing was sent),",
-            request.recipient().unwrap_or("this request")
-        ))));
+    match expires_at_ms {
+        Some(at) if at <= now => {
+            // Reads "the OTP for 628…, before its message left the outbox
+            // (nothing was sent), has expired".
+            Err(Error::OtpExpired(format!(
+                "{}, before its message left the outbox (nothing was sent),",
+                recipient.unwrap_or("this request")
+            )))
+        }
+        _ => Ok(()),
     }
-    execute(session, &request.command).await
 }
 
-/// Carries out a command on this process's client (the owner's side).
-pub(crate) async fn execute(session: &Arc<SessionInner>, command: &Command) -> Outcome {
+/// Carries out a command on this process's client (the owner's side); a
+/// send not after `expires_at_ms`.
+pub(crate) async fn execute(
+    session: &Arc<SessionInner>,
+    command: &Command,
+    expires_at_ms: Option<u64>,
+) -> Outcome {
     match command {
         Command::SendText {
             to,
             text,
             message_id,
-        } => Outcome::of(&send(session, to, text, message_id).await),
+        } => Outcome::of(&send(session, to, text, message_id, expires_at_ms).await),
         Command::IsOnWhatsapp { phone } => Outcome::of(
             &async {
                 session.ready_within(READY_WAIT).await?;
@@ -373,8 +388,16 @@ pub(crate) async fn execute(session: &Arc<SessionInner>, command: &Command) -> O
     }
 }
 
-async fn send(session: &Arc<SessionInner>, to: &str, text: &str, message_id: &str) -> Result<()> {
+async fn send(
+    session: &Arc<SessionInner>,
+    to: &str,
+    text: &str,
+    message_id: &str,
+    expires_at_ms: Option<u64>,
+) -> Result<()> {
     session.ready_within(READY_WAIT).await?;
+    // The wait for a connection can outlast the code.
+    not_expired(expires_at_ms, Some(to))?;
     let client = session.connected_client()?;
     session
         .send_with_id(&client, to, text, message_id.to_owned())
@@ -464,7 +487,7 @@ pub(crate) async fn on_owner<T: Serialize + DeserializeOwned>(
     timeout: Duration,
 ) -> Result<T> {
     let outcome = if session.lease().is_some() {
-        execute(session, &command).await
+        execute(session, &command, None).await
     } else {
         perform(session, Request::new(&session.id, command, None), timeout)
             .await?
@@ -504,5 +527,26 @@ impl SessionInner {
                 state: self.status.borrow().state.to_string(),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_send_past_its_expiry_is_refused_with_otp_expired() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        assert!(not_expired(None, Some("628111")).is_ok());
+        assert!(not_expired(Some(now + 60_000), Some("628111")).is_ok());
+        let e = not_expired(Some(now - 1), Some("628111")).unwrap_err();
+        assert_eq!(e.code(), "OTP_EXPIRED");
+        assert_eq!(
+            e.to_string(),
+            "the OTP for 628111, before its message left the outbox (nothing was sent), has expired"
+        );
     }
 }
