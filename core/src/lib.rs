@@ -69,6 +69,7 @@ pub mod session;
 pub use error::{Error, Result};
 pub use events::{Event, EventStream};
 pub use gateway::{Gateway, GatewayBuilder, SentOtp};
+pub use delivery::MemoryBounds;
 pub use model::{BuildInfo, DeliveryStatus, MessageRecord, build_info};
 pub use model::{PasskeyAssertion, PasskeyChallenge};
 

@@ -21,6 +21,7 @@ use crate::events::{Event, EventBus};
 use crate::model::{DeliveryStatus, MessageRecord};
 use crate::otp::OtpEngine;
 
+use super::MemoryBounds;
 use super::tracker::MessageTracker;
 
 /// One report: a message id and what happened to it.
@@ -35,7 +36,8 @@ const SHARED_STATUS_POLL: Duration = Duration::from_millis(50);
 pub(crate) struct Deliveries {
     /// Delivery status by message id, for this process's connections.
     pub(crate) messages: MessageTracker,
-    queue: mpsc::UnboundedSender<Report>,
+    /// Bounded by [`MemoryBounds::queued_delivery_reports`].
+    queue: mpsc::Sender<Report>,
     order: tokio::sync::Mutex<()>,
     otp: OtpEngine,
     coordination: SharedCoordination,
@@ -49,10 +51,11 @@ impl Deliveries {
         otp: OtpEngine,
         coordination: SharedCoordination,
         events: Arc<EventBus>,
+        bounds: &MemoryBounds,
     ) -> Arc<Self> {
-        let (queue, rx) = mpsc::unbounded_channel();
+        let (queue, rx) = mpsc::channel(bounds.queued_delivery_reports.max(1));
         let deliveries = Arc::new(Deliveries {
-            messages: MessageTracker::default(),
+            messages: MessageTracker::new(bounds),
             queue,
             order: tokio::sync::Mutex::new(()),
             otp,
@@ -63,10 +66,21 @@ impl Deliveries {
         deliveries
     }
 
-    /// Queues a report from a synchronous event handler.
+    /// Queues a report from a synchronous event handler. A full queue (the
+    /// store behind it stalled for thousands of reports) drops the report
+    /// rather than grow: the message keeps the status it had.
     pub(crate) fn queue(&self, message_id: &str, status: DeliveryStatus) {
-        // The worker only stops with the gateway; a report after that has nobody to tell.
-        let _ = self.queue.send((message_id.to_owned(), status));
+        match self.queue.try_send((message_id.to_owned(), status)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full((id, status))) => log::warn!(
+                "delivery report queue full ({} waiting); `{}` of message {id} dropped",
+                self.queue.max_capacity(),
+                status.as_str()
+            ),
+            // The worker only stops with the gateway; a report after that
+            // has nobody to tell.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
     }
 
     /// Applies one report now (the caller awaits it), in order with the queued ones.
@@ -147,7 +161,7 @@ impl Deliveries {
 }
 
 /// Runs the worker: applies queued reports one at a time, in queue order.
-fn spawn_worker(deliveries: Weak<Deliveries>, mut rx: mpsc::UnboundedReceiver<Report>) {
+fn spawn_worker(deliveries: Weak<Deliveries>, mut rx: mpsc::Receiver<Report>) {
     tokio::spawn(async move {
         while let Some((id, status)) = rx.recv().await {
             let Some(deliveries) = deliveries.upgrade() else {

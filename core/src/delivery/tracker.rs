@@ -6,7 +6,6 @@
 //! server ack and the delivery and read receipts arrive later as events keyed
 //! by message id. The tracker joins the two so `message_status(id)` can answer.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
@@ -16,25 +15,40 @@ use crate::error::{Error, Result};
 use crate::model::{DeliveryStatus, MessageRecord};
 use crate::platform::sync;
 
-/// Above this many records, settled ones older than [`RETENTION`] are dropped,
-/// so a long-running gateway does not grow without bound.
-const PRUNE_ABOVE: usize = 50_000;
-/// How long a settled message's status stays answerable once the tracker is large.
-const RETENTION: Duration = Duration::from_secs(24 * 3600);
+use super::MemoryBounds;
+use super::bounded_map::BoundedMap;
 
-#[derive(Default)]
 struct TrackerState {
-    records: HashMap<String, MessageRecord>,
+    /// Bounded by [`MemoryBounds::tracked_messages`] and
+    /// [`MemoryBounds::tracked_message_age`], oldest first out: a
+    /// recipient with read receipts off never sends the `read` that would
+    /// settle a message, so settling cannot be what frees it.
+    records: BoundedMap<MessageRecord>,
 }
 
 /// Delivery status by message id, shared by every session of a gateway.
-#[derive(Default)]
 pub(crate) struct MessageTracker {
     state: Mutex<TrackerState>,
     changed: Notify,
 }
 
+impl Default for MessageTracker {
+    fn default() -> Self {
+        Self::new(&MemoryBounds::default())
+    }
+}
+
 impl MessageTracker {
+    /// An empty tracker within `bounds`.
+    pub(crate) fn new(bounds: &MemoryBounds) -> Self {
+        MessageTracker {
+            state: Mutex::new(TrackerState {
+                records: BoundedMap::new(bounds.tracked_messages, bounds.tracked_message_age),
+            }),
+            changed: Notify::new(),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, TrackerState> {
         // A panic while holding the lock leaves plain maps behind, still consistent.
         sync::lock(&self.state)
@@ -44,7 +58,7 @@ impl MessageTracker {
     pub(crate) fn begin(&self, id: &str, session: &str, to: &str) {
         let mut state = self.lock();
         state.records.insert(
-            id.to_owned(),
+            id,
             MessageRecord {
                 id: id.to_owned(),
                 session: session.to_owned(),
@@ -53,9 +67,6 @@ impl MessageTracker {
                 updated_at: SystemTime::now(),
             },
         );
-        if state.records.len() > PRUNE_ABOVE {
-            prune(&mut state);
-        }
         drop(state);
         self.changed.notify_waiters();
     }
@@ -144,20 +155,30 @@ impl MessageTracker {
     /// Forgets everything a deleted session sent.
     pub(crate) fn forget_session(&self, session: &str) {
         let mut state = self.lock();
-        state.records.retain(|_, r| r.session != session);
+        state.records.retain(|r| r.session != session);
     }
-}
-
-fn prune(state: &mut TrackerState) {
-    let cutoff = SystemTime::now() - RETENTION;
-    state
-        .records
-        .retain(|_, r| !(r.status.is_final() && r.updated_at < cutoff));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_tracker_holds_at_most_its_bound() {
+        let bounds = MemoryBounds {
+            tracked_messages: 100,
+            ..MemoryBounds::default()
+        };
+        let t = MessageTracker::new(&bounds);
+        for i in 0..1_000 {
+            t.begin(&format!("M{i}"), "s", "62811");
+            // Delivered, never read: still let go once the bound is reached.
+            t.update(&format!("M{i}"), DeliveryStatus::Delivered);
+        }
+        assert_eq!(t.lock().records.len(), 100);
+        assert_eq!(t.get("M0").unwrap_err().code(), "MESSAGE_NOT_FOUND");
+        assert_eq!(t.get("M999").unwrap().status, DeliveryStatus::Delivered);
+    }
 
     #[test]
     fn updates_publish_only_real_changes() {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::coordination::local::LocalCoordination;
 use crate::coordination::{OutboxKey, SharedCoordination};
-use crate::delivery::Deliveries;
+use crate::delivery::{Deliveries, MemoryBounds};
 use crate::delivery::on_whatsapp::OnWhatsappCache;
 use crate::delivery::phones::PhoneCache;
 use crate::error::{Error, Result};
@@ -44,6 +44,7 @@ pub struct GatewayBuilder {
     redis_key_prefix: String,
     redis_lease_ttl: Option<Duration>,
     otp_secret_in_redis: bool,
+    memory_bounds: MemoryBounds,
 }
 
 impl Default for GatewayBuilder {
@@ -65,6 +66,7 @@ impl Default for GatewayBuilder {
             redis_key_prefix: redis_wiring::DEFAULT_KEY_PREFIX.to_owned(),
             redis_lease_ttl: None,
             otp_secret_in_redis: false,
+            memory_bounds: MemoryBounds::default(),
         }
     }
 }
@@ -186,6 +188,13 @@ impl GatewayBuilder {
         self
     }
 
+    /// How much the gateway keeps in memory about messages and numbers
+    /// (see [`MemoryBounds`] for each bound and its default).
+    pub fn memory_bounds(mut self, bounds: MemoryBounds) -> Self {
+        self.memory_bounds = bounds;
+        self
+    }
+
     /// Development only: with [`redis_url`](Self::redis_url) and no
     /// [`otp_secret`](Self::otp_secret), generate the secret into Redis
     /// (`{prefix}otp-secret`) instead of refusing to open. Whoever can read
@@ -267,7 +276,12 @@ impl GatewayBuilder {
             None => Arc::new(LocalCoordination::open(&self.data_dir, outbox_key)?),
         };
         let events = Arc::new(EventBus::new());
-        let deliveries = Deliveries::start(otp.clone(), coordination.clone(), events.clone());
+        let deliveries = Deliveries::start(
+            otp.clone(),
+            coordination.clone(),
+            events.clone(),
+            &self.memory_bounds,
+        );
         let context = Arc::new(SessionContext {
             config: ConnectConfig {
                 data_dir: self.data_dir,
@@ -277,7 +291,10 @@ impl GatewayBuilder {
             deliveries,
             coordination,
             otp,
-            on_whatsapp: OnWhatsappCache::new(self.on_whatsapp_cache_ttl),
+            on_whatsapp: OnWhatsappCache::new(
+                self.on_whatsapp_cache_ttl,
+                self.memory_bounds.on_whatsapp_entries,
+            ),
             phones: PhoneCache::new(self.default_country_code),
             events,
         });
