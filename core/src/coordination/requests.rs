@@ -155,11 +155,6 @@ impl Request {
         self
     }
 
-    /// Whether it expired before `now_ms` (unix ms).
-    pub(crate) fn expired_at(&self, now_ms: u64) -> bool {
-        self.expires_at_ms.is_some_and(|at| at <= now_ms)
-    }
-
     /// The secret part, sealed with `key` for storing; `None` for commands
     /// without one.
     pub(crate) fn sealed_payload(&self, key: &OutboxKey) -> Result<Option<String>> {
@@ -320,8 +315,6 @@ mod tests {
         let expiring = r
             .clone()
             .expiring_at(UNIX_EPOCH + std::time::Duration::from_millis(5_000));
-        assert!(!expiring.expired_at(4_999) && expiring.expired_at(5_000));
-        assert!(!r.expired_at(u64::MAX));
         let back = Request::from_json(&expiring.to_json().unwrap()).unwrap();
         assert_eq!(back.expires_at_ms, Some(5_000));
         let ok = Outcome::of(&Ok(true));

@@ -104,6 +104,7 @@ impl<V> BoundedMap<V> {
 
     /// How many entries are held (some may be past the age bound until the
     /// next insert lets them go).
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
