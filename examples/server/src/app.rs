@@ -1,4 +1,5 @@
-//! The router: every route of the API, the key check, CORS and body limits.
+//! The router: every route of the API, the key check, CORS, body limits and
+//! the guards of an open network (see [`crate::guard`]).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,7 +13,7 @@ use axum::routing::{delete, get, post, put};
 use serde_json::json;
 
 use crate::routes::{health, messages, otp, sessions};
-use crate::{auth, cors, json_body, qr_page};
+use crate::{auth, cors, guard, json_body, qr_page};
 
 /// How the server behaves, from its command line.
 #[derive(Debug, Clone)]
@@ -83,10 +84,19 @@ pub fn router(gateway: waotp::Gateway, settings: Settings) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(DefaultBodyLimit::max(json_body::MAX_BODY_BYTES))
+        .layer(middleware::from_fn(guard::json_requests))
         .layer(middleware::from_fn_with_state(key, auth::require_key))
-        // Outermost: a preflight is answered before the key check, and a
-        // 401 still carries the CORS headers a browser needs to read it.
+        // A preflight is answered before the key check, and a 401 still
+        // carries the CORS headers a browser needs to read it.
         .layer(middleware::from_fn_with_state(cors_open, cors::cors))
+        // Before anything reads the request: a keyless server answers only
+        // loopback names.
+        .layer(middleware::from_fn_with_state(
+            !cors_open,
+            guard::loopback_host,
+        ))
+        // Outermost, so every answer carries it, refusals included.
+        .layer(middleware::from_fn(guard::no_store))
 }
 
 /// The guide's answer to an unknown route.

@@ -127,11 +127,15 @@ impl From<waotp::Error> for ApiError {
                 "Terlalu banyak percobaan OTP".into(),
             ),
             E::OtpInvalid { .. } => (StatusCode::BAD_REQUEST, "OTP tidak valid".into()),
-            // The guide: "a failed send is 500 with the error message".
-            E::SendFailed(_) | E::WhatsApp(_) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("Gagal mengirim pesan: {e}"),
-            ),
+            // The guide: "a failed send is 500". The detail goes to the
+            // log; `error` says which kind of failure it was.
+            E::SendFailed(_) | E::WhatsApp(_) => {
+                log::warn!("a send failed: {e} ({})", e.code());
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Gagal mengirim pesan".into(),
+                )
+            }
             // Well-formed, but WhatsApp refused it (another passkey, a bad
             // signature, the wrong site): the request cannot succeed as sent.
             E::PasskeyRejected(_) => (
@@ -148,10 +152,12 @@ impl From<waotp::Error> for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Server sedang berhenti".into(),
             ),
-            _ => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("Kesalahan server: {e}"),
-            ),
+            // A store or I/O failure names files, hosts and Redis's words:
+            // for the log, not for whoever called.
+            _ => {
+                log::error!("request failed: {e} ({})", e.code());
+                (StatusCode::INTERNAL_SERVER_ERROR, "Kesalahan server".into())
+            }
         };
         ApiError {
             status,

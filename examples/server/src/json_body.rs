@@ -10,6 +10,7 @@ use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
 use crate::envelope::ApiError;
+use crate::guard::is_json_content_type;
 
 /// The largest body any route accepts. A text message may hold 65,536
 /// characters of up to 4 bytes each, plus JSON escaping.
@@ -36,8 +37,7 @@ where
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(is_json_content_type)
-            .unwrap_or(false);
+            .is_some_and(is_json_content_type);
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
@@ -64,24 +64,5 @@ where
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|e| ApiError::bad_request(format!("Format JSON tidak valid: {e}")))
-    }
-}
-
-/// `application/json`, optionally with parameters (`; charset=utf-8`).
-fn is_json_content_type(value: &str) -> bool {
-    let essence = value.split(';').next().unwrap_or("").trim();
-    essence.eq_ignore_ascii_case("application/json")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_content_types() {
-        assert!(is_json_content_type("application/json"));
-        assert!(is_json_content_type("Application/JSON; charset=utf-8"));
-        assert!(!is_json_content_type("text/plain"));
-        assert!(!is_json_content_type("application/x-www-form-urlencoded"));
     }
 }

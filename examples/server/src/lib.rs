@@ -9,7 +9,7 @@
 //! pairing codes, Prometheus metrics, and an API key.
 //!
 //! The binary (`src/main.rs`) parses its flags, opens a [`waotp::Gateway`]
-//! and serves [`router`]; tests serve the same router in process.
+//! and serves [`router`] with [`serve`]; tests serve the same in process.
 
 #![warn(missing_docs)]
 
@@ -17,9 +17,12 @@ pub mod app;
 pub mod auth;
 pub mod cors;
 pub mod envelope;
+pub mod guard;
 pub mod iso_time;
 pub mod json_body;
 pub mod qr_page;
 pub mod routes;
+pub mod serve;
 
 pub use app::{Settings, router};
+pub use serve::{Limits, serve};

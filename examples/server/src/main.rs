@@ -19,9 +19,10 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
-use waotp_server::{Settings, auth, router};
+use waotp_server::{Limits, Settings, auth, router, serve};
 
 /// Command-line flags.
 #[derive(Debug, Parser)]
@@ -60,6 +61,18 @@ struct Args {
     /// through `POST /api/otp/verify` instead.
     #[arg(long)]
     no_reveal_otp: bool,
+    /// Seconds a connection may take to send a request's headers.
+    #[arg(long, default_value_t = 10)]
+    header_read_timeout_secs: u64,
+    /// Seconds a request may run before it is answered 503.
+    #[arg(long, default_value_t = 120)]
+    request_timeout_secs: u64,
+    /// Requests carried out at once; more wait their turn.
+    #[arg(long, default_value_t = 256)]
+    max_concurrent_requests: usize,
+    /// Connections open at once; more wait to be accepted.
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
     /// The simulator's WebSocket URL (sandbox builds only; loopback only).
     #[cfg(feature = "sandbox")]
     #[arg(long)]
@@ -128,12 +141,16 @@ async fn run(args: Args) -> Result<(), String> {
     // Tests and supervisors read this line to learn the port.
     let _ = std::io::stdout().flush();
 
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let limits = Limits {
+        header_read_timeout: Duration::from_secs(args.header_read_timeout_secs.max(1)),
+        request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
+        max_concurrent_requests: args.max_concurrent_requests,
+        max_connections: args.max_connections,
+    };
+    serve(listener, app, limits, shutdown_signal()).await;
     // Stop every session cleanly: credentials stay for the next start.
     gateway.close().await;
-    served.map_err(|e| format!("server error: {e}"))
+    Ok(())
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -55,9 +55,7 @@ async fn the_qr_page_follows_the_session_in_a_real_browser() {
     page.screenshot(&shots.join("1-qr.png")).await;
 
     // A new code (a fresh pairing after a restart) replaces it in place.
-    let restarted = server
-        .request("PUT", "/api/sessions/browser/restart", &[], None)
-        .await;
+    let restarted = server.put("/api/sessions/browser/restart").await;
     assert_eq!(restarted.status, 200, "{}", restarted.text);
     let second = page.wait_for_payload(Some(&first)).await;
     let current = server
@@ -803,3 +801,63 @@ async fn the_qr_page_follows_the_clients_own_rotation() {
 
 /// The first code lives 60 s (whatsapp-rust's fixed ref lifetime), plus slack.
 const ROTATION_WAIT: Duration = Duration::from_secs(90);
+
+/// A page on another origin (another local server, say) tries to create a
+/// session on a keyless server on this machine: as a form would (no
+/// preflight: no body, or text/plain), and as JSON (which needs a preflight
+/// the server never grants). Nothing is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_on_another_origin_cannot_create_a_session() {
+    let server = Server::start().await;
+    let browser = Browser::launch().await;
+    let mut page = browser.new_page().await;
+    let attacker = r#"<!doctype html><html><body><script>
+      var base = BASE;
+      function attempt(init) {
+        return fetch(base + "/api/sessions/create", init).then(
+          function (r) { return init.mode === "no-cors" ? "sent" : String(r.status); },
+          function (e) { return "blocked"; });
+      }
+      Promise.all([
+        attempt({ method: "POST", mode: "no-cors" }),
+        attempt({ method: "POST", mode: "no-cors", headers: { "Content-Type": "text/plain" },
+                  body: JSON.stringify({ sessionId: "forged-text" }) }),
+        attempt({ method: "POST", headers: { "Content-Type": "application/json" },
+                  body: JSON.stringify({ sessionId: "forged-json" }) }),
+      ]).then(function (outcomes) { window.outcomes = outcomes.join(","); });
+    </script></body></html>"#
+        .replace("BASE", &format!("{:?}", server.base));
+    // Another origin than the server's, as another local web server would
+    // serve it (a page Chromium sees from the public internet could not
+    // reach loopback at all: its Local Network Access checks block it).
+    let other = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let other_url = format!("http://{}/", other.local_addr().unwrap());
+    let other_app = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || async move { axum::response::Html(attacker) }),
+    );
+    let other_server = tokio::spawn(async move { axum::serve(other, other_app).await });
+    page.navigate(&other_url).await;
+    let deadline = tokio::time::Instant::now() + STEP;
+    let outcomes = loop {
+        let value = page.eval("window.outcomes || null").await;
+        if let Some(text) = value.as_str() {
+            break text.to_owned();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the page's requests did not settle within {STEP:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // The two simple requests reached the server; the JSON one never left
+    // the browser (its preflight was refused).
+    assert_eq!(outcomes, "sent,sent,blocked");
+    let sessions = server.get("/api/sessions").await.data(200);
+    assert_eq!(
+        sessions["total"], 0,
+        "created from another origin: {sessions}"
+    );
+    browser.close(page).await;
+    other_server.abort();
+}

@@ -32,6 +32,8 @@ pub struct Options {
     pub settings: Settings,
     /// OTP expiry and limits read this clock.
     pub clock: Option<Arc<ManualClock>>,
+    /// What one client may take of the server.
+    pub limits: waotp_server::Limits,
 }
 
 /// The server, its gateway and the simulator it talks to.
@@ -108,8 +110,9 @@ impl Server {
         let app = waotp_server::router(gateway.clone(), options.settings);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        let limits = options.limits;
         let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("the server runs");
+            waotp_server::serve(listener, app, limits, std::future::pending()).await;
         });
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -174,8 +177,21 @@ impl Server {
         self.request("GET", path, &[], None).await
     }
 
+    /// DELETEs `path`, as JSON (every request that changes something must be).
     pub async fn delete(&self, path: &str) -> Reply {
-        self.request("DELETE", path, &[], None).await
+        self.request(
+            "DELETE",
+            path,
+            &[("Content-Type", "application/json")],
+            None,
+        )
+        .await
+    }
+
+    /// PUTs to `path` without a body, as JSON.
+    pub async fn put(&self, path: &str) -> Reply {
+        self.request("PUT", path, &[("Content-Type", "application/json")], None)
+            .await
     }
 
     /// POSTs `body` as JSON.

@@ -7,5 +7,6 @@ mod browser;
 mod edges;
 mod guide_flows;
 mod messages;
+mod open_network;
 mod otp;
 mod sessions;

@@ -28,9 +28,14 @@ async fn create_is_201_then_idempotent_and_checks_the_id() {
     assert_eq!(again.data(200)["sessionId"], "shop");
     assert_eq!(again.json()["message"], "Session shop sudah ada");
 
-    // No body at all: a generated id, as the guide's server did.
+    // No body at all, as JSON: a generated id, as the guide's server did.
     let generated = server
-        .request("POST", "/api/sessions/create", &[], None)
+        .request(
+            "POST",
+            "/api/sessions/create",
+            &[("Content-Type", "application/json")],
+            None,
+        )
         .await;
     let id = generated.data(201)["sessionId"]
         .as_str()
@@ -175,9 +180,7 @@ async fn restart_keeps_the_link_and_delete_removes_it() {
     server.link("kept").await;
     let logins_before = logins(&server);
 
-    let restarted = server
-        .request("PUT", "/api/sessions/kept/restart", &[], None)
-        .await;
+    let restarted = server.put("/api/sessions/kept/restart").await;
     assert_eq!(restarted.json()["message"], "Session berhasil direstart");
     let data = restarted.data(200);
     assert_eq!(data["sessionId"], "kept");
@@ -201,9 +204,7 @@ async fn restart_keeps_the_link_and_delete_removes_it() {
     for reply in [
         server.get("/api/sessions/kept/status").await,
         server.delete("/api/sessions/kept").await,
-        server
-            .request("PUT", "/api/sessions/kept/restart", &[], None)
-            .await,
+        server.put("/api/sessions/kept/restart").await,
     ] {
         assert_error(&reply, 404, "SESSION_NOT_FOUND", "Session tidak ditemukan");
     }
