@@ -47,7 +47,9 @@ async fn main() {
             .iter()
             .map(|i| (format!("s{i:04}"), format!("628110{i:07}")))
             .collect();
-        let links = ids.iter().map(|(id, phone)| link_timed(&gw, &sim, id, phone));
+        let links = ids
+            .iter()
+            .map(|(id, phone)| link_timed(&gw, &sim, id, phone));
         let linked = whatsapp_rust::futures::future::join_all(links).await;
         for (_, first, connected) in linked {
             first_qr.push(first);

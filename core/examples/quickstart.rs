@@ -224,12 +224,16 @@ async fn send_and_verify_otp(gateway: &Gateway, args: &Args, to: &str) -> waotp:
 async fn answer_passkey(session: &waotp::Session, snippet: &str) -> waotp::Result<()> {
     println!("WhatsApp asks for this account's passkey before it links the device.");
     println!("Open https://web.whatsapp.com in a browser that has the passkey, open the");
-    println!("console (F12 → Console), paste the snippet below, then paste the line it prints here.");
+    println!(
+        "console (F12 → Console), paste the snippet below, then paste the line it prints here."
+    );
     println!("{snippet}");
     print!("Passkey result: ");
     let _ = std::io::stdout().flush();
     let Some(assertion) = read_line().await? else {
-        return Err(waotp::Error::InvalidArgument("no passkey result entered".into()));
+        return Err(waotp::Error::InvalidArgument(
+            "no passkey result entered".into(),
+        ));
     };
     match session.submit_passkey_assertion(&assertion).await {
         Ok(()) => println!("Passkey sent; finishing the link."),

@@ -53,12 +53,16 @@ async fn scan(sim: &Simulator, session: &Session) {
 }
 
 async fn failed_with(events: &mut EventStream, code: &str) -> String {
-    wait_event(events, &format!("a PasskeyFailed event with {code}"), |e| match e {
-        Event::PasskeyFailed {
-            code: c, reason, ..
-        } if c == code => Some(reason.clone()),
-        _ => None,
-    })
+    wait_event(
+        events,
+        &format!("a PasskeyFailed event with {code}"),
+        |e| match e {
+            Event::PasskeyFailed {
+                code: c, reason, ..
+            } if c == code => Some(reason.clone()),
+            _ => None,
+        },
+    )
     .await
 }
 
@@ -95,7 +99,10 @@ async fn a_gated_account_links_by_qr_sends_and_reconnects_without_a_new_assertio
     assert_eq!(status.user.map(|u| u.phone), Some(OWN.to_owned()));
     assert!(status.passkey.is_none());
 
-    let sent = session.send_text(FRIEND, "Kode OTP Anda: 482913", None).await.unwrap();
+    let sent = session
+        .send_text(FRIEND, "Kode OTP Anda: 482913", None)
+        .await
+        .unwrap();
     let inbox = sim.wait_for_inbox(FRIEND, 1, STEP).await.unwrap();
     assert_eq!(inbox[0].id, sent.id);
 
@@ -121,7 +128,9 @@ async fn a_gated_account_links_with_a_pairing_code() {
     let session = gw.create_session(Some("by-code")).await.unwrap();
     session.wait_qr(STEP).await.unwrap();
     let code = session.pair_code(OWN_LOCAL).await.unwrap();
-    sim.enter_pair_code(OWN, &code).await.expect("the phone takes the code");
+    sim.enter_pair_code(OWN, &code)
+        .await
+        .expect("the phone takes the code");
 
     let options = passkey_requested(&mut events, &session).await;
     let assertion = sim
@@ -167,7 +176,11 @@ async fn each_refusal_reaches_the_caller_as_its_code_and_linking_starts_again() 
             },
             "PASSKEY_REJECTED",
         ),
-        ("an expired challenge", AssertionTweaks::default(), "PASSKEY_EXPIRED"),
+        (
+            "an expired challenge",
+            AssertionTweaks::default(),
+            "PASSKEY_EXPIRED",
+        ),
     ];
     for (what, tweaks, code) in refusals {
         scan(&sim, &session).await;
@@ -227,7 +240,11 @@ async fn malformed_assertions_are_invalid_arguments_and_keep_the_challenge() {
     session.wait_connected(STEP).await.expect("linked");
 
     let late = session.submit_passkey_assertion(&good).await.unwrap_err();
-    assert_eq!(late.code(), "INVALID_ARGUMENT", "not waiting any more: {late}");
+    assert_eq!(
+        late.code(),
+        "INVALID_ARGUMENT",
+        "not waiting any more: {late}"
+    );
     gw.close().await;
 }
 
@@ -276,7 +293,10 @@ async fn another_process_hands_the_assertion_to_the_owner() {
         .sign_passkey_assertion(OWN, &challenge.options_json, &AssertionTweaks::default())
         .unwrap();
     mirrored.submit_passkey_assertion(&assertion).await.unwrap();
-    session.wait_connected(STEP).await.expect("the owner linked");
+    session
+        .wait_connected(STEP)
+        .await
+        .expect("the owner linked");
     follower.close().await;
     owner.close().await;
 }

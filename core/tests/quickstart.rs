@@ -227,7 +227,10 @@ async fn quickstart_walks_the_operator_through_a_passkey() {
     let status = quickstart.0.wait().unwrap();
     let text = output.join("\n");
     assert!(status.success(), "quickstart failed:\n{text}");
-    assert!(answered, "quickstart never showed the passkey snippet:\n{text}");
+    assert!(
+        answered,
+        "quickstart never showed the passkey snippet:\n{text}"
+    );
     assert!(text.contains("navigator.credentials.get"), "{text}");
     let code = sim.passkey_code(own).expect("the phone's code");
     assert!(text.contains(&format!("the phone shows {code}")), "{text}");

@@ -126,10 +126,13 @@ mod tests {
     fn a_passkey_challenge_reaches_every_process() {
         let mut status = SessionStatus::new("shop");
         status.enter(SessionState::PasskeyRequired, None);
-        let challenge = PasskeyChallenge::new(r#"{"challenge":"YWJj"}"#, time_of(1_700_000_000_000));
+        let challenge =
+            PasskeyChallenge::new(r#"{"challenge":"YWJj"}"#, time_of(1_700_000_000_000));
         status.passkey = Some(challenge.clone());
         let shared = SharedStatus::new(&status, None, None);
-        let (s, _, _) = SharedStatus::from_json(&shared.to_json().unwrap()).unwrap().view();
+        let (s, _, _) = SharedStatus::from_json(&shared.to_json().unwrap())
+            .unwrap()
+            .view();
         assert_eq!(s.state, SessionState::PasskeyRequired);
         assert_eq!(s.passkey, Some(challenge));
     }

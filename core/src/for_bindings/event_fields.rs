@@ -318,6 +318,9 @@ mod tests {
             code: "PASSKEY_EXPIRED".into(),
             reason: "late".into(),
         });
-        assert_eq!((f.code.as_deref(), f.reason.as_deref()), (Some("PASSKEY_EXPIRED"), Some("late")));
+        assert_eq!(
+            (f.code.as_deref(), f.reason.as_deref()),
+            (Some("PASSKEY_EXPIRED"), Some("late"))
+        );
     }
 }

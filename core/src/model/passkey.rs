@@ -103,7 +103,10 @@ pub struct PasskeyAssertion {
 impl std::fmt::Debug for PasskeyAssertion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PasskeyAssertion")
-            .field("credential_id", &URL_SAFE_NO_PAD.encode(&self.credential_id))
+            .field(
+                "credential_id",
+                &URL_SAFE_NO_PAD.encode(&self.credential_id),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -134,12 +137,10 @@ impl PasskeyAssertion {
     /// `response.userHandle`). Malformed input is `INVALID_ARGUMENT`.
     pub fn parse(text: &str) -> Result<Self> {
         if text.len() > MAX_ASSERTION_LEN {
-            return Err(invalid(&format!(
-                "longer than {MAX_ASSERTION_LEN} bytes"
-            )));
+            return Err(invalid(&format!("longer than {MAX_ASSERTION_LEN} bytes")));
         }
-        let value: Value = serde_json::from_str(text.trim())
-            .map_err(|e| invalid(&format!("not JSON ({e})")))?;
+        let value: Value =
+            serde_json::from_str(text.trim()).map_err(|e| invalid(&format!("not JSON ({e})")))?;
         if !value.is_object() {
             return Err(invalid("not a JSON object"));
         }
@@ -261,19 +262,78 @@ mod tests {
             (json!([1, 2]), "not a JSON object"),
             (json!({"id": "x"}), "`id`"),
             (json!({"type": "public-key"}), "`id` is missing"),
-            ({ let mut v = sample(); v["type"] = json!("password"); v }, "`type`"),
-            ({ let mut v = sample(); v["id"] = json!(b64(b"other")); v }, "different credentials"),
-            ({ let mut v = sample(); v["response"] = json!("x"); v }, "`response`"),
-            ({ let mut v = sample(); v["response"]["signature"] = json!("!!"); v }, "`signature` is not base64url"),
-            ({ let mut v = sample(); v["response"]["signature"] = json!(""); v }, "`signature` is empty"),
-            ({ let mut v = sample(); v["response"]["authenticatorData"] = json!(b64(&[1; 10])); v }, "shorter than 37"),
-            ({ let mut v = sample(); v["response"]["clientDataJSON"] = json!(b64(br#"{"type":"webauthn.create"}"#)); v }, "webauthn.get"),
-            ({ let mut v = sample(); v["response"]["userHandle"] = json!(5); v }, "`userHandle`"),
+            (
+                {
+                    let mut v = sample();
+                    v["type"] = json!("password");
+                    v
+                },
+                "`type`",
+            ),
+            (
+                {
+                    let mut v = sample();
+                    v["id"] = json!(b64(b"other"));
+                    v
+                },
+                "different credentials",
+            ),
+            (
+                {
+                    let mut v = sample();
+                    v["response"] = json!("x");
+                    v
+                },
+                "`response`",
+            ),
+            (
+                {
+                    let mut v = sample();
+                    v["response"]["signature"] = json!("!!");
+                    v
+                },
+                "`signature` is not base64url",
+            ),
+            (
+                {
+                    let mut v = sample();
+                    v["response"]["signature"] = json!("");
+                    v
+                },
+                "`signature` is empty",
+            ),
+            (
+                {
+                    let mut v = sample();
+                    v["response"]["authenticatorData"] = json!(b64(&[1; 10]));
+                    v
+                },
+                "shorter than 37",
+            ),
+            (
+                {
+                    let mut v = sample();
+                    v["response"]["clientDataJSON"] = json!(b64(br#"{"type":"webauthn.create"}"#));
+                    v
+                },
+                "webauthn.get",
+            ),
+            (
+                {
+                    let mut v = sample();
+                    v["response"]["userHandle"] = json!(5);
+                    v
+                },
+                "`userHandle`",
+            ),
         ];
         for (value, expected) in cases {
             let err = PasskeyAssertion::parse(&value.to_string()).unwrap_err();
             assert_eq!(err.code(), "INVALID_ARGUMENT", "{value}");
-            assert!(err.to_string().contains(expected), "{err} should mention {expected}");
+            assert!(
+                err.to_string().contains(expected),
+                "{err} should mention {expected}"
+            );
         }
         for text in ["", "not json", "{", &"x".repeat(MAX_ASSERTION_LEN + 1)] {
             let err = PasskeyAssertion::parse(text).unwrap_err();
@@ -294,7 +354,10 @@ mod tests {
     fn the_snippet_embeds_the_options_and_asks_the_browser() {
         let options = r#"{ "challenge": "YWJj", "rpId": "whatsapp.com" }"#;
         let s = passkey_snippet(options);
-        assert!(s.contains(r#"const options = {"challenge":"YWJj","rpId":"whatsapp.com"};"#), "{s}");
+        assert!(
+            s.contains(r#"const options = {"challenge":"YWJj","rpId":"whatsapp.com"};"#),
+            "{s}"
+        );
         assert!(s.contains("navigator.credentials.get"));
         assert!(s.contains("console.log(assertion)"));
     }

@@ -74,9 +74,8 @@ impl SessionInner {
             }
         };
         if SystemTime::now() >= challenge.expires_at {
-            let error = Error::PasskeyExpired(
-                "the challenge expired before the assertion arrived".into(),
-            );
+            let error =
+                Error::PasskeyExpired("the challenge expired before the assertion arrived".into());
             self.passkey_failed(&error);
             return Err(error);
         }
@@ -165,7 +164,9 @@ impl SessionInner {
                 .duration_since(SystemTime::now())
                 .unwrap_or_default();
             tokio::time::sleep(wait).await;
-            let Some(session) = weak.upgrade() else { return };
+            let Some(session) = weak.upgrade() else {
+                return;
+            };
             let waiting = session.generation() == generation
                 && session
                     .status
