@@ -64,12 +64,14 @@ mod gateway;
 mod model;
 pub mod otp;
 mod platform;
+#[cfg(test)]
+mod property_tests;
 pub mod session;
 
+pub use delivery::MemoryBounds;
 pub use error::{Error, Result};
 pub use events::{Event, EventStream};
 pub use gateway::{Gateway, GatewayBuilder, SentOtp};
-pub use delivery::MemoryBounds;
 pub use model::{BuildInfo, DeliveryStatus, MessageRecord, build_info};
 pub use model::{PasskeyAssertion, PasskeyChallenge};
 

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use crate::coordination::local::LocalCoordination;
 use crate::coordination::{OutboxKey, SharedCoordination};
-use crate::delivery::{Deliveries, MemoryBounds};
 use crate::delivery::on_whatsapp::OnWhatsappCache;
 use crate::delivery::phones::PhoneCache;
+use crate::delivery::{Deliveries, MemoryBounds};
 use crate::error::{Error, Result};
 use crate::events::EventBus;
 use crate::otp::{Clock, ManualClock, OtpConfig, OtpEngine, OtpSecret, OtpStore};

@@ -64,6 +64,23 @@ fn is_loopback_ws(url: &str) -> bool {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// Whatever the URL, a normal build refuses it, and a sandbox build
+        /// takes it only as a `ws://` URL on a loopback address.
+        #[test]
+        fn only_loopback_ws_urls_pass(url in proptest::prelude::any::<String>(), tail in "[a-z0-9:/._-]{0,30}") {
+            proptest::prop_assert!(resolve_for(Some(&url), false).is_err());
+            if let Ok(Some(taken)) = resolve_for(Some(&url), true) {
+                proptest::prop_assert_eq!(&taken, &url);
+                proptest::prop_assert!(url.starts_with("ws://"));
+            }
+            for host in ["example.com", "10.0.0.1", "127.0.0.1.example.com", "localhost.example"] {
+                let url = format!("ws://{host}/{tail}");
+                proptest::prop_assert!(resolve_for(Some(&url), true).is_err(), "{}", url);
+            }
+        }
+    }
+
     #[test]
     fn normal_builds_take_no_override() {
         assert_eq!(resolve_for(None, false).unwrap(), None);
