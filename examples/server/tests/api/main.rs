@@ -9,4 +9,5 @@ mod guide_flows;
 mod messages;
 mod open_network;
 mod otp;
+mod parsing;
 mod sessions;
