@@ -740,6 +740,77 @@ static void test_invalid_utf8(void) {
   CHECK(s == NULL && gw == NULL, "no output written");
 }
 
+/* A small deterministic generator, so a failing case can be replayed. */
+static uint32_t fuzz_next(uint32_t *state) {
+  *state ^= *state << 13;
+  *state ^= *state >> 17;
+  *state ^= *state << 5;
+  return *state;
+}
+
+/* Fills `buf` (NUL-terminated, `len` bytes before it) with printable ASCII
+ * or with any non-NUL bytes. */
+static void fuzz_string(uint32_t *state, char *buf, size_t len, bool printable) {
+  for (size_t i = 0; i < len; i++) {
+    uint32_t r = fuzz_next(state);
+    buf[i] = printable ? (char)(' ' + r % 95) : (char)(1 + r % 255);
+  }
+  buf[len] = '\0';
+}
+
+static bool status_is_one_of(waotp_status st, const waotp_status *allowed, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (st == allowed[i]) return true;
+  }
+  return false;
+}
+
+/* waotp_otp_send and waotp_otp_verify with over-long and random arguments
+ * (under ASan and UBSan): a status from the documented set every time, the
+ * output untouched on error, no crash and no leak. */
+static void test_over_long_and_random_arguments(void) {
+  size_t big = 1 << 20;
+  char *huge = malloc(big + 1);
+  CHECK(huge != NULL, "malloc");
+  if (!huge) return;
+  memset(huge, '8', big);
+  huge[big] = '\0';
+  char *s = NULL;
+  waotp_verify_result r;
+  waotp_otp_request req = {0};
+  req.company_name = "PT. Contoh";
+  EXPECT(waotp_otp_send(g_gw, "nope", huge, &req, &s), WAOTP_INVALID_PHONE);
+  EXPECT(waotp_otp_verify(g_gw, huge, "123456", &r), WAOTP_INVALID_PHONE);
+  waotp_status st = waotp_otp_verify(g_gw, "6281200000011", huge, &r);
+  CHECK(st == WAOTP_INVALID_ARGUMENT || (st == WAOTP_OK && r.outcome != WAOTP_VERIFY_APPROVED),
+        "a 1 MiB code: %d", (int)st);
+  free(huge);
+
+  const waotp_status send_allowed[] = {WAOTP_INVALID_PHONE, WAOTP_SESSION_NOT_FOUND,
+                                       WAOTP_INVALID_UTF8, WAOTP_INVALID_ARGUMENT};
+  const waotp_status verify_allowed[] = {WAOTP_OK, WAOTP_INVALID_PHONE, WAOTP_INVALID_UTF8,
+                                         WAOTP_INVALID_ARGUMENT, WAOTP_RATE_LIMITED};
+  uint32_t state = 0x9e3779b9u;
+  char to[80], code[40];
+  for (int i = 0; i < 2000; i++) {
+    bool printable = i % 2 == 0;
+    fuzz_string(&state, to, fuzz_next(&state) % sizeof to, printable);
+    fuzz_string(&state, code, fuzz_next(&state) % sizeof code, printable || i % 3 == 0);
+    s = NULL;
+    st = waotp_otp_send(g_gw, "nope", to, &req, &s);
+    if (!status_is_one_of(st, send_allowed, sizeof send_allowed / sizeof send_allowed[0]) || s != NULL) {
+      CHECK(false, "case %d: waotp_otp_send answered %d", i, (int)st);
+      break;
+    }
+    st = waotp_otp_verify(g_gw, to, code, &r);
+    if (!status_is_one_of(st, verify_allowed, sizeof verify_allowed / sizeof verify_allowed[0]) ||
+        (st == WAOTP_OK && r.outcome == WAOTP_VERIFY_APPROVED)) {
+      CHECK(false, "case %d: waotp_otp_verify answered %d", i, (int)st);
+      break;
+    }
+  }
+}
+
 static void test_unknown_session(void) {
   char *s = NULL;
   waotp_bytes png = {0};
@@ -946,6 +1017,7 @@ static const struct test TESTS[] = {
     {"passkey refusals: malformed, rejected (fresh QR), expired", test_passkey_refusals, 0},
     {"NULL for every pointer argument", test_null_parameters, 1},
     {"invalid UTF-8", test_invalid_utf8, 1},
+    {"over-long and random arguments to waotp_otp_send and waotp_otp_verify", test_over_long_and_random_arguments, 1},
     {"unknown session and other not-found errors", test_unknown_session, 1},
     {"free(NULL) and double free", test_free_null_and_twice, 0},
     {"wrong code, too many attempts, expiry, cancel", test_wrong_code_expiry_attempts, 1},
