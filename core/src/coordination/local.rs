@@ -4,7 +4,8 @@
 //!
 //! The database runs in WAL mode: a process killed mid-way loses nothing it
 //! committed, and readers never wait for the writer. Each call is one short
-//! transaction on a local file, run inline.
+//! transaction on a local file, run off the runtime's workers (it may wait
+//! for another process's write lock; see `platform::sqlite::off_the_runtime`).
 //!
 //! A request's payload (a message's text) is only ever in the `payload`
 //! column, sealed (see [`super::sealed`]), and set to NULL when the request
@@ -13,7 +14,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -96,7 +97,7 @@ fn sql_ms(ms: u64) -> i64 {
 
 /// The shared state of the processes on one data dir.
 pub(crate) struct LocalCoordination {
-    db: Mutex<Connection>,
+    db: Arc<Mutex<Connection>>,
     data_dir: PathBuf,
     /// The sessions this process owns, with their wake-ups.
     owned: Arc<Mutex<HashMap<SessionId, Arc<Wakeups>>>>,
@@ -130,7 +131,7 @@ impl LocalCoordination {
         crate::platform::sqlite::prepare_shared_db(&conn, &path, SCHEMA, SCHEMA_VERSION)?;
         upgrade_from_v1(&mut conn)?;
         Ok(LocalCoordination {
-            db: Mutex::new(conn),
+            db: Arc::new(Mutex::new(conn)),
             data_dir: data_dir.to_path_buf(),
             owned: Arc::default(),
             last_cleanup_ms: AtomicU64::new(0),
@@ -138,8 +139,13 @@ impl LocalCoordination {
         })
     }
 
-    fn db(&self) -> MutexGuard<'_, Connection> {
-        lock(&self.db)
+    /// Runs `work` on the database, off the runtime's workers.
+    async fn with_db<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        crate::platform::sqlite::off_the_runtime(&self.db, work).await
     }
 
     fn socket(&self, session: &SessionId) -> Option<PathBuf> {
@@ -151,15 +157,25 @@ impl LocalCoordination {
     }
 
     /// The row of a request: its state and outcome.
-    fn read_outcome(&self, request_id: &str) -> Result<Option<(String, Option<String>)>> {
-        Ok(self
-            .db()
-            .prepare_cached("SELECT state, outcome FROM outbox WHERE id = ?1")?
-            .query_row([request_id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?)
+    async fn read_outcome(&self, request_id: &str) -> Result<Option<(String, Option<String>)>> {
+        let id = request_id.to_owned();
+        self.with_db(move |db| {
+            Ok(db
+                .prepare_cached("SELECT state, outcome FROM outbox WHERE id = ?1")?
+                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?)
+        })
+        .await
     }
 
-    fn maybe_cleanup(&self, now: u64) {
+    /// Claims what is queued for `session` under `token`.
+    async fn claim_now(&self, session: &SessionId, token: u64) -> Result<Vec<Request>> {
+        let (session, key) = (session.clone(), self.key.clone());
+        self.with_db(move |db| claim_queued(db, &session, token, &key))
+            .await
+    }
+
+    async fn maybe_cleanup(&self, now: u64) {
         let last = self.last_cleanup_ms.load(Ordering::Relaxed);
         if now.saturating_sub(last) < CLEANUP_EVERY_MS
             || self
@@ -170,9 +186,14 @@ impl LocalCoordination {
             return;
         }
         let result = self
-            .db()
-            .prepare_cached("DELETE FROM outbox WHERE state = 'done' AND updated_at_ms <= ?1")
-            .and_then(|mut s| s.execute([sql_ms(now.saturating_sub(RETENTION_MS))]));
+            .with_db(move |db| {
+                Ok(db
+                    .prepare_cached(
+                        "DELETE FROM outbox WHERE state = 'done' AND updated_at_ms <= ?1",
+                    )?
+                    .execute([sql_ms(now.saturating_sub(RETENTION_MS))])?)
+            })
+            .await;
         if let Err(e) = result {
             log::warn!("removing old outbox rows failed: {e}");
         }
@@ -186,50 +207,53 @@ impl Coordination for LocalCoordination {
         let Some(file_lock) = file_lease::try_lock(&path)? else {
             return Ok(None);
         };
-        let token = {
-            let mut db = self.db();
-            let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let token: i64 = tx.query_row(
-                "INSERT INTO lease (session_id, token) VALUES (?1, 1) \
+        let session_id = session.clone();
+        let token = self
+            .with_db(move |db| {
+                let session = &session_id;
+                let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let token: i64 = tx.query_row(
+                    "INSERT INTO lease (session_id, token) VALUES (?1, 1) \
                  ON CONFLICT(session_id) DO UPDATE SET token = token + 1 RETURNING token",
-                [session.as_str()],
-                |r| r.get(0),
-            )?;
-            // What earlier owners claimed and never finished comes back: sends
-            // are carried out again under their message id, other commands
-            // are answered (running them twice could surprise the caller).
-            let claimed: Vec<(String, String)> = tx
+                    [session.as_str()],
+                    |r| r.get(0),
+                )?;
+                // What earlier owners claimed and never finished comes back: sends
+                // are carried out again under their message id, other commands
+                // are answered (running them twice could surprise the caller).
+                let claimed: Vec<(String, String)> = tx
                 .prepare_cached(
                     "SELECT id, request FROM outbox WHERE session_id = ?1 AND state = 'claimed'",
                 )?
                 .query_map([session.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<rusqlite::Result<_>>()?;
-            let now = sql_ms(now_ms());
-            for (id, request) in claimed {
-                let resumable = Request::from_json(&request)
-                    .map(|r| r.command.resumable())
-                    .unwrap_or(false);
-                if resumable {
-                    tx.prepare_cached(
+                let now = sql_ms(now_ms());
+                for (id, request) in claimed {
+                    let resumable = Request::from_json(&request)
+                        .map(|r| r.command.resumable())
+                        .unwrap_or(false);
+                    if resumable {
+                        tx.prepare_cached(
                         "UPDATE outbox SET state = 'queued', claimed_by = NULL, updated_at_ms = ?2 \
                          WHERE id = ?1",
                     )?
                     .execute(params![id, now])?;
-                } else {
-                    tx.prepare_cached(
-                        "UPDATE outbox SET state = 'done', outcome = ?2, payload = NULL, \
+                    } else {
+                        tx.prepare_cached(
+                            "UPDATE outbox SET state = 'done', outcome = ?2, payload = NULL, \
                          updated_at_ms = ?3 WHERE id = ?1",
-                    )?
-                    .execute(params![
-                        id,
-                        Outcome::abandoned().to_json()?,
-                        now
-                    ])?;
+                        )?
+                        .execute(params![
+                            id,
+                            Outcome::abandoned().to_json()?,
+                            now
+                        ])?;
+                    }
                 }
-            }
-            tx.commit()?;
-            u64::try_from(token).unwrap_or(0)
-        };
+                tx.commit()?;
+                Ok(u64::try_from(token).unwrap_or(0))
+            })
+            .await?;
         let hub = Wakeups::new();
         let server =
             self.socket(session)
@@ -260,69 +284,10 @@ impl Coordination for LocalCoordination {
     }
 
     async fn submit(&self, request: &Request, claim_for: Option<&Lease>) -> Result<Submitted> {
-        let mut db = self.db();
-        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let now = sql_ms(now_ms());
-        if let Some(key) = &request.idempotency_key {
-            let existing: Option<(String, String, String, Option<String>)> = tx
-                .prepare_cached(
-                    "SELECT id, request, state, outcome FROM outbox \
-                     WHERE session_id = ?1 AND idempotency_key = ?2",
-                )?
-                .query_row(params![request.session.as_str(), key], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                })
-                .optional()?;
-            if let Some((id, text, state, outcome)) = existing {
-                let earlier = Request::from_json(&text)?;
-                let failed = match &outcome {
-                    Some(o) => Outcome::from_json(o)?.is_failed(),
-                    None => false,
-                };
-                let answer =
-                    if state != "done" {
-                        Submitted::Pending(earlier)
-                    } else if failed {
-                        // Sent again under the same message id: the recipient
-                        // still gets one message. Its payload was erased when it
-                        // failed; this call's takes its place.
-                        tx.prepare_cached(
-                        "UPDATE outbox SET state = 'queued', claimed_by = NULL, outcome = NULL, \
-                         delivery = NULL, delivery_reason = NULL, payload = ?3, updated_at_ms = ?2 \
-                         WHERE id = ?1",
-                    )?
-                    .execute(params![id, now, request.sealed_payload(&self.key)?])?;
-                        Submitted::Pending(earlier)
-                    } else {
-                        Submitted::AlreadyDone(earlier)
-                    };
-                tx.commit()?;
-                return Ok(answer);
-            }
-        }
-        let (state, claimed_by) = match claim_for {
-            Some(lease) => ("claimed", Some(sql_ms(lease.token))),
-            None => ("queued", None),
-        };
-        tx.prepare_cached(
-            "INSERT INTO outbox (id, session_id, idempotency_key, request, payload, state, \
-             claimed_by, message_id, recipient, created_at_ms, updated_at_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?10, ?5, ?6, ?7, ?8, ?9, ?9)",
-        )?
-        .execute(params![
-            request.id,
-            request.session.as_str(),
-            request.idempotency_key,
-            request.to_json()?,
-            state,
-            claimed_by,
-            request.message_id(),
-            request.recipient(),
-            now,
-            request.sealed_payload(&self.key)?,
-        ])?;
-        tx.commit()?;
-        Ok(Submitted::Queued)
+        let (request, key) = (request.clone(), self.key.clone());
+        let claimed_by = claim_for.map(|lease| sql_ms(lease.token));
+        self.with_db(move |db| submit_in(db, &request, claimed_by, &key))
+            .await
     }
 
     async fn wait_outcome(
@@ -334,7 +299,7 @@ impl Coordination for LocalCoordination {
         let deadline = tokio::time::Instant::now() + timeout;
         let socket = self.socket(session);
         loop {
-            match self.read_outcome(request_id)? {
+            match self.read_outcome(request_id).await? {
                 None => {
                     return Err(Error::Store(format!(
                         "request {request_id} left the outbox before it was answered"
@@ -363,11 +328,14 @@ impl Coordination for LocalCoordination {
     }
 
     async fn withdraw(&self, request_id: &str) -> Result<bool> {
-        let n = self
-            .db()
-            .prepare_cached("DELETE FROM outbox WHERE id = ?1 AND state = 'queued'")?
-            .execute([request_id])?;
-        Ok(n > 0)
+        let id = request_id.to_owned();
+        self.with_db(move |db| {
+            let n = db
+                .prepare_cached("DELETE FROM outbox WHERE id = ?1 AND state = 'queued'")?
+                .execute([id])?;
+            Ok(n > 0)
+        })
+        .await
     }
 
     /// Claims what is queued, else waits for a poke and claims again. While
@@ -380,8 +348,8 @@ impl Coordination for LocalCoordination {
         wait: Duration,
     ) -> Result<Vec<Request>> {
         let now = now_ms();
-        self.maybe_cleanup(now);
-        let claimed = claim_queued(&mut self.db(), session, lease.token, &self.key)?;
+        self.maybe_cleanup(now).await;
+        let claimed = self.claim_now(session, lease.token).await?;
         if !claimed.is_empty() {
             return Ok(claimed);
         }
@@ -399,7 +367,7 @@ impl Coordination for LocalCoordination {
         } else {
             tokio::time::sleep(wait).await;
         }
-        claim_queued(&mut self.db(), session, lease.token, &self.key)
+        self.claim_now(session, lease.token).await
     }
 
     async fn finish(&self, request: &Request, lease: &Lease, outcome: &Outcome) -> Result<()> {
@@ -409,8 +377,9 @@ impl Coordination for LocalCoordination {
         );
         // Fenced: an owner that gave the session up cannot answer over its
         // successor, which took the request back and carries it out again.
-        self.db()
-            .prepare_cached(
+        let (id, outcome_json, token) = (request.id.clone(), outcome.to_json()?, lease.token);
+        self.with_db(move |db| {
+            db.prepare_cached(
                 // json_remove: a request queued before payloads were
                 // sealed carries its text in the JSON (schema 1).
                 "UPDATE outbox SET state = 'done', outcome = ?2, payload = NULL, updated_at_ms = ?3, \
@@ -419,12 +388,15 @@ impl Coordination for LocalCoordination {
                  WHERE id = ?1 AND state = 'claimed' AND claimed_by = ?4",
             )?
             .execute(params![
-                request.id,
-                outcome.to_json()?,
+                id,
+                outcome_json,
                 sql_ms(now_ms()),
-                sql_ms(lease.token),
+                sql_ms(token),
                 sent,
             ])?;
+            Ok(())
+        })
+        .await?;
         if let Some(hub) = self.hub(&request.session) {
             hub.finished(&request.id);
         }
@@ -432,30 +404,40 @@ impl Coordination for LocalCoordination {
     }
 
     async fn publish(&self, status: &SharedStatus) -> Result<()> {
-        self.db()
-            .prepare_cached(
+        let (id, json) = (status.id().to_owned(), status.to_json()?);
+        self.with_db(move |db| {
+            db.prepare_cached(
                 "INSERT OR REPLACE INTO session_status (session_id, status, updated_at_ms) \
                  VALUES (?1, ?2, ?3)",
             )?
-            .execute(params![status.id(), status.to_json()?, sql_ms(now_ms())])?;
-        Ok(())
+            .execute(params![id, json, sql_ms(now_ms())])?;
+            Ok(())
+        })
+        .await
     }
 
     async fn status(&self, session: &SessionId) -> Result<Option<SharedStatus>> {
+        let session = session.clone();
         let text: Option<String> = self
-            .db()
-            .prepare_cached("SELECT status FROM session_status WHERE session_id = ?1")?
-            .query_row([session.as_str()], |r| r.get(0))
-            .optional()?;
+            .with_db(move |db| {
+                Ok(db
+                    .prepare_cached("SELECT status FROM session_status WHERE session_id = ?1")?
+                    .query_row([session.as_str()], |r| r.get(0))
+                    .optional()?)
+            })
+            .await?;
         text.map(|t| SharedStatus::from_json(&t)).transpose()
     }
 
     async fn sessions(&self) -> Result<Vec<SessionId>> {
         let ids: Vec<String> = self
-            .db()
-            .prepare_cached("SELECT session_id FROM session_status ORDER BY session_id")?
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+            .with_db(|db| {
+                Ok(db
+                    .prepare_cached("SELECT session_id FROM session_status ORDER BY session_id")?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?)
+            })
+            .await?;
         Ok(ids
             .iter()
             .filter_map(|id| SessionId::parse(id).ok())
@@ -463,51 +445,56 @@ impl Coordination for LocalCoordination {
     }
 
     async fn forget(&self, session: &SessionId) -> Result<()> {
-        let mut db = self.db();
-        let tx = db.transaction()?;
-        tx.execute(
-            "DELETE FROM session_status WHERE session_id = ?1",
-            [session.as_str()],
-        )?;
-        tx.execute(
-            "DELETE FROM outbox WHERE session_id = ?1",
-            [session.as_str()],
-        )?;
-        tx.commit()?;
-        Ok(())
+        let session = session.clone();
+        self.with_db(move |db| {
+            let tx = db.transaction()?;
+            tx.execute(
+                "DELETE FROM session_status WHERE session_id = ?1",
+                [session.as_str()],
+            )?;
+            tx.execute(
+                "DELETE FROM outbox WHERE session_id = ?1",
+                [session.as_str()],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
     }
 
     async fn record_delivery(&self, message_id: &str, status: &DeliveryStatus) -> Result<()> {
         let reason = match status {
-            DeliveryStatus::Failed { reason } => Some(reason.as_str()),
+            DeliveryStatus::Failed { reason } => Some(reason.clone()),
             _ => None,
         };
-        self.db()
-            .prepare_cached(
+        let (message_id, state) = (message_id.to_owned(), status.as_str());
+        self.with_db(move |db| {
+            db.prepare_cached(
                 "UPDATE outbox SET delivery = ?2, delivery_reason = ?3, updated_at_ms = ?4 \
                  WHERE message_id = ?1",
             )?
-            .execute(params![
-                message_id,
-                status.as_str(),
-                reason,
-                sql_ms(now_ms())
-            ])?;
-        Ok(())
+            .execute(params![message_id, state, reason, sql_ms(now_ms())])?;
+            Ok(())
+        })
+        .await
     }
 
     async fn message(&self, message_id: &str) -> Result<Option<MessageRecord>> {
         type Row = (String, Option<String>, Option<String>, Option<String>, i64);
+        let id = message_id.to_owned();
         let row: Option<Row> = self
-            .db()
-            .prepare_cached(
-                "SELECT session_id, recipient, delivery, delivery_reason, updated_at_ms \
-                 FROM outbox WHERE message_id = ?1 ORDER BY created_at_ms DESC LIMIT 1",
-            )?
-            .query_row([message_id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            .with_db(move |db| {
+                Ok(db
+                    .prepare_cached(
+                        "SELECT session_id, recipient, delivery, delivery_reason, updated_at_ms \
+                         FROM outbox WHERE message_id = ?1 ORDER BY created_at_ms DESC LIMIT 1",
+                    )?
+                    .query_row([id], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                    })
+                    .optional()?)
             })
-            .optional()?;
+            .await?;
         Ok(
             row.map(|(session, to, delivery, reason, updated)| MessageRecord {
                 id: message_id.to_owned(),
@@ -518,6 +505,78 @@ impl Coordination for LocalCoordination {
             }),
         )
     }
+}
+
+/// Queues `request` (see [`Coordination::submit`]), as claimed under
+/// `claimed_by` when the caller owns the session.
+fn submit_in(
+    db: &mut Connection,
+    request: &Request,
+    claimed_by: Option<i64>,
+    outbox_key: &OutboxKey,
+) -> Result<Submitted> {
+    let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let now = sql_ms(now_ms());
+    if let Some(key) = &request.idempotency_key {
+        let existing: Option<(String, String, String, Option<String>)> = tx
+            .prepare_cached(
+                "SELECT id, request, state, outcome FROM outbox \
+                 WHERE session_id = ?1 AND idempotency_key = ?2",
+            )?
+            .query_row(params![request.session.as_str(), key], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()?;
+        if let Some((id, text, state, outcome)) = existing {
+            let earlier = Request::from_json(&text)?;
+            let failed = match &outcome {
+                Some(o) => Outcome::from_json(o)?.is_failed(),
+                None => false,
+            };
+            let answer = if state != "done" {
+                Submitted::Pending(earlier)
+            } else if failed {
+                // Sent again under the same message id: the recipient
+                // still gets one message. Its payload was erased when it
+                // failed; this call's takes its place.
+                tx.prepare_cached(
+                    "UPDATE outbox SET state = 'queued', claimed_by = NULL, outcome = NULL, \
+                     delivery = NULL, delivery_reason = NULL, payload = ?3, updated_at_ms = ?2 \
+                     WHERE id = ?1",
+                )?
+                .execute(params![id, now, request.sealed_payload(outbox_key)?])?;
+                Submitted::Pending(earlier)
+            } else {
+                Submitted::AlreadyDone(earlier)
+            };
+            tx.commit()?;
+            return Ok(answer);
+        }
+    }
+    let state = if claimed_by.is_some() {
+        "claimed"
+    } else {
+        "queued"
+    };
+    tx.prepare_cached(
+        "INSERT INTO outbox (id, session_id, idempotency_key, request, payload, state, \
+         claimed_by, message_id, recipient, created_at_ms, updated_at_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?10, ?5, ?6, ?7, ?8, ?9, ?9)",
+    )?
+    .execute(params![
+        request.id,
+        request.session.as_str(),
+        request.idempotency_key,
+        request.to_json()?,
+        state,
+        claimed_by,
+        request.message_id(),
+        request.recipient(),
+        now,
+        request.sealed_payload(outbox_key)?,
+    ])?;
+    tx.commit()?;
+    Ok(Submitted::Queued)
 }
 
 /// Claims up to a batch of the session's queued requests, oldest first.
@@ -709,7 +768,7 @@ mod tests {
         assert!(!done.contains("123456"), "{done}");
         // A queued v1 request still goes out with its text.
         let queued = claim_queued(
-            &mut c.db(),
+            &mut lock(&c.db),
             &SessionId::parse("old").unwrap(),
             1,
             &conformance::test_key(),

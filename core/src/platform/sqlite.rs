@@ -2,6 +2,9 @@
 //! several processes write at once.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::Connection;
 
 use crate::error::Result;
 
@@ -51,6 +54,30 @@ pub(crate) fn prepare_shared_db(
     conn.pragma_update(None, "user_version", version)?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(())
+}
+
+/// Runs `work` on `conn` on tokio's blocking pool, inline when no runtime
+/// is running.
+///
+/// A call on a database that several processes write waits up to the busy
+/// timeout (5 s) while another process holds the write lock. On a runtime
+/// worker that wait would stall every task of the process (the C library's
+/// runtime has two workers), and through a binding the caller's event loop.
+pub(crate) async fn off_the_runtime<T, F>(conn: &Arc<Mutex<Connection>>, work: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+{
+    let conn = conn.clone();
+    // SQLite rolls back an unfinished transaction when its guard drops, so
+    // a connection whose holder panicked is still consistent.
+    let run = move || work(&mut crate::platform::sync::lock(&conn));
+    if tokio::runtime::Handle::try_current().is_err() {
+        return run();
+    }
+    tokio::task::spawn_blocking(run)
+        .await
+        .map_err(|e| crate::Error::Store(format!("a database call did not finish: {e}")))?
 }
 
 #[cfg(test)]

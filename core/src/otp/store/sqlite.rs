@@ -10,12 +10,18 @@
 //!
 //! Rate-limit state lives in the same file (`limit_event`, `pacing`), so
 //! every process that opens the data dir shares one set of limits and they
-//! survive a restart. Calls run inline on the caller's task: each is one short
-//! transaction on a local file (microseconds), cheaper than a thread hop.
+//! survive a restart.
+//!
+//! Each call is one short transaction on a local file (microseconds) — until
+//! another process holds the write lock, when it waits up to the busy
+//! timeout (5 s). So calls run on tokio's blocking pool, never on a runtime
+//! worker: a wait there would stall every session of the process (the C
+//! library's runtime has two workers) and, through a binding, the caller's
+//! event loop.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
@@ -27,7 +33,6 @@ use crate::otp::limiter::{
 };
 use crate::otp::mac::{CodeMac, MAC_LEN};
 use crate::otp::state::{OtpState, apply_check, effective_state};
-use crate::platform::sync;
 
 use super::{CheckResult, OtpRecord, OtpStore};
 
@@ -76,7 +81,7 @@ const COLUMNS: &str = "recipient, verification_id, session_id, mac, created_at_m
 /// OTP records in a SQLite file.
 #[derive(Debug)]
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    conn: Arc<Mutex<Connection>>,
     path: PathBuf,
 }
 
@@ -110,15 +115,18 @@ impl SqliteStore {
     fn init(conn: Connection, path: PathBuf) -> Result<Self> {
         crate::platform::sqlite::prepare_shared_db(&conn, &path, SCHEMA, SCHEMA_VERSION)?;
         Ok(SqliteStore {
-            conn: Mutex::new(conn),
+            conn: Arc::new(Mutex::new(conn)),
             path,
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        // SQLite rolls back an unfinished transaction when its guard drops, so
-        // a connection whose holder panicked is still consistent.
-        sync::lock(&self.conn)
+    /// Runs `work` on the connection, off the runtime's workers.
+    async fn with_conn<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        crate::platform::sqlite::off_the_runtime(&self.conn, work).await
     }
 }
 
@@ -241,12 +249,15 @@ fn insert_record(conn: &Connection, r: &OtpRecord) -> rusqlite::Result<()> {
 #[async_trait]
 impl OtpStore for SqliteStore {
     async fn put(&self, r: &OtpRecord) -> Result<()> {
-        insert_record(&self.lock(), r)?;
-        Ok(())
+        let r = r.clone();
+        self.with_conn(move |conn| Ok(insert_record(conn, &r)?))
+            .await
     }
 
     async fn get(&self, recipient: &str) -> Result<Option<OtpRecord>> {
-        Ok(select_by_recipient(&self.lock(), recipient)?)
+        let recipient = recipient.to_owned();
+        self.with_conn(move |conn| Ok(select_by_recipient(conn, &recipient)?))
+            .await
     }
 
     async fn check(
@@ -255,65 +266,78 @@ impl OtpStore for SqliteStore {
         candidate: &CodeMac,
         now_ms: u64,
     ) -> Result<CheckResult> {
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let Some(mut rec) = select_by_recipient(&tx, recipient)? else {
-            return Ok(CheckResult::not_found());
-        };
-        let (outcome, changed) = apply_check(&mut rec, candidate, now_ms);
-        if changed {
-            update_state(&tx, &rec)?;
-        }
-        tx.commit()?;
-        Ok(CheckResult::of(&rec, outcome))
+        let recipient = recipient.to_owned();
+        let candidate = candidate.clone();
+        self.with_conn(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let Some(mut rec) = select_by_recipient(&tx, &recipient)? else {
+                return Ok(CheckResult::not_found());
+            };
+            let (outcome, changed) = apply_check(&mut rec, &candidate, now_ms);
+            if changed {
+                update_state(&tx, &rec)?;
+            }
+            tx.commit()?;
+            Ok(CheckResult::of(&rec, outcome))
+        })
+        .await
     }
 
     async fn cancel(&self, recipient: &str, now_ms: u64) -> Result<Option<OtpRecord>> {
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let Some(mut rec) = select_by_recipient(&tx, recipient)? else {
-            return Ok(None);
-        };
-        if effective_state(&rec, now_ms) == OtpState::Pending {
-            rec.state = OtpState::Canceled;
-            update_state(&tx, &rec)?;
-        }
-        tx.commit()?;
-        Ok(Some(rec))
+        let recipient = recipient.to_owned();
+        self.with_conn(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let Some(mut rec) = select_by_recipient(&tx, &recipient)? else {
+                return Ok(None);
+            };
+            if effective_state(&rec, now_ms) == OtpState::Pending {
+                rec.state = OtpState::Canceled;
+                update_state(&tx, &rec)?;
+            }
+            tx.commit()?;
+            Ok(Some(rec))
+        })
+        .await
     }
 
     async fn set_message_id(&self, verification_id: &str, message_id: &str) -> Result<bool> {
-        let conn = self.lock();
-        let n = conn
-            .prepare_cached(
-                "UPDATE otp SET message_id = ?2, delivery = COALESCE(delivery, 'pending') \
-                 WHERE verification_id = ?1",
-            )?
-            .execute(params![verification_id, message_id])?;
-        Ok(n > 0)
+        let (verification_id, message_id) = (verification_id.to_owned(), message_id.to_owned());
+        self.with_conn(move |conn| {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE otp SET message_id = ?2, delivery = COALESCE(delivery, 'pending') \
+                     WHERE verification_id = ?1",
+                )?
+                .execute(params![verification_id, message_id])?;
+            Ok(n > 0)
+        })
+        .await
     }
 
     async fn record_delivery(&self, message_id: &str, status: &DeliveryStatus) -> Result<bool> {
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let current: Option<(String, Option<String>, Option<String>)> = tx
-            .prepare_cached(
-                "SELECT recipient, delivery, delivery_reason FROM otp WHERE message_id = ?1",
+        let (message_id, status) = (message_id.to_owned(), status.clone());
+        self.with_conn(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let current: Option<(String, Option<String>, Option<String>)> = tx
+                .prepare_cached(
+                    "SELECT recipient, delivery, delivery_reason FROM otp WHERE message_id = ?1",
+                )?
+                .query_row([&message_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
+            let Some((recipient, delivery, reason)) = current else {
+                return Ok(false);
+            };
+            let now = delivery_from_sql(delivery, reason).unwrap_or(DeliveryStatus::Pending);
+            let next = now.advance(status);
+            let (d, r) = delivery_to_sql(&Some(next));
+            tx.prepare_cached(
+                "UPDATE otp SET delivery = ?2, delivery_reason = ?3 WHERE recipient = ?1",
             )?
-            .query_row([message_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .optional()?;
-        let Some((recipient, delivery, reason)) = current else {
-            return Ok(false);
-        };
-        let now = delivery_from_sql(delivery, reason).unwrap_or(DeliveryStatus::Pending);
-        let next = now.advance(status.clone());
-        let (d, r) = delivery_to_sql(&Some(next));
-        tx.prepare_cached(
-            "UPDATE otp SET delivery = ?2, delivery_reason = ?3 WHERE recipient = ?1",
-        )?
-        .execute(params![recipient, d, r])?;
-        tx.commit()?;
-        Ok(true)
+            .execute(params![recipient, d, r])?;
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
     }
 
     async fn remove_expired(
@@ -322,10 +346,6 @@ impl OtpStore for SqliteStore {
         limits: &Limits,
         now_ms: u64,
     ) -> Result<usize> {
-        let conn = self.lock();
-        let n = conn
-            .prepare_cached("DELETE FROM otp WHERE expires_at_ms <= ?1")?
-            .execute([ms_to_sql(expired_before_ms)])?;
         // Limit state that no longer limits anything.
         let memory = limits.send_memory_ms().max(
             limits
@@ -333,19 +353,27 @@ impl OtpStore for SqliteStore {
                 .map(|w| w.span_ms())
                 .unwrap_or(0),
         );
-        conn.prepare_cached("DELETE FROM limit_event WHERE at_ms <= ?1")?
-            .execute([ms_to_sql(now_ms.saturating_sub(memory))])?;
-        conn.prepare_cached("DELETE FROM pacing WHERE next_free_ms <= ?1")?
-            .execute([ms_to_sql(now_ms)])?;
-        Ok(n)
+        self.with_conn(move |conn| {
+            let n = conn
+                .prepare_cached("DELETE FROM otp WHERE expires_at_ms <= ?1")?
+                .execute([ms_to_sql(expired_before_ms)])?;
+            conn.prepare_cached("DELETE FROM limit_event WHERE at_ms <= ?1")?
+                .execute([ms_to_sql(now_ms.saturating_sub(memory))])?;
+            conn.prepare_cached("DELETE FROM pacing WHERE next_free_ms <= ?1")?
+                .execute([ms_to_sql(now_ms)])?;
+            Ok(n)
+        })
+        .await
     }
 
     async fn len(&self) -> Result<usize> {
-        let conn = self.lock();
-        let n: i64 = conn
-            .prepare_cached("SELECT COUNT(*) FROM otp")?
-            .query_row([], |r| r.get(0))?;
-        Ok(usize::try_from(n).unwrap_or(0))
+        self.with_conn(|conn| {
+            let n: i64 = conn
+                .prepare_cached("SELECT COUNT(*) FROM otp")?
+                .query_row([], |r| r.get(0))?;
+            Ok(usize::try_from(n).unwrap_or(0))
+        })
+        .await
     }
 
     async fn withdraw(
@@ -355,27 +383,31 @@ impl OtpStore for SqliteStore {
         previous: Option<&OtpRecord>,
         now_ms: u64,
     ) -> Result<()> {
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let Some(mut current) = select_by_recipient(&tx, recipient)? else {
-            return Ok(());
-        };
-        if current.verification_id != verification_id
-            || effective_state(&current, now_ms) != OtpState::Pending
-        {
-            return Ok(());
-        }
-        match previous {
-            Some(prev) if effective_state(prev, now_ms) == OtpState::Pending => {
-                insert_record(&tx, prev)?;
+        let (recipient, verification_id) = (recipient.to_owned(), verification_id.to_owned());
+        let previous = previous.cloned();
+        self.with_conn(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let Some(mut current) = select_by_recipient(&tx, &recipient)? else {
+                return Ok(());
+            };
+            if current.verification_id != verification_id
+                || effective_state(&current, now_ms) != OtpState::Pending
+            {
+                return Ok(());
             }
-            _ => {
-                current.state = OtpState::Canceled;
-                update_state(&tx, &current)?;
+            match previous {
+                Some(prev) if effective_state(&prev, now_ms) == OtpState::Pending => {
+                    insert_record(&tx, &prev)?;
+                }
+                _ => {
+                    current.state = OtpState::Canceled;
+                    update_state(&tx, &current)?;
+                }
             }
-        }
-        tx.commit()?;
-        Ok(())
+            tx.commit()?;
+            Ok(())
+        })
+        .await
     }
 
     async fn take_send_slot(
@@ -388,9 +420,14 @@ impl OtpStore for SqliteStore {
             return Ok(Admission::GO);
         }
         let memory = limits.send_memory_ms();
-        self.with_events(recipient, "send", memory, now_ms, |log| {
-            send_decision(log, limits, now_ms)
+        let limits = limits.clone();
+        let recipient = recipient.to_owned();
+        self.with_conn(move |conn| {
+            with_events(conn, &recipient, "send", memory, now_ms, |log| {
+                send_decision(log, &limits, now_ms)
+            })
         })
+        .await
     }
 
     async fn take_verify_slot(
@@ -402,9 +439,13 @@ impl OtpStore for SqliteStore {
         let Some(w) = limits.verifies_per_recipient else {
             return Ok(Admission::GO);
         };
-        self.with_events(recipient, "verify", w.span_ms(), now_ms, |log| {
-            window_decision(log, &w, LimitRule::VerifiesPerRecipient, now_ms)
+        let recipient = recipient.to_owned();
+        self.with_conn(move |conn| {
+            with_events(conn, &recipient, "verify", w.span_ms(), now_ms, |log| {
+                window_decision(log, &w, LimitRule::VerifiesPerRecipient, now_ms)
+            })
         })
+        .await
     }
 
     async fn reserve_pace(
@@ -417,55 +458,53 @@ impl OtpStore for SqliteStore {
         let Some(p) = limits.session_pacing else {
             return Ok(Admission::GO);
         };
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let next_free: Option<i64> = tx
-            .prepare_cached("SELECT next_free_ms FROM pacing WHERE session_id = ?1")?
-            .query_row([session_id], |r| r.get(0))
-            .optional()?;
-        let (admission, next) = pace_decision(
-            next_free.map(ms_from_sql).unwrap_or(0),
-            &p,
-            now_ms,
-            jitter_ms,
-        );
-        if matches!(admission, Admission::Granted { .. }) {
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO pacing (session_id, next_free_ms) VALUES (?1, ?2)",
-            )?
-            .execute(params![session_id, ms_to_sql(next)])?;
-        }
-        tx.commit()?;
-        Ok(admission)
+        let session_id = session_id.to_owned();
+        self.with_conn(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let next_free: Option<i64> = tx
+                .prepare_cached("SELECT next_free_ms FROM pacing WHERE session_id = ?1")?
+                .query_row([&session_id], |r| r.get(0))
+                .optional()?;
+            let (admission, next) = pace_decision(
+                next_free.map(ms_from_sql).unwrap_or(0),
+                &p,
+                now_ms,
+                jitter_ms,
+            );
+            if matches!(admission, Admission::Granted { .. }) {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO pacing (session_id, next_free_ms) VALUES (?1, ?2)",
+                )?
+                .execute(params![session_id, ms_to_sql(next)])?;
+            }
+            tx.commit()?;
+            Ok(admission)
+        })
+        .await
     }
 }
 
-impl SqliteStore {
-    /// Runs a limit rule on the recipient's `kind` events of the last
-    /// `memory_ms`, in one IMMEDIATE transaction (so processes sharing the
-    /// file take slots one at a time), and records a granted one.
-    fn with_events(
-        &self,
-        recipient: &str,
-        kind: &str,
-        memory_ms: u64,
-        now_ms: u64,
-        rule: impl FnOnce(&mut VecDeque<u64>) -> Admission,
-    ) -> Result<Admission> {
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut log = read_events(&tx, recipient, kind, now_ms.saturating_sub(memory_ms))?;
-        let admission = rule(&mut log);
-        if matches!(admission, Admission::Granted { .. }) {
-            // The rule appended `now` to its copy; the table gets the same row.
-            tx.prepare_cached(
-                "INSERT INTO limit_event (recipient, kind, at_ms) VALUES (?1, ?2, ?3)",
-            )?
+/// Runs a limit rule on the recipient's `kind` events of the last
+/// `memory_ms`, in one IMMEDIATE transaction (so processes sharing the file
+/// take slots one at a time), and records a granted one.
+fn with_events(
+    conn: &mut Connection,
+    recipient: &str,
+    kind: &str,
+    memory_ms: u64,
+    now_ms: u64,
+    rule: impl FnOnce(&mut VecDeque<u64>) -> Admission,
+) -> Result<Admission> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut log = read_events(&tx, recipient, kind, now_ms.saturating_sub(memory_ms))?;
+    let admission = rule(&mut log);
+    if matches!(admission, Admission::Granted { .. }) {
+        // The rule appended `now` to its copy; the table gets the same row.
+        tx.prepare_cached("INSERT INTO limit_event (recipient, kind, at_ms) VALUES (?1, ?2, ?3)")?
             .execute(params![recipient, kind, ms_to_sql(now_ms)])?;
-        }
-        tx.commit()?;
-        Ok(admission)
     }
+    tx.commit()?;
+    Ok(admission)
 }
 
 fn read_events(
