@@ -64,8 +64,6 @@ mod gateway;
 mod model;
 pub mod otp;
 mod platform;
-#[cfg(test)]
-mod property_tests;
 pub mod session;
 
 pub use delivery::MemoryBounds;

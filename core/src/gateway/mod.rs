@@ -7,6 +7,8 @@
 
 mod builder;
 mod endpoint;
+#[cfg(test)]
+mod property_tests;
 mod otp_api;
 mod redis_wiring;
 mod registry;
