@@ -763,6 +763,83 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn payloads_are_sealed_in_redis_and_erased_when_done() {
+        let server = redis_server();
+        let c = host(&server).await;
+        let s = shop();
+        let lease = c.try_lease(&s).await.unwrap().unwrap();
+        let request = send(&s, None, "3EB30");
+        c.submit(&request, None).await.unwrap();
+        let key = format!("{PREFIX}req:{}", request.id);
+        let fields: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(&key)
+            .query_async(&mut raw(&server).await)
+            .await
+            .unwrap();
+        assert!(!fields["request"].contains("\"hi\""), "{fields:?}");
+        assert!(fields["payload"].starts_with("v1."), "{fields:?}");
+        let claimed = c.claim(&s, &lease, Duration::ZERO).await.unwrap();
+        assert_eq!(claimed, vec![request.clone()], "opened for the owner");
+        c.finish(&claimed[0], &lease, &Outcome::of(&Ok(())))
+            .await
+            .unwrap();
+        let payload: Option<String> = redis::cmd("HGET")
+            .arg(&key)
+            .arg("payload")
+            .query_async(&mut raw(&server).await)
+            .await
+            .unwrap();
+        assert_eq!(payload, None, "erased when done");
+    }
+
+    #[tokio::test]
+    async fn a_request_queued_by_an_earlier_waotp_loses_its_text_when_done() {
+        let server = redis_server();
+        let c = host(&server).await;
+        let s = shop();
+        let lease = c.try_lease(&s).await.unwrap().unwrap();
+        let request = send(&s, None, "3EB31");
+        c.submit(&request, None).await.unwrap();
+        // As an earlier waotp wrote it: the text in the JSON, no payload.
+        let key = format!("{PREFIX}req:{}", request.id);
+        let legacy = request
+            .to_json()
+            .unwrap()
+            .replace("\"to\"", "\"text\":\"Your code is 123456\",\"to\"");
+        let mut conn = raw(&server).await;
+        let _: () = redis::cmd("HSET")
+            .arg(&key)
+            .arg("request")
+            .arg(&legacy)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let _: () = redis::cmd("HDEL")
+            .arg(&key)
+            .arg("payload")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let claimed = c.claim(&s, &lease, Duration::ZERO).await.unwrap();
+        assert_eq!(claimed[0].command.payload(), Some("Your code is 123456"));
+        c.finish(&claimed[0], &lease, &Outcome::of(&Ok(())))
+            .await
+            .unwrap();
+        let json: String = redis::cmd("HGET")
+            .arg(&key)
+            .arg("request")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(!json.contains("123456"), "{json}");
+        assert_eq!(
+            Request::from_json(&json).unwrap().message_id(),
+            Some("3EB31"),
+            "the rest of the request reads as before"
+        );
+    }
+
+    #[tokio::test]
     async fn a_failed_outcome_does_not_wake_the_next_wait() {
         let server = redis_server();
         let c = host(&server).await;

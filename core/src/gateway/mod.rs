@@ -7,9 +7,9 @@
 
 mod builder;
 mod endpoint;
+mod otp_api;
 #[cfg(test)]
 mod property_tests;
-mod otp_api;
 mod redis_wiring;
 mod registry;
 pub mod send_retry;

@@ -27,6 +27,18 @@ const MARK_DONE: &str = r#"
 local function mark_done(req, id, done_key, outcome, failed, now, sent, retention, done_ttl)
   redis.call('HSET', req, 'state', 'done', 'outcome', outcome, 'failed', failed, 'updated_at', now)
   redis.call('HDEL', req, 'claimed_by', 'payload')
+  -- A request queued by an earlier waotp carries its text in its JSON
+  -- (payloads were not sealed apart then): that goes too. Newer JSON has
+  -- neither key and is left byte for byte as it is.
+  local json = redis.call('HGET', req, 'request')
+  if json and (string.find(json, '"text"', 1, true) or string.find(json, '"assertion"', 1, true)) then
+    local ok, r = pcall(cjson.decode, json)
+    if ok and type(r) == 'table' and type(r.command) == 'table' then
+      r.command.text = nil
+      r.command.assertion = nil
+      redis.call('HSET', req, 'request', cjson.encode(r))
+    end
+  end
   if sent == '1' and redis.call('HEXISTS', req, 'delivery') == 0 then
     redis.call('HSET', req, 'delivery', 'pending')
   end
