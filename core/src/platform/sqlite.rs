@@ -36,7 +36,7 @@ pub(crate) fn prepare_shared_db(
     schema: &str,
     version: i64,
 ) -> Result<()> {
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     // journal_mode answers with a row, so it is read rather than "updated".
     let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -56,21 +56,41 @@ pub(crate) fn prepare_shared_db(
     Ok(())
 }
 
-/// Runs `work` on `conn` on tokio's blocking pool, inline when no runtime
-/// is running.
+/// How long a call waits for another process's write lock before it fails
+/// with `SQLITE_BUSY`.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Runs `work` on `conn`: at once on the calling thread when neither this
+/// process nor another holds what it needs, otherwise on tokio's blocking
+/// pool (inline when no runtime is running).
 ///
 /// A call on a database that several processes write waits up to the busy
 /// timeout (5 s) while another process holds the write lock. On a runtime
 /// worker that wait would stall every task of the process (the C library's
 /// runtime has two workers), and through a binding the caller's event loop.
+/// A hop to the blocking pool costs tens of microseconds each way, though,
+/// and almost every call finds the database free: so the first try runs
+/// here, with a busy handler that gives up at once instead of waiting, and
+/// only a try that found the lock taken is run again on the pool, where it
+/// may wait. A failed try has rolled back (its transaction's guard dropped
+/// with the error), which is why `work` is `Fn`: it runs again from the
+/// start.
 pub(crate) async fn off_the_runtime<T, F>(conn: &Arc<Mutex<Connection>>, work: F) -> Result<T>
 where
     T: Send + 'static,
-    F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    F: Fn(&mut Connection) -> Result<T> + Send + 'static,
 {
+    let first_try = match conn.try_lock() {
+        Ok(mut guard) => without_waiting(&mut guard, &work),
+        // SQLite rolls back an unfinished transaction when its guard
+        // drops, so a connection whose holder panicked is still consistent.
+        Err(std::sync::TryLockError::Poisoned(p)) => without_waiting(&mut p.into_inner(), &work),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    };
+    if let Some(done) = first_try {
+        return done;
+    }
     let conn = conn.clone();
-    // SQLite rolls back an unfinished transaction when its guard drops, so
-    // a connection whose holder panicked is still consistent.
     let run = move || work(&mut crate::platform::sync::lock(&conn));
     if tokio::runtime::Handle::try_current().is_err() {
         return run();
@@ -78,6 +98,36 @@ where
     tokio::task::spawn_blocking(run)
         .await
         .map_err(|e| crate::Error::Store(format!("a database call did not finish: {e}")))?
+}
+
+thread_local! {
+    /// Set by [`give_up_when_busy`]: the try on this thread met a lock.
+    static MET_A_LOCK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// A busy handler that never waits, and notes that it was asked.
+fn give_up_when_busy(_retries: i32) -> bool {
+    MET_A_LOCK.with(|met| met.set(true));
+    false
+}
+
+/// Runs `work` once without waiting for any lock; `None` when it failed
+/// because a lock was taken (so it must run again where it may wait).
+fn without_waiting<T>(
+    conn: &mut Connection,
+    work: &impl Fn(&mut Connection) -> Result<T>,
+) -> Option<Result<T>> {
+    MET_A_LOCK.with(|met| met.set(false));
+    conn.busy_handler(Some(give_up_when_busy)).ok()?;
+    let result = work(conn);
+    // The blocking path, and any other user of the connection, waits again.
+    let restored = conn.busy_timeout(BUSY_TIMEOUT);
+    let met_a_lock = MET_A_LOCK.with(|met| met.get());
+    match (result, restored) {
+        (Err(_), _) if met_a_lock => None,
+        (result, Ok(())) => Some(result),
+        (_, Err(e)) => Some(Err(e.into())),
+    }
 }
 
 #[cfg(test)]

@@ -120,11 +120,12 @@ impl SqliteStore {
         })
     }
 
-    /// Runs `work` on the connection, off the runtime's workers.
+    /// Runs `work` on the connection, never waiting for a lock on the
+    /// runtime's workers (it may run twice: see `off_the_runtime`).
     async fn with_conn<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+        F: Fn(&mut Connection) -> Result<T> + Send + 'static,
     {
         crate::platform::sqlite::off_the_runtime(&self.conn, work).await
     }
@@ -328,7 +329,7 @@ impl OtpStore for SqliteStore {
                 return Ok(false);
             };
             let now = delivery_from_sql(delivery, reason).unwrap_or(DeliveryStatus::Pending);
-            let next = now.advance(status);
+            let next = now.advance(status.clone());
             let (d, r) = delivery_to_sql(&Some(next));
             tx.prepare_cached(
                 "UPDATE otp SET delivery = ?2, delivery_reason = ?3 WHERE recipient = ?1",
@@ -395,9 +396,9 @@ impl OtpStore for SqliteStore {
             {
                 return Ok(());
             }
-            match previous {
-                Some(prev) if effective_state(&prev, now_ms) == OtpState::Pending => {
-                    insert_record(&tx, &prev)?;
+            match &previous {
+                Some(prev) if effective_state(prev, now_ms) == OtpState::Pending => {
+                    insert_record(&tx, prev)?;
                 }
                 _ => {
                     current.state = OtpState::Canceled;
