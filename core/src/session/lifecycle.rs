@@ -115,6 +115,9 @@ impl SessionInner {
             );
             watcher.abort();
         }
+        // Nothing writes the store now: what was delivered leaves it before
+        // the process can end.
+        super::sent_erasure::erase_pending_now(self).await;
     }
 
     /// Stops the running client, if any.

@@ -138,6 +138,9 @@ impl EventHandler for SessionEvents {
                 for id in &receipt.message_ids {
                     session.report_delivery(id, status.clone());
                 }
+                // Read ones too: a phone that never sent its delivery
+                // receipt has still decrypted the message. (Batched, so a
+                // read of a message already erased costs a statement.)
                 super::sent_erasure::erase_delivered(&session, &receipt.message_ids);
                 return;
             }

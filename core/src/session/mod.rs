@@ -105,6 +105,8 @@ pub(crate) struct SessionInner {
     pub(crate) publish_nudge: Arc<Notify>,
     /// Shut down or deleted: the gateway no longer lists it.
     closed: AtomicBool,
+    /// Delivered messages whose text is about to leave the store.
+    pub(crate) pending_erasure: sent_erasure::PendingErasure,
 }
 
 impl Session {
@@ -161,6 +163,7 @@ impl Session {
             ownership: Mutex::new(None),
             publish_nudge: Arc::new(Notify::new()),
             closed: AtomicBool::new(false),
+            pending_erasure: sent_erasure::PendingErasure::default(),
         });
         Session { inner }
     }
