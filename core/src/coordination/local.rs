@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -84,12 +84,7 @@ CREATE TABLE IF NOT EXISTS session_status (
 );
 ";
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+use crate::model::time::unix_ms_now as now_ms;
 
 fn sql_ms(ms: u64) -> i64 {
     i64::try_from(ms).unwrap_or(i64::MAX)
@@ -139,11 +134,12 @@ impl LocalCoordination {
         })
     }
 
-    /// Runs `work` on the database, off the runtime's workers.
+    /// Runs `work` on the database, never waiting for a lock on the
+    /// runtime's workers (it may run twice: see `off_the_runtime`).
     async fn with_db<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+        F: Fn(&mut Connection) -> Result<T> + Send + 'static,
     {
         crate::platform::sqlite::off_the_runtime(&self.db, work).await
     }
@@ -162,7 +158,7 @@ impl LocalCoordination {
         self.with_db(move |db| {
             Ok(db
                 .prepare_cached("SELECT state, outcome FROM outbox WHERE id = ?1")?
-                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?)
         })
         .await
@@ -332,7 +328,7 @@ impl Coordination for LocalCoordination {
         self.with_db(move |db| {
             let n = db
                 .prepare_cached("DELETE FROM outbox WHERE id = ?1 AND state = 'queued'")?
-                .execute([id])?;
+                .execute([&id])?;
             Ok(n > 0)
         })
         .await
@@ -489,7 +485,7 @@ impl Coordination for LocalCoordination {
                         "SELECT session_id, recipient, delivery, delivery_reason, updated_at_ms \
                          FROM outbox WHERE message_id = ?1 ORDER BY created_at_ms DESC LIMIT 1",
                     )?
-                    .query_row([id], |r| {
+                    .query_row([&id], |r| {
                         Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
                     })
                     .optional()?)

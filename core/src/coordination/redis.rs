@@ -29,7 +29,7 @@ mod lease;
 mod scripts;
 
 use std::future::Future;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
@@ -85,12 +85,7 @@ const BLOCKING_RETRY: Duration = Duration::from_millis(100);
 /// Ids per batch when forgetting a session's requests.
 const FORGET_BATCH: isize = 500;
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+use crate::model::time::unix_ms_now as now_ms;
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)

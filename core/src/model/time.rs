@@ -1,5 +1,11 @@
 //! Times as Unix milliseconds, the form every binding reads easily.
 
+/// The wall clock as Unix milliseconds: what rows in a shared store (and
+/// the expiries they carry) are compared against across processes and hosts.
+pub(crate) fn unix_ms_now() -> u64 {
+    unix_millis::to_millis(&std::time::SystemTime::now())
+}
+
 /// Serde helper: a time as Unix milliseconds.
 pub(crate) mod unix_millis {
     use std::time::{SystemTime, UNIX_EPOCH};

@@ -341,10 +341,7 @@ async fn execute_request(session: &Arc<SessionInner>, request: &Request) -> Outc
 
 /// `OTP_EXPIRED` once `expires_at_ms` (unix ms) has passed.
 fn not_expired(expires_at_ms: Option<u64>, recipient: Option<&str>) -> Result<()> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0);
+    let now = crate::model::time::unix_ms_now();
     match expires_at_ms {
         Some(at) if at <= now => {
             // Reads "the OTP for 628…, before its message left the outbox
