@@ -34,3 +34,40 @@ impl Default for MemoryBounds {
         }
     }
 }
+
+impl MemoryBounds {
+    /// Refuses a bound of zero: nothing would be remembered, which is
+    /// never what a caller means (`INVALID_ARGUMENT`). `GatewayBuilder::open`
+    /// calls it; a binding may call it earlier, where the bounds are set.
+    pub fn validate(&self) -> crate::error::Result<()> {
+        let zero = [
+            ("tracked_messages", self.tracked_messages == 0),
+            ("tracked_message_age", self.tracked_message_age.is_zero()),
+            ("on_whatsapp_entries", self.on_whatsapp_entries == 0),
+            ("queued_delivery_reports", self.queued_delivery_reports == 0),
+        ];
+        match zero.iter().find(|(_, is_zero)| *is_zero) {
+            Some((name, _)) => Err(crate::Error::InvalidArgument(format!(
+                "memory bound {name} is 0; every bound must be positive"
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zero_bound_is_refused_by_name() {
+        MemoryBounds::default().validate().unwrap();
+        let bounds = MemoryBounds {
+            on_whatsapp_entries: 0,
+            ..MemoryBounds::default()
+        };
+        let err = bounds.validate().unwrap_err();
+        assert_eq!(err.code(), "INVALID_ARGUMENT");
+        assert!(err.to_string().contains("on_whatsapp_entries"), "{err}");
+    }
+}

@@ -189,7 +189,8 @@ impl GatewayBuilder {
     }
 
     /// How much the gateway keeps in memory about messages and numbers
-    /// (see [`MemoryBounds`] for each bound and its default).
+    /// (see [`MemoryBounds`] for each bound and its default). A bound of 0
+    /// is refused by [`open`](Self::open) (`INVALID_ARGUMENT`).
     pub fn memory_bounds(mut self, bounds: MemoryBounds) -> Self {
         self.memory_bounds = bounds;
         self
@@ -211,6 +212,7 @@ impl GatewayBuilder {
             return Err(Error::SandboxOnly("a manual clock".into()));
         }
         let endpoint = endpoint::resolve(self.endpoint.as_deref())?;
+        self.memory_bounds.validate()?;
         // Reject a country code libphonenumber does not know before any send does.
         if phonenumber::metadata::DATABASE
             .region(&self.default_country_code)
@@ -226,6 +228,14 @@ impl GatewayBuilder {
         } else {
             None
         });
+        if self.redis_url.is_some() && self.otp_secret.is_none() && !self.otp_secret_in_redis {
+            return Err(Error::InvalidArgument(
+                "with redis_url, the application must supply otp_secret (at least 16 \
+                 bytes, the same on every host, kept apart from Redis); \
+                 otp_secret_in_redis allows a generated one for development only"
+                    .into(),
+            ));
+        }
         files::create_private_dir(&layout::sessions_dir(&self.data_dir))?;
         let redis = match &self.redis_url {
             Some(url) => Some(
@@ -241,21 +251,14 @@ impl GatewayBuilder {
         }
         let otp_secret = match (self.otp_secret, &redis) {
             (Some(secret), _) => secret,
-            (None, Some(redis)) if self.otp_secret_in_redis => {
+            // Only with otp_secret_in_redis: refused above otherwise.
+            (None, Some(redis)) => {
                 log::warn!(
                     "the OTP secret is kept in Redis beside the codes' MACs \
                      (otp_secret_in_redis): for development only"
                 );
                 let mut connection = redis.connection.clone();
                 redis_wiring::shared_secret(&mut connection, &self.redis_key_prefix).await?
-            }
-            (None, Some(_)) => {
-                return Err(Error::InvalidArgument(
-                    "with redis_url, the application must supply otp_secret (at least 16 \
-                     bytes, the same on every host, kept apart from Redis); \
-                     otp_secret_in_redis allows a generated one for development only"
-                        .into(),
-                ));
             }
             (None, None) => OtpSecret::load_or_create(&layout::otp_secret(&self.data_dir))?,
         };
