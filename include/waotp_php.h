@@ -567,6 +567,28 @@ enum waotp_status waotp_options_set_redis_key_prefix(struct waotp_options *optio
 enum waotp_status waotp_options_set_redis_lease_ttl_ms(struct waotp_options *options,
                                                        uint64_t ttl_ms);
 
+// Development only: with a Redis URL and no OTP secret, generate the
+// secret into Redis (`{prefix}otp-secret`) instead of refusing to open.
+// Whoever can read that Redis can then read every pending code; never in
+// production. Default false.
+//
+// Errors: `WAOTP_NULL_PARAMETER`.
+enum waotp_status waotp_options_set_otp_secret_in_redis(struct waotp_options *options, bool allow);
+
+// How much the gateway keeps in memory, however long it runs: delivery
+// statuses of up to `tracked_messages` sent messages (default 50,000) for
+// at most `tracked_message_age_ms` (default 24 h); up to
+// `on_whatsapp_entries` is-on-WhatsApp answers (default 100,000); up to
+// `queued_delivery_reports` acks and receipts waiting to be applied
+// (default 10,000).
+//
+// Errors: `WAOTP_NULL_PARAMETER`, `WAOTP_INVALID_ARGUMENT` (a bound of 0).
+enum waotp_status waotp_options_set_memory_bounds(struct waotp_options *options,
+                                                  uint64_t tracked_messages,
+                                                  uint64_t tracked_message_age_ms,
+                                                  uint64_t on_whatsapp_entries,
+                                                  uint64_t queued_delivery_reports);
+
 // Sandbox builds only: OTP expiry and limits read a manual clock that
 // starts at the current time and moves only by `waotp_test_clock_advance`.
 //

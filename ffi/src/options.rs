@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use waotp::otp::{Limits, Locale, MemoryStore, OtpConfig, OtpSecret, Pacing, RateWindow};
-use waotp::{GatewayBuilder, SendRetry};
+use waotp::{GatewayBuilder, MemoryBounds, SendRetry};
 
 use crate::boundary::{guard, guard_void, millis, out, string};
 use crate::status::{Failure, waotp_status};
@@ -32,6 +32,8 @@ pub struct waotp_options {
     pub(crate) redis_url: Option<String>,
     pub(crate) redis_key_prefix: Option<String>,
     pub(crate) redis_lease_ttl: Option<Duration>,
+    pub(crate) otp_secret_in_redis: bool,
+    pub(crate) memory_bounds: Option<MemoryBounds>,
     pub(crate) manual_clock: bool,
     pub(crate) whatsapp_version: Option<(u32, u32, u32)>,
 }
@@ -72,6 +74,12 @@ impl waotp_options {
         }
         if let Some(ttl) = self.redis_lease_ttl {
             b = b.redis_lease_ttl(ttl);
+        }
+        if self.otp_secret_in_redis {
+            b = b.otp_secret_in_redis(true);
+        }
+        if let Some(bounds) = self.memory_bounds {
+            b = b.memory_bounds(bounds);
         }
         if self.manual_clock {
             b = b.manual_clock();
@@ -526,6 +534,53 @@ pub extern "C" fn waotp_options_set_redis_lease_ttl_ms(
             )));
         }
         o.redis_lease_ttl = Some(ttl);
+        Ok(())
+    })
+}
+
+/// Development only: with a Redis URL and no OTP secret, generate the
+/// secret into Redis (`{prefix}otp-secret`) instead of refusing to open.
+/// Whoever can read that Redis can then read every pending code; never in
+/// production. Default false.
+///
+/// Errors: `WAOTP_NULL_PARAMETER`.
+#[unsafe(no_mangle)]
+pub extern "C" fn waotp_options_set_otp_secret_in_redis(
+    options: *mut waotp_options,
+    allow: bool,
+) -> waotp_status {
+    set(options, |o| {
+        o.otp_secret_in_redis = allow;
+        Ok(())
+    })
+}
+
+/// How much the gateway keeps in memory, however long it runs: delivery
+/// statuses of up to `tracked_messages` sent messages (default 50,000) for
+/// at most `tracked_message_age_ms` (default 24 h); up to
+/// `on_whatsapp_entries` is-on-WhatsApp answers (default 100,000); up to
+/// `queued_delivery_reports` acks and receipts waiting to be applied
+/// (default 10,000).
+///
+/// Errors: `WAOTP_NULL_PARAMETER`, `WAOTP_INVALID_ARGUMENT` (a bound of 0).
+#[unsafe(no_mangle)]
+pub extern "C" fn waotp_options_set_memory_bounds(
+    options: *mut waotp_options,
+    tracked_messages: u64,
+    tracked_message_age_ms: u64,
+    on_whatsapp_entries: u64,
+    queued_delivery_reports: u64,
+) -> waotp_status {
+    set(options, |o| {
+        let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        let bounds = MemoryBounds {
+            tracked_messages: count(tracked_messages),
+            tracked_message_age: millis(tracked_message_age_ms),
+            on_whatsapp_entries: count(on_whatsapp_entries),
+            queued_delivery_reports: count(queued_delivery_reports),
+        };
+        bounds.validate()?;
+        o.memory_bounds = Some(bounds);
         Ok(())
     })
 }

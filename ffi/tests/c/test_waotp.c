@@ -290,6 +290,10 @@ static void test_options_handle(void) {
   BAD(waotp_options_set_redis_key_prefix(o, ""), WAOTP_INVALID_ARGUMENT);
   OK(waotp_options_set_redis_lease_ttl_ms(o, 5000));
   BAD(waotp_options_set_redis_lease_ttl_ms(o, 100), WAOTP_INVALID_ARGUMENT);
+  OK(waotp_options_set_otp_secret_in_redis(o, false));
+  OK(waotp_options_set_memory_bounds(o, 1000, 60000, 1000, 100));
+  BAD(waotp_options_set_memory_bounds(o, 1000, 0, 1000, 100), WAOTP_INVALID_ARGUMENT);
+  BAD(waotp_options_set_memory_bounds(o, 1000, 60000, 1000, 0), WAOTP_INVALID_ARGUMENT);
   OK(waotp_options_set_manual_clock(o, true));
   OK(waotp_options_set_whatsapp_version(o, 2, 3000, 1));
   BAD(waotp_options_set_whatsapp_version(o, 0, 0, 0), WAOTP_INVALID_ARGUMENT);
@@ -302,9 +306,21 @@ static void test_options_handle(void) {
   CHECK(o == NULL, "free NULLs the handle");
   OK(waotp_test_clock_advance(gw, 1000));
   OK(waotp_gateway_close(&gw));
-  /* A redis:// URL is taken by the setter (it is only used by the open). */
+  /* A redis:// URL is taken by the setter (it is only used by the open).
+   * Without an OTP secret the open refuses before it connects; with the
+   * development flag it goes on, to find nothing listening on port 1. */
   OK(waotp_options_new(&o));
+  char redis_dir[512];
+  snprintf(redis_dir, sizeof redis_dir, "%s/redis-options", g_tmp);
+  OK(waotp_options_set_data_dir(o, redis_dir));
+  OK(waotp_options_set_endpoint(o, "ws://127.0.0.1:1/ws/chat"));
   OK(waotp_options_set_redis_url(o, "redis://127.0.0.1:1/0"));
+  EXPECT(waotp_gateway_open_with(o, &gw), WAOTP_INVALID_ARGUMENT);
+  OK(waotp_options_set_otp_secret_in_redis(o, true));
+  waotp_status redis_down = waotp_gateway_open_with(o, &gw);
+  CHECK(redis_down != WAOTP_OK && redis_down != WAOTP_INVALID_ARGUMENT,
+        "with otp_secret_in_redis the open gets as far as connecting to Redis");
+  CHECK(gw == NULL, "no gateway on failure");
   waotp_options_free(&o);
   /* NULL options: every default (a sandbox build then wants an endpoint). */
   EXPECT(waotp_gateway_open_with(NULL, &gw), WAOTP_ENDPOINT_NOT_ALLOWED);
