@@ -52,6 +52,8 @@ class WhatsAppOTP
         'redisUrl' => ['redis_url', 'string'],
         'redisKeyPrefix' => ['redis_key_prefix', 'string'],
         'redisLeaseTtlMs' => ['redis_lease_ttl_ms', 'int'],
+        'otpSecretInRedis' => ['otp_secret_in_redis', 'bool'],
+        'memoryBounds' => ['memory_bounds', 4],
         'manualClock' => ['manual_clock', 'bool'],
         'whatsappVersion' => ['whatsapp_version', 3],
     ];
@@ -72,7 +74,10 @@ class WhatsAppOTP
      *   `sendRetry` ([maxAttempts, initialBackoffMs, maxBackoffMs,
      *   maxElapsedMs]), `redisUrl`, `redisKeyPrefix` and `redisLeaseTtlMs`
      *   (several hosts share OTP state, limits and sessions through one
-     *   Redis; see the README's deployment section), `manualClock` (sandbox
+     *   Redis; see the README's deployment section; with Redis, `otpSecret`
+     *   is required unless `otpSecretInRedis`, for development only),
+     *   `memoryBounds` ([trackedMessages, trackedMessageAgeMs,
+     *   onWhatsappEntries, queuedDeliveryReports]), `manualClock` (sandbox
      *   builds only), `whatsappVersion` ([major, minor, patch]). Every
      *   PHP-FPM worker may construct its own object on the same `dataDir`:
      *   one of them runs the WhatsApp connection and the others send
