@@ -11,7 +11,7 @@ use waotp::otp::OtpConfig;
 use crate::call::call;
 use crate::errors::to_py_err;
 use crate::events::EventStream;
-use crate::options::{Limits, SendRetry, locale, otp_request, seconds};
+use crate::options::{Limits, MemoryBounds, SendRetry, locale, otp_request, seconds};
 use crate::types::{
     MessageStatus, OtpStatus, QrCode, SentMessage, SentOtp, SessionStatus, Stats, VerifyResult,
 };
@@ -52,6 +52,8 @@ impl Gateway {
         whatsapp_version=None,
         otp_secret=None,
         send_retry=None,
+        memory_bounds=None,
+        otp_secret_in_redis=false,
         awaitable=false,
     ))]
     #[allow(clippy::too_many_arguments)]
@@ -75,6 +77,8 @@ impl Gateway {
         whatsapp_version: Option<(u32, u32, u32)>,
         otp_secret: Option<Vec<u8>>,
         send_retry: Option<Bound<'py, SendRetry>>,
+        memory_bounds: Option<Bound<'py, MemoryBounds>>,
+        otp_secret_in_redis: bool,
         awaitable: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let mut b = waotp::Gateway::builder();
@@ -88,6 +92,10 @@ impl Gateway {
         if let Some(r) = send_retry {
             b = b.send_retry(r.get().retry);
         }
+        if let Some(m) = memory_bounds {
+            b = b.memory_bounds(m.get().bounds);
+        }
+        b = b.otp_secret_in_redis(otp_secret_in_redis);
         if let Some(dir) = data_dir {
             b = b.data_dir(dir);
         }

@@ -26,6 +26,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<events::Event>()?;
     m.add_class::<options::Limits>()?;
     m.add_class::<options::SendRetry>()?;
+    m.add_class::<options::MemoryBounds>()?;
     m.add_class::<types::LinkedUser>()?;
     m.add_class::<types::SessionStatus>()?;
     m.add_class::<types::PasskeyChallenge>()?;

@@ -227,6 +227,83 @@ impl SendRetry {
     }
 }
 
+/// How much a gateway keeps in memory, however long it runs.
+///
+/// `MemoryBounds()` are the defaults; every argument replaces one bound, and
+/// a bound of 0 is refused (`InvalidArgument`).
+#[pyclass(frozen, module = "waotp._native")]
+#[derive(Clone)]
+pub(crate) struct MemoryBounds {
+    pub(crate) bounds: waotp::MemoryBounds,
+}
+
+/// The core's defaults, which the constructor's arguments start from.
+static DEFAULT_BOUNDS: std::sync::LazyLock<waotp::MemoryBounds> =
+    std::sync::LazyLock::new(waotp::MemoryBounds::default);
+
+#[pymethods]
+impl MemoryBounds {
+    #[new]
+    #[pyo3(signature = (
+        *,
+        tracked_messages=DEFAULT_BOUNDS.tracked_messages,
+        tracked_message_age=DEFAULT_BOUNDS.tracked_message_age.as_secs_f64(),
+        on_whatsapp_entries=DEFAULT_BOUNDS.on_whatsapp_entries,
+        queued_delivery_reports=DEFAULT_BOUNDS.queued_delivery_reports,
+    ))]
+    fn new(
+        py: Python<'_>,
+        tracked_messages: usize,
+        tracked_message_age: f64,
+        on_whatsapp_entries: usize,
+        queued_delivery_reports: usize,
+    ) -> PyResult<Self> {
+        let bounds = waotp::MemoryBounds {
+            tracked_messages,
+            tracked_message_age: seconds(py, tracked_message_age, "tracked_message_age")?,
+            on_whatsapp_entries,
+            queued_delivery_reports,
+        };
+        bounds.validate().map_err(|e| to_py_err(py, e))?;
+        Ok(MemoryBounds { bounds })
+    }
+
+    /// Sent messages whose delivery status is tracked in memory.
+    #[getter]
+    fn tracked_messages(&self) -> usize {
+        self.bounds.tracked_messages
+    }
+
+    /// Seconds a message's status is tracked in memory.
+    #[getter]
+    fn tracked_message_age(&self) -> f64 {
+        self.bounds.tracked_message_age.as_secs_f64()
+    }
+
+    /// Numbers whose is-on-WhatsApp answer is cached.
+    #[getter]
+    fn on_whatsapp_entries(&self) -> usize {
+        self.bounds.on_whatsapp_entries
+    }
+
+    /// Acks and receipts that may wait to be applied.
+    #[getter]
+    fn queued_delivery_reports(&self) -> usize {
+        self.bounds.queued_delivery_reports
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "MemoryBounds(tracked_messages={}, tracked_message_age={:?}, on_whatsapp_entries={}, \
+             queued_delivery_reports={})",
+            self.tracked_messages(),
+            self.tracked_message_age(),
+            self.on_whatsapp_entries(),
+            self.queued_delivery_reports()
+        )
+    }
+}
+
 /// `send_otp`'s keyword arguments as an `OtpRequest`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn otp_request(

@@ -27,6 +27,8 @@ def test_every_option_is_accepted(sim: Simulator, tmp_path: Path) -> None:
         whatsapp_version=(2, 3000, 1),
         otp_secret=b"0123456789abcdef0123456789abcdef",
         send_retry=waotp.SendRetry(max_attempts=2, max_elapsed=10),
+        memory_bounds=waotp.MemoryBounds(tracked_messages=1000, tracked_message_age=600),
+        otp_secret_in_redis=False,
     ) as gw:
         assert gw.normalize_phone("012-345 6789") == "60123456789", "default country 60"
         assert len(gw.generate_otp()) == 8
@@ -42,6 +44,10 @@ def test_option_classes_show_their_values() -> None:
     assert retry.max_attempts == 2 and retry.max_elapsed == waotp.SendRetry().max_elapsed
     assert waotp.SendRetry.none().max_attempts == 1
     assert repr(retry).startswith("SendRetry(max_attempts=2,")
+    bounds = waotp.MemoryBounds(on_whatsapp_entries=10)
+    assert bounds.on_whatsapp_entries == 10
+    assert bounds.tracked_messages == waotp.MemoryBounds().tracked_messages, "unnamed bounds keep the defaults"
+    assert repr(bounds).startswith("MemoryBounds(tracked_messages=")
 
 
 def test_every_public_item_is_documented() -> None:

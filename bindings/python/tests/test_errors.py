@@ -99,6 +99,10 @@ def test_bad_options_raise_before_anything_opens(sim: Simulator, tmp_path: Path)
         open_gateway(sim, tmp_path / "data", limits=waotp.Limits(resend_cooldown=-1))
     with pytest.raises(waotp.InvalidArgument):
         waotp.SendRetry(max_attempts=0)
+    with pytest.raises(waotp.InvalidArgument, match="queued_delivery_reports"):
+        waotp.MemoryBounds(queued_delivery_reports=0)
+    with pytest.raises(waotp.InvalidArgument, match="otp_secret"):
+        open_gateway(sim, tmp_path / "data", redis_url="redis://127.0.0.1:1/0")
     with pytest.raises(TypeError):
         open_gateway(sim, tmp_path / "data", otp_secret="not bytes")
 

@@ -12,6 +12,7 @@ from . import _native
 from ._native import (
     Event,
     Limits,
+    MemoryBounds,
     MessageStatus,
     OtpStatus,
     QrCode,
@@ -79,6 +80,8 @@ class AsyncGateway:
         whatsapp_version: Optional[Tuple[int, int, int]] = None,
         otp_secret: Optional[bytes] = None,
         send_retry: Optional[SendRetry] = None,
+        memory_bounds: Optional[MemoryBounds] = None,
+        otp_secret_in_redis: bool = False,
     ) -> None:
         self._options = gateway_options(
             data_dir=data_dir,
@@ -99,6 +102,8 @@ class AsyncGateway:
             whatsapp_version=whatsapp_version,
             otp_secret=otp_secret,
             send_retry=send_retry,
+            memory_bounds=memory_bounds,
+            otp_secret_in_redis=otp_secret_in_redis,
         )
         self._opened: Optional[_native.Gateway] = None
 

@@ -11,6 +11,7 @@ from . import _native
 from ._native import (
     Event,
     Limits,
+    MemoryBounds,
     MessageStatus,
     OtpStatus,
     QrCode,
@@ -82,6 +83,11 @@ class Gateway:
             ``data_dir/otp.secret``; required with ``redis_url``.
         send_retry: how a send is retried when the failure is transient
             (default :class:`SendRetry` ()).
+        memory_bounds: how much the gateway keeps in memory, however long
+            it runs (default :class:`MemoryBounds` ()).
+        otp_secret_in_redis: development only: with ``redis_url`` and no
+            ``otp_secret``, generate the secret into Redis instead of
+            refusing to open (whoever reads that Redis can read every code).
     """
 
     def __init__(
@@ -105,6 +111,8 @@ class Gateway:
         whatsapp_version: Optional[Tuple[int, int, int]] = None,
         otp_secret: Optional[bytes] = None,
         send_retry: Optional[SendRetry] = None,
+        memory_bounds: Optional[MemoryBounds] = None,
+        otp_secret_in_redis: bool = False,
     ) -> None:
         options = gateway_options(
             data_dir=data_dir,
@@ -125,6 +133,8 @@ class Gateway:
             whatsapp_version=whatsapp_version,
             otp_secret=otp_secret,
             send_retry=send_retry,
+            memory_bounds=memory_bounds,
+            otp_secret_in_redis=otp_secret_in_redis,
         )
         self._native: _native.Gateway = _native.Gateway.open(**options)
 

@@ -258,6 +258,26 @@ class SendRetry:
     @property
     def max_elapsed(self) -> float: ...
 
+class MemoryBounds:
+    """How much a gateway keeps in memory, however long it runs."""
+
+    def __new__(
+        cls,
+        *,
+        tracked_messages: int = ...,
+        tracked_message_age: float = ...,
+        on_whatsapp_entries: int = ...,
+        queued_delivery_reports: int = ...,
+    ) -> "MemoryBounds": ...
+    @property
+    def tracked_messages(self) -> int: ...
+    @property
+    def tracked_message_age(self) -> float: ...
+    @property
+    def on_whatsapp_entries(self) -> int: ...
+    @property
+    def queued_delivery_reports(self) -> int: ...
+
 class Event:
     """Something that happened; attributes the kind has not are ``None``."""
 
@@ -340,6 +360,8 @@ class Gateway:
         whatsapp_version: Optional[Tuple[int, int, int]] = None,
         otp_secret: Optional[bytes] = None,
         send_retry: Optional[SendRetry] = None,
+        memory_bounds: Optional[MemoryBounds] = None,
+        otp_secret_in_redis: bool = False,
         awaitable: Literal[False] = False,
     ) -> "Gateway": ...
     @overload
@@ -364,6 +386,8 @@ class Gateway:
         whatsapp_version: Optional[Tuple[int, int, int]] = None,
         otp_secret: Optional[bytes] = None,
         send_retry: Optional[SendRetry] = None,
+        memory_bounds: Optional[MemoryBounds] = None,
+        otp_secret_in_redis: bool = False,
         awaitable: Literal[True],
     ) -> Awaitable["Gateway"]: ...
     @overload

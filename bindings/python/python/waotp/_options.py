@@ -45,6 +45,8 @@ def gateway_options(
     whatsapp_version: Optional[Tuple[int, int, int]],
     otp_secret: Optional[bytes],
     send_retry: Optional[_native.SendRetry],
+    memory_bounds: Optional[_native.MemoryBounds],
+    otp_secret_in_redis: bool,
 ) -> Dict[str, Any]:
     """The arguments of ``_native.Gateway.open``."""
     return {
@@ -66,4 +68,6 @@ def gateway_options(
         "whatsapp_version": whatsapp_version,
         "otp_secret": otp_secret,
         "send_retry": send_retry,
+        "memory_bounds": memory_bounds,
+        "otp_secret_in_redis": otp_secret_in_redis,
     }
