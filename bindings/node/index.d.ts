@@ -269,6 +269,14 @@ export interface GatewayOptions {
   otpSecret?: Buffer
   /** How `sendOtp` retries transient failures. */
   sendRetry?: SendRetry
+  /** How much the gateway keeps in memory, however long it runs. */
+  memoryBounds?: MemoryBounds
+  /**
+   * Development only: with `redisUrl` and no `otpSecret`, generate the
+   * secret into Redis instead of refusing to open. Whoever can read that
+   * Redis can then read every pending code; never in production.
+   */
+  otpSecretInRedis?: boolean
 }
 
 /** Limits; a missing field keeps the default, `false` turns that rule off. */
@@ -291,6 +299,21 @@ export interface LinkedUser {
   phone: string
   /** The account's push name, when WhatsApp has told it. */
   name?: string
+}
+
+/**
+ * Bounds on what a gateway keeps in memory; a missing field keeps the
+ * default, and 0 is refused (`INVALID_ARGUMENT`).
+ */
+export interface MemoryBounds {
+  /** Sent messages whose delivery status is tracked in memory (default 50,000). */
+  trackedMessages?: number
+  /** Seconds a message's status is tracked in memory (default 86,400). */
+  trackedMessageAgeSecs?: number
+  /** Numbers whose `isOnWhatsapp` answer is cached (default 100,000). */
+  onWhatsappEntries?: number
+  /** Acks and receipts that may wait to be applied (default 10,000). */
+  queuedDeliveryReports?: number
 }
 
 /** Where a sent message is. */

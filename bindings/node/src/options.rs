@@ -81,6 +81,26 @@ pub struct GatewayOptions {
     pub otp_secret: Option<Buffer>,
     /// How `sendOtp` retries transient failures.
     pub send_retry: Option<SendRetry>,
+    /// How much the gateway keeps in memory, however long it runs.
+    pub memory_bounds: Option<MemoryBounds>,
+    /// Development only: with `redisUrl` and no `otpSecret`, generate the
+    /// secret into Redis instead of refusing to open. Whoever can read that
+    /// Redis can then read every pending code; never in production.
+    pub otp_secret_in_redis: Option<bool>,
+}
+
+/// Bounds on what a gateway keeps in memory; a missing field keeps the
+/// default, and 0 is refused (`INVALID_ARGUMENT`).
+#[napi(object)]
+pub struct MemoryBounds {
+    /// Sent messages whose delivery status is tracked in memory (default 50,000).
+    pub tracked_messages: Option<u32>,
+    /// Seconds a message's status is tracked in memory (default 86,400).
+    pub tracked_message_age_secs: Option<f64>,
+    /// Numbers whose `isOnWhatsapp` answer is cached (default 100,000).
+    pub on_whatsapp_entries: Option<u32>,
+    /// Acks and receipts that may wait to be applied (default 10,000).
+    pub queued_delivery_reports: Option<u32>,
 }
 
 /// At most `max` events per `windowSecs`.
@@ -213,6 +233,26 @@ impl Limits {
     }
 }
 
+impl MemoryBounds {
+    fn to_core(&self) -> waotp::Result<waotp::MemoryBounds> {
+        let mut bounds = waotp::MemoryBounds::default();
+        if let Some(n) = self.tracked_messages {
+            bounds.tracked_messages = n as usize;
+        }
+        if let Some(t) = self.tracked_message_age_secs {
+            bounds.tracked_message_age = secs(t, "memoryBounds.trackedMessageAgeSecs")?;
+        }
+        if let Some(n) = self.on_whatsapp_entries {
+            bounds.on_whatsapp_entries = n as usize;
+        }
+        if let Some(n) = self.queued_delivery_reports {
+            bounds.queued_delivery_reports = n as usize;
+        }
+        bounds.validate()?;
+        Ok(bounds)
+    }
+}
+
 impl SendRetry {
     fn to_core(&self) -> waotp::Result<waotp::SendRetry> {
         let mut retry = waotp::SendRetry::default();
@@ -310,6 +350,12 @@ impl GatewayOptions {
         }
         if let Some(r) = &self.send_retry {
             b = b.send_retry(r.to_core()?);
+        }
+        if let Some(m) = &self.memory_bounds {
+            b = b.memory_bounds(m.to_core()?);
+        }
+        if let Some(allow) = self.otp_secret_in_redis {
+            b = b.otp_secret_in_redis(allow);
         }
         Ok(b)
     }

@@ -87,6 +87,9 @@ test('bad options reject before anything opens', async () => {
     { limits: { resendCooldownSecs: -1 } },
     { limits: { sendsPerRecipient: true } },
     { sendRetry: { maxAttempts: 0 } },
+    { memoryBounds: { queuedDeliveryReports: 0 } },
+    { memoryBounds: { trackedMessageAgeSecs: -1 } },
+    { redisUrl: 'redis://127.0.0.1:1/0' }, // no otpSecret
     { whatsappVersion: [2, 3] },
     { defaultCountryCode: 99999 },
     { otpSecret: 'not bytes' },
@@ -96,6 +99,14 @@ test('bad options reject before anything opens', async () => {
     await rejects(open(options), 'INVALID_ARGUMENT')
   }
   await rejects(Gateway.open('not an object'), 'INVALID_ARGUMENT')
+  // The development flag lets a Redis gateway open without a secret: it
+  // gets as far as connecting (nothing listens on port 1).
+  await assert.rejects(open({ redisUrl: 'redis://127.0.0.1:1/0', otpSecretInRedis: true }), (e) => {
+    assert.notStrictEqual(e.code, 'INVALID_ARGUMENT', e.message)
+    return true
+  })
+  const bounded = await open({ memoryBounds: { trackedMessages: 1000, onWhatsappEntries: 10 } })
+  await bounded.close()
   await rejects(open({ dataDir: '/dev/null/waotp' }), 'IO_ERROR')
 })
 
