@@ -62,7 +62,7 @@ async fn a_locked_otp_store_stalls_only_the_calls_that_need_it() {
             (locked_at.elapsed(), result.map(|_| ()))
         }));
     }
-    // Let the verifications reach the lock (they are running, not queued).
+    // Let the sends reach the lock (they are running, not queued).
     tokio::task::yield_now().await;
 
     let timer_asked = Instant::now();

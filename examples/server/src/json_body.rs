@@ -6,11 +6,10 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
 use crate::envelope::ApiError;
-use crate::guard::is_json_content_type;
 
 /// The largest body any route accepts. A text message may hold 65,536
 /// characters of up to 4 bytes each, plus JSON escaping.
@@ -19,10 +18,10 @@ pub const MAX_BODY_BYTES: usize = 512 * 1024;
 /// A request body parsed as JSON into `T`.
 ///
 /// An empty body reads as `{}`, so `POST /api/sessions/create` without a body
-/// creates a session with a generated id, as the guide's server did. A body
-/// must be sent as `application/json`: a browser cannot send that
-/// cross-origin without a CORS preflight, which keeps other web sites from
-/// driving a server on the user's machine.
+/// creates a session with a generated id, as the guide's server did. That
+/// the request was sent as `application/json` (which a browser cannot do
+/// cross-origin without a CORS preflight) is checked before any route, by
+/// `guard::json_requests`, for every request that changes something.
 pub struct JsonBody<T>(pub T);
 
 impl<S, T> FromRequest<S> for JsonBody<T>
@@ -33,11 +32,6 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(is_json_content_type);
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
@@ -53,13 +47,6 @@ where
             return serde_json::from_slice(b"{}")
                 .map(JsonBody)
                 .map_err(|e| ApiError::bad_request(format!("Body JSON diperlukan: {e}")));
-        }
-        if !is_json {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "INVALID_ARGUMENT",
-                "Content-Type harus application/json",
-            ));
         }
         serde_json::from_slice(&bytes)
             .map(JsonBody)
