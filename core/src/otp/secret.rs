@@ -15,6 +15,7 @@ use std::path::Path;
 use zeroize::Zeroize;
 
 use crate::error::{Error, Result};
+use crate::platform::secret_file::{hex_encode, read_hex};
 
 /// File name of the secret inside a data dir.
 pub const SECRET_FILE_NAME: &str = crate::platform::layout::OTP_SECRET_FILE;
@@ -97,17 +98,8 @@ impl OtpSecret {
 
     /// Reads an existing secret file (hex, surrounding whitespace ignored).
     pub fn load(path: &Path) -> Result<Self> {
-        let mut text = fs::read_to_string(path)?;
-        tighten_permissions(path);
-        let decoded = hex_decode(text.trim());
-        text.zeroize();
-        let bytes = decoded.ok_or_else(|| {
-            Error::InvalidArgument(format!("OTP secret file {} is not hex", path.display()))
-        })?;
-        let secret = Self::from_bytes(&bytes);
-        let mut bytes = bytes;
-        bytes.zeroize();
-        secret
+        let bytes = read_hex(path, "OTP secret")?;
+        Self::from_bytes(&bytes)
     }
 
     pub(crate) fn as_bytes(&self) -> &[u8] {
@@ -143,48 +135,6 @@ fn create_private(path: &Path) -> std::io::Result<fs::File> {
         .write(true)
         .create_new(true)
         .open(path)
-}
-
-/// A secret file readable by others is repaired rather than refused: refusing
-/// would take the OTP service down over a permission bit.
-#[cfg(unix)]
-fn tighten_permissions(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = fs::metadata(path) {
-        let mode = meta.permissions().mode();
-        if mode & 0o077 != 0 {
-            log::warn!(
-                "OTP secret file {} had mode {:o}; setting it to 600",
-                path.display(),
-                mode & 0o777
-            );
-            let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o600));
-        }
-    }
-}
-
-#[cfg(not(unix))]
-fn tighten_permissions(_path: &Path) {}
-
-fn hex_encode(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(HEX[(b >> 4) as usize] as char);
-        s.push(HEX[(b & 15) as usize] as char);
-    }
-    s
-}
-
-fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    let nibble = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    s.as_bytes()
-        .chunks(2)
-        .map(|p| Some(nibble(p[0])? << 4 | nibble(p[1])?))
-        .collect()
 }
 
 #[cfg(test)]
@@ -240,12 +190,5 @@ mod tests {
             OtpSecret::load(&path).unwrap_err().code(),
             "INVALID_ARGUMENT"
         );
-    }
-
-    #[test]
-    fn hex_round_trip() {
-        let b: Vec<u8> = (0..=255).collect();
-        assert_eq!(hex_decode(&hex_encode(&b)).unwrap(), b);
-        assert_eq!(hex_decode("ABCD").unwrap(), vec![0xab, 0xcd]);
     }
 }
