@@ -87,6 +87,7 @@ pub use session::{
 
 /// Phone number normalisation.
 pub use model::phone;
+pub use platform::store_key::StoreKey;
 
 /// The send retry policy (kept at its old path).
 pub mod retry {

@@ -15,6 +15,7 @@ use crate::delivery::{Deliveries, MemoryBounds};
 use crate::error::{Error, Result};
 use crate::events::EventBus;
 use crate::otp::{Clock, ManualClock, OtpConfig, OtpEngine, OtpSecret, OtpStore};
+use crate::platform::store_key::StoreKey;
 use crate::platform::{files, layout};
 use crate::session::context::{ConnectConfig, SessionContext};
 
@@ -45,6 +46,7 @@ pub struct GatewayBuilder {
     redis_lease_ttl: Option<Duration>,
     otp_secret_in_redis: bool,
     memory_bounds: MemoryBounds,
+    session_store_key: Option<StoreKey>,
 }
 
 impl Default for GatewayBuilder {
@@ -67,6 +69,7 @@ impl Default for GatewayBuilder {
             redis_lease_ttl: None,
             otp_secret_in_redis: false,
             memory_bounds: MemoryBounds::default(),
+            session_store_key: None,
         }
     }
 }
@@ -196,6 +199,18 @@ impl GatewayBuilder {
         self
     }
 
+    /// Encrypts every session store at rest with `key` (SQLCipher, AES-256):
+    /// the stores hold the linked accounts' Signal identities and Noise
+    /// keys, which let whoever copies a file act as the linked device.
+    /// Needs waotp's `sqlcipher` feature (refused by [`open`](Self::open)
+    /// otherwise, `INVALID_ARGUMENT`). Every process on the data dir must
+    /// use the same key; a store made without a key, or with another,
+    /// does not open (`STORE_ERROR`). waotp never stores the key.
+    pub fn session_store_key(mut self, key: StoreKey) -> Self {
+        self.session_store_key = Some(key);
+        self
+    }
+
     /// Development only: with [`redis_url`](Self::redis_url) and no
     /// [`otp_secret`](Self::otp_secret), generate the secret into Redis
     /// (`{prefix}otp-secret`) instead of refusing to open. Whoever can read
@@ -213,6 +228,9 @@ impl GatewayBuilder {
         }
         let endpoint = endpoint::resolve(self.endpoint.as_deref())?;
         self.memory_bounds.validate()?;
+        if self.session_store_key.is_some() {
+            StoreKey::check_supported()?;
+        }
         // Reject a country code libphonenumber does not know before any send does.
         if phonenumber::metadata::DATABASE
             .region(&self.default_country_code)
@@ -290,6 +308,7 @@ impl GatewayBuilder {
                 data_dir: self.data_dir,
                 whatsapp_version,
                 endpoint,
+                store_key: self.session_store_key,
             },
             deliveries,
             coordination,

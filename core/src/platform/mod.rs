@@ -5,5 +5,7 @@
 pub(crate) mod files;
 pub(crate) mod layout;
 pub(crate) mod redact;
+pub(crate) mod secret_file;
 pub(crate) mod sqlite;
+pub(crate) mod store_key;
 pub(crate) mod sync;

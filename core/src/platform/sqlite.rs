@@ -7,18 +7,29 @@ use std::sync::{Arc, Mutex};
 use rusqlite::Connection;
 
 use crate::error::Result;
+use crate::platform::store_key::StoreKey;
 
 /// Checks that `path` is a readable SQLite database (an empty file counts:
-/// SQLite makes it one). whatsapp-rust's pool would retry a damaged file
-/// for half a minute before giving up; this answers at once.
-pub(crate) fn check_sqlite(path: &Path) -> Result<()> {
+/// SQLite makes it one), keyed with `key` when the stores are encrypted.
+/// whatsapp-rust's pool would retry a damaged file (or a wrong key) for
+/// half a minute before giving up; this answers at once.
+pub(crate) fn check_sqlite(path: &Path, key: Option<&StoreKey>) -> Result<()> {
     let flags =
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = rusqlite::Connection::open_with_flags(path, flags)?;
+    if let Some(key) = key {
+        key.apply(&conn)?;
+    }
     conn.query_row("PRAGMA schema_version", [], |row| row.get::<_, i64>(0))
         .map_err(|e| {
+            let hint = match key {
+                Some(_) => {
+                    " (with the session store key: a wrong key, or a store made without one)"
+                }
+                None => " (a store made with a session store key opens only with it)",
+            };
             crate::Error::Store(format!(
-                "{} is not a usable session store: {e}",
+                "{} is not a usable session store: {e}{hint}",
                 path.display()
             ))
         })?;
@@ -141,13 +152,16 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let empty = tmp.path().join("empty.db");
         create_private_file(&empty).unwrap();
-        check_sqlite(&empty).unwrap();
+        check_sqlite(&empty, None).unwrap();
         let damaged = tmp.path().join("damaged.db");
         fs::write(
             &damaged,
             b"not a database at all, only some bytes that are long enough",
         )
         .unwrap();
-        assert_eq!(check_sqlite(&damaged).unwrap_err().code(), "STORE_ERROR");
+        assert_eq!(
+            check_sqlite(&damaged, None).unwrap_err().code(),
+            "STORE_ERROR"
+        );
     }
 }

@@ -11,6 +11,7 @@ use crate::delivery::on_whatsapp::OnWhatsappCache;
 use crate::delivery::phones::PhoneCache;
 use crate::events::{Event, EventBus};
 use crate::otp::OtpEngine;
+use crate::platform::store_key::StoreKey;
 
 /// How sessions connect, fixed when the gateway is opened.
 #[derive(Debug, Clone)]
@@ -21,6 +22,8 @@ pub(crate) struct ConnectConfig {
     pub(crate) whatsapp_version: Option<(u32, u32, u32)>,
     /// Already checked against what this build allows.
     pub(crate) endpoint: Option<String>,
+    /// The key of every session store (SQLCipher); `None`: plain SQLite.
+    pub(crate) store_key: Option<StoreKey>,
 }
 
 /// What every session of a gateway shares.

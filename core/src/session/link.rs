@@ -45,17 +45,22 @@ pub(crate) async fn spawn(session: &Arc<SessionInner>, generation: u64) -> Resul
             session.store_path
         ))
     })?;
-    crate::platform::sqlite::check_sqlite(&session.store_path)?;
+    crate::platform::sqlite::check_sqlite(&session.store_path, config.store_key.as_ref())?;
+    let store_key = config.store_key.clone();
     let store = SqliteStore::with_config(
         path,
         SqliteStoreConfig {
             cache_size_kib: STORE_CACHE_KIB,
             ..SqliteStoreConfig::default()
         }
-        .with_connection_init(|conn| {
+        .with_connection_init(move |conn| {
+            use diesel::connection::SimpleConnection;
+            // SQLCipher: the key is the first statement of a connection.
+            if let Some(key) = &store_key {
+                conn.batch_execute(&key.pragma())?;
+            }
             // Deleted rows (sent messages past their retry window, used
             // keys) are overwritten, not left readable in free pages.
-            use diesel::connection::SimpleConnection;
             conn.batch_execute("PRAGMA secure_delete = ON;")?;
             Ok(())
         }),

@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use super::SessionInner;
 use crate::model::SessionId;
+use crate::platform::store_key::StoreKey;
 use crate::platform::sync::lock;
 
 /// How long whatsapp-rust keeps a sent message that was never confirmed
@@ -71,13 +72,14 @@ pub(crate) fn erase_delivered(session: &SessionInner, message_ids: &[String]) {
     if !first_of_batch {
         return;
     }
-    let (store, id) = (session.store_path.clone(), session.id.clone());
+    let store = session.store_path.clone();
+    let (id, key) = (session.id.clone(), session.context.config.store_key.clone());
     // Holds the batch, not the session: a session closed meanwhile has
     // already erased it (`erase_pending_now`), which leaves this one empty.
     tokio::spawn(async move {
         tokio::time::sleep(ERASE_AFTER).await;
         let ids = lock(&batch).take();
-        erase(store, ids, &id).await;
+        erase(store, key, ids, &id).await;
     });
 }
 
@@ -85,20 +87,22 @@ pub(crate) fn erase_delivered(session: &SessionInner, message_ids: &[String]) {
 /// the process may be about to end.
 pub(crate) async fn erase_pending_now(session: &SessionInner) {
     let ids = lock(&session.pending_erasure.batch).take();
-    erase(session.store_path.clone(), ids, &session.id).await;
+    let key = session.context.config.store_key.clone();
+    erase(session.store_path.clone(), key, ids, &session.id).await;
 }
 
-async fn erase(store: PathBuf, ids: Vec<String>, session: &SessionId) {
+async fn erase(store: PathBuf, key: Option<StoreKey>, ids: Vec<String>, session: &SessionId) {
     if ids.is_empty() {
         return;
     }
-    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || delete(&store, &ids)).await {
+    let work = move || delete(&store, key.as_ref(), &ids);
+    if let Ok(Err(e)) = tokio::task::spawn_blocking(work).await {
         log::warn!("session {session}: erasing delivered messages from its store failed: {e}");
     }
 }
 
 /// Deletes the rows of `ids` in one transaction; how many went.
-fn delete(store: &Path, ids: &[String]) -> rusqlite::Result<usize> {
+fn delete(store: &Path, key: Option<&StoreKey>, ids: &[String]) -> crate::error::Result<usize> {
     if !store.exists() {
         return Ok(0);
     }
@@ -106,6 +110,9 @@ fn delete(store: &Path, ids: &[String]) -> rusqlite::Result<usize> {
         store,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
+    if let Some(key) = key {
+        key.apply(&conn)?;
+    }
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "secure_delete", "ON")?;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
