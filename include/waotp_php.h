@@ -567,6 +567,16 @@ enum waotp_status waotp_options_set_redis_key_prefix(struct waotp_options *optio
 enum waotp_status waotp_options_set_redis_lease_ttl_ms(struct waotp_options *options,
                                                        uint64_t ttl_ms);
 
+// Encrypts every session store at rest with `key` (`len` bytes, exactly
+// 32 random bytes; SQLCipher). Needs a library built with the `sqlcipher`
+// feature: otherwise `waotp_gateway_open_with` refuses it. Every process on
+// the data dir must use the same key. The bytes are copied.
+//
+// Errors: `WAOTP_NULL_PARAMETER`, `WAOTP_INVALID_ARGUMENT` (not 32 bytes).
+enum waotp_status waotp_options_set_session_store_key(struct waotp_options *options,
+                                                      const uint8_t *key,
+                                                      size_t len);
+
 // Development only: with a Redis URL and no OTP secret, generate the
 // secret into Redis (`{prefix}otp-secret`) instead of refusing to open.
 // Whoever can read that Redis can then read every pending code; never in

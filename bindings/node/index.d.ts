@@ -277,6 +277,12 @@ export interface GatewayOptions {
    * Redis can then read every pending code; never in production.
    */
   otpSecretInRedis?: boolean
+  /**
+   * 32 random bytes that encrypt the session stores at rest (SQLCipher).
+   * Needs an addon built with the `sqlcipher` feature; every process on
+   * the data dir must use the same key.
+   */
+  sessionStoreKey?: Buffer
 }
 
 /** Limits; a missing field keeps the default, `false` turns that rule off. */

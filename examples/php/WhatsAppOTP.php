@@ -54,6 +54,7 @@ class WhatsAppOTP
         'redisLeaseTtlMs' => ['redis_lease_ttl_ms', 'int'],
         'otpSecretInRedis' => ['otp_secret_in_redis', 'bool'],
         'memoryBounds' => ['memory_bounds', 4],
+        'sessionStoreKey' => ['session_store_key', 'bytes'],
         'manualClock' => ['manual_clock', 'bool'],
         'whatsappVersion' => ['whatsapp_version', 3],
     ];
@@ -77,7 +78,9 @@ class WhatsAppOTP
      *   Redis; see the README's deployment section; with Redis, `otpSecret`
      *   is required unless `otpSecretInRedis`, for development only),
      *   `memoryBounds` ([trackedMessages, trackedMessageAgeMs,
-     *   onWhatsappEntries, queuedDeliveryReports]), `manualClock` (sandbox
+     *   onWhatsappEntries, queuedDeliveryReports]), `sessionStoreKey` (32
+     *   random bytes: the session stores are encrypted at rest; needs a
+     *   library built with the `sqlcipher` feature), `manualClock` (sandbox
      *   builds only), `whatsappVersion` ([major, minor, patch]). Every
      *   PHP-FPM worker may construct its own object on the same `dataDir`:
      *   one of them runs the WhatsApp connection and the others send

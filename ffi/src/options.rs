@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use waotp::otp::{Limits, Locale, MemoryStore, OtpConfig, OtpSecret, Pacing, RateWindow};
-use waotp::{GatewayBuilder, MemoryBounds, SendRetry};
+use waotp::{GatewayBuilder, MemoryBounds, SendRetry, StoreKey};
 
 use crate::boundary::{guard, guard_void, millis, out, string};
 use crate::status::{Failure, waotp_status};
@@ -34,6 +34,7 @@ pub struct waotp_options {
     pub(crate) redis_lease_ttl: Option<Duration>,
     pub(crate) otp_secret_in_redis: bool,
     pub(crate) memory_bounds: Option<MemoryBounds>,
+    pub(crate) session_store_key: Option<StoreKey>,
     pub(crate) manual_clock: bool,
     pub(crate) whatsapp_version: Option<(u32, u32, u32)>,
 }
@@ -80,6 +81,9 @@ impl waotp_options {
         }
         if let Some(bounds) = self.memory_bounds {
             b = b.memory_bounds(bounds);
+        }
+        if let Some(key) = &self.session_store_key {
+            b = b.session_store_key(key.clone());
         }
         if self.manual_clock {
             b = b.manual_clock();
@@ -534,6 +538,29 @@ pub extern "C" fn waotp_options_set_redis_lease_ttl_ms(
             )));
         }
         o.redis_lease_ttl = Some(ttl);
+        Ok(())
+    })
+}
+
+/// Encrypts every session store at rest with `key` (`len` bytes, exactly
+/// 32 random bytes; SQLCipher). Needs a library built with the `sqlcipher`
+/// feature: otherwise `waotp_gateway_open_with` refuses it. Every process on
+/// the data dir must use the same key. The bytes are copied.
+///
+/// Errors: `WAOTP_NULL_PARAMETER`, `WAOTP_INVALID_ARGUMENT` (not 32 bytes).
+#[unsafe(no_mangle)]
+pub extern "C" fn waotp_options_set_session_store_key(
+    options: *mut waotp_options,
+    key: *const u8,
+    len: usize,
+) -> waotp_status {
+    set(options, |o| {
+        if key.is_null() {
+            return Err(crate::boundary::null("key"));
+        }
+        // SAFETY: the caller passes `len` readable bytes at `key`.
+        let bytes = unsafe { std::slice::from_raw_parts(key, len) };
+        o.session_store_key = Some(StoreKey::from_bytes(bytes)?);
         Ok(())
     })
 }

@@ -87,6 +87,10 @@ pub struct GatewayOptions {
     /// secret into Redis instead of refusing to open. Whoever can read that
     /// Redis can then read every pending code; never in production.
     pub otp_secret_in_redis: Option<bool>,
+    /// 32 random bytes that encrypt the session stores at rest (SQLCipher).
+    /// Needs an addon built with the `sqlcipher` feature; every process on
+    /// the data dir must use the same key.
+    pub session_store_key: Option<Buffer>,
 }
 
 /// Bounds on what a gateway keeps in memory; a missing field keeps the
@@ -356,6 +360,9 @@ impl GatewayOptions {
         }
         if let Some(allow) = self.otp_secret_in_redis {
             b = b.otp_secret_in_redis(allow);
+        }
+        if let Some(bytes) = &self.session_store_key {
+            b = b.session_store_key(waotp::StoreKey::from_bytes(bytes)?);
         }
         Ok(b)
     }

@@ -90,6 +90,7 @@ test('bad options reject before anything opens', async () => {
     { memoryBounds: { queuedDeliveryReports: 0 } },
     { memoryBounds: { trackedMessageAgeSecs: -1 } },
     { redisUrl: 'redis://127.0.0.1:1/0' }, // no otpSecret
+    { sessionStoreKey: Buffer.from('short') },
     { whatsappVersion: [2, 3] },
     { defaultCountryCode: 99999 },
     { otpSecret: 'not bytes' },
@@ -105,7 +106,11 @@ test('bad options reject before anything opens', async () => {
     assert.notStrictEqual(e.code, 'INVALID_ARGUMENT', e.message)
     return true
   })
-  const bounded = await open({ memoryBounds: { trackedMessages: 1000, onWhatsappEntries: 10 } })
+  // The test build has SQLCipher: a keyed gateway opens.
+  const bounded = await open({
+    memoryBounds: { trackedMessages: 1000, onWhatsappEntries: 10 },
+    sessionStoreKey: Buffer.alloc(32, 7),
+  })
   await bounded.close()
   await rejects(open({ dataDir: '/dev/null/waotp' }), 'IO_ERROR')
 })

@@ -54,6 +54,7 @@ impl Gateway {
         send_retry=None,
         memory_bounds=None,
         otp_secret_in_redis=false,
+        session_store_key=None,
         awaitable=false,
     ))]
     #[allow(clippy::too_many_arguments)]
@@ -79,6 +80,7 @@ impl Gateway {
         send_retry: Option<Bound<'py, SendRetry>>,
         memory_bounds: Option<Bound<'py, MemoryBounds>>,
         otp_secret_in_redis: bool,
+        session_store_key: Option<Vec<u8>>,
         awaitable: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let mut b = waotp::Gateway::builder();
@@ -96,6 +98,10 @@ impl Gateway {
             b = b.memory_bounds(m.get().bounds);
         }
         b = b.otp_secret_in_redis(otp_secret_in_redis);
+        if let Some(bytes) = session_store_key {
+            let key = waotp::StoreKey::from_bytes(&bytes).map_err(|e| to_py_err(py, e))?;
+            b = b.session_store_key(key);
+        }
         if let Some(dir) = data_dir {
             b = b.data_dir(dir);
         }

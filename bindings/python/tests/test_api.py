@@ -29,6 +29,7 @@ def test_every_option_is_accepted(sim: Simulator, tmp_path: Path) -> None:
         send_retry=waotp.SendRetry(max_attempts=2, max_elapsed=10),
         memory_bounds=waotp.MemoryBounds(tracked_messages=1000, tracked_message_age=600),
         otp_secret_in_redis=False,
+        session_store_key=bytes(range(32)),  # the test build has SQLCipher
     ) as gw:
         assert gw.normalize_phone("012-345 6789") == "60123456789", "default country 60"
         assert len(gw.generate_otp()) == 8

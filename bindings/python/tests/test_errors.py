@@ -101,6 +101,8 @@ def test_bad_options_raise_before_anything_opens(sim: Simulator, tmp_path: Path)
         waotp.SendRetry(max_attempts=0)
     with pytest.raises(waotp.InvalidArgument, match="queued_delivery_reports"):
         waotp.MemoryBounds(queued_delivery_reports=0)
+    with pytest.raises(waotp.InvalidArgument, match="32 random bytes"):
+        open_gateway(sim, tmp_path / "data", session_store_key=b"short")
     with pytest.raises(waotp.InvalidArgument, match="otp_secret"):
         open_gateway(sim, tmp_path / "data", redis_url="redis://127.0.0.1:1/0")
     with pytest.raises(TypeError):

@@ -263,15 +263,16 @@ test('every option reaches the C options handle; a bad one is refused', function
         'sessionPacing' => [100, 50, 5000], 'memoryStore' => true, 'checkOnWhatsapp' => false,
         'onWhatsappCacheTtlMs' => 1000, 'sendRetry' => [2, 100, 1000, 5000],
         'redisKeyPrefix' => 'php:', 'manualClock' => true, 'whatsappVersion' => [2, 3000, 1],
-        'otpSecretInRedis' => false, 'memoryBounds' => [1000, 60000, 1000, 100]];
-    check(count(WhatsAppOTP::OPTIONS) === 24, 'the class knows every option');
+        'otpSecretInRedis' => false, 'memoryBounds' => [1000, 60000, 1000, 100],
+        'sessionStoreKey' => random_bytes(32)];
+    check(count(WhatsAppOTP::OPTIONS) === 25, 'the class knows every option');
     $wa = new WhatsAppOTP('options', $all);
     same(true, $wa->createSession()['success'], 'opens with every option');
     $wa->close();
     $bad = ['otpLength' => 3, 'otpTtlMs' => 1, 'otpMaxAttempts' => 0, 'locale' => 'xx',
         'otpSecret' => 'short', 'sendRetry' => [0, 1, 1, 1], 'redisLeaseTtlMs' => 10,
         'redisUrl' => 'http://x', 'whatsappVersion' => [0, 0, 0], 'sendsPerRecipient' => [1, 0],
-        'memoryBounds' => [1000, 60000, 0, 100]];
+        'memoryBounds' => [1000, 60000, 0, 100], 'sessionStoreKey' => 'short'];
     foreach ($bad as $key => $value) {
         try {
             new WhatsAppOTP('x', ['library' => $lib, 'endpoint' => $ws, 'dataDir' => "$tmp/bad-$key", $key => $value]);

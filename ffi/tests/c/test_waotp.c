@@ -291,6 +291,11 @@ static void test_options_handle(void) {
   OK(waotp_options_set_redis_lease_ttl_ms(o, 5000));
   BAD(waotp_options_set_redis_lease_ttl_ms(o, 100), WAOTP_INVALID_ARGUMENT);
   OK(waotp_options_set_otp_secret_in_redis(o, false));
+  /* The test build has SQLCipher (the `sqlcipher` feature): the open below
+   * makes an encrypted store. */
+  OK(waotp_options_set_session_store_key(o, secret, 32));
+  BAD(waotp_options_set_session_store_key(o, secret, 8), WAOTP_INVALID_ARGUMENT);
+  BAD(waotp_options_set_session_store_key(o, NULL, 32), WAOTP_NULL_PARAMETER);
   OK(waotp_options_set_memory_bounds(o, 1000, 60000, 1000, 100));
   BAD(waotp_options_set_memory_bounds(o, 1000, 0, 1000, 100), WAOTP_INVALID_ARGUMENT);
   BAD(waotp_options_set_memory_bounds(o, 1000, 60000, 1000, 0), WAOTP_INVALID_ARGUMENT);

@@ -82,6 +82,7 @@ class AsyncGateway:
         send_retry: Optional[SendRetry] = None,
         memory_bounds: Optional[MemoryBounds] = None,
         otp_secret_in_redis: bool = False,
+        session_store_key: Optional[bytes] = None,
     ) -> None:
         self._options = gateway_options(
             data_dir=data_dir,
@@ -104,6 +105,7 @@ class AsyncGateway:
             send_retry=send_retry,
             memory_bounds=memory_bounds,
             otp_secret_in_redis=otp_secret_in_redis,
+            session_store_key=session_store_key,
         )
         self._opened: Optional[_native.Gateway] = None
 

@@ -88,6 +88,8 @@ class Gateway:
         otp_secret_in_redis: development only: with ``redis_url`` and no
             ``otp_secret``, generate the secret into Redis instead of
             refusing to open (whoever reads that Redis can read every code).
+        session_store_key: 32 random bytes that encrypt the session stores
+            at rest (needs a module built with the ``sqlcipher`` feature).
     """
 
     def __init__(
@@ -113,6 +115,7 @@ class Gateway:
         send_retry: Optional[SendRetry] = None,
         memory_bounds: Optional[MemoryBounds] = None,
         otp_secret_in_redis: bool = False,
+        session_store_key: Optional[bytes] = None,
     ) -> None:
         options = gateway_options(
             data_dir=data_dir,
@@ -135,6 +138,7 @@ class Gateway:
             send_retry=send_retry,
             memory_bounds=memory_bounds,
             otp_secret_in_redis=otp_secret_in_redis,
+            session_store_key=session_store_key,
         )
         self._native: _native.Gateway = _native.Gateway.open(**options)
 

@@ -362,6 +362,7 @@ class Gateway:
         send_retry: Optional[SendRetry] = None,
         memory_bounds: Optional[MemoryBounds] = None,
         otp_secret_in_redis: bool = False,
+        session_store_key: Optional[bytes] = None,
         awaitable: Literal[False] = False,
     ) -> "Gateway": ...
     @overload
@@ -388,6 +389,7 @@ class Gateway:
         send_retry: Optional[SendRetry] = None,
         memory_bounds: Optional[MemoryBounds] = None,
         otp_secret_in_redis: bool = False,
+        session_store_key: Optional[bytes] = None,
         awaitable: Literal[True],
     ) -> Awaitable["Gateway"]: ...
     @overload

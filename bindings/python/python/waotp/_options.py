@@ -47,6 +47,7 @@ def gateway_options(
     send_retry: Optional[_native.SendRetry],
     memory_bounds: Optional[_native.MemoryBounds],
     otp_secret_in_redis: bool,
+    session_store_key: Optional[bytes],
 ) -> Dict[str, Any]:
     """The arguments of ``_native.Gateway.open``."""
     return {
@@ -70,4 +71,5 @@ def gateway_options(
         "send_retry": send_retry,
         "memory_bounds": memory_bounds,
         "otp_secret_in_redis": otp_secret_in_redis,
+        "session_store_key": session_store_key,
     }
