@@ -3,11 +3,12 @@
 //! ```text
 //! waotp-server [--listen 127.0.0.1:3000] [--data-dir ./waotp-data] [--api-key KEY]
 //!              [--default-country 62] [--redis-url redis://…] [--otp-secret-file F]
-//!              [--no-reveal-otp]
+//!              [--session-store-key-file F] [--no-reveal-otp]
 //! ```
 //!
 //! Every flag that carries a secret also reads from the environment
-//! (`WAOTP_API_KEY`, `WAOTP_REDIS_URL`, `WAOTP_OTP_SECRET_FILE`), so it need
+//! (`WAOTP_API_KEY`, `WAOTP_REDIS_URL`, `WAOTP_OTP_SECRET_FILE`,
+//! `WAOTP_SESSION_STORE_KEY_FILE`), so it need
 //! not show in `ps`.
 //!
 //! Sessions stored in the data dir are restored at start: linked ones
@@ -53,6 +54,11 @@ struct Args {
     /// dir's own, generated once.
     #[arg(long, env = "WAOTP_OTP_SECRET_FILE")]
     otp_secret_file: Option<PathBuf>,
+    /// Encrypt the session stores at rest with the key in this file (64 hex
+    /// characters, e.g. `openssl rand -hex 32`). Needs a build with the
+    /// `sqlcipher` feature.
+    #[arg(long, env = "WAOTP_SESSION_STORE_KEY_FILE")]
+    session_store_key_file: Option<PathBuf>,
     /// Development only: with `--redis-url` and no `--otp-secret-file`, keep
     /// a generated secret in Redis (whoever reads Redis can then read codes).
     #[arg(long)]
@@ -114,6 +120,16 @@ async fn run(args: Args) -> Result<(), String> {
             )
         })?;
         builder = builder.otp_secret(secret);
+    }
+    if let Some(path) = &args.session_store_key_file {
+        let key = waotp::StoreKey::load(path).map_err(|e| {
+            format!(
+                "cannot read the session store key file {}: {e} ({})",
+                path.display(),
+                e.code()
+            )
+        })?;
+        builder = builder.session_store_key(key);
     }
     #[cfg(feature = "sandbox")]
     if let Some(endpoint) = &args.endpoint {

@@ -23,9 +23,10 @@ struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts the binary on a free loopback port and waits for its
-    /// "listening" line.
-    fn start(data_dir: &Path, ws_url: &str) -> ServerProcess {
+    /// Starts the binary on a free loopback port, its session stores
+    /// encrypted with the key in `store_key_file` (through the environment,
+    /// as a deployment would pass it), and waits for its "listening" line.
+    fn start(data_dir: &Path, ws_url: &str, store_key_file: &Path) -> ServerProcess {
         let mut child = Command::new(BIN)
             .args([
                 "--listen",
@@ -35,6 +36,7 @@ impl ServerProcess {
                 "--data-dir",
             ])
             .arg(data_dir)
+            .env("WAOTP_SESSION_STORE_KEY_FILE", store_key_file)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -131,8 +133,12 @@ async fn a_restarted_server_serves_its_sessions_without_a_qr() {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
     sim.add_number("6281234567890", true);
     let dir = tempfile::tempdir().unwrap();
+    // The test build has SQLCipher (the `sqlcipher` feature).
+    let key_dir = tempfile::tempdir().unwrap();
+    let key_file = key_dir.path().join("store.key");
+    std::fs::write(&key_file, format!("{}\n", "5a".repeat(32))).unwrap();
 
-    let first = ServerProcess::start(dir.path(), &sim.ws_url());
+    let first = ServerProcess::start(dir.path(), &sim.ws_url(), &key_file);
     let (status, _) = call(
         "POST",
         format!("{}/api/sessions/create", first.base),
@@ -168,8 +174,28 @@ async fn a_restarted_server_serves_its_sessions_without_a_qr() {
     assert_eq!(status, 200, "{body}");
     sim.wait_for_inbox("6281234567890", 1, STEP).await.unwrap();
     first.stop();
+    // Its pages are in the store or still in its WAL; neither is plain.
+    let store = std::fs::read(dir.path().join("sessions/main.db")).unwrap();
+    let wal = std::fs::read(dir.path().join("sessions/main.db-wal")).unwrap_or_default();
+    assert!(
+        store.len() + wal.len() > 4096,
+        "the session store was written"
+    );
+    assert!(
+        !store.starts_with(b"SQLite format 3\0"),
+        "the session store is encrypted"
+    );
+    assert!(
+        !store
+            .windows(LINKED_PHONE.len())
+            .any(|w| w == LINKED_PHONE.as_bytes())
+            && !wal
+                .windows(LINKED_PHONE.len())
+                .any(|w| w == LINKED_PHONE.as_bytes()),
+        "the linked number is not in the store in clear"
+    );
 
-    let second = ServerProcess::start(dir.path(), &sim.ws_url());
+    let second = ServerProcess::start(dir.path(), &sim.ws_url(), &key_file);
     let list = poll(
         &format!("{}/api/sessions", second.base),
         "the restored session to connect",
@@ -243,4 +269,16 @@ fn start_up_refuses_unsafe_settings() {
         &[],
     );
     assert!(stderr.contains("ENDPOINT_NOT_ALLOWED"), "{stderr}");
+    // A session store key file that is not a key.
+    let key_dir = tempfile::tempdir().unwrap();
+    let key_file = key_dir.path().join("store.key");
+    std::fs::write(&key_file, "abcd").unwrap();
+    let stderr = refused(
+        &["--listen", "127.0.0.1:0", "--endpoint", ws],
+        &[("WAOTP_SESSION_STORE_KEY_FILE", key_file.to_str().unwrap())],
+    );
+    assert!(
+        stderr.contains("cannot read the session store key file") && stderr.contains("32"),
+        "{stderr}"
+    );
 }
