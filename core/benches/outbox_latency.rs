@@ -7,7 +7,9 @@
 //! cargo bench -p waotp --features sandbox --bench outbox_latency -- 1000
 //! ```
 //!
-//! Argument: measured sends per path (1000).
+//! Arguments: measured sends per path (1000); `--store-key` encrypts the
+//! session store (a build with `--features sandbox,sqlcipher`), to measure
+//! what SQLCipher costs a send.
 //!
 //! Two gateways on one data dir, in this process: the first links the
 //! session and so owns it; the second follows, and its `send_text` goes
@@ -37,16 +39,17 @@ fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
-async fn open(sim: &Sim, dir: &std::path::Path) -> Gateway {
+async fn open(sim: &Sim, dir: &std::path::Path, store_key: bool) -> Gateway {
     let mut config = OtpConfig::default();
     config.limits = Limits::none();
-    Gateway::builder()
+    let mut builder = Gateway::builder()
         .data_dir(dir)
         .endpoint(&sim.ws)
-        .otp_config(config)
-        .open()
-        .await
-        .unwrap()
+        .otp_config(config);
+    if store_key {
+        builder = builder.session_store_key(waotp::StoreKey::from_bytes(&[7; 32]).unwrap());
+    }
+    builder.open().await.unwrap()
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -55,14 +58,15 @@ async fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(1000);
+    let store_key = std::env::args().any(|a| a == "--store-key");
     let sim = Sim::start();
     for i in 0..RECIPIENTS {
         sim.add_registered(&recipient(i)).await;
     }
     let dir = tempfile::tempdir().unwrap();
-    let owner_gw = open(&sim, dir.path()).await;
+    let owner_gw = open(&sim, dir.path(), store_key).await;
     let (owner, _) = link(&owner_gw, &sim, "bench", "6281199000003").await;
-    let follower_gw = open(&sim, dir.path()).await;
+    let follower_gw = open(&sim, dir.path(), store_key).await;
     let follower = follower_gw.session("bench").unwrap();
     follower.wait_connected(common::STEP).await.unwrap();
     assert!(owner.is_owner() && !follower.is_owner());
@@ -106,9 +110,14 @@ async fn main() {
         );
     }
     println!(
-        "outbox adds (p50): {:.0} µs over {} sends per path",
+        "outbox adds (p50): {:.0} µs over {} sends per path{}",
         us(percentile(&remote, 0.5)) - us(percentile(&local, 0.5)),
-        rounds
+        rounds,
+        if store_key {
+            ", session store encrypted"
+        } else {
+            ""
+        }
     );
     follower_gw.close().await;
     owner_gw.close().await;
