@@ -94,6 +94,7 @@ mod tests {
         fs::write(&path, "not hex").unwrap();
         let err = read_hex(&path, "test key").unwrap_err();
         assert_eq!(err.code(), "INVALID_ARGUMENT");
-        assert!(err.to_string().starts_with("test key file"), "{err}");
+        assert!(err.to_string().contains("test key file"), "{err}");
+        assert!(err.to_string().ends_with("is not hex"), "{err}");
     }
 }
