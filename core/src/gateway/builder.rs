@@ -228,6 +228,7 @@ impl GatewayBuilder {
         }
         let endpoint = endpoint::resolve(self.endpoint.as_deref())?;
         self.memory_bounds.validate()?;
+        crate::platform::fork_safety::install();
         if self.session_store_key.is_some() {
             StoreKey::check_supported()?;
         }

@@ -3,6 +3,7 @@
 //! Imports only from [`crate::model`] and [`crate::error`].
 
 pub(crate) mod files;
+pub(crate) mod fork_safety;
 pub(crate) mod layout;
 pub(crate) mod redact;
 pub(crate) mod secret_file;
