@@ -8,6 +8,12 @@
 //! | POST | `/pair-code` | `{"phone","code"}` | `{"ok":true}` once paired |
 //! | GET | `/inbox/{phone}` | | `{"messages":[{"id","from","text","at"}]}` |
 //! | GET | `/accounts` | | `{"accounts":[…]}` |
+//! | GET | `/accounts/{phone}/limits` | | `{"chats":[…],"capping":{"status","used","total","cycle_start","cycle_end"}\|null,"timelock":{"is_active","ends_at","enforcement"},"ban":{"ends_at","code"}\|null}` |
+//! | POST | `/accounts/{phone}/limits` | `{"new_chat_quota":N\|null,"cycle_secs"?,"auto_timelock"?:{"after_new_chats","window_secs","seconds"}\|null}` | the limits, as `GET` answers them |
+//! | POST | `/accounts/{phone}/timelock` | `{"seconds","enforcement"?}` (0 lifts it) | the limits |
+//! | POST | `/accounts/{phone}/ban` | `{"seconds","code"?}` (0 lifts it; code default 101) | the limits |
+//! | POST | `/accounts/{phone}/chats` | `{"with"}` | the limits |
+//! | POST | `/accounts/{phone}/remove-devices` | | `{"ok":true}` |
 //! | GET | `/devices` | | `{"devices":[{"jid","phone","device","live_connections","max_live_connections","logins","replaced","duplicate_messages","retry_receipts_sent","retry_resends","idle_load_sent","idle_load_acked","history_syncs_sent","history_sync_receipts","history_blob_downloads"}]}` |
 //! | POST | `/faults` | `{"kind","phone"?,"xmlns"?,"context"?,"delay_ms"?}` | `{"ok":true}` |
 //! | GET | `/faults` | | `{"hits":[{"kind","phone","target","context","stanza_id"}]}` |
@@ -61,6 +67,11 @@ pub fn router(sim: Simulator) -> Router {
         .route("/pair-code", post(pair_code))
         .route("/inbox/{phone}", get(inbox))
         .route("/accounts", get(accounts))
+        .route("/accounts/{phone}/limits", get(limits).post(set_limits))
+        .route("/accounts/{phone}/timelock", post(timelock))
+        .route("/accounts/{phone}/ban", post(ban))
+        .route("/accounts/{phone}/chats", post(add_chat))
+        .route("/accounts/{phone}/remove-devices", post(remove_devices))
         .route("/devices", get(devices))
         .route("/faults", post(fault).get(fault_hits))
         .route("/receipt-delay", post(receipt_delay))
@@ -149,6 +160,152 @@ async fn inbox(State(sim): State<Simulator>, Path(phone): Path<String>) -> ApiRe
 
 async fn accounts(State(sim): State<Simulator>) -> ApiResult {
     Ok(Json(json!({ "accounts": sim.linked_accounts() })))
+}
+
+/// A phone number in a path or body: at least 5 digits.
+fn phone_arg(phone: &str) -> Result<&str, ApiError> {
+    if phone.chars().filter(|c| c.is_ascii_digit()).count() < 5 {
+        return Err(bad_request(format!("{phone:?} is not a phone number")));
+    }
+    Ok(phone)
+}
+
+fn limits_of(sim: &Simulator, phone: &str) -> ApiResult {
+    let snapshot = sim.account_limits(phone);
+    Ok(Json(serde_json::to_value(snapshot).map_err(bad_request)?))
+}
+
+async fn limits(State(sim): State<Simulator>, Path(phone): Path<String>) -> ApiResult {
+    limits_of(&sim, phone_arg(&phone)?)
+}
+
+#[derive(Deserialize)]
+struct AutoTimelockBody {
+    after_new_chats: u32,
+    window_secs: u64,
+    seconds: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsBody {
+    /// Absent: leave the quota as it is; `null`: remove it.
+    #[serde(default, deserialize_with = "present")]
+    new_chat_quota: Option<Option<u32>>,
+    cycle_secs: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    auto_timelock: Option<Option<AutoTimelockBody>>,
+}
+
+/// Tells a field given as `null` (`Some(None)`) from one left out (`None`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// A day: the quota's cycle when the body names none.
+const DEFAULT_CYCLE_SECS: u64 = 86_400;
+
+async fn set_limits(
+    State(sim): State<Simulator>,
+    Path(phone): Path<String>,
+    body: Result<Json<LimitsBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult {
+    let phone = phone_arg(&phone)?;
+    let Json(body) = body.map_err(bad_request)?;
+    if let Some(quota) = body.new_chat_quota {
+        let cycle_secs = body.cycle_secs.unwrap_or(DEFAULT_CYCLE_SECS);
+        if cycle_secs == 0 {
+            return Err(bad_request("cycle_secs must be at least 1"));
+        }
+        let quota = quota.map(|total| crate::NewChatQuota { total, cycle_secs });
+        sim.set_new_chat_quota(phone, quota);
+    } else if body.cycle_secs.is_some() {
+        return Err(bad_request("cycle_secs goes with new_chat_quota"));
+    }
+    if let Some(auto) = body.auto_timelock {
+        if auto
+            .as_ref()
+            .is_some_and(|a| a.after_new_chats == 0 || a.seconds == 0)
+        {
+            return Err(bad_request(
+                "auto_timelock needs after_new_chats and seconds of at least 1",
+            ));
+        }
+        sim.set_auto_timelock(
+            phone,
+            auto.map(|a| crate::AutoTimelock {
+                after_new_chats: a.after_new_chats,
+                window_secs: a.window_secs,
+                seconds: a.seconds,
+            }),
+        );
+    }
+    limits_of(&sim, phone)
+}
+
+#[derive(Deserialize)]
+struct TimelockBody {
+    seconds: u64,
+    enforcement: Option<String>,
+}
+
+async fn timelock(
+    State(sim): State<Simulator>,
+    Path(phone): Path<String>,
+    body: Result<Json<TimelockBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult {
+    let phone = phone_arg(&phone)?;
+    let Json(body) = body.map_err(bad_request)?;
+    sim.timelock(phone, body.seconds, body.enforcement.as_deref());
+    limits_of(&sim, phone)
+}
+
+#[derive(Deserialize)]
+struct BanBody {
+    seconds: u64,
+    /// WhatsApp's ban sub-reason; 101 is "sent to too many people".
+    #[serde(default = "default_ban_code")]
+    code: u32,
+}
+
+fn default_ban_code() -> u32 {
+    101
+}
+
+async fn ban(
+    State(sim): State<Simulator>,
+    Path(phone): Path<String>,
+    body: Result<Json<BanBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult {
+    let phone = phone_arg(&phone)?;
+    let Json(body) = body.map_err(bad_request)?;
+    sim.ban(phone, body.seconds, body.code);
+    limits_of(&sim, phone)
+}
+
+#[derive(Deserialize)]
+struct ChatBody {
+    with: String,
+}
+
+async fn add_chat(
+    State(sim): State<Simulator>,
+    Path(phone): Path<String>,
+    body: Result<Json<ChatBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult {
+    let phone = phone_arg(&phone)?;
+    let Json(body) = body.map_err(bad_request)?;
+    sim.add_chat(phone, phone_arg(&body.with)?);
+    limits_of(&sim, phone)
+}
+
+async fn remove_devices(State(sim): State<Simulator>, Path(phone): Path<String>) -> ApiResult {
+    sim.remove_devices(phone_arg(&phone)?);
+    ok()
 }
 
 async fn devices(State(sim): State<Simulator>) -> ApiResult {

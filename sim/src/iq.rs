@@ -127,6 +127,10 @@ async fn answer(
             vec![NodeBuilder::new("privacy").build()],
         )]),
         (ns::USYNC, _) => Ok(vec![usync(shared, conn, iq)?]),
+        (ns::MEX, "get") => Ok(vec![result_for(
+            iq,
+            vec![crate::mex::answer(shared, conn.phone().as_deref(), iq)],
+        )]),
         (ns::ENCRYPT, "get") if first.is_some_and(|c| c.tag == tag::KEY) => {
             Ok(vec![prekey_fetch(shared, conn, iq).await?])
         }

@@ -29,7 +29,10 @@ mod history;
 mod idle_load;
 mod iq;
 mod keyshare;
+pub mod limits;
+mod limits_control;
 mod messages;
+mod mex;
 mod pair_code;
 mod pairing;
 mod passkey;
@@ -56,6 +59,9 @@ pub use crate::devices::DeviceConnections;
 pub use crate::faults::FaultHit;
 use crate::faults::SlowIq;
 pub use crate::idle_load::IdleLoad;
+pub use crate::limits::{
+    AutoTimelock, Ban, CappingInfo, CappingStatus, LimitsSnapshot, NewChatQuota, TimelockInfo,
+};
 pub use crate::passkey::{AssertionTweaks, TestPasskey};
 use crate::state::{Recipient, Shared};
 use crate::wire::{tag, val};
@@ -96,6 +102,9 @@ pub struct SimConfig {
     /// and commits the rotated ADV secret only after the pairing request's
     /// result; a phone step that overtakes either fails the link.
     pub passkey_phone_delay: Duration,
+    /// A new-chat quota every account starts with (`None`, the default:
+    /// no account is capped until a test says so).
+    pub new_chat_quota: Option<NewChatQuota>,
 }
 
 impl Default for SimConfig {
@@ -110,6 +119,7 @@ impl Default for SimConfig {
             idle_load: None,
             passkey_challenge_ttl: Duration::from_secs(120),
             passkey_phone_delay: Duration::from_millis(100),
+            new_chat_quota: None,
         }
     }
 }

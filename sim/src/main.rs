@@ -5,7 +5,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 
 use clap::Parser;
-use waotp_sim::{IdleLoad, SimConfig, Simulator, control, ensure_loopback};
+use waotp_sim::{IdleLoad, NewChatQuota, SimConfig, Simulator, control, ensure_loopback};
 
 /// Loopback WhatsApp Web simulator for testing.
 #[derive(Parser)]
@@ -42,6 +42,14 @@ struct Args {
     /// companions must pass WhatsApp's passkey check (see `GET /passkey/{phone}`).
     #[arg(long = "passkey-number", value_name = "PHONE")]
     passkey_numbers: Vec<String>,
+    /// Give every account a quota of this many new chats per cycle;
+    /// messages to new chats beyond it are nacked with 475 (see
+    /// `POST /accounts/{phone}/limits` to set one per account).
+    #[arg(long, value_name = "N")]
+    new_chat_quota: Option<u32>,
+    /// The quota's cycle, in seconds.
+    #[arg(long, default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
+    quota_cycle_secs: u64,
 }
 
 #[tokio::main]
@@ -67,6 +75,10 @@ async fn main() -> anyhow::Result<()> {
             messages_per_chat: args.idle_messages,
             message_bytes: args.idle_message_bytes,
             history: args.idle_history,
+        }),
+        new_chat_quota: args.new_chat_quota.map(|total| NewChatQuota {
+            total,
+            cycle_secs: args.quota_cycle_secs,
         }),
         ..SimConfig::default()
     })

@@ -18,6 +18,8 @@ use crate::InboxMessage;
 use crate::devices::Arrival;
 use crate::faults::FaultHit;
 use crate::iq::{attr, user_of};
+use crate::limits::Verdict;
+use crate::mex;
 use crate::state::{ConnHandle, Shared, now_secs};
 use crate::wire::{self, tag};
 
@@ -90,6 +92,11 @@ pub async fn handle(shared: &Arc<Shared>, conn: &Arc<ConnHandle>, message: &Node
         conn.send(ack(&id, &to, t, Some(ERROR_ACK_CODE)));
         return;
     }
+    if let Some(code) = check_limits(shared, &sender_phone, &to) {
+        log::info!("{sender_phone} may not open a chat with {to} now: nack {code} for {id}");
+        conn.send(ack(&id, &to, t, Some(code)));
+        return;
+    }
     let outcome = if take_undecryptable(shared, &sender_phone, &to, &id) {
         // The ciphertext is left untouched, like a real failure that leaves
         // the phone's session as it was.
@@ -126,6 +133,27 @@ pub async fn handle(shared: &Arc<Shared>, conn: &Arc<ConnHandle>, message: &Node
             log::warn!("could not deliver message {id} to {to}: {e:#}");
             conn.send(ack(&id, &to, t, Some("500")));
         }
+    }
+}
+
+/// Applies the sender account's limits to a message to `to` (see
+/// `limits.rs`): tells its companions what changed, and returns the nack
+/// code when the message is refused.
+fn check_limits(shared: &Arc<Shared>, sender_phone: &str, to: &str) -> Option<&'static str> {
+    let admission = shared.lock().limits_mut(sender_phone).admit(to, now_secs());
+    if let Some(info) = &admission.capping_changed {
+        mex::push(
+            shared,
+            sender_phone,
+            &mex::capping_notification(shared, info),
+        );
+    }
+    if let Some((info, generation)) = admission.timelock_started {
+        mex::announce_timelock(shared, sender_phone, info, generation);
+    }
+    match admission.verdict {
+        Verdict::Pass => None,
+        Verdict::Nack(code) => Some(code),
     }
 }
 

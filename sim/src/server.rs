@@ -168,6 +168,24 @@ async fn connection(shared: Arc<Shared>, tcp: TcpStream) -> anyhow::Result<()> {
 fn login(shared: &Shared, conn: &ConnHandle, username: Option<u64>, device: Option<u32>) {
     let phone = username.map(|u| u.to_string()).unwrap_or_default();
     let device = device.unwrap_or(0);
+    let now = now_secs();
+    let ban = shared.lock().limits.get(&phone).and_then(|l| l.ban(now));
+    if let Some(ban) = ban {
+        // A banned account's companions are refused at the door, told the
+        // ban's sub-reason and how long it still lasts (seconds).
+        log::info!("refusing login of banned account {phone}:{device}");
+        conn.send(
+            NodeBuilder::new(tag::FAILURE)
+                .attrs([
+                    ("reason", val::CODE_TEMP_BANNED.to_string()),
+                    ("code", ban.code.to_string()),
+                    ("expire", (ban.ends_at - now).to_string()),
+                ])
+                .build(),
+        );
+        conn.close();
+        return;
+    }
     let accepted = {
         let mut st = shared.lock();
         let lid = st

@@ -188,6 +188,25 @@ pub struct State {
     /// Encrypted history-sync blobs by `directPath`, with the device they
     /// were made for (served by the control API).
     pub media: HashMap<String, (DeviceKey, bytes::Bytes)>,
+    /// What each account (by phone) may send and has used: chats, new-chat
+    /// quota, timelock, ban. Kept apart from `accounts` so limits can be
+    /// set before the account links.
+    pub limits: HashMap<String, crate::limits::AccountLimits>,
+    /// The quota every account starts with (`SimConfig::new_chat_quota`).
+    pub default_quota: Option<crate::limits::NewChatQuota>,
+}
+
+impl State {
+    /// The limits of `phone`'s account, made with the default quota the
+    /// first time they are needed.
+    pub fn limits_mut(&mut self, phone: &str) -> &mut crate::limits::AccountLimits {
+        let default_quota = self.default_quota;
+        self.limits.entry(phone.to_owned()).or_insert_with(|| {
+            let mut limits = crate::limits::AccountLimits::default();
+            limits.set_quota(default_quota, now_secs());
+            limits
+        })
+    }
 }
 
 /// Everything the tasks share.
@@ -209,9 +228,12 @@ impl Shared {
     /// Builds the shared state.
     pub fn new(config: SimConfig) -> Self {
         Self {
+            state: Mutex::new(State {
+                default_quota: config.new_chat_quota,
+                ..State::default()
+            }),
             config,
             server: ServerIdentity::generate(),
-            state: Mutex::new(State::default()),
             inbox_version: watch::channel(0).0,
             accounts_version: watch::channel(0).0,
             next_id: AtomicU64::new(1),

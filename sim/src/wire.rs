@@ -148,6 +148,8 @@ pub mod ns {
     pub const PROPS: &str = "abt";
     /// Privacy settings.
     pub const PRIVACY: &str = "privacy";
+    /// MEX: WhatsApp's GraphQL queries (persisted, by `query_id`).
+    pub const MEX: &str = "w:mex";
 }
 
 /// Attribute values.
@@ -156,6 +158,10 @@ pub mod val {
     pub const CODE_RESTART: &str = "515";
     /// Logout reason/code.
     pub const CODE_LOGGED_OUT: &str = "401";
+    /// Login failure reason of a temporarily banned account.
+    pub const CODE_TEMP_BANNED: &str = "402";
+    /// Conflict type of a device the account's phone removed.
+    pub const CONFLICT_DEVICE_REMOVED: &str = "device_removed";
     /// Conflict type for a replaced stream.
     pub const CONFLICT_REPLACED: &str = "replaced";
     /// Receipt type asking the sender to resend a message the recipient's

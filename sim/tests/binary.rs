@@ -157,6 +157,126 @@ fn control_api_basics_and_errors() {
     );
 }
 
+/// The account-limit routes: what they set shows in `GET …/limits`, and
+/// bad bodies get 400 with a reason. The default quota flag applies to
+/// every account.
+#[test]
+fn account_limit_routes_and_their_errors() {
+    let sim = spawn_sim_with(&["--new-chat-quota", "3", "--quota-cycle-secs", "60"]);
+    let c = &sim.control;
+    let a = "/accounts/6281111111450";
+    let (status, limits) = http(c, "GET", &format!("{a}/limits"), None);
+    assert_eq!(status, 200, "{limits}");
+    assert_eq!(limits["capping"]["total"], 3, "the flag's quota: {limits}");
+    assert_eq!(limits["capping"]["status"], "NONE", "{limits}");
+    assert_eq!(
+        limits["capping"]["cycle_end"].as_i64().unwrap()
+            - limits["capping"]["cycle_start"].as_i64().unwrap(),
+        60
+    );
+    assert_eq!(limits["timelock"]["is_active"], false, "{limits}");
+    assert_eq!(limits["ban"], Value::Null, "{limits}");
+
+    let body = json!({"new_chat_quota": 5, "cycle_secs": 3600});
+    let (status, limits) = http(c, "POST", &format!("{a}/limits"), Some(body));
+    assert_eq!(
+        (status, &limits["capping"]["total"]),
+        (200, &json!(5)),
+        "{limits}"
+    );
+    let (status, limits) = http(
+        c,
+        "POST",
+        &format!("{a}/limits"),
+        Some(json!({"new_chat_quota": null})),
+    );
+    assert_eq!(
+        (status, &limits["capping"]),
+        (200, &Value::Null),
+        "{limits}"
+    );
+
+    let (status, limits) = http(
+        c,
+        "POST",
+        &format!("{a}/timelock"),
+        Some(json!({"seconds": 300})),
+    );
+    assert_eq!(status, 200, "{limits}");
+    assert_eq!(limits["timelock"]["is_active"], true, "{limits}");
+    assert_eq!(
+        limits["timelock"]["enforcement"], "RESTRICT_ALL_COMPANIONS",
+        "{limits}"
+    );
+    let (_, limits) = http(
+        c,
+        "POST",
+        &format!("{a}/timelock"),
+        Some(json!({"seconds": 0})),
+    );
+    assert_eq!(
+        limits["timelock"]["is_active"], false,
+        "0 lifts it: {limits}"
+    );
+
+    let (status, limits) = http(c, "POST", &format!("{a}/ban"), Some(json!({"seconds": 60})));
+    assert_eq!(
+        (status, &limits["ban"]["code"]),
+        (200, &json!(101)),
+        "{limits}"
+    );
+    let (status, limits) = http(
+        c,
+        "POST",
+        &format!("{a}/chats"),
+        Some(json!({"with": "6281234567890"})),
+    );
+    assert_eq!(
+        (status, &limits["chats"]),
+        (200, &json!(["6281234567890"])),
+        "{limits}"
+    );
+    assert_eq!(http(c, "POST", &format!("{a}/remove-devices"), None).0, 200);
+
+    for (path, body, says) in [
+        ("/accounts/12/limits", json!({}), "not a phone number"),
+        (
+            &*format!("{a}/limits"),
+            json!({"new_chat_quota": 5, "cycle_secs": 0}),
+            "cycle_secs",
+        ),
+        (
+            &*format!("{a}/limits"),
+            json!({"cycle_secs": 10}),
+            "goes with new_chat_quota",
+        ),
+        (
+            &*format!("{a}/limits"),
+            json!({"quota": 5}),
+            "unknown field",
+        ),
+        (
+            &*format!("{a}/limits"),
+            json!({"auto_timelock": {"after_new_chats": 0, "window_secs": 1, "seconds": 1}}),
+            "after_new_chats",
+        ),
+        (&*format!("{a}/timelock"), json!({"seconds": -1}), "seconds"),
+        (
+            &*format!("{a}/chats"),
+            json!({"with": "12"}),
+            "not a phone number",
+        ),
+    ] {
+        let (status, answer) = http(c, "POST", path, Some(body.clone()));
+        assert_eq!(status, 400, "{path} {body}: {answer}");
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains(says),
+            "{path} {body}: {error:?} should say {says:?}"
+        );
+    }
+}
+
 #[test]
 fn refuses_non_loopback_addresses() {
     let status = Command::new(env!("CARGO_BIN_EXE_waotp-sim"))
