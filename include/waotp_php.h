@@ -131,6 +131,12 @@ typedef enum waotp_status {
   // The passkey challenge expired before an assertion arrived; the session
   // starts linking again with a fresh QR code.
   WAOTP_PASSKEY_EXPIRED = 24,
+  // WhatsApp limits the session's number on new chats (a reachout
+  // timelock, a spent new-chat quota): a code to a recipient without a
+  // chat with the number was refused before it was sent;
+  // `waotp_last_error_retry_after_ms` says when the limit ends, when
+  // known (0 otherwise).
+  WAOTP_ACCOUNT_LIMITED = 25,
   // A required pointer argument was NULL.
   WAOTP_NULL_PARAMETER = 100,
   // A string argument was not valid UTF-8.

@@ -106,6 +106,24 @@ pub enum Error {
     /// accepted. The session starts linking again.
     #[error("passkey challenge expired: {0}")]
     PasskeyExpired(String),
+    /// WhatsApp limits the session's number on new chats (a reachout
+    /// timelock, a spent new-chat quota) or its own daily budget is spent:
+    /// a message to a recipient without a chat with the number is refused
+    /// before it is sent. Chats the number already has still deliver; a
+    /// sender pool tries its next number.
+    #[error(
+        "session `{session}` cannot start new chats now ({reason}){}",
+        retry_text(retry_after)
+    )]
+    AccountLimited {
+        /// Session id (for a pool: the one whose limit ends first).
+        session: String,
+        /// Which limit: `timelock`, `capped`, `daily_budget`, or why no
+        /// session of a pool could send.
+        reason: String,
+        /// How long until the limit ends, when known.
+        retry_after: Option<Duration>,
+    },
     /// The feature exists only in sandbox builds (cargo feature `sandbox`),
     /// e.g. a manual clock.
     #[error("{0} exists only in sandbox builds")]
@@ -226,7 +244,8 @@ error_codes! {
         Closed = 22, "CLOSED";
         PasskeyRejected = 23, "PASSKEY_REJECTED";
         PasskeyExpired = 24, "PASSKEY_EXPIRED";
-        // 25–99: free. 100–105: the C boundary's and the runtime's (below).
+        AccountLimited = 25, "ACCOUNT_LIMITED";
+        // 26–99: free. 100–105: the C boundary's and the runtime's (below).
         SandboxOnly = 106, "SANDBOX_ONLY";
         // Retired numbers: none yet.
     }
@@ -244,11 +263,13 @@ impl Error {
         self.kind().as_str()
     }
 
-    /// How long until a retry can succeed: the wait of `RATE_LIMITED`,
-    /// `None` for every other error. Bindings report it in milliseconds.
+    /// How long until a retry can succeed: the wait of `RATE_LIMITED`, the
+    /// end of an `ACCOUNT_LIMITED` limit when known, `None` for every other
+    /// error. Bindings report it in milliseconds.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Error::RateLimited { retry_after, .. } => Some(*retry_after),
+            Error::AccountLimited { retry_after, .. } => *retry_after,
             _ => None,
         }
     }
@@ -267,6 +288,14 @@ impl Error {
             self,
             Error::NotConnected { .. } | Error::Timeout(_) | Error::WhatsApp(_)
         )
+    }
+}
+
+/// `; retry in Ns` when the wait is known.
+fn retry_text(retry_after: &Option<Duration>) -> String {
+    match retry_after {
+        Some(wait) => format!("; retry in {}s", wait.as_secs_f64().ceil()),
+        None => String::new(),
     }
 }
 

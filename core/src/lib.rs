@@ -28,7 +28,10 @@
 //! session/       one linked device: handle, pairing, sends, lifecycle, which process
 //!                owns the connection, the wiring to whatsapp-rust; it declares the
 //!                SessionContext it needs, and the gateway builds it
-//! delivery/      message tracker, delivery report pipeline, on-WhatsApp and phone caches
+//! delivery/ · health/
+//!                message tracker, delivery report pipeline, on-WhatsApp and phone
+//!                caches; each session's health (WhatsApp's limits on its number,
+//!                the recipients it has a chat with)
 //! otp/ · coordination/ · events/
 //!                the engines: codes, stores, limits and verification; leases, outbox
 //!                and shared statuses between processes (one host or Redis); the
@@ -61,6 +64,7 @@ pub mod events;
 #[doc(hidden)]
 pub mod for_bindings;
 mod gateway;
+mod health;
 mod model;
 pub mod otp;
 mod platform;
@@ -71,6 +75,7 @@ pub use error::{Error, Result};
 pub use events::{Event, EventStream};
 pub use gateway::{Gateway, GatewayBuilder, SentOtp};
 pub use model::{BuildInfo, DeliveryStatus, MessageRecord, build_info};
+pub use model::{HealthState, LimitReason, NewChatQuota, SessionHealth};
 pub use model::{PasskeyAssertion, PasskeyChallenge};
 
 /// The passkey gate of linking: the challenge, the snippet and the assertion.

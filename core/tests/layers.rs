@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["platform"],
     &["otp", "coordination"],
     &["events"],
-    &["delivery"],
+    &["delivery", "health"],
     &["session"],
     &["gateway"],
     &["for_bindings"],

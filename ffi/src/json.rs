@@ -43,6 +43,8 @@ pub(crate) fn session_status(s: &SessionStatus) -> Value {
         "qrRefreshCount": s.qr_refresh_count,
         "reason": s.reason,
         "passkey": passkey(&s.passkey),
+        // {state, until?, reason?, quota: {used, total, cycleEnds}|null, nacksLastHour}
+        "health": camel(serde_json::to_value(&s.health).unwrap_or(Value::Null)),
     })
 }
 
@@ -194,6 +196,7 @@ mod tests {
             qr_refresh_count: 1,
             reason: None,
             passkey: None,
+            health: waotp::SessionHealth::default(),
         };
         assert_eq!(
             super::session_status(&status)["passkey"],
@@ -203,6 +206,8 @@ mod tests {
         status.passkey = Some(challenge.clone());
         let v = super::session_status(&status);
         assert_eq!(v["state"], "passkey_required");
+        assert_eq!(v["health"]["state"], "ok");
+        assert_eq!(v["health"]["nacksLastHour"], serde_json::json!({}));
         assert_eq!(v["passkey"]["optionsJson"], challenge.options_json);
         assert_eq!(v["passkey"]["snippet"], challenge.snippet);
         assert_eq!(

@@ -72,6 +72,12 @@ pub enum waotp_status {
     /// The passkey challenge expired before an assertion arrived; the session
     /// starts linking again with a fresh QR code.
     WAOTP_PASSKEY_EXPIRED = 24,
+    /// WhatsApp limits the session's number on new chats (a reachout
+    /// timelock, a spent new-chat quota): a code to a recipient without a
+    /// chat with the number was refused before it was sent;
+    /// `waotp_last_error_retry_after_ms` says when the limit ends, when
+    /// known (0 otherwise).
+    WAOTP_ACCOUNT_LIMITED = 25,
     /// A required pointer argument was NULL.
     WAOTP_NULL_PARAMETER = 100,
     /// A string argument was not valid UTF-8.
@@ -98,7 +104,7 @@ use waotp_status::*;
 /// Every status, so a number can be turned back into one. cbindgen needs the
 /// enum above written out; the test below checks it against the core's code
 /// table (`waotp::error::ErrorCode`), which owns every code's string and number.
-const ALL: [waotp_status; 32] = [
+const ALL: [waotp_status; 33] = [
     WAOTP_OK,
     WAOTP_SESSION_NOT_FOUND,
     WAOTP_INVALID_SESSION_ID,
@@ -124,6 +130,7 @@ const ALL: [waotp_status; 32] = [
     WAOTP_CLOSED,
     WAOTP_PASSKEY_REJECTED,
     WAOTP_PASSKEY_EXPIRED,
+    WAOTP_ACCOUNT_LIMITED,
     WAOTP_NULL_PARAMETER,
     WAOTP_INVALID_UTF8,
     WAOTP_PANIC,

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::time::unix_millis::to_millis;
-use crate::model::{LinkedUser, PasskeyChallenge, QrCode, SessionState, SessionStatus};
+use crate::model::{
+    LinkedUser, PasskeyChallenge, QrCode, SessionHealth, SessionState, SessionStatus,
+};
 
 /// The published status of one session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,8 +27,17 @@ pub(crate) struct SharedStatus {
     /// The passkey gate's challenge (absent in what older builds publish).
     #[serde(default)]
     passkey: Option<PasskeyChallenge>,
+    /// The number's health (absent in what older builds publish; one a
+    /// newer build writes that this one cannot read shows as the default).
+    #[serde(default, deserialize_with = "health_or_default")]
+    health: SessionHealth,
     /// `host:pid` of the owner, for diagnostics.
     pub(crate) owner: String,
+}
+
+fn health_or_default<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SessionHealth, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(serde_json::from_value(value).unwrap_or_default())
 }
 
 fn time_of(ms: u64) -> SystemTime {
@@ -60,6 +71,7 @@ impl SharedStatus {
             qr_expires_ms: qr.map(|q| to_millis(&q.expires_at())),
             pair_code: pair_code.map(str::to_owned),
             passkey: status.passkey.clone(),
+            health: status.health.clone(),
             owner: this_process(),
         }
     }
@@ -83,6 +95,7 @@ impl SharedStatus {
             qr_refresh_count: self.qr_refresh_count,
             reason: self.reason.clone(),
             passkey: self.passkey.clone(),
+            health: self.health.clone(),
         };
         let qr = match (&self.qr, self.qr_expires_ms) {
             (Some(raw), Some(ms)) => Some(QrCode::new(raw.clone(), time_of(ms))),

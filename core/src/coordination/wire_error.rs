@@ -55,6 +55,15 @@ impl WireError {
                 None,
                 Some(retry_after.as_millis().min(u64::MAX as u128) as u64),
             ),
+            Error::AccountLimited {
+                session,
+                reason,
+                retry_after,
+            } => (
+                session.clone(),
+                Some(reason.clone()),
+                retry_after.map(|d| d.as_millis().min(u64::MAX as u128) as u64),
+            ),
             Error::OtpInvalid { attempts_left } => {
                 (String::new(), None, Some(*attempts_left as u64))
             }
@@ -116,6 +125,11 @@ impl WireError {
             ErrorCode::PasskeyRejected => Error::PasskeyRejected(t),
             ErrorCode::PasskeyExpired => Error::PasskeyExpired(t),
             ErrorCode::SandboxOnly => Error::SandboxOnly(t),
+            ErrorCode::AccountLimited => Error::AccountLimited {
+                session: t,
+                reason: state.unwrap_or_default(),
+                retry_after: number.map(Duration::from_millis),
+            },
             // The runtime's codes are not errors of a call that could travel.
             ErrorCode::AfterFork | ErrorCode::RuntimeError => Error::Store(t),
         }
@@ -145,6 +159,16 @@ mod tests {
             Error::SandboxOnly("a manual clock".into()),
             Error::PasskeyRejected("passkey-signature".into()),
             Error::PasskeyExpired("passkey-expired".into()),
+            Error::AccountLimited {
+                session: "s".into(),
+                reason: "timelock".into(),
+                retry_after: Some(Duration::from_secs(60)),
+            },
+            Error::AccountLimited {
+                session: "s".into(),
+                reason: "capped".into(),
+                retry_after: None,
+            },
         ];
         for e in samples {
             let back = WireError::of(&e).into_error();

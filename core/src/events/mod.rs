@@ -13,7 +13,7 @@ use tokio::sync::{broadcast, watch};
 mod bus;
 
 use crate::model::time::unix_millis;
-use crate::model::{DeliveryStatus, LinkedUser};
+use crate::model::{DeliveryStatus, LinkedUser, SessionHealth};
 use crate::otp::VerifyOutcome;
 
 pub(crate) use bus::EventBus;
@@ -110,6 +110,14 @@ pub enum Event {
         session: String,
         /// Why.
         reason: String,
+    },
+    /// What WhatsApp lets a session's number do changed: a limit on new
+    /// chats began or ended, a ban, a logout, the new-chat quota.
+    HealthChanged {
+        /// Session id.
+        session: String,
+        /// The health now.
+        health: SessionHealth,
     },
     /// A session was deleted with its credentials.
     SessionDeleted {

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use crate::events::Event;
 use crate::model::DeliveryStatus;
-use crate::model::LinkedUser;
+use crate::model::{LinkedUser, SessionHealth};
 use crate::otp::VerifyOutcome;
 
 /// The fields of an event; those its kind does not have are `None`.
@@ -18,7 +18,7 @@ pub struct EventFields {
     /// `qr_expired`, `passkey_required`, `passkey_confirmation`,
     /// `passkey_failed`, `connected`, `disconnected`, `logged_out`, `stopped`,
     /// `session_deleted`, `message_status`, `otp_sent`, `otp_delivery`,
-    /// `otp_failed`, `otp_verified` or `lagged`.
+    /// `otp_failed`, `otp_verified`, `health_changed` or `lagged`.
     pub kind: &'static str,
     /// The session it concerns.
     pub session: Option<String>,
@@ -53,6 +53,8 @@ pub struct EventFields {
     pub attempts_left: Option<u32>,
     /// `lagged`: events this subscriber missed.
     pub missed: Option<u64>,
+    /// `health_changed`: the session's health now.
+    pub health: Option<SessionHealth>,
 }
 
 impl Event {
@@ -69,6 +71,7 @@ impl Event {
             Event::Disconnected { .. } => "disconnected",
             Event::LoggedOut { .. } => "logged_out",
             Event::Stopped { .. } => "stopped",
+            Event::HealthChanged { .. } => "health_changed",
             Event::SessionDeleted { .. } => "session_deleted",
             Event::MessageStatus { .. } => "message_status",
             Event::OtpSent { .. } => "otp_sent",
@@ -146,6 +149,11 @@ impl From<Event> for EventFields {
             Event::Connected { session, user } => EventFields {
                 session: Some(session),
                 user,
+                ..base
+            },
+            Event::HealthChanged { session, health } => EventFields {
+                session: Some(session),
+                health: Some(health),
                 ..base
             },
             Event::Disconnected { session, reason }

@@ -4,6 +4,7 @@
 
 pub mod build_info;
 pub mod delivery_status;
+pub mod health;
 pub mod idempotency;
 pub mod message;
 pub mod passkey;
@@ -15,6 +16,7 @@ pub(crate) mod time;
 
 pub use build_info::{BuildInfo, build_info};
 pub use delivery_status::DeliveryStatus;
+pub use health::{HealthState, LimitReason, NewChatQuota, SessionHealth};
 pub use idempotency::MAX_IDEMPOTENCY_KEY_LEN;
 pub(crate) use idempotency::check_idempotency_key;
 pub use message::MessageRecord;

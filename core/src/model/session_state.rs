@@ -4,6 +4,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+use crate::model::health::SessionHealth;
 use crate::model::passkey::PasskeyChallenge;
 use crate::model::time::{unix_millis, unix_millis_opt};
 
@@ -130,6 +131,9 @@ pub struct SessionStatus {
     /// In state `passkey_required`: what WhatsApp asks for and the snippet
     /// that produces it.
     pub passkey: Option<PasskeyChallenge>,
+    /// What WhatsApp lets the linked number do now: limits on new chats,
+    /// a ban, a logout; the new-chat quota; nacks over the last hour.
+    pub health: SessionHealth,
 }
 
 impl SessionStatus {
@@ -144,6 +148,7 @@ impl SessionStatus {
             qr_refresh_count: 0,
             reason: None,
             passkey: None,
+            health: SessionHealth::default(),
         }
     }
 

@@ -39,4 +39,11 @@ pub(crate) mod unix_millis_opt {
             None => s.serialize_none(),
         }
     }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<SystemTime>, D::Error> {
+        let ms = <Option<u64> as serde::Deserialize>::deserialize(d)?;
+        Ok(ms.map(|ms| std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)))
+    }
 }

@@ -12,6 +12,7 @@ use whatsapp_rust::types::presence::ReceiptType;
 
 use crate::error::{Error, Result};
 use crate::events::Event;
+use crate::health::{Signal, signals};
 use crate::model::{DeliveryStatus, LinkedUser, QrCode, SessionState};
 use crate::platform::sync::lock;
 
@@ -126,12 +127,33 @@ impl EventHandler for SessionEvents {
         match &*event {
             WaEvent::ServerAck(ack) => {
                 let status = match &ack.error {
+                    Some(error) if signals::is_limit_nack(error) => DeliveryStatus::Failed {
+                        reason: format!(
+                            "account limited: WhatsApp refused a new chat (error {error})"
+                        ),
+                    },
                     Some(error) => DeliveryStatus::Failed {
                         reason: format!("server refused the message (error {error})"),
                     },
                     None => DeliveryStatus::Sent,
                 };
                 session.report_delivery(&ack.id, status);
+                if let Some(error) = &ack.error {
+                    session.on_health_signal(Signal::Nack(error.to_string()));
+                    if error == signals::NACK_TIMELOCKED
+                        && let Some(client) = self.client.get().and_then(Weak::upgrade)
+                    {
+                        session.query_timelock(client);
+                    }
+                }
+                return;
+            }
+            WaEvent::MexNotification(notification) => {
+                if let Some(signal) =
+                    signals::from_mex(&notification.op_name, &notification.payload)
+                {
+                    session.on_health_signal(signal);
+                }
                 return;
             }
             WaEvent::Receipt(receipt) => {
@@ -141,6 +163,13 @@ impl EventHandler for SessionEvents {
                     _ => return,
                 };
                 for id in &receipt.message_ids {
+                    // A delivered message means the number has a chat with
+                    // its recipient: later codes to it are never limited.
+                    // (Before the report, so that whoever sees the report
+                    // also sees the chat.)
+                    if let Ok(record) = session.context.deliveries.messages.get(id) {
+                        session.add_known_contact(&record.to);
+                    }
                     session.report_delivery(id, status.clone());
                 }
                 // Read ones too: a phone that never sent its delivery
@@ -159,12 +188,16 @@ impl EventHandler for SessionEvents {
         if session.generation() != self.generation {
             return;
         }
-        apply_lifecycle_event(&session, &event, client.as_deref());
+        apply_lifecycle_event(&session, &event, client.as_ref());
     }
 }
 
 /// Moves the session's state machine for a connection or pairing event.
-fn apply_lifecycle_event(session: &Arc<SessionInner>, event: &WaEvent, client: Option<&Client>) {
+fn apply_lifecycle_event(
+    session: &Arc<SessionInner>,
+    event: &WaEvent,
+    client: Option<&Arc<Client>>,
+) {
     let id = session.id.as_str().to_owned();
     let passkey_pending = session.status.borrow().state == SessionState::PasskeyRequired;
     match event {
@@ -227,8 +260,12 @@ fn apply_lifecycle_event(session: &Arc<SessionInner>, event: &WaEvent, client: O
             session.context.emit(Event::QrExpired { session: id });
         }
         WaEvent::Connected(_) => {
+            session.on_health_signal(Signal::Connected);
+            if let Some(client) = client {
+                session.query_timelock(client.clone());
+            }
             session.clear_pairing();
-            let user = client.and_then(linked_user);
+            let user = client.and_then(|c| linked_user(c));
             session.update_status(|s| {
                 if user.is_some() {
                     s.user = user.clone();
@@ -250,6 +287,7 @@ fn apply_lifecycle_event(session: &Arc<SessionInner>, event: &WaEvent, client: O
             });
         }
         WaEvent::LoggedOut(out) => {
+            session.on_health_signal(Signal::LoggedOut);
             let reason = format!("{:?}", out.reason);
             session.mark_logged_out();
             session.update_status(|s| s.enter(SessionState::LoggedOut, Some(reason.clone())));
@@ -267,6 +305,10 @@ fn apply_lifecycle_event(session: &Arc<SessionInner>, event: &WaEvent, client: O
             });
         }
         WaEvent::TemporaryBan(ban) => {
+            let expire = ban.expire.to_std().unwrap_or_default();
+            session.on_health_signal(Signal::Banned {
+                until: SystemTime::now() + expire,
+            });
             let reason = format!("temporarily banned ({:?}) for {:?}", ban.code, ban.expire);
             session.update_status(|s| s.enter(SessionState::Stopped, Some(reason.clone())));
             session.context.emit(Event::Stopped {

@@ -13,6 +13,7 @@
 //! (with its `transport` and the `retry_receipts` it watches).
 
 pub(crate) mod context;
+mod health;
 mod inner;
 mod lifecycle;
 mod link;
@@ -107,6 +108,9 @@ pub(crate) struct SessionInner {
     closed: AtomicBool,
     /// Delivered messages whose text is about to leave the store.
     pub(crate) pending_erasure: sent_erasure::PendingErasure,
+    /// What WhatsApp lets the number do, and who it has a chat with (kept
+    /// by the process that runs the connection).
+    pub(crate) health: crate::health::HealthTracker,
 }
 
 impl Session {
@@ -164,6 +168,7 @@ impl Session {
             publish_nudge: Arc::new(Notify::new()),
             closed: AtomicBool::new(false),
             pending_erasure: sent_erasure::PendingErasure::default(),
+            health: crate::health::HealthTracker::default(),
         });
         Session { inner }
     }
@@ -175,7 +180,9 @@ impl Session {
 
     /// A snapshot of the session's state.
     pub fn status(&self) -> SessionStatus {
-        self.inner.status.borrow().clone()
+        let mut status = self.inner.status.borrow().clone();
+        status.health = self.inner.current_health(&status.health);
+        status
     }
 
     /// The running whatsapp-rust client, for what waotp does not wrap.

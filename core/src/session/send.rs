@@ -182,6 +182,9 @@ impl SessionInner {
         text: &str,
         id: String,
     ) -> Result<SentMessage> {
+        // A new chat while new chats are limited is refused before anything
+        // is sent or recorded: sending it would only meet a nack.
+        self.check_new_chat(to)?;
         self.context
             .deliveries
             .messages

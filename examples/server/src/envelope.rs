@@ -119,6 +119,12 @@ impl From<waotp::Error> for ApiError {
                     retry_seconds(*retry_after)
                 ),
             ),
+            // WhatsApp limits the number on new chats: like a rate limit,
+            // the same request succeeds later (`Retry-After` when known).
+            E::AccountLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Nomor WhatsApp sedang dibatasi untuk chat baru; coba lagi nanti".into(),
+            ),
             E::MessageNotFound(_) => (StatusCode::NOT_FOUND, "Pesan tidak ditemukan".into()),
             E::OtpNotFound(_) => (StatusCode::NOT_FOUND, "OTP tidak ditemukan".into()),
             E::OtpExpired(_) => (StatusCode::GONE, "OTP sudah kedaluwarsa".into()),
@@ -238,6 +244,21 @@ mod tests {
         assert_eq!(body["error"], "RATE_LIMITED");
         let other = ApiError::from(waotp::Error::Closed).into_response();
         assert!(other.headers().get(header::RETRY_AFTER).is_none());
+    }
+
+    #[test]
+    fn an_account_limit_is_a_429_with_the_limit_s_end() {
+        let limited = ApiError::from(waotp::Error::AccountLimited {
+            session: "shop".into(),
+            reason: "timelock".into(),
+            retry_after: Some(std::time::Duration::from_millis(1500)),
+        });
+        assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(limited.code, "ACCOUNT_LIMITED");
+        assert_eq!(
+            limited.retry_after,
+            Some(std::time::Duration::from_millis(1500))
+        );
     }
 
     #[test]

@@ -37,6 +37,7 @@ __all__ = [
     "SandboxOnly",
     "PasskeyRejected",
     "PasskeyExpired",
+    "AccountLimited",
     "AfterFork",
     "RuntimeFailure",
 ]
@@ -236,6 +237,21 @@ class PasskeyExpired(WaotpError):
     code = "PASSKEY_EXPIRED"
 
 
+class AccountLimited(WaotpError):
+    """WhatsApp limits the session's number on new chats (a reachout
+    timelock, a spent new-chat quota): a code to a recipient without a chat
+    with the number was refused before it was sent. Recipients it has a
+    chat with still get codes.
+
+    Attributes:
+        retry_after_ms: milliseconds until the limit ends, when WhatsApp
+            said (0 when unknown).
+    """
+
+    code = "ACCOUNT_LIMITED"
+    retry_after_ms: int = 0
+
+
 class AfterFork(WaotpError):
     """waotp was used before ``fork()``; its threads do not exist in the child.
 
@@ -279,6 +295,7 @@ _BY_CODE: Dict[str, Type[WaotpError]] = {
         SandboxOnly,
         PasskeyRejected,
         PasskeyExpired,
+        AccountLimited,
         AfterFork,
         RuntimeFailure,
     )

@@ -1,0 +1,120 @@
+//! The session's side of its health (see [`crate::health`]): what the
+//! client's events say goes into the tracker, the status and an event; the
+//! timelock is asked for on connect and after a 463; and a send to a new
+//! chat is refused up front while new chats are limited.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use whatsapp_rust::prelude::Client;
+
+use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::health::{Refusal, Signal, signals};
+use crate::model::{HealthState, SessionHealth};
+
+use super::SessionInner;
+
+/// How long after a limit's end the session looks again (the end is in
+/// milliseconds; the timer wheel's ticks are not).
+const LAPSE_MARGIN: Duration = Duration::from_millis(20);
+
+impl SessionInner {
+    /// Takes in what WhatsApp said about the number: the status shows it,
+    /// and a change of state or quota is announced.
+    pub(crate) fn on_health_signal(self: &Arc<Self>, signal: Signal) {
+        let (health, changed) = self.health.apply(signal, SystemTime::now());
+        self.show_health(health, changed);
+    }
+
+    fn show_health(self: &Arc<Self>, health: SessionHealth, changed: bool) {
+        let ends = health.state.until();
+        self.update_status(|s| s.health = health.clone());
+        if changed {
+            log::info!("session {}: health {}", self.id, health.state.as_str());
+            self.context.emit(Event::HealthChanged {
+                session: self.id.to_string(),
+                health,
+            });
+        }
+        // A limit ends by itself when its time is up, whether or not
+        // WhatsApp says so: look again then, so that the end is announced.
+        if let Some(ends) = ends {
+            let wait = ends.duration_since(SystemTime::now()).unwrap_or_default();
+            let session = Arc::downgrade(self);
+            tokio::spawn(async move {
+                tokio::time::sleep(wait + LAPSE_MARGIN).await;
+                if let Some(session) = session.upgrade() {
+                    let (health, changed) = session.health.recheck(SystemTime::now());
+                    if changed {
+                        session.show_health(health, changed);
+                    }
+                }
+            });
+        }
+    }
+
+    /// Asks WhatsApp whether the number is timelocked (in the background):
+    /// on connect, and after a 463 (which a missing privacy token also
+    /// gets, so only the answer tells a timelock apart).
+    pub(crate) fn query_timelock(self: &Arc<Self>, client: Arc<Client>) {
+        let session = Arc::downgrade(self);
+        tokio::spawn(async move {
+            match client.mex().fetch_reachout_timelock().await {
+                Ok(answer) => {
+                    if let Some(session) = session.upgrade() {
+                        session.on_health_signal(signals::timelock(
+                            answer.is_active,
+                            answer.time_enforcement_ends.as_deref(),
+                        ));
+                    }
+                }
+                // Not every server answers it; the nacks still tell.
+                Err(e) => log::debug!("timelock query failed: {e}"),
+            }
+        });
+    }
+
+    /// Records that the number has a chat with `phone`.
+    pub(crate) fn add_known_contact(&self, phone: &str) {
+        self.health.add_known_contact(phone);
+    }
+
+    /// Refuses a message to `to` when it would open a new chat while new
+    /// chats are limited (`ACCOUNT_LIMITED`, with the time to retry when
+    /// known). Before anything is sent or recorded.
+    pub(crate) fn check_new_chat(&self, to: &str) -> Result<()> {
+        let now = SystemTime::now();
+        self.health
+            .check_new_chat(to, now)
+            .map_err(|refusal| self.limited(&refusal, now))
+    }
+
+    fn limited(&self, refusal: &Refusal, now: SystemTime) -> Error {
+        Error::AccountLimited {
+            session: self.id.to_string(),
+            reason: refusal.reason.as_str().to_owned(),
+            retry_after: refusal.until.and_then(|t| t.duration_since(now).ok()),
+        }
+    }
+
+    /// The health to show now: this process's tracker where it owns the
+    /// connection; otherwise what the owner published, with a limit whose
+    /// time is up shown as over.
+    pub(crate) fn current_health(&self, published: &SessionHealth) -> SessionHealth {
+        let now = SystemTime::now();
+        if self.is_owner() {
+            return self.health.snapshot(now);
+        }
+        let mut health = published.clone();
+        if health.state.until().is_some_and(|until| until <= now)
+            && matches!(
+                health.state,
+                HealthState::NewChatsLimited { .. } | HealthState::Banned { .. }
+            )
+        {
+            health.state = HealthState::Ok;
+        }
+        health
+    }
+}
