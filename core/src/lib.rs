@@ -25,7 +25,8 @@
 //! ```text
 //! gateway/       the facade: Gateway and its builder (Redis wiring, endpoint),
 //!                the session registry and discovery, the OTP API, the send retry policy
-//! session/       one linked device: handle, pairing, sends, lifecycle, which process
+//! session/ · pool/
+//!                one linked device: handle, pairing, sends, lifecycle, which process
 //!                owns the connection, the wiring to whatsapp-rust; it declares the
 //!                SessionContext it needs, and the gateway builds it
 //! delivery/ · health/
@@ -68,6 +69,7 @@ mod health;
 mod model;
 pub mod otp;
 mod platform;
+mod pool;
 pub mod session;
 
 pub use delivery::MemoryBounds;
@@ -86,6 +88,7 @@ pub mod passkey {
     };
 }
 pub use otp::{OtpRequest, OtpStatus, VerifyOutcome};
+pub use pool::SenderPool;
 pub use session::{
     LinkedUser, QrCode, SentMessage, Session, SessionId, SessionState, SessionStatus,
 };

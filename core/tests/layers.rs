@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["otp", "coordination"],
     &["events"],
     &["delivery", "health"],
-    &["session"],
+    &["session", "pool"],
     &["gateway"],
     &["for_bindings"],
 ];

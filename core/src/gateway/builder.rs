@@ -330,6 +330,7 @@ impl GatewayBuilder {
                 creating: tokio::sync::Mutex::new(()),
                 closed: AtomicBool::new(false),
                 manual_clock: self.manual_clock,
+                pool_last_used: crate::pool::LastUsed::default(),
             }),
         };
         registry::spawn_otp_cleanup(Arc::downgrade(&gateway.inner));

@@ -8,6 +8,7 @@
 mod builder;
 mod endpoint;
 mod otp_api;
+mod pool_api;
 #[cfg(test)]
 mod property_tests;
 mod redis_wiring;
@@ -49,6 +50,8 @@ pub(crate) struct GatewayInner {
     closed: AtomicBool,
     /// The clock [`GatewayBuilder::manual_clock`] made, for `advance_clock`.
     manual_clock: Option<ManualClock>,
+    /// When each session last carried a pool send.
+    pub(crate) pool_last_used: crate::pool::LastUsed,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -123,6 +126,7 @@ impl Gateway {
         let _guard = self.inner.creating.lock().await;
         session.delete().await?;
         session.inner.mark_closed();
+        self.inner.pool_last_used.forget(id);
         self.inner.write_sessions().remove(&session.inner.id);
         Ok(())
     }

@@ -20,6 +20,8 @@ pub struct SentOtp {
     pub verification_id: String,
     /// WhatsApp message id of the message that carries the code.
     pub message_id: Option<String>,
+    /// The session that sent it (for a pool send: the one that finally did).
+    pub session_id: String,
     /// Recipient, E.164 digits.
     pub to: String,
     /// When the code stops being accepted.
@@ -38,6 +40,7 @@ impl std::fmt::Debug for SentOtp {
         f.debug_struct("SentOtp")
             .field("verification_id", &self.verification_id)
             .field("message_id", &self.message_id)
+            .field("session_id", &self.session_id)
             .field("to", &self.to)
             .field("expires_at", &self.expires_at)
             .field("code", &self.code.as_ref().map(|_| "<redacted>"))
@@ -98,6 +101,7 @@ impl Gateway {
             return Ok(SentOtp {
                 verification_id: issued.verification_id,
                 message_id: issued.message_id,
+                session_id: session.id().to_owned(),
                 to,
                 expires_at: issued.expires_at,
                 code: None,
@@ -156,6 +160,7 @@ impl Gateway {
                 Ok(SentOtp {
                     verification_id: vid,
                     message_id: Some(message_id),
+                    session_id: session.id().to_owned(),
                     to,
                     expires_at: issued.expires_at,
                     code: if request.reveal_code {
@@ -185,7 +190,7 @@ impl Gateway {
     /// Runs `op`, retrying transient failures with backoff (waiting for a
     /// reconnect when the session is reconnecting) until the policy or the
     /// deadline says stop.
-    async fn with_retry<T, F, Fut>(
+    pub(super) async fn with_retry<T, F, Fut>(
         &self,
         session: &Session,
         deadline: tokio::time::Instant,

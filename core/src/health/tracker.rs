@@ -106,6 +106,10 @@ struct Inner {
     /// The state and quota last reported as a change, so that a limit
     /// that lapses by itself is a change too, once.
     announced: Option<(HealthState, Option<NewChatQuota>)>,
+    /// New chats admitted since WhatsApp last reported the quota: counted
+    /// against it here, so that the last unit is not spent twice while
+    /// WhatsApp's next report is on its way. (At most the quota's size.)
+    counted: HashSet<String>,
 }
 
 impl Inner {
@@ -114,9 +118,7 @@ impl Inner {
     fn report(&mut self, now: SystemTime) -> (SessionHealth, bool) {
         let health = self.snapshot(now);
         let current = (health.state.clone(), health.quota.clone());
-        let announced = self
-            .announced
-            .get_or_insert_with(|| (HealthState::Ok, None));
+        let announced = self.announced.get_or_insert((HealthState::Ok, None));
         let changed = *announced != current;
         *announced = current;
         (health, changed)
@@ -153,7 +155,8 @@ impl HealthTracker {
     /// and whether its state or quota changed (the nack counts change on
     /// every nack and do not count as a change).
     pub(crate) fn apply(&self, signal: Signal, now: SystemTime) -> (SessionHealth, bool) {
-        let mut inner = lock(&self.inner);
+        let mut guard = lock(&self.inner);
+        let inner = &mut *guard;
         let limits = &mut inner.limits;
         match signal {
             Signal::Nack(code) => {
@@ -191,6 +194,8 @@ impl HealthTracker {
                         total,
                         cycle_ends,
                     });
+                    // WhatsApp's own count replaces the estimate.
+                    inner.counted.clear();
                 }
                 limits.capped_until = capped.then(|| {
                     cycle_ends
@@ -221,16 +226,29 @@ impl HealthTracker {
     }
 
     /// Whether a message to `to` may go at `now`: recipients with a chat
-    /// always may; new chats not while new chats are limited.
-    pub(crate) fn check_new_chat(&self, to: &str, now: SystemTime) -> Result<(), Refusal> {
+    /// always may; new chats not while new chats are limited. A new chat
+    /// that may go uses a unit of the known quota (once per recipient): the
+    /// one that spends it limits new chats until the cycle ends, before
+    /// WhatsApp has to say so with a nack.
+    pub(crate) fn admit(&self, to: &str, now: SystemTime) -> Result<(), Refusal> {
         let mut inner = lock(&self.inner);
         if inner.known.set.contains(to) {
             return Ok(());
         }
-        match inner.limits.state(now) {
-            HealthState::NewChatsLimited { until, reason } => Err(Refusal { reason, until }),
-            _ => Ok(()),
+        if let HealthState::NewChatsLimited { until, reason } = inner.limits.state(now) {
+            return Err(Refusal { reason, until });
         }
+        let inner = &mut *inner;
+        if let Some(quota) = &mut inner.limits.quota
+            && inner.counted.insert(to.to_owned())
+        {
+            quota.used = quota.used.saturating_add(1);
+            if quota.used >= quota.total {
+                let cycle_end = quota.cycle_ends.filter(|end| *end > now);
+                inner.limits.capped_until = Some(cycle_end.unwrap_or(now + CAPPED_WITHOUT_END));
+            }
+        }
+        Ok(())
     }
 
     /// Records that the number has a chat with `phone` (a message to it was
@@ -269,15 +287,15 @@ mod tests {
             }
         );
         assert_eq!(
-            h.check_new_chat("628002", t(1)),
+            h.admit("628002", t(1)),
             Err(Refusal {
                 reason: LimitReason::Timelock,
                 until: Some(t(100))
             })
         );
-        assert_eq!(h.check_new_chat("628001", t(1)), Ok(()));
+        assert_eq!(h.admit("628001", t(1)), Ok(()));
         // Its time up, it lifts by itself, and that is a change once.
-        assert_eq!(h.check_new_chat("628002", t(100)), Ok(()));
+        assert_eq!(h.admit("628002", t(100)), Ok(()));
         assert_eq!(h.recheck(t(100)), (h.snapshot(t(100)), true));
         assert_eq!(h.snapshot(t(100)).state, HealthState::Ok);
         assert!(!h.recheck(t(101)).1);
@@ -335,8 +353,44 @@ mod tests {
                 reason: LimitReason::Capped
             }
         );
-        assert!(h.check_new_chat("628009", t(499)).is_err());
-        assert!(h.check_new_chat("628009", t(500)).is_ok());
+        assert!(h.admit("628009", t(499)).is_err());
+        assert!(h.admit("628009", t(500)).is_ok());
+    }
+
+    #[test]
+    fn the_last_unit_of_a_quota_limits_before_whatsapp_says_so() {
+        let h = HealthTracker::default();
+        h.apply(
+            Signal::Capping {
+                capped: false,
+                used: Some(3),
+                total: Some(5),
+                cycle_ends: Some(t(500)),
+            },
+            t(0),
+        );
+        assert!(h.admit("628001", t(1)).is_ok());
+        assert!(h.admit("628001", t(1)).is_ok(), "one recipient counts once");
+        assert_eq!(h.snapshot(t(1)).quota.map(|q| q.used), Some(4));
+        assert!(h.admit("628002", t(2)).is_ok(), "the last unit");
+        assert_eq!(
+            h.admit("628003", t(3)),
+            Err(Refusal {
+                reason: LimitReason::Capped,
+                until: Some(t(500))
+            })
+        );
+        // WhatsApp's report replaces the estimate.
+        h.apply(
+            Signal::Capping {
+                capped: false,
+                used: Some(0),
+                total: Some(5),
+                cycle_ends: Some(t(1000)),
+            },
+            t(4),
+        );
+        assert!(h.admit("628003", t(5)).is_ok());
     }
 
     #[test]
@@ -361,7 +415,7 @@ mod tests {
         );
         // A ban or logout does not refuse a send by itself here: the
         // session is not connected then, and the send fails for that.
-        assert!(h.check_new_chat("628002", t(2)).is_err());
+        assert!(h.admit("628002", t(2)).is_err());
     }
 
     #[test]

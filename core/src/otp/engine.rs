@@ -610,6 +610,27 @@ impl OtpEngine {
         }
     }
 
+    /// Records that session `session_id` carries a verification's code now,
+    /// in message `message_id` (a sender pool failing over: same code,
+    /// another number). `OTP_NOT_FOUND` if the verification is gone.
+    pub async fn attach_sender(
+        &self,
+        verification_id: &str,
+        session_id: &str,
+        message_id: &str,
+    ) -> Result<()> {
+        if self
+            .inner
+            .store
+            .set_sender(verification_id, session_id, message_id)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Error::OtpNotFound(verification_id.to_string()))
+        }
+    }
+
     /// Moves the delivery status of the OTP carried by `message_id` forward.
     /// Returns false when no OTP has that message (a plain text message, or a
     /// code already replaced); that is not an error.

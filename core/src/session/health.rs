@@ -86,7 +86,7 @@ impl SessionInner {
     pub(crate) fn check_new_chat(&self, to: &str) -> Result<()> {
         let now = SystemTime::now();
         self.health
-            .check_new_chat(to, now)
+            .admit(to, now)
             .map_err(|refusal| self.limited(&refusal, now))
     }
 

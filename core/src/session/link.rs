@@ -137,7 +137,8 @@ impl EventHandler for SessionEvents {
                     },
                     None => DeliveryStatus::Sent,
                 };
-                session.report_delivery(&ack.id, status);
+                // The limit first: whoever sees the message failed (a pool
+                // deciding where to send next) sees why.
                 if let Some(error) = &ack.error {
                     session.on_health_signal(Signal::Nack(error.to_string()));
                     if error == signals::NACK_TIMELOCKED
@@ -146,6 +147,7 @@ impl EventHandler for SessionEvents {
                         session.query_timelock(client);
                     }
                 }
+                session.report_delivery(&ack.id, status);
                 return;
             }
             WaEvent::MexNotification(notification) => {

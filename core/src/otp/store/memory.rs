@@ -115,6 +115,25 @@ impl OtpStore for MemoryStore {
         }))
     }
 
+    async fn set_sender(
+        &self,
+        verification_id: &str,
+        session_id: &str,
+        message_id: &str,
+    ) -> Result<bool> {
+        {
+            let mut m = self.lock();
+            let Some(recipient) = m.by_verification.get(verification_id).cloned() else {
+                return Ok(false);
+            };
+            let Some(rec) = m.by_recipient.get_mut(&recipient) else {
+                return Ok(false);
+            };
+            rec.session_id = session_id.to_owned();
+        }
+        self.set_message_id(verification_id, message_id).await
+    }
+
     async fn set_message_id(&self, verification_id: &str, message_id: &str) -> Result<bool> {
         let mut m = self.lock();
         let Some(recipient) = m.by_verification.get(verification_id).cloned() else {

@@ -149,6 +149,20 @@ pub trait OtpStore: Send + Sync + fmt::Debug {
     /// becomes pending unless already known). False if the verification is gone.
     async fn set_message_id(&self, verification_id: &str, message_id: &str) -> Result<bool>;
 
+    /// Records that another session carries a verification's code now (a
+    /// sender pool failing over), under a new message. False if the
+    /// verification is gone. A store that does not implement it keeps the
+    /// first session and records only the message.
+    async fn set_sender(
+        &self,
+        verification_id: &str,
+        session_id: &str,
+        message_id: &str,
+    ) -> Result<bool> {
+        let _ = session_id;
+        self.set_message_id(verification_id, message_id).await
+    }
+
     /// Moves the delivery status of the OTP carried by `message_id` forward
     /// (see [`DeliveryStatus::advance`]). False if no OTP has that message.
     async fn record_delivery(&self, message_id: &str, status: &DeliveryStatus) -> Result<bool>;
@@ -231,6 +245,33 @@ pub(crate) mod conformance {
         cleanup(store).await;
         withdraw(store).await;
         limits(store).await;
+        a_code_moves_to_another_sender(store).await;
+    }
+
+    /// A pool failing over: the same code, another session and message; the
+    /// old message no longer reaches the record.
+    async fn a_code_moves_to_another_sender(store: &dyn OtpStore) {
+        store.put(&record("555", "v55", 10_000)).await.unwrap();
+        assert!(store.set_message_id("v55", "msg-a").await.unwrap());
+        assert!(store.set_sender("v55", "s2", "msg-b").await.unwrap());
+        let r = store.get("555").await.unwrap().unwrap();
+        assert_eq!(r.session_id, "s2");
+        assert_eq!(r.message_id.as_deref(), Some("msg-b"));
+        assert_eq!(r.mac, [7; 32], "the same code");
+        assert!(
+            !store
+                .record_delivery("msg-a", &DeliveryStatus::Delivered)
+                .await
+                .unwrap(),
+            "the first message is no longer the code's"
+        );
+        assert!(
+            store
+                .record_delivery("msg-b", &DeliveryStatus::Delivered)
+                .await
+                .unwrap()
+        );
+        assert!(!store.set_sender("v-gone", "s2", "msg-c").await.unwrap());
     }
 
     async fn put_get_replace(store: &dyn OtpStore) {

@@ -355,6 +355,23 @@ impl OtpStore for RedisStore {
         Ok(found == 1)
     }
 
+    async fn set_sender(
+        &self,
+        verification_id: &str,
+        session_id: &str,
+        message_id: &str,
+    ) -> Result<bool> {
+        let mut inv = SCRIPTS
+            .set_message_id
+            .key(self.verification_key(verification_id));
+        inv.arg(&self.prefix)
+            .arg(verification_id)
+            .arg(message_id)
+            .arg(session_id);
+        let found: i64 = self.run("update of a code's sender", &inv).await?;
+        Ok(found == 1)
+    }
+
     async fn record_delivery(&self, message_id: &str, status: &DeliveryStatus) -> Result<bool> {
         let reason = match status {
             DeliveryStatus::Failed { reason } => reason.as_str(),

@@ -268,7 +268,7 @@ impl OtpStore for SqliteStore {
         now_ms: u64,
     ) -> Result<CheckResult> {
         let recipient = recipient.to_owned();
-        let candidate = candidate.clone();
+        let candidate = *candidate;
         self.with_conn(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let Some(mut rec) = select_by_recipient(&tx, &recipient)? else {
@@ -310,6 +310,29 @@ impl OtpStore for SqliteStore {
                      WHERE verification_id = ?1",
                 )?
                 .execute(params![verification_id, message_id])?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn set_sender(
+        &self,
+        verification_id: &str,
+        session_id: &str,
+        message_id: &str,
+    ) -> Result<bool> {
+        let (verification_id, session_id, message_id) = (
+            verification_id.to_owned(),
+            session_id.to_owned(),
+            message_id.to_owned(),
+        );
+        self.with_conn(move |conn| {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE otp SET session_id = ?2, message_id = ?3, \
+                     delivery = COALESCE(delivery, 'pending') WHERE verification_id = ?1",
+                )?
+                .execute(params![verification_id, session_id, message_id])?;
             Ok(n > 0)
         })
         .await

@@ -185,8 +185,9 @@ end
 return 1
 "#;
 
-/// `set_message_id`. KEYS: verification index. ARGV: prefix, verification
-/// id, message id. Answers 1 when the verification was found.
+/// `set_message_id` (and `set_sender`). KEYS: verification index. ARGV:
+/// prefix, verification id, message id, and optionally the session that
+/// carries the code now. Answers 1 when the verification was found.
 const SET_MESSAGE_ID: &str = r#"
 local recipient = redis.call('GET', KEYS[1])
 if not recipient then return 0 end
@@ -195,6 +196,7 @@ local cur = redis.call('HMGET', key, 'vid', 'msg', 'dlv')
 if cur[1] ~= ARGV[2] then return 0 end
 if cur[2] and cur[2] ~= ARGV[3] then redis.call('DEL', msg_key(cur[2])) end
 redis.call('HSET', key, 'msg', ARGV[3])
+if ARGV[4] then redis.call('HSET', key, 'sid', ARGV[4]) end
 if not cur[3] then redis.call('HSET', key, 'dlv', 'pending') end
 -- The index lives exactly as long as the record.
 local ttl = redis.call('PTTL', key)
