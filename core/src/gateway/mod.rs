@@ -7,6 +7,7 @@
 
 mod builder;
 mod endpoint;
+mod health_metrics;
 mod otp_api;
 mod pool_api;
 #[cfg(test)]

@@ -256,9 +256,13 @@ impl Gateway {
         self.inner.context.otp.stats().snapshot()
     }
 
-    /// The statistics in Prometheus text exposition format.
+    /// The statistics in Prometheus text exposition format, with each
+    /// session's health (`waotp_session_health`, `waotp_new_chat_quota_remaining`,
+    /// `waotp_session_nacks_last_hour`).
     pub fn stats_prometheus(&self) -> String {
-        self.inner.context.otp.stats().to_prometheus()
+        let mut text = self.inner.context.otp.stats().to_prometheus();
+        text.push_str(&super::health_metrics::health_gauges(&self.list_sessions()));
+        text
     }
 }
 

@@ -77,6 +77,7 @@ pub fn router(gateway: waotp::Gateway, settings: Settings) -> Router {
             "/api/messages/{id}/generate-otp",
             get(messages::generate_otp),
         )
+        .route("/api/otp/send", post(otp::send))
         .route("/api/otp/verify", post(otp::verify))
         .route("/api/otp/status/{phone}", get(otp::status))
         .route("/api/otp/cancel", post(otp::cancel))

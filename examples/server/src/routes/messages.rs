@@ -121,6 +121,9 @@ pub struct OtpBody {
     template: Option<String>,
     /// A retry with the same key while the code is pending sends no second code.
     idempotency_key: Option<String>,
+    /// `POST /api/otp/send` only: the sessions of the sender pool (every
+    /// session when absent).
+    pub(crate) sessions: Option<Vec<String>>,
 }
 
 /// `POST /api/messages/:id/otp {to, companyName?, length?}`: issues a code
@@ -132,6 +135,22 @@ pub async fn otp(
 ) -> Result<Response, ApiError> {
     let session = app.gateway.session(&id)?;
     ensure_linked(&session)?;
+    if body.sessions.is_some() {
+        return Err(ApiError::bad_request(
+            "Field \"sessions\" hanya untuk POST /api/otp/send",
+        ));
+    }
+    let (to, request) = otp_request(&app, body)?;
+    let sent = app
+        .gateway
+        .send_otp(&id, &to, &request)
+        .await
+        .map_err(otp_send_error)?;
+    Ok(otp_sent(&app, &sent))
+}
+
+/// The recipient and the request an OTP body asks for.
+pub(crate) fn otp_request(app: &AppState, body: OtpBody) -> Result<(String, OtpRequest), ApiError> {
     let to = first_present(body.to, body.phone).ok_or_else(phone_required)?;
     if body.otp.is_some() {
         return Err(ApiError::bad_request(
@@ -151,23 +170,30 @@ pub async fn otp(
     if let Some(key) = body.idempotency_key {
         request = request.idempotency_key(key);
     }
-    let sent = match app.gateway.send_otp(&id, &to, &request).await {
-        Ok(sent) => sent,
-        Err(e @ waotp::Error::RateLimited { .. }) => {
+    Ok((to, request))
+}
+
+/// A failed OTP send as the guide's clients expect it: a rate limit says
+/// how long to wait in words.
+pub(crate) fn otp_send_error(e: waotp::Error) -> ApiError {
+    match e {
+        e @ waotp::Error::RateLimited { .. } => {
             let error = ApiError::from(e);
             let seconds = error
                 .retry_after
                 .map(crate::envelope::retry_seconds)
                 .unwrap_or(1);
-            return Err(
-                error.with_message(format!("Tunggu {seconds} detik sebelum mengirim OTP lagi"))
-            );
+            error.with_message(format!("Tunggu {seconds} detik sebelum mengirim OTP lagi"))
         }
-        Err(e) => return Err(e.into()),
-    };
-    let minutes = validity_minutes(&app);
+        e => e.into(),
+    }
+}
+
+/// The answer to a sent OTP; `data.sessionId` names the session that sent it.
+pub(crate) fn otp_sent(app: &AppState, sent: &waotp::SentOtp) -> Response {
+    let minutes = validity_minutes(app);
     let mut data = json!({
-        "sessionId": session.id(),
+        "sessionId": sent.session_id,
         "to": jid(&sent.to),
         "messageId": sent.message_id,
         "verificationId": sent.verification_id,
@@ -179,7 +205,7 @@ pub async fn otp(
     if let Some(code) = &sent.code {
         data["otp"] = json!(code.expose());
     }
-    Ok(ok(StatusCode::OK, "OTP berhasil dikirim", data))
+    ok(StatusCode::OK, "OTP berhasil dikirim", data)
 }
 
 /// The configured validity in whole minutes, rounded as the core rounds

@@ -1,22 +1,47 @@
-//! `/api/otp`: verify a code, read or cancel a recipient's OTP. The guide's
-//! server documented these but never made them work.
+//! `/api/otp`: send a code through a sender pool, verify a code, read or
+//! cancel a recipient's OTP. The guide's server documented the last three
+//! but never made them work.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use waotp::{OtpStatus, VerifyOutcome};
+use waotp::{OtpStatus, SenderPool, VerifyOutcome};
 
 use crate::app::AppState;
 use crate::envelope::{ApiError, ok};
 use crate::iso_time;
 use crate::json_body::JsonBody;
 use crate::routes::first_present;
+use crate::routes::messages::{OtpBody, otp_request, otp_send_error, otp_sent};
 
 /// The guide's message for every refused verification; `error` and
 /// `data.status` say which refusal it was.
 const REFUSED: &str = "OTP tidak valid atau sudah kedaluwarsa";
+
+/// `POST /api/otp/send {to, companyName, sessions?}`: issues a code and
+/// sends it through the best session of the pool (every session without
+/// `sessions`), failing over when one cannot deliver; answers as
+/// `/api/messages/:id/otp` does, `data.sessionId` naming the session that
+/// sent it. No session can deliver: 429 `ACCOUNT_LIMITED` with
+/// `Retry-After` when a limit's end is known.
+pub async fn send(
+    State(app): State<AppState>,
+    JsonBody(mut body): JsonBody<OtpBody>,
+) -> Result<Response, ApiError> {
+    let pool = match body.sessions.take() {
+        None => SenderPool::All,
+        Some(ids) => SenderPool::Sessions(ids),
+    };
+    let (to, request) = otp_request(&app, body)?;
+    let sent = app
+        .gateway
+        .send_otp_pool(&pool, &to, &request)
+        .await
+        .map_err(otp_send_error)?;
+    Ok(otp_sent(&app, &sent))
+}
 
 /// Body of `POST /api/otp/verify`.
 #[derive(Deserialize)]

@@ -27,8 +27,9 @@ const CONFIRMATION_WAIT: Duration = Duration::from_secs(5);
 
 /// What the guide's clients read about a session (`sessionId`,
 /// `isConnected`, `user`, `lastSeen`), plus waotp's `state`,
-/// `qrRefreshCount`, `reason` and, in state `passkey_required`, `passkey`
-/// (see [`passkey_json`]; `null` otherwise).
+/// `qrRefreshCount`, `reason`, in state `passkey_required` `passkey`
+/// (see [`passkey_json`]; `null` otherwise), and `health` (see
+/// [`health_json`]).
 pub fn session_json(status: &waotp::SessionStatus) -> Value {
     json!({
         "sessionId": status.id,
@@ -43,6 +44,31 @@ pub fn session_json(status: &waotp::SessionStatus) -> Value {
         "qrRefreshCount": status.qr_refresh_count,
         "reason": status.reason,
         "passkey": status.passkey.as_ref().map(passkey_json),
+        "health": health_json(&status.health),
+    })
+}
+
+/// What WhatsApp lets the session's number do: `state` (`ok`,
+/// `new_chats_limited`, `banned`, `logged_out`), `until` (ISO-8601, when a
+/// limit or ban ends and WhatsApp said), `reason` (`timelock`, `capped`),
+/// `quota` (`used`, `total`, `remaining`, `cycleEnds`; `null` until
+/// WhatsApp tells it) and `nacksLastHour` by code.
+pub fn health_json(health: &waotp::SessionHealth) -> Value {
+    let reason = match &health.state {
+        waotp::HealthState::NewChatsLimited { reason, .. } => Some(reason.as_str()),
+        _ => None,
+    };
+    json!({
+        "state": health.state.as_str(),
+        "until": health.state.until().map(iso_time::iso),
+        "reason": reason,
+        "quota": health.quota.as_ref().map(|q| json!({
+            "used": q.used,
+            "total": q.total,
+            "remaining": q.remaining(),
+            "cycleEnds": q.cycle_ends.map(iso_time::iso),
+        })),
+        "nacksLastHour": health.nacks_last_hour,
     })
 }
 

@@ -278,6 +278,12 @@ impl Server {
     /// Creates `id` through the API, scans its QR as [`LINKED_PHONE`] and
     /// waits until connected; the status `data`.
     pub async fn link(&self, id: &str) -> Value {
+        self.link_as(id, LINKED_PHONE).await
+    }
+
+    /// [`Server::link`] as the simulated phone `phone` (a pool needs one
+    /// number per session).
+    pub async fn link_as(&self, id: &str, phone: &str) -> Value {
         let created = self
             .post("/api/sessions/create", json!({ "sessionId": id }))
             .await;
@@ -285,7 +291,7 @@ impl Server {
         let qr = self.wait_qr(id).await;
         let payload = qr["qrPayload"].as_str().expect("qrPayload");
         self.sim
-            .scan(payload, LINKED_PHONE, "Test Phone")
+            .scan(payload, phone, "Test Phone")
             .await
             .unwrap_or_else(|e| panic!("{id}: the phone could not scan the QR: {e:#}"));
         self.wait_connected(id).await

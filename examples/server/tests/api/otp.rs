@@ -189,3 +189,91 @@ async fn status_and_cancel() {
         "OTP tidak ditemukan",
     );
 }
+
+/// `POST /api/otp/send`: the pool route sends each code through a number
+/// that can still deliver it, names it in `data.sessionId`, shows health in
+/// the status and `/metrics`, and says no with 429 `ACCOUNT_LIMITED` and
+/// `Retry-After` when no number can.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pool_route_routes_around_spent_quotas_and_says_no_with_429() {
+    let server = Server::start().await;
+    let phones = ["6281111111701", "6281111111702"];
+    server.link_as("a", phones[0]).await;
+    server.link_as("b", phones[1]).await;
+    for phone in phones {
+        server.sim.set_new_chat_quota(
+            phone,
+            Some(waotp_sim::NewChatQuota {
+                total: 1,
+                cycle_secs: 600,
+            }),
+        );
+    }
+    let mut senders = Vec::new();
+    for (i, to) in ["6281234567801", "6281234567802"].iter().enumerate() {
+        let to = server.recipient(to);
+        let data = server
+            .post(
+                "/api/otp/send",
+                json!({ "to": to, "companyName": "Toko Sehat" }),
+            )
+            .await
+            .data(200);
+        senders.push(data["sessionId"].as_str().unwrap_or_default().to_owned());
+        let code = code_in(&server.inbox(&to, 1).await[0]);
+        assert_eq!(data["otp"], code, "code {i}");
+    }
+    senders.sort();
+    assert_eq!(senders, vec!["a", "b"], "one code through each number");
+
+    let third = server.recipient("6281234567803");
+    let refused = server
+        .post(
+            "/api/otp/send",
+            json!({ "to": third, "companyName": "Toko Sehat" }),
+        )
+        .await;
+    assert_error(
+        &refused,
+        429,
+        "ACCOUNT_LIMITED",
+        "Nomor WhatsApp sedang dibatasi untuk chat baru; coba lagi nanti",
+    );
+    let wait: u64 = refused
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=600).contains(&wait), "Retry-After {wait}");
+
+    let status = server.get("/api/sessions/a/status").await.data(200);
+    assert_eq!(status["health"]["state"], "new_chats_limited", "{status}");
+    assert_eq!(status["health"]["reason"], "capped", "{status}");
+    assert_eq!(status["health"]["quota"]["remaining"], 0, "{status}");
+    let metrics = server.get("/metrics").await;
+    for line in [
+        "waotp_session_health{session=\"a\",state=\"new_chats_limited\"} 1",
+        "waotp_new_chat_quota_remaining{session=\"b\"} 0",
+    ] {
+        assert!(
+            metrics.text.lines().any(|l| l == line),
+            "{line}:\n{}",
+            metrics.text
+        );
+    }
+
+    let unknown = server
+        .post(
+            "/api/otp/send",
+            json!({ "to": third, "sessions": ["nope"] }),
+        )
+        .await;
+    assert_eq!(unknown.status, 404, "{}", unknown.text);
+    assert_eq!(unknown.json()["error"], "SESSION_NOT_FOUND");
+    let misplaced = server
+        .post(
+            "/api/messages/a/otp",
+            json!({ "to": third, "sessions": ["a"] }),
+        )
+        .await;
+    assert_eq!(misplaced.status, 400, "{}", misplaced.text);
+}
