@@ -19,7 +19,7 @@ pub(crate) struct Event {
     /// `passkey_confirmation`, `passkey_failed`, `connected`,
     /// `disconnected`, `logged_out`, `stopped`, `session_deleted`,
     /// `message_status`, `otp_sent`, `otp_delivery`, `otp_failed`,
-    /// `otp_verified` or `lagged`.
+    /// `otp_verified`, `health_changed` or `lagged`.
     r#type: String,
     /// The session it concerns.
     session_id: Option<String>,
@@ -55,6 +55,8 @@ pub(crate) struct Event {
     attempts_left: Option<u32>,
     /// `lagged`: events this subscriber missed.
     missed: Option<u64>,
+    /// `health_changed`: the session's health now.
+    health: Option<crate::types::SessionHealth>,
 }
 
 #[pymethods]
@@ -101,6 +103,7 @@ impl From<waotp::Event> for Event {
             outcome: f.outcome.map(str::to_owned),
             attempts_left: f.attempts_left,
             missed: f.missed,
+            health: f.health.as_ref().map(crate::types::SessionHealth::from),
         }
     }
 }

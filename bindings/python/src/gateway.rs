@@ -401,6 +401,56 @@ impl Gateway {
         })
     }
 
+    /// Issues a code and sends it through the best session of a sender
+    /// pool (`sessions`, or every session), failing over to the next when
+    /// one cannot deliver; `SentOtp.session_id` names the one that did.
+    #[pyo3(signature = (
+        to,
+        company_name,
+        sessions=None,
+        length=None,
+        ttl=None,
+        template=None,
+        locale=None,
+        reveal=false,
+        idempotency_key=None,
+        awaitable=false,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn send_otp_pool<'py>(
+        &self,
+        py: Python<'py>,
+        to: String,
+        company_name: String,
+        sessions: Option<Vec<String>>,
+        length: Option<usize>,
+        ttl: Option<f64>,
+        template: Option<String>,
+        locale: Option<String>,
+        reveal: bool,
+        idempotency_key: Option<String>,
+        awaitable: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let request = otp_request(
+            py,
+            company_name,
+            length,
+            ttl,
+            template,
+            locale,
+            reveal,
+            idempotency_key,
+        )?;
+        let pool = match sessions {
+            None => waotp::SenderPool::All,
+            Some(ids) => waotp::SenderPool::Sessions(ids),
+        };
+        let g = self.gateway.clone();
+        call(py, awaitable, async move {
+            Ok(SentOtp::from(g.send_otp_pool(&pool, &to, &request).await?))
+        })
+    }
+
     /// Checks a code; the answer is an outcome, not an exception.
     #[pyo3(signature = (to, code, awaitable=false))]
     fn verify_otp<'py>(

@@ -30,6 +30,8 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::LinkedUser>()?;
     m.add_class::<types::SessionStatus>()?;
     m.add_class::<types::PasskeyChallenge>()?;
+    m.add_class::<types::SessionHealth>()?;
+    m.add_class::<types::NewChatQuota>()?;
     m.add_class::<types::QrCode>()?;
     m.add_class::<types::SentMessage>()?;
     m.add_class::<types::MessageStatus>()?;

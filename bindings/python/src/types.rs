@@ -76,6 +76,8 @@ pub(crate) struct SessionStatus {
     /// In state `passkey_required`: what WhatsApp asks for and the console
     /// snippet that answers it; else `None`.
     passkey: Option<PasskeyChallenge>,
+    /// What WhatsApp lets the linked number do now.
+    health: SessionHealth,
 }
 repr_of!(
     SessionStatus,
@@ -85,7 +87,8 @@ repr_of!(
     "user",
     "since",
     "reason",
-    "passkey"
+    "passkey",
+    "health"
 );
 
 impl From<waotp::SessionStatus> for SessionStatus {
@@ -100,6 +103,62 @@ impl From<waotp::SessionStatus> for SessionStatus {
             qr_refresh_count: s.qr_refresh_count,
             reason: s.reason,
             passkey: s.passkey.map(PasskeyChallenge::from),
+            health: SessionHealth::from(&s.health),
+        }
+    }
+}
+
+/// The account's quota of new chats in the current cycle, as WhatsApp
+/// reported it last.
+#[pyclass(frozen, get_all, eq, module = "waotp._native")]
+#[derive(Clone, PartialEq)]
+pub(crate) struct NewChatQuota {
+    /// New chats opened this cycle.
+    used: u32,
+    /// New chats allowed per cycle.
+    total: u32,
+    /// New chats left this cycle.
+    remaining: u32,
+    /// When the cycle ends, when WhatsApp said.
+    cycle_ends: Option<SystemTime>,
+}
+repr_of!(NewChatQuota, "used", "total", "cycle_ends");
+
+/// What WhatsApp lets a session's linked number do.
+#[pyclass(frozen, get_all, eq, module = "waotp._native")]
+#[derive(Clone, PartialEq)]
+pub(crate) struct SessionHealth {
+    /// `ok`, `new_chats_limited` (codes to recipients without a chat with
+    /// the number are refused), `banned` or `logged_out`.
+    state: String,
+    /// When the limit or ban ends, when WhatsApp said.
+    until: Option<SystemTime>,
+    /// With `new_chats_limited`: `timelock` or `capped`.
+    reason: Option<String>,
+    /// The new-chat quota, once WhatsApp has told it.
+    quota: Option<NewChatQuota>,
+    /// Messages WhatsApp refused over the last hour, by nack code.
+    nacks_last_hour: BTreeMap<String, u32>,
+}
+repr_of!(SessionHealth, "state", "until", "reason", "quota");
+
+impl From<&waotp::SessionHealth> for SessionHealth {
+    fn from(h: &waotp::SessionHealth) -> Self {
+        let reason = match &h.state {
+            waotp::HealthState::NewChatsLimited { reason, .. } => Some(reason.as_str().to_owned()),
+            _ => None,
+        };
+        SessionHealth {
+            state: h.state.as_str().to_owned(),
+            until: h.state.until(),
+            reason,
+            quota: h.quota.as_ref().map(|q| NewChatQuota {
+                used: q.used,
+                total: q.total,
+                remaining: q.remaining(),
+                cycle_ends: q.cycle_ends,
+            }),
+            nacks_last_hour: h.nacks_last_hour.clone(),
         }
     }
 }
@@ -277,6 +336,8 @@ pub(crate) struct SentOtp {
     verification_id: String,
     /// WhatsApp message id of the message that carries the code.
     message_id: Option<String>,
+    /// The session that sent it (for a pool send: the one that finally did).
+    session_id: String,
     /// Recipient, E.164 digits.
     to: String,
     /// When the code stops working.
@@ -290,6 +351,7 @@ repr_of!(
     SentOtp,
     "verification_id",
     "message_id",
+    "session_id",
     "to",
     "expires_at",
     "replayed"
@@ -301,6 +363,7 @@ impl From<waotp::SentOtp> for SentOtp {
             code: s.code.as_ref().map(|c| c.expose().to_owned()),
             verification_id: s.verification_id,
             message_id: s.message_id,
+            session_id: s.session_id,
             to: s.to,
             expires_at: s.expires_at,
             replayed: s.replayed,

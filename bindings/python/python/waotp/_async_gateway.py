@@ -248,6 +248,34 @@ class AsyncGateway:
             awaitable=True,
         )
 
+    async def send_otp_pool(
+        self,
+        to: str,
+        *,
+        company_name: str,
+        sessions: Optional[List[str]] = None,
+        length: Optional[int] = None,
+        ttl: Optional[Seconds] = None,
+        template: Optional[str] = None,
+        locale: Optional[str] = None,
+        reveal: bool = False,
+        idempotency_key: Optional[str] = None,
+    ) -> SentOtp:
+        """Issues a code and sends it through a sender pool (see
+        :meth:`Gateway.send_otp_pool`)."""
+        return await self._native.send_otp_pool(
+            to,
+            company_name,
+            sessions,
+            length,
+            optional_seconds(ttl),
+            template,
+            locale,
+            reveal,
+            idempotency_key,
+            awaitable=True,
+        )
+
     async def verify_otp(self, to: str, code: str) -> VerifyResult:
         """Checks a code; the answer is an outcome, not an exception."""
         return await self._native.verify_otp(to, code, True)

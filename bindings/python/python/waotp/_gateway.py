@@ -285,6 +285,42 @@ class Gateway:
             idempotency_key=idempotency_key,
         )
 
+    def send_otp_pool(
+        self,
+        to: str,
+        *,
+        company_name: str,
+        sessions: Optional[List[str]] = None,
+        length: Optional[int] = None,
+        ttl: Optional[Seconds] = None,
+        template: Optional[str] = None,
+        locale: Optional[str] = None,
+        reveal: bool = False,
+        idempotency_key: Optional[str] = None,
+    ) -> SentOtp:
+        """Issues a code for ``to`` and sends it through the best session of
+        a sender pool: ``sessions``, or every session of the gateway.
+
+        The recipient's previous number goes first (sticky), then healthy
+        numbers with the most new-chat quota left, least recently used;
+        numbers that are not connected or that WhatsApp limits on new chats
+        are skipped, and a refused send fails over to the next number with
+        the same code. ``SentOtp.session_id`` names the number that sent it.
+        When no number can deliver: :class:`~waotp.errors.AccountLimited`
+        (``retry_after_ms`` when a limit's end is known).
+        """
+        return self._native.send_otp_pool(
+            to,
+            company_name,
+            sessions,
+            length,
+            optional_seconds(ttl),
+            template,
+            locale,
+            reveal,
+            idempotency_key,
+        )
+
     def verify_otp(self, to: str, code: str) -> VerifyResult:
         """Checks a code. The answer is an outcome (``approved``,
         ``invalid`` with ``attempts_left``, ``expired``,

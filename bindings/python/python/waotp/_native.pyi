@@ -64,6 +64,37 @@ class SessionStatus:
     @property
     def passkey(self) -> Optional[PasskeyChallenge]:
         """In state ``passkey_required``: what WhatsApp asks for; else ``None``."""
+    @property
+    def health(self) -> SessionHealth:
+        """What WhatsApp lets the linked number do now."""
+
+class NewChatQuota:
+    """The account's quota of new chats in the current cycle."""
+
+    @property
+    def used(self) -> int: ...
+    @property
+    def total(self) -> int: ...
+    @property
+    def remaining(self) -> int: ...
+    @property
+    def cycle_ends(self) -> Optional[datetime]: ...
+
+class SessionHealth:
+    """What WhatsApp lets a session's linked number do."""
+
+    @property
+    def state(self) -> str:
+        """``ok``, ``new_chats_limited``, ``banned`` or ``logged_out``."""
+    @property
+    def until(self) -> Optional[datetime]: ...
+    @property
+    def reason(self) -> Optional[str]:
+        """With ``new_chats_limited``: ``timelock`` or ``capped``."""
+    @property
+    def quota(self) -> Optional[NewChatQuota]: ...
+    @property
+    def nacks_last_hour(self) -> Dict[str, int]: ...
 
 class QrCode:
     """A pairing QR code and its renderings."""
@@ -110,6 +141,8 @@ class SentOtp:
     def verification_id(self) -> str: ...
     @property
     def message_id(self) -> Optional[str]: ...
+    @property
+    def session_id(self) -> str: ...
     @property
     def to(self) -> str: ...
     @property
@@ -326,6 +359,8 @@ class Event:
     def attempts_left(self) -> Optional[int]: ...
     @property
     def missed(self) -> Optional[int]: ...
+    @property
+    def health(self) -> Optional[SessionHealth]: ...
 
 class EventStream:
     """A subscription to the gateway's events."""
@@ -489,6 +524,35 @@ class Gateway:
         locale: Optional[str] = None,
         reveal: bool = False,
         idempotency_key: Optional[str] = None,
+        awaitable: Literal[True],
+    ) -> Awaitable[SentOtp]: ...
+    @overload
+    def send_otp_pool(
+        self,
+        to: str,
+        company_name: str,
+        sessions: Optional[List[str]] = None,
+        length: Optional[int] = None,
+        ttl: Optional[float] = None,
+        template: Optional[str] = None,
+        locale: Optional[str] = None,
+        reveal: bool = False,
+        idempotency_key: Optional[str] = None,
+        awaitable: Literal[False] = False,
+    ) -> SentOtp: ...
+    @overload
+    def send_otp_pool(
+        self,
+        to: str,
+        company_name: str,
+        sessions: Optional[List[str]] = None,
+        length: Optional[int] = None,
+        ttl: Optional[float] = None,
+        template: Optional[str] = None,
+        locale: Optional[str] = None,
+        reveal: bool = False,
+        idempotency_key: Optional[str] = None,
+        *,
         awaitable: Literal[True],
     ) -> Awaitable[SentOtp]: ...
     @overload
