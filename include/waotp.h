@@ -645,8 +645,9 @@ enum waotp_status waotp_otp_generate(uint32_t length, char **code_out);
 // the recipient's pending one. `request` may be NULL (defaults).
 //
 // `*result_json_out` (free with `waotp_string_free`): `{"verificationId",
-// "messageId", "to" (E.164 digits), "expiresAt" (Unix ms), "replayed"}` plus
-// `"otp"` (the code, a string) only when `reveal_code` was set.
+// "messageId", "sessionId", "to" (E.164 digits), "expiresAt" (Unix ms),
+// "replayed"}` plus `"otp"` (the code, a string) only when `reveal_code`
+// was set.
 //
 // Errors: `WAOTP_RATE_LIMITED` (the message says when to retry),
 // `WAOTP_NOT_ON_WHATSAPP`, `WAOTP_NOT_CONNECTED`, `WAOTP_INVALID_PHONE`,
@@ -658,6 +659,29 @@ enum waotp_status waotp_otp_send(const struct waotp_gateway *gateway,
                                  const char *to,
                                  const struct waotp_otp_request *request,
                                  char **result_json_out);
+
+// Issues a code for `to` and sends it through the best session of a
+// sender pool: the `session_count` ids at `session_ids`, or every session
+// of the gateway when `session_ids` is NULL (and `session_count` 0). The
+// recipient's previous number goes first, then healthy numbers with the
+// most new-chat quota left; numbers not connected or limited by WhatsApp
+// on new chats are skipped, and a refused send fails over to the next
+// number with the same code. `request` may be NULL (defaults).
+//
+// `*result_json_out`: as `waotp_otp_send`; `"sessionId"` names the
+// session that sent it.
+//
+// Errors: `WAOTP_ACCOUNT_LIMITED` when no number can deliver
+// (`waotp_last_error_retry_after_ms` says when a limit ends, when known),
+// `WAOTP_SESSION_NOT_FOUND` (an id of the pool), `WAOTP_INVALID_ARGUMENT`
+// (an empty pool, a non-NULL count with NULL ids), and those of
+// `waotp_otp_send`.
+enum waotp_status waotp_otp_send_pool(const struct waotp_gateway *gateway,
+                                      const char *const *session_ids,
+                                      size_t session_count,
+                                      const char *to,
+                                      const struct waotp_otp_request *request,
+                                      char **result_json_out);
 
 // Checks `code` against the recipient's pending OTP (constant time, attempts
 // counted atomically, single use) and writes the outcome to `*result_out`.

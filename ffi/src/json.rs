@@ -66,6 +66,7 @@ pub(crate) fn sent_otp(s: &SentOtp) -> Value {
     let mut v = json!({
         "verificationId": s.verification_id,
         "messageId": s.message_id,
+        "sessionId": s.session_id,
         "to": s.to,
         "expiresAt": unix_ms(s.expires_at),
         "replayed": s.replayed,

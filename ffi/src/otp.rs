@@ -2,13 +2,13 @@
 
 use std::ffi::c_char;
 
-use waotp::VerifyOutcome;
 use waotp::otp::{Locale, OtpRequest};
+use waotp::{SenderPool, VerifyOutcome};
 
 use crate::boundary::{block_on, c_json, c_string, guard, opt_string, out, string};
 use crate::gateway::{gw, waotp_gateway};
 use crate::json;
-use crate::status::waotp_status;
+use crate::status::{Failure, waotp_status};
 
 /// Options of one `waotp_otp_send`. Zero / NULL fields take the gateway's
 /// defaults; passing NULL instead of the struct means all defaults (and no
@@ -82,8 +82,9 @@ pub extern "C" fn waotp_otp_generate(length: u32, code_out: *mut *mut c_char) ->
 /// the recipient's pending one. `request` may be NULL (defaults).
 ///
 /// `*result_json_out` (free with `waotp_string_free`): `{"verificationId",
-/// "messageId", "to" (E.164 digits), "expiresAt" (Unix ms), "replayed"}` plus
-/// `"otp"` (the code, a string) only when `reveal_code` was set.
+/// "messageId", "sessionId", "to" (E.164 digits), "expiresAt" (Unix ms),
+/// "replayed"}` plus `"otp"` (the code, a string) only when `reveal_code`
+/// was set.
 ///
 /// Errors: `WAOTP_RATE_LIMITED` (the message says when to retry),
 /// `WAOTP_NOT_ON_WHATSAPP`, `WAOTP_NOT_CONNECTED`, `WAOTP_INVALID_PHONE`,
@@ -103,29 +104,87 @@ pub extern "C" fn waotp_otp_send(
         let id = string(session_id, "session_id")?;
         let to = string(to, "to")?;
         let slot = out(result_json_out, "result_json_out")?;
-        let mut req = OtpRequest::default();
-        // SAFETY: NULL means defaults; otherwise the caller's initialised struct.
-        if let Some(r) = unsafe { request.as_ref() } {
-            req =
-                OtpRequest::new(opt_string(r.company_name, "request->company_name")?.unwrap_or(""));
-            if r.length != 0 {
-                req = req.length(r.length as usize);
-            }
-            if r.ttl_secs != 0 {
-                req = req.ttl(std::time::Duration::from_secs(r.ttl_secs.into()));
-            }
-            if let Some(t) = opt_string(r.template_text, "request->template_text")? {
-                req = req.template(t);
-            }
-            if let Some(l) = opt_string(r.locale, "request->locale")? {
-                req = req.locale(l.parse::<Locale>()?);
-            }
-            if let Some(k) = opt_string(r.idempotency_key, "request->idempotency_key")? {
-                req = req.idempotency_key(k);
-            }
-            req = req.reveal_code(r.reveal_code);
-        }
+        let req = otp_request(request)?;
         let sent = block_on(g.gateway.send_otp(id, to, &req))??;
+        *slot = c_json(json::sent_otp(&sent))?;
+        Ok(())
+    })
+}
+
+/// The request a C caller described; NULL means defaults.
+fn otp_request(request: *const waotp_otp_request) -> Result<OtpRequest, Failure> {
+    let mut req = OtpRequest::default();
+    // SAFETY: NULL means defaults; otherwise the caller's initialised struct.
+    if let Some(r) = unsafe { request.as_ref() } {
+        req = OtpRequest::new(opt_string(r.company_name, "request->company_name")?.unwrap_or(""));
+        if r.length != 0 {
+            req = req.length(r.length as usize);
+        }
+        if r.ttl_secs != 0 {
+            req = req.ttl(std::time::Duration::from_secs(r.ttl_secs.into()));
+        }
+        if let Some(t) = opt_string(r.template_text, "request->template_text")? {
+            req = req.template(t);
+        }
+        if let Some(l) = opt_string(r.locale, "request->locale")? {
+            req = req.locale(l.parse::<Locale>()?);
+        }
+        if let Some(k) = opt_string(r.idempotency_key, "request->idempotency_key")? {
+            req = req.idempotency_key(k);
+        }
+        req = req.reveal_code(r.reveal_code);
+    }
+    Ok(req)
+}
+
+/// Issues a code for `to` and sends it through the best session of a
+/// sender pool: the `session_count` ids at `session_ids`, or every session
+/// of the gateway when `session_ids` is NULL (and `session_count` 0). The
+/// recipient's previous number goes first, then healthy numbers with the
+/// most new-chat quota left; numbers not connected or limited by WhatsApp
+/// on new chats are skipped, and a refused send fails over to the next
+/// number with the same code. `request` may be NULL (defaults).
+///
+/// `*result_json_out`: as `waotp_otp_send`; `"sessionId"` names the
+/// session that sent it.
+///
+/// Errors: `WAOTP_ACCOUNT_LIMITED` when no number can deliver
+/// (`waotp_last_error_retry_after_ms` says when a limit ends, when known),
+/// `WAOTP_SESSION_NOT_FOUND` (an id of the pool), `WAOTP_INVALID_ARGUMENT`
+/// (an empty pool, a non-NULL count with NULL ids), and those of
+/// `waotp_otp_send`.
+#[unsafe(no_mangle)]
+pub extern "C" fn waotp_otp_send_pool(
+    gateway: *const waotp_gateway,
+    session_ids: *const *const c_char,
+    session_count: usize,
+    to: *const c_char,
+    request: *const waotp_otp_request,
+    result_json_out: *mut *mut c_char,
+) -> waotp_status {
+    guard(|| {
+        let g = gw(gateway)?;
+        let pool = if session_ids.is_null() {
+            if session_count != 0 {
+                return Err(waotp::Error::InvalidArgument(
+                    "session_ids is NULL but session_count is not 0".into(),
+                )
+                .into());
+            }
+            SenderPool::All
+        } else {
+            // SAFETY: the caller passes `session_count` pointers at `session_ids`.
+            let ids = unsafe { std::slice::from_raw_parts(session_ids, session_count) };
+            let mut owned = Vec::with_capacity(ids.len());
+            for id in ids {
+                owned.push(string(*id, "session_ids[i]")?.to_owned());
+            }
+            SenderPool::Sessions(owned)
+        };
+        let to = string(to, "to")?;
+        let slot = out(result_json_out, "result_json_out")?;
+        let req = otp_request(request)?;
+        let sent = block_on(g.gateway.send_otp_pool(&pool, to, &req))??;
         *slot = c_json(json::sent_otp(&sent))?;
         Ok(())
     })

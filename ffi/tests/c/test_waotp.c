@@ -502,6 +502,54 @@ static void test_full_flow(void) {
   OK(waotp_gateway_close(&gw));
 }
 
+/* A sender pool: two numbers with a quota of one new chat each carry one
+ * code each; the third recipient gets WAOTP_ACCOUNT_LIMITED with the time
+ * the quota comes back; the status JSON shows the number's health. */
+static void test_sender_pool(void) {
+  waotp_gateway *gw = open_gateway("pool", false, true);
+  CHECK(gw != NULL, "open");
+  const char *phones[2] = {"6282222222301", "6282222222302"};
+  const char *ids[2] = {"pa", "pb"};
+  for (int i = 0; i < 2; i++) {
+    CHECK(link_session(gw, ids[i], phones[i]), "link %s", ids[i]);
+    char path[128];
+    snprintf(path, sizeof path, "/accounts/%s/limits", phones[i]);
+    CHECK(sim_http(g_control, "POST", path, "{\"new_chat_quota\":1,\"cycle_secs\":600}", NULL) == 200,
+          "quota for %s", phones[i]);
+  }
+  waotp_otp_request req = {0};
+  req.company_name = "Toko Sehat";
+  char *s = NULL;
+  int through_a = 0, through_b = 0;
+  for (int i = 0; i < 2; i++) {
+    char to[32];
+    snprintf(to, sizeof to, "62812000003%02d", i);
+    sim_add_number(to, 1);
+    OK(waotp_otp_send_pool(gw, ids, 2, to, &req, &s));
+    through_a += strstr(s, "\"sessionId\":\"pa\"") != NULL;
+    through_b += strstr(s, "\"sessionId\":\"pb\"") != NULL;
+    waotp_string_free(&s);
+    char code[16];
+    CHECK(sim_wait_code(to, 6, code), "the code reached %s", to);
+  }
+  CHECK(through_a == 1 && through_b == 1, "one code through each number: %d, %d", through_a, through_b);
+  sim_add_number("6281200000399", 1);
+  EXPECT(waotp_otp_send_pool(gw, NULL, 0, "6281200000399", &req, &s), WAOTP_ACCOUNT_LIMITED);
+  uint64_t wait = waotp_last_error_retry_after_ms();
+  CHECK(wait > 0 && wait <= 600000, "retry after %llu ms", (unsigned long long)wait);
+  EXPECT(waotp_otp_send_pool(gw, NULL, 1, "6281200000399", &req, &s), WAOTP_INVALID_ARGUMENT);
+  const char *unknown[1] = {"nope"};
+  EXPECT(waotp_otp_send_pool(gw, unknown, 1, "6281200000399", &req, &s), WAOTP_SESSION_NOT_FOUND);
+  EXPECT(waotp_otp_send_pool(gw, NULL, 0, NULL, &req, &s), WAOTP_NULL_PARAMETER);
+  EXPECT(waotp_otp_send_pool(gw, NULL, 0, "6281200000399", &req, NULL), WAOTP_NULL_PARAMETER);
+  char *status = NULL;
+  OK(waotp_session_get_status(gw, "pa", &status));
+  CHECK(strstr(status, "\"state\":\"new_chats_limited\"") != NULL, "health in %s", status);
+  CHECK(strstr(status, "\"reason\":\"capped\"") != NULL, "reason in %s", status);
+  waotp_string_free(&status);
+  OK(waotp_gateway_close(&gw));
+}
+
 static void test_pair_code(void) {
   char *code = NULL, *s = NULL, *id = NULL;
   OK(waotp_session_create(g_gw, "paired", &id));
@@ -1045,6 +1093,7 @@ static const struct test TESTS[] = {
     {"8 threads sending and verifying at once", test_eight_threads, 1},
     {"events poll timeout", test_events_timeout, 0},
     {"calls after fork fail instead of hanging", test_after_fork, 1},
+    {"a sender pool: failover, ACCOUNT_LIMITED, health in the status", test_sender_pool, 0},
 };
 
 int main(void) {
