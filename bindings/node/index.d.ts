@@ -84,6 +84,16 @@ export declare class Gateway {
    */
   sendOtp(sessionId: string, to: string, options: SendOtpOptions): Promise<SentOtp>
   /**
+   * Issues a code for `to` and sends it through the best session of a
+   * sender pool (`sessions`, or every session): the recipient's previous
+   * number first, then the healthy one with the most new-chat quota
+   * left; a refused send fails over to the next number with the same
+   * code. `SentOtp.sessionId` names the number that sent it; when none
+   * can deliver it rejects with `ACCOUNT_LIMITED` (`retryAfterMs` when a
+   * limit's end is known).
+   */
+  sendOtpPool(to: string, options: SendOtpOptions, sessions?: Array<string> | undefined | null): Promise<SentOtp>
+  /**
    * Checks a code. A wrong code resolves `{outcome: 'invalid', attemptsLeft}`;
    * it is not a rejection.
    */
@@ -158,7 +168,7 @@ export declare function errorCodes(): Array<string>
 /** Something that happened in the gateway. */
 export interface Event {
   /** What happened, as `gateway.on` names it. */
-  type: 'qr' | 'pairing-code' | 'passkey-required' | 'passkey-confirmation' | 'passkey-failed' | 'qr-expired' | 'connected' | 'disconnected' | 'logged-out' | 'stopped' | 'session-deleted' | 'message-status' | 'otp-sent' | 'otp-delivery' | 'otp-failed' | 'otp-verified' | 'lagged'
+  type: 'qr' | 'pairing-code' | 'passkey-required' | 'passkey-confirmation' | 'passkey-failed' | 'qr-expired' | 'connected' | 'disconnected' | 'logged-out' | 'stopped' | 'session-deleted' | 'message-status' | 'otp-sent' | 'otp-delivery' | 'otp-failed' | 'otp-verified' | 'health-changed' | 'lagged'
   /** The session it concerns. */
   sessionId?: string
   /** `qr`: the raw QR payload. */
@@ -202,6 +212,8 @@ export interface Event {
   attemptsLeft?: number
   /** `lagged`: events this listener missed. */
   missed?: number
+  /** `health-changed`: the session's health now. */
+  health?: SessionHealth
 }
 
 /** Settings of `Gateway.open`. Every field is optional. */
@@ -336,6 +348,21 @@ export interface MessageStatus {
   reason?: string
   /** When the status last changed. */
   updatedAt: Date
+}
+
+/**
+ * The account's quota of new chats in the current cycle, as WhatsApp
+ * reported it last.
+ */
+export interface NewChatQuota {
+  /** New chats opened this cycle. */
+  used: number
+  /** New chats allowed per cycle. */
+  total: number
+  /** New chats left this cycle. */
+  remaining: number
+  /** When the cycle ends, when WhatsApp said. */
+  cycleEnds?: Date
 }
 
 /** The state of a recipient's latest OTP. */
@@ -479,6 +506,8 @@ export interface SentOtp {
   verificationId: string
   /** WhatsApp message id of the message that carries the code. */
   messageId?: string
+  /** The session that sent it (for `sendOtpPool`: the one that finally did). */
+  sessionId: string
   /** Recipient, E.164 digits. */
   to: string
   /** When the code stops working. */
@@ -490,6 +519,23 @@ export interface SentOtp {
   code?: string
   /** True when an idempotency key matched a pending code and nothing was sent. */
   replayed: boolean
+}
+
+/** What WhatsApp lets a session's linked number do. */
+export interface SessionHealth {
+  /**
+   * `new_chats_limited`: codes to recipients without a chat with the
+   * number are refused (`ACCOUNT_LIMITED`) until `until`.
+   */
+  state: 'ok' | 'new_chats_limited' | 'banned' | 'logged_out'
+  /** When the limit or ban ends, when WhatsApp said. */
+  until?: Date
+  /** With `new_chats_limited`: which limit. */
+  reason?: 'timelock' | 'capped'
+  /** The new-chat quota, once WhatsApp has told it. */
+  quota?: NewChatQuota
+  /** Messages WhatsApp refused over the last hour, by nack code. */
+  nacksLastHour: Record<string, number>
 }
 
 /** Pacing of one session's sends, so a linked number does not look like a bot. */
@@ -525,6 +571,8 @@ export interface SessionStatus {
    * that answers it; absent in every other state.
    */
   passkey?: PasskeyChallenge
+  /** What WhatsApp lets the linked number do now. */
+  health: SessionHealth
 }
 
 /** The gateway's figures, in total and per session. */

@@ -1,6 +1,6 @@
 //! Core errors as JavaScript `Error`s: `code` is the core's stable code
 //! (`SESSION_NOT_FOUND`, `RATE_LIMITED`, …); the facts some errors carry are
-//! properties: `retryAfterMs` (RATE_LIMITED), `attemptsLeft` (OTP_INVALID).
+//! properties: `retryAfterMs` (RATE_LIMITED, ACCOUNT_LIMITED when known), `attemptsLeft` (OTP_INVALID).
 
 use napi::Env;
 use napi::bindgen_prelude::{JsError, JsObjectValue, JsValue};

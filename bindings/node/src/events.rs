@@ -12,7 +12,7 @@ use tokio::sync::Mutex;
 
 use crate::options::millis;
 use crate::promise::promise;
-use crate::types::{LinkedUser, date};
+use crate::types::{LinkedUser, SessionHealth, date};
 
 /// Something that happened in the gateway.
 #[napi(object)]
@@ -20,7 +20,7 @@ pub struct Event {
     /// What happened, as `gateway.on` names it.
     #[napi(
         js_name = "type",
-        ts_type = "'qr' | 'pairing-code' | 'passkey-required' | 'passkey-confirmation' | 'passkey-failed' | 'qr-expired' | 'connected' | 'disconnected' | 'logged-out' | 'stopped' | 'session-deleted' | 'message-status' | 'otp-sent' | 'otp-delivery' | 'otp-failed' | 'otp-verified' | 'lagged'"
+        ts_type = "'qr' | 'pairing-code' | 'passkey-required' | 'passkey-confirmation' | 'passkey-failed' | 'qr-expired' | 'connected' | 'disconnected' | 'logged-out' | 'stopped' | 'session-deleted' | 'message-status' | 'otp-sent' | 'otp-delivery' | 'otp-failed' | 'otp-verified' | 'health-changed' | 'lagged'"
     )]
     pub kind: String,
     /// The session it concerns.
@@ -62,6 +62,8 @@ pub struct Event {
     pub attempts_left: Option<u32>,
     /// `lagged`: events this listener missed.
     pub missed: Option<f64>,
+    /// `health-changed`: the session's health now.
+    pub health: Option<SessionHealth>,
 }
 
 /// The Node name of a core event kind: kebab-case, and `qr` for a new QR code.
@@ -93,6 +95,7 @@ impl From<waotp::Event> for Event {
             outcome: f.outcome.map(str::to_owned),
             attempts_left: f.attempts_left,
             missed: f.missed.map(|n| n as f64),
+            health: f.health.as_ref().map(SessionHealth::from),
         }
     }
 }

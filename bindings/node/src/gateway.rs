@@ -316,6 +316,34 @@ impl Gateway {
         )
     }
 
+    /// Issues a code for `to` and sends it through the best session of a
+    /// sender pool (`sessions`, or every session): the recipient's previous
+    /// number first, then the healthy one with the most new-chat quota
+    /// left; a refused send fails over to the next number with the same
+    /// code. `SentOtp.sessionId` names the number that sent it; when none
+    /// can deliver it rejects with `ACCOUNT_LIMITED` (`retryAfterMs` when a
+    /// limit's end is known).
+    #[napi(ts_return_type = "Promise<SentOtp>")]
+    pub fn send_otp_pool<'env>(
+        &self,
+        env: &'env Env,
+        to: String,
+        options: SendOtpOptions,
+        sessions: Option<Vec<String>>,
+    ) -> napi::Result<PromiseRaw<'env, SentOtp>> {
+        let g = self.gateway.clone();
+        let request = options.to_request();
+        let pool = match sessions {
+            None => waotp::SenderPool::All,
+            Some(ids) => waotp::SenderPool::Sessions(ids),
+        };
+        promise(
+            env,
+            async move { g.send_otp_pool(&pool, &to, &request?).await },
+            SentOtp::from,
+        )
+    }
+
     /// Checks a code. A wrong code resolves `{outcome: 'invalid', attemptsLeft}`;
     /// it is not a rejection.
     #[napi(ts_return_type = "Promise<VerifyResult>")]

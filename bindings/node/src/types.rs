@@ -62,6 +62,65 @@ pub struct SessionStatus {
     /// In state `passkey_required`: what WhatsApp asks for and the snippet
     /// that answers it; absent in every other state.
     pub passkey: Option<PasskeyChallenge>,
+    /// What WhatsApp lets the linked number do now.
+    pub health: SessionHealth,
+}
+
+/// The account's quota of new chats in the current cycle, as WhatsApp
+/// reported it last.
+#[napi(object)]
+pub struct NewChatQuota {
+    /// New chats opened this cycle.
+    pub used: u32,
+    /// New chats allowed per cycle.
+    pub total: u32,
+    /// New chats left this cycle.
+    pub remaining: u32,
+    /// When the cycle ends, when WhatsApp said.
+    pub cycle_ends: Option<DateTime<Utc>>,
+}
+
+/// What WhatsApp lets a session's linked number do.
+#[napi(object)]
+pub struct SessionHealth {
+    /// `new_chats_limited`: codes to recipients without a chat with the
+    /// number are refused (`ACCOUNT_LIMITED`) until `until`.
+    #[napi(ts_type = "'ok' | 'new_chats_limited' | 'banned' | 'logged_out'")]
+    pub state: String,
+    /// When the limit or ban ends, when WhatsApp said.
+    pub until: Option<DateTime<Utc>>,
+    /// With `new_chats_limited`: which limit.
+    #[napi(ts_type = "'timelock' | 'capped'")]
+    pub reason: Option<String>,
+    /// The new-chat quota, once WhatsApp has told it.
+    pub quota: Option<NewChatQuota>,
+    /// Messages WhatsApp refused over the last hour, by nack code.
+    pub nacks_last_hour: HashMap<String, u32>,
+}
+
+impl From<&waotp::SessionHealth> for SessionHealth {
+    fn from(h: &waotp::SessionHealth) -> Self {
+        let reason = match &h.state {
+            waotp::HealthState::NewChatsLimited { reason, .. } => Some(reason.as_str().to_owned()),
+            _ => None,
+        };
+        SessionHealth {
+            state: h.state.as_str().to_owned(),
+            until: h.state.until().map(date),
+            reason,
+            quota: h.quota.as_ref().map(|q| NewChatQuota {
+                used: q.used,
+                total: q.total,
+                remaining: q.remaining(),
+                cycle_ends: q.cycle_ends.map(date),
+            }),
+            nacks_last_hour: h
+                .nacks_last_hour
+                .iter()
+                .map(|(code, n)| (code.clone(), *n))
+                .collect(),
+        }
+    }
 }
 
 impl From<waotp::SessionStatus> for SessionStatus {
@@ -76,6 +135,7 @@ impl From<waotp::SessionStatus> for SessionStatus {
             qr_refresh_count: s.qr_refresh_count,
             reason: s.reason,
             passkey: s.passkey.map(PasskeyChallenge::from),
+            health: SessionHealth::from(&s.health),
         }
     }
 }
@@ -230,6 +290,8 @@ pub struct SentOtp {
     pub verification_id: String,
     /// WhatsApp message id of the message that carries the code.
     pub message_id: Option<String>,
+    /// The session that sent it (for `sendOtpPool`: the one that finally did).
+    pub session_id: String,
     /// Recipient, E.164 digits.
     pub to: String,
     /// When the code stops working.
@@ -247,6 +309,7 @@ impl From<waotp::SentOtp> for SentOtp {
             code: s.code.as_ref().map(|c| c.expose().to_owned()),
             verification_id: s.verification_id,
             message_id: s.message_id,
+            session_id: s.session_id,
             to: s.to,
             expires_at: date(s.expires_at),
             replayed: s.replayed,

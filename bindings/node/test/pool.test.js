@@ -1,0 +1,63 @@
+'use strict'
+// A sender pool and account health against the simulator's new-chat
+// quotas: codes go through the numbers that can still deliver them,
+// `sessionId` names the sender, health shows in the status and in
+// `health-changed` events, and when no number can deliver the Promise
+// rejects with ACCOUNT_LIMITED.
+
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+
+const { Gateway } = require('..')
+const { useSimulator, freshPhone, tempDir, link, waitFor, LINK_MS } = require('./sim')
+
+const sim = useSimulator()
+
+test('a pool routes around spent quotas and rejects with ACCOUNT_LIMITED', async () => {
+  const gateway = await Gateway.open({ dataDir: tempDir(), endpoint: sim.ws, noLimits: true })
+  try {
+    const changes = []
+    gateway.on('health-changed', (e) => changes.push(e))
+    const phones = { a: await link(sim, gateway, 'a'), b: await link(sim, gateway, 'b') }
+    for (const phone of Object.values(phones)) {
+      await sim.call('POST', `/accounts/${phone}/limits`, { new_chat_quota: 1, cycle_secs: 600 })
+    }
+    await waitFor(
+      async () => (await Promise.all(['a', 'b'].map((s) => gateway.sessionStatus(s)))).every((s) => s.health.quota),
+      LINK_MS,
+      'the quotas',
+    )
+    const senders = []
+    for (let i = 0; i < 2; i++) {
+      const to = freshPhone('62812')
+      await sim.addNumber(to)
+      const sent = await gateway.sendOtpPool(to, { companyName: 'Toko Sehat' }, ['a', 'b'])
+      senders.push(sent.sessionId)
+      const code = await sim.latestCode(to, 1)
+      assert.equal((await gateway.verifyOtp(to, code)).outcome, 'approved')
+    }
+    assert.deepEqual(senders.sort(), ['a', 'b'])
+
+    const to = freshPhone('62812')
+    await sim.addNumber(to)
+    const refused = await gateway.sendOtpPool(to, { companyName: 'Toko Sehat' }).catch((e) => e)
+    assert.equal(refused.code, 'ACCOUNT_LIMITED', String(refused))
+    assert.ok(refused.retryAfterMs > 0 && refused.retryAfterMs <= 600_000, `retryAfterMs ${refused.retryAfterMs}`)
+
+    const { health } = await gateway.sessionStatus('a')
+    assert.equal(health.state, 'new_chats_limited')
+    assert.equal(health.reason, 'capped')
+    assert.equal(health.quota.remaining, 0)
+    assert.ok(health.until instanceof Date)
+    assert.ok(changes.some((e) => e.health && e.health.state === 'new_chats_limited'), 'a health-changed event')
+
+    const unknown = await gateway.sendOtpPool(to, { companyName: 'Toko Sehat' }, ['nope']).catch((e) => e)
+    assert.equal(unknown.code, 'SESSION_NOT_FOUND')
+    const empty = await gateway.sendOtpPool(to, { companyName: 'Toko Sehat' }, []).catch((e) => e)
+    assert.equal(empty.code, 'INVALID_ARGUMENT')
+    const bad = await gateway.sendOtpPool(to, 42).catch((e) => e)
+    assert.equal(bad.code, 'INVALID_ARGUMENT')
+  } finally {
+    await gateway.close()
+  }
+})
