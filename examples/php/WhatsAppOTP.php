@@ -268,24 +268,73 @@ class WhatsAppOTP
      */
     public function sendOTP($phoneNumber, $companyName = 'PT. Contoh')
     {
-        $ffi = self::$ffi;
-        $req = $ffi->new('waotp_otp_request');
         $company = self::cString($companyName);
-        $req->company_name = FFI::cast('const char *', FFI::addr($company[0]));
-        $req->reveal_code = true; // the guide's class hands the code back
+        $req = self::otpRequest($company);
         return $this->call('OTP sent successfully', function ($ffi, $out) use ($phoneNumber, $req) {
             return $ffi->waotp_otp_send($this->gateway, $this->sessionId, $phoneNumber, FFI::addr($req), $out);
         }, function ($json) use ($companyName) {
-            $r = json_decode($json, true);
-            return [
-                'otp' => $r['otp'] ?? null,
-                'phoneNumber' => $r['to'],
-                'verificationId' => $r['verificationId'],
-                'messageId' => $r['messageId'],
-                'expiresAt' => $r['expiresAt'],
-                'companyName' => $companyName,
-            ];
+            return self::sentOtp($json, $companyName);
         });
+    }
+
+    /**
+     * Sends a one-time password through the best number of a sender pool:
+     * the session ids in $sessions, or every session of the data dir when
+     * null. The recipient's previous number goes first, then the healthy one
+     * with the most new-chat quota left; a refused send fails over to the
+     * next number with the same code. `data` as sendOTP, plus 'sessionId'
+     * (the number that sent it). When WhatsApp limits every number on new
+     * chats: `error` 'ACCOUNT_LIMITED', `retryAfterMs` when a limit's end is
+     * known.
+     */
+    public function sendOTPPool($phoneNumber, $companyName = 'PT. Contoh', $sessions = null)
+    {
+        $ffi = self::$ffi;
+        $company = self::cString($companyName);
+        $req = self::otpRequest($company);
+        $ids = null;
+        $count = 0;
+        $names = [];
+        if ($sessions !== null) {
+            $sessions = array_values((array)$sessions);
+            $count = count($sessions);
+            $ids = $ffi->new('const char *[' . max(1, $count) . ']');
+            foreach ($sessions as $i => $id) {
+                // Kept alive until the call returns: the array holds pointers into them.
+                $names[$i] = self::cString((string)$id);
+                $ids[$i] = FFI::cast('const char *', FFI::addr($names[$i][0]));
+            }
+        }
+        return $this->call('OTP sent successfully', function ($ffi, $out) use ($phoneNumber, $req, $ids, $count, $names) {
+            return $ffi->waotp_otp_send_pool($this->gateway, $ids, $count, $phoneNumber, FFI::addr($req), $out);
+        }, function ($json) use ($companyName) {
+            $sent = self::sentOtp($json, $companyName);
+            $sent['sessionId'] = json_decode($json, true)['sessionId'];
+            return $sent;
+        });
+    }
+
+    /** The C request for a send; $company must outlive it. */
+    private static function otpRequest($company)
+    {
+        $req = self::$ffi->new('waotp_otp_request');
+        $req->company_name = FFI::cast('const char *', FFI::addr($company[0]));
+        $req->reveal_code = true; // the guide's class hands the code back
+        return $req;
+    }
+
+    /** A sent OTP in the guide's shape. */
+    private static function sentOtp($json, $companyName)
+    {
+        $r = json_decode($json, true);
+        return [
+            'otp' => $r['otp'] ?? null,
+            'phoneNumber' => $r['to'],
+            'verificationId' => $r['verificationId'],
+            'messageId' => $r['messageId'],
+            'expiresAt' => $r['expiresAt'],
+            'companyName' => $companyName,
+        ];
     }
 
     /**
@@ -392,7 +441,7 @@ class WhatsAppOTP
     {
         $ffi = self::$ffi;
         $failure = ['success' => false, 'message' => self::lastError($status), 'error' => $ffi->waotp_status_code_name($status)];
-        if ($failure['error'] === 'RATE_LIMITED') {
+        if ($failure['error'] === 'RATE_LIMITED' || $failure['error'] === 'ACCOUNT_LIMITED') {
             $failure['retryAfterMs'] = $ffi->waotp_last_error_retry_after_ms();
         }
         return $failure;

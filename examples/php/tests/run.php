@@ -426,6 +426,25 @@ test('resend cooldown, too many attempts and expiry (manual clock)', function ()
     $wa->close();
 });
 
+test('sendOTPPool: a pool send names its number; a spent quota is ACCOUNT_LIMITED', function () use ($lib, $ws, $tmp) {
+    $wa = new WhatsAppOTP('pool', ['library' => $lib, 'endpoint' => $ws, 'dataDir' => "$tmp/pool", 'noLimits' => true]);
+    linkSession($wa, '6281400000301');
+    sim('POST', '/accounts/6281400000301/limits', ['new_chat_quota' => 1, 'cycle_secs' => 600]);
+    sim('POST', '/numbers', ['phone' => '6281300000302', 'registered' => true]);
+    $r = $wa->sendOTPPool('081300000302', 'PT. Maju Jaya', ['pool']);
+    same(true, $r['success'], 'sent: ' . json_encode($r));
+    same('pool', $r['data']['sessionId'], 'the number that sent it');
+    check(strpos(inboxText('6281300000302'), $r['data']['otp']) !== false, 'the code arrived');
+    sim('POST', '/numbers', ['phone' => '6281300000303', 'registered' => true]);
+    $limited = $wa->sendOTPPool('081300000303', 'PT. Maju Jaya');
+    same(false, $limited['success'], 'refused: ' . json_encode($limited));
+    same('ACCOUNT_LIMITED', $limited['error'], 'code');
+    check($limited['retryAfterMs'] > 0 && $limited['retryAfterMs'] <= 600000, 'retryAfterMs ' . $limited['retryAfterMs']);
+    same('INVALID_ARGUMENT', $wa->sendOTPPool('081300000303', 'PT. Maju Jaya', [])['error'], 'an empty pool');
+    same('SESSION_NOT_FOUND', $wa->sendOTPPool('081300000303', 'PT. Maju Jaya', ['nope'])['error'], 'an unknown session');
+    $wa->close();
+});
+
 test('getStats and sendText', function () {
     $shared = shared();
     sim('POST', '/numbers', ['phone' => '6281300000006', 'registered' => true]);
