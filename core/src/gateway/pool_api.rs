@@ -18,6 +18,14 @@ use crate::session::Session;
 /// milliseconds; past this the message counts as taken.
 const ACK_WAIT: Duration = Duration::from_secs(10);
 
+/// The pool's pick: its sessions, their order, and the recipient's
+/// previous code (for the sticky choice and to give back on failure).
+struct Picked {
+    sessions: Vec<Session>,
+    choice: pool::Choice,
+    previous: Option<crate::otp::OtpRecord>,
+}
+
 /// Errors after which the same code goes through the next session.
 fn fails_over(error: &Error) -> bool {
     matches!(
@@ -56,21 +64,11 @@ impl Gateway {
         let started = Instant::now();
         let context = &self.inner.context;
         let to = self.normalize_phone(to)?;
-        let sessions = self.pool_sessions(pool)?;
-        let previous = context.otp.store().get(&to).await?;
-        let candidates: Vec<Candidate> = sessions
-            .iter()
-            .map(|s| {
-                let status = s.status();
-                Candidate {
-                    id: s.id().to_owned(),
-                    state: status.state,
-                    health: status.health,
-                }
-            })
-            .collect();
-        let sticky = previous.as_ref().map(|p| p.session_id.as_str());
-        let choice = pool::choose(&candidates, sticky, &self.inner.pool_last_used);
+        let Picked {
+            sessions,
+            choice,
+            previous,
+        } = self.pick(pool, &to).await?;
         let mut refusals: Vec<Error> = choice
             .left_out
             .iter()
@@ -204,6 +202,39 @@ impl Gateway {
             reason: error.to_string(),
         });
         Err(error)
+    }
+
+    /// The order in which a pool send to `to` would try its sessions now
+    /// (the pool's pick: status reads, the recipient's previous code, the
+    /// ordering), for benchmarks and diagnostics. Sends nothing.
+    #[doc(hidden)]
+    pub async fn pool_order(&self, pool: &SenderPool, to: &str) -> Result<Vec<String>> {
+        let to = self.normalize_phone(to)?;
+        Ok(self.pick(pool, &to).await?.choice.order)
+    }
+
+    /// The pool's pick for `to` (normalised).
+    async fn pick(&self, pool: &SenderPool, to: &str) -> Result<Picked> {
+        let sessions = self.pool_sessions(pool)?;
+        let previous = self.inner.context.otp.store().get(to).await?;
+        let candidates: Vec<Candidate> = sessions
+            .iter()
+            .map(|s| {
+                let status = s.status();
+                Candidate {
+                    id: s.id().to_owned(),
+                    state: status.state,
+                    health: status.health,
+                }
+            })
+            .collect();
+        let sticky = previous.as_ref().map(|p| p.session_id.as_str());
+        let choice = pool::choose(&candidates, sticky, &self.inner.pool_last_used);
+        Ok(Picked {
+            sessions,
+            choice,
+            previous,
+        })
     }
 
     /// The sessions a pool names (every session for [`SenderPool::All`]).
