@@ -19,18 +19,24 @@ const NEW_2: &str = "6281234560003";
 const NEW_3: &str = "6281234560004";
 
 async fn gateway(sim: &Simulator, dir: &std::path::Path) -> Gateway {
+    gateway_with(sim, dir, None).await
+}
+
+/// A gateway without OTP limits, with a daily budget of new chats if given.
+async fn gateway_with(sim: &Simulator, dir: &std::path::Path, per_day: Option<u32>) -> Gateway {
     for number in [KNOWN, NEW_1, NEW_2, NEW_3] {
         sim.add_number(number, true);
     }
     let mut config = OtpConfig::default();
     config.limits = Limits::none();
-    Gateway::builder()
+    let mut builder = Gateway::builder()
         .data_dir(dir)
         .endpoint(sim.ws_url())
-        .otp_config(config)
-        .open()
-        .await
-        .expect("gateway opens")
+        .otp_config(config);
+    if let Some(n) = per_day {
+        builder = builder.new_chats_per_day(n);
+    }
+    builder.open().await.expect("gateway opens")
 }
 
 /// Sends a code to `to` and waits until the simulated phone has it.
@@ -196,4 +202,75 @@ async fn a_capped_session_refuses_new_chats_until_the_cycle_ends() {
     deliver(&gw, &sim, "cap", NEW_2).await;
     assert_eq!(session.status().health.state, HealthState::Ok);
     gw.close().await;
+}
+
+/// Two gateways on one data dir exclude each other like two processes (the
+/// lease is a lock on an open file): what the first learns and spends, the
+/// second inherits when it takes the session over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_daily_budget_and_known_contacts_are_shared_and_survive_a_failover() {
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let first = gateway_with(&sim, dir.path(), Some(2)).await;
+    let phone = "6281111111503";
+    link(&first, &sim, "bud", phone).await;
+    let mut events = first.events();
+    deliver(&first, &sim, "bud", KNOWN).await;
+    delivered_receipt(&mut events, KNOWN).await;
+    deliver(&first, &sim, "bud", NEW_1).await;
+    let refused = first
+        .send_otp("bud", NEW_2, &OtpRequest::new("Toko Sehat"))
+        .await
+        .expect_err("two new chats a day");
+    assert_eq!(refused.code(), "ACCOUNT_LIMITED", "{refused}");
+    assert!(refused.to_string().contains("daily_budget"), "{refused}");
+    let wait = refused.retry_after().expect("until the next UTC midnight");
+    assert!(wait <= Duration::from_secs(86_400), "{wait:?}");
+    deliver(&first, &sim, "bud", KNOWN).await;
+    // The chat with KNOWN is in the shared store for every process.
+    let shared = dir.path().join("shared.db");
+    common::poll_until("the known contact in shared.db", || {
+        rusqlite::Connection::open(&shared)
+            .and_then(|db| {
+                db.query_row(
+                    "SELECT COUNT(*) FROM known_contact WHERE session_id = 'bud' AND phone = ?1",
+                    [KNOWN],
+                    |r| r.get::<_, i64>(0),
+                )
+            })
+            .is_ok_and(|n| n == 1)
+    })
+    .await;
+
+    // Another process takes the session over.
+    let second = gateway_with(&sim, dir.path(), Some(2)).await;
+    let taken = second.session("bud").unwrap();
+    taken
+        .wait_connected(STEP)
+        .await
+        .expect("the second process sees it");
+    first.close().await;
+    common::poll_until("the second process to own the session", || {
+        taken.is_owner() && taken.status().state.as_str() == "connected"
+    })
+    .await;
+    let still = second
+        .send_otp("bud", NEW_2, &OtpRequest::new("Toko Sehat"))
+        .await
+        .expect_err("the day's budget is spent for every process");
+    assert_eq!(still.code(), "ACCOUNT_LIMITED", "{still}");
+    // A timelock now: the new owner still knows the chat with KNOWN.
+    let mut events = second.events();
+    sim.timelock(phone, 600, None);
+    health_event(&mut events, "the timelock", |h| {
+        h.state.as_str() == "new_chats_limited"
+    })
+    .await;
+    deliver(&second, &sim, "bud", KNOWN).await;
+    let blocked = second
+        .send_otp("bud", NEW_3, &OtpRequest::new("Toko Sehat"))
+        .await
+        .expect_err("a new chat during the timelock");
+    assert_eq!(blocked.code(), "ACCOUNT_LIMITED", "{blocked}");
+    second.close().await;
 }

@@ -30,6 +30,45 @@ pub(crate) async fn run_all<C: Coordination>(a: &Arc<C>, b: &Arc<C>) {
     a_failed_request_is_queued_again_under_its_idempotency_key(a).await;
     only_unclaimed_requests_can_be_withdrawn(a).await;
     statuses_and_deliveries_are_shared_and_forget_clears_the_session(a, b).await;
+    known_contacts_and_the_daily_budget_are_shared(a, b).await;
+}
+
+/// A chat one handle records, the other sees; a day's budget of new chats
+/// is one for both, counted once per phone, and a new day starts afresh.
+async fn known_contacts_and_the_daily_budget_are_shared<C: Coordination>(a: &Arc<C>, b: &Arc<C>) {
+    let s = SessionId::parse("contacts").unwrap();
+    assert!(!b.is_contact(&s, "62811").await.unwrap());
+    a.add_contact(&s, "62811").await.unwrap();
+    a.add_contact(&s, "62811").await.unwrap();
+    assert!(b.is_contact(&s, "62811").await.unwrap());
+    let other = SessionId::parse("contacts-other").unwrap();
+    assert!(!b.is_contact(&other, "62811").await.unwrap(), "per session");
+
+    let day = 20_000;
+    assert!(a.take_new_chat(&s, "62801", day, 2).await.unwrap());
+    assert!(
+        b.take_new_chat(&s, "62801", day, 2).await.unwrap(),
+        "once per phone"
+    );
+    assert!(b.take_new_chat(&s, "62802", day, 2).await.unwrap());
+    assert!(
+        !a.take_new_chat(&s, "62803", day, 2).await.unwrap(),
+        "spent"
+    );
+    assert!(
+        b.take_new_chat(&s, "62803", day + 1, 2).await.unwrap(),
+        "a new day"
+    );
+    assert!(
+        a.take_new_chat(&other, "62803", day, 2).await.unwrap(),
+        "per session"
+    );
+
+    a.forget(&s).await.unwrap();
+    assert!(
+        !b.is_contact(&s, "62811").await.unwrap(),
+        "forget clears them"
+    );
 }
 
 /// The outbox key every handle of a test shares (as every process of a

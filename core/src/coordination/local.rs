@@ -82,6 +82,19 @@ CREATE TABLE IF NOT EXISTS session_status (
     status        TEXT NOT NULL,
     updated_at_ms INTEGER NOT NULL
 );
+-- Added without a version bump: older builds ignore both tables.
+CREATE TABLE IF NOT EXISTS known_contact (
+    session_id TEXT NOT NULL,
+    phone      TEXT NOT NULL,
+    since_ms   INTEGER NOT NULL,
+    PRIMARY KEY (session_id, phone)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS new_chat_budget (
+    session_id TEXT NOT NULL,
+    day        INTEGER NOT NULL,   -- UTC days since the epoch
+    phone      TEXT NOT NULL,
+    PRIMARY KEY (session_id, day, phone)
+) WITHOUT ROWID;
 ";
 
 use crate::model::time::unix_ms_now as now_ms;
@@ -452,6 +465,14 @@ impl Coordination for LocalCoordination {
                 "DELETE FROM outbox WHERE session_id = ?1",
                 [session.as_str()],
             )?;
+            tx.execute(
+                "DELETE FROM known_contact WHERE session_id = ?1",
+                [session.as_str()],
+            )?;
+            tx.execute(
+                "DELETE FROM new_chat_budget WHERE session_id = ?1",
+                [session.as_str()],
+            )?;
             tx.commit()?;
             Ok(())
         })
@@ -500,6 +521,73 @@ impl Coordination for LocalCoordination {
                 updated_at: UNIX_EPOCH + Duration::from_millis(u64::try_from(updated).unwrap_or(0)),
             }),
         )
+    }
+
+    async fn add_contact(&self, session: &SessionId, phone: &str) -> Result<()> {
+        let (session, phone) = (session.to_string(), phone.to_owned());
+        self.with_db(move |db| {
+            db.prepare_cached(
+                "INSERT OR IGNORE INTO known_contact (session_id, phone, since_ms) \
+                 VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![session, phone, sql_ms(now_ms())])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn is_contact(&self, session: &SessionId, phone: &str) -> Result<bool> {
+        let (session, phone) = (session.to_string(), phone.to_owned());
+        self.with_db(move |db| {
+            Ok(db
+                .prepare_cached("SELECT 1 FROM known_contact WHERE session_id = ?1 AND phone = ?2")?
+                .query_row(params![session, phone], |_| Ok(()))
+                .optional()?
+                .is_some())
+        })
+        .await
+    }
+
+    async fn take_new_chat(
+        &self,
+        session: &SessionId,
+        phone: &str,
+        day: u64,
+        per_day: u32,
+    ) -> Result<bool> {
+        let (session, phone) = (session.to_string(), phone.to_owned());
+        let day = sql_ms(day);
+        self.with_db(move |db| {
+            let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let taken: bool = tx
+                .prepare_cached(
+                    "SELECT 1 FROM new_chat_budget WHERE session_id = ?1 AND day = ?2 AND phone = ?3",
+                )?
+                .query_row(params![session, day, phone], |_| Ok(()))
+                .optional()?
+                .is_some();
+            if taken {
+                return Ok(true);
+            }
+            let used: i64 = tx
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM new_chat_budget WHERE session_id = ?1 AND day = ?2",
+                )?
+                .query_row(params![session, day], |r| r.get(0))?;
+            if used >= i64::from(per_day) {
+                return Ok(false);
+            }
+            tx.prepare_cached(
+                "INSERT INTO new_chat_budget (session_id, day, phone) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![session, day, phone])?;
+            // Earlier days no longer limit anything.
+            tx.prepare_cached("DELETE FROM new_chat_budget WHERE session_id = ?1 AND day < ?2")?
+                .execute(params![session, day])?;
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
     }
 }
 

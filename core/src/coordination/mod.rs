@@ -134,6 +134,25 @@ pub(crate) trait Coordination: Send + Sync + 'static {
 
     /// A message sent through any process.
     async fn message(&self, message_id: &str) -> Result<Option<MessageRecord>>;
+
+    /// Records that `session`'s number has a chat with `phone` (a message
+    /// to it was delivered), for every process and the next owner.
+    async fn add_contact(&self, session: &SessionId, phone: &str) -> Result<()>;
+
+    /// Whether any process recorded a chat of `session`'s number with `phone`.
+    async fn is_contact(&self, session: &SessionId, phone: &str) -> Result<bool>;
+
+    /// Takes one of `session`'s `per_day` new chats of UTC day `day` (days
+    /// since the epoch) for `phone`, atomically across processes: true if
+    /// `phone` already took one that day or one was left, false when the
+    /// day's budget is spent.
+    async fn take_new_chat(
+        &self,
+        session: &SessionId,
+        phone: &str,
+        day: u64,
+        per_day: u32,
+    ) -> Result<bool>;
 }
 
 /// The coordination of one gateway.

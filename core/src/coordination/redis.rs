@@ -148,6 +148,12 @@ impl Keys {
     fn sessions(&self) -> String {
         format!("{}sessions", self.prefix)
     }
+    fn contacts(&self, s: &SessionId) -> String {
+        format!("{}contacts:{s}", self.prefix)
+    }
+    fn new_chats(&self, s: &SessionId, day: u64) -> String {
+        format!("{}newchats:{s}:{day}", self.prefix)
+    }
 }
 
 /// The shared state of every process of a deployment, in one Redis.
@@ -603,6 +609,7 @@ impl Coordination for RedisCoordination {
                 .cmd("DEL")
                 .arg(self.keys.outbox(session))
                 .arg(self.keys.claimed(session))
+                .arg(self.keys.contacts(session))
                 .arg(&index)
                 .ignore()
                 .query_async(&mut conn),
@@ -673,6 +680,54 @@ impl Coordination for RedisCoordination {
             status: DeliveryStatus::parse(delivery.as_deref().unwrap_or("pending"), reason),
             updated_at: UNIX_EPOCH + Duration::from_millis(updated.unwrap_or(0)),
         }))
+    }
+
+    async fn add_contact(&self, session: &SessionId, phone: &str) -> Result<()> {
+        let mut conn = self.conn.clone();
+        bounded::<i64>(
+            "recording a known contact",
+            redis::cmd("SADD")
+                .arg(self.keys.contacts(session))
+                .arg(phone)
+                .query_async(&mut conn),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn is_contact(&self, session: &SessionId, phone: &str) -> Result<bool> {
+        let mut conn = self.conn.clone();
+        bounded(
+            "looking a known contact up",
+            redis::cmd("SISMEMBER")
+                .arg(self.keys.contacts(session))
+                .arg(phone)
+                .query_async(&mut conn),
+        )
+        .await
+    }
+
+    async fn take_new_chat(
+        &self,
+        session: &SessionId,
+        phone: &str,
+        day: u64,
+        per_day: u32,
+    ) -> Result<bool> {
+        /// A day's set only limits its own day; two days covers clocks apart.
+        const LIFETIME_MS: u64 = 2 * 86_400_000;
+        let mut conn = self.conn.clone();
+        let taken: i64 = bounded(
+            "taking a new chat of the day's budget",
+            scripts::TAKE_NEW_CHAT
+                .key(self.keys.new_chats(session, day))
+                .arg(phone)
+                .arg(per_day)
+                .arg(LIFETIME_MS)
+                .invoke_async(&mut conn),
+        )
+        .await?;
+        Ok(taken == 1)
     }
 }
 

@@ -47,6 +47,7 @@ pub struct GatewayBuilder {
     otp_secret_in_redis: bool,
     memory_bounds: MemoryBounds,
     session_store_key: Option<StoreKey>,
+    new_chats_per_day: Option<u32>,
 }
 
 impl Default for GatewayBuilder {
@@ -70,6 +71,7 @@ impl Default for GatewayBuilder {
             otp_secret_in_redis: false,
             memory_bounds: MemoryBounds::default(),
             session_store_key: None,
+            new_chats_per_day: None,
         }
     }
 }
@@ -211,6 +213,22 @@ impl GatewayBuilder {
         self
     }
 
+    /// A budget of new chats per session per UTC day (off by default),
+    /// enforced across processes and hosts through the shared store: a code
+    /// to a recipient the session's number has no chat with, past the
+    /// day's budget, is `ACCOUNT_LIMITED` (reason `daily_budget`, retry at
+    /// the next UTC midnight); recipients it has a chat with always pass.
+    ///
+    /// Why set it: WhatsApp limits new chats per account (a quota, a
+    /// timelock after a burst) and escalates repeated limits to bans. A
+    /// budget below what WhatsApp allows keeps a number well clear of that
+    /// line; with a [sender pool](crate::SenderPool) the codes past one
+    /// number's budget go through the next. 0 allows known contacts only.
+    pub fn new_chats_per_day(mut self, per_day: u32) -> Self {
+        self.new_chats_per_day = Some(per_day);
+        self
+    }
+
     /// Development only: with [`redis_url`](Self::redis_url) and no
     /// [`otp_secret`](Self::otp_secret), generate the secret into Redis
     /// (`{prefix}otp-secret`) instead of refusing to open. Whoever can read
@@ -310,6 +328,7 @@ impl GatewayBuilder {
                 whatsapp_version,
                 endpoint,
                 store_key: self.session_store_key,
+                new_chats_per_day: self.new_chats_per_day,
             },
             deliveries,
             coordination,

@@ -251,6 +251,11 @@ impl HealthTracker {
         Ok(())
     }
 
+    /// Whether the number has a chat with `phone`, as this process knows.
+    pub(crate) fn is_known_contact(&self, phone: &str) -> bool {
+        lock(&self.inner).known.set.contains(phone)
+    }
+
     /// Records that the number has a chat with `phone` (a message to it was
     /// delivered, or it wrote); true if it is new.
     pub(crate) fn add_known_contact(&self, phone: &str) -> bool {

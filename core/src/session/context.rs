@@ -24,6 +24,9 @@ pub(crate) struct ConnectConfig {
     pub(crate) endpoint: Option<String>,
     /// The key of every session store (SQLCipher); `None`: plain SQLite.
     pub(crate) store_key: Option<StoreKey>,
+    /// Each session's own budget of new chats per UTC day, across
+    /// processes; `None`: no budget (WhatsApp's limits still apply).
+    pub(crate) new_chats_per_day: Option<u32>,
 }
 
 /// What every session of a gateway shares.

@@ -11,13 +11,15 @@ use whatsapp_rust::prelude::Client;
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::health::{Refusal, Signal, signals};
-use crate::model::{HealthState, SessionHealth};
+use crate::model::{HealthState, LimitReason, SessionHealth};
 
 use super::SessionInner;
 
 /// How long after a limit's end the session looks again (the end is in
 /// milliseconds; the timer wheel's ticks are not).
 const LAPSE_MARGIN: Duration = Duration::from_millis(20);
+/// A UTC day: the daily budget's period.
+const DAY: Duration = Duration::from_secs(86_400);
 
 impl SessionInner {
     /// Takes in what WhatsApp said about the number: the status shows it,
@@ -75,19 +77,79 @@ impl SessionInner {
         });
     }
 
-    /// Records that the number has a chat with `phone`.
+    /// Records that the number has a chat with `phone`: here at once, and in
+    /// the shared store for every process and the next owner.
     pub(crate) fn add_known_contact(&self, phone: &str) {
-        self.health.add_known_contact(phone);
+        if self.health.add_known_contact(phone) {
+            let coordination = self.context.coordination.clone();
+            let (id, phone) = (self.id.clone(), phone.to_owned());
+            tokio::spawn(async move {
+                if let Err(e) = coordination.add_contact(&id, &phone).await {
+                    log::warn!("session {id}: recording a known contact failed: {e}");
+                }
+            });
+        }
     }
 
     /// Refuses a message to `to` when it would open a new chat while new
-    /// chats are limited (`ACCOUNT_LIMITED`, with the time to retry when
-    /// known). Before anything is sent or recorded.
-    pub(crate) fn check_new_chat(&self, to: &str) -> Result<()> {
+    /// chats are limited, or past the session's daily budget of new chats
+    /// (`ACCOUNT_LIMITED`, with the time to retry when known). Before
+    /// anything is sent or recorded. Recipients the number has a chat with
+    /// (known here, or to any process through the shared store) always pass.
+    pub(crate) async fn check_new_chat(&self, to: &str) -> Result<()> {
+        if self.health.is_known_contact(to) {
+            return Ok(());
+        }
         let now = SystemTime::now();
-        self.health
-            .admit(to, now)
-            .map_err(|refusal| self.limited(&refusal, now))
+        if let Err(refusal) = self.health.admit(to, now) {
+            if self.known_elsewhere(to).await {
+                return Ok(());
+            }
+            return Err(self.limited(&refusal, now));
+        }
+        if let Some(per_day) = self.context.config.new_chats_per_day {
+            if self.known_elsewhere(to).await {
+                return Ok(());
+            }
+            let since_epoch = now
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            let day = since_epoch.as_secs() / DAY.as_secs();
+            let taken = self
+                .context
+                .coordination
+                .take_new_chat(&self.id, to, day, per_day)
+                .await?;
+            if !taken {
+                let midnight = Duration::from_secs((day + 1) * DAY.as_secs());
+                return Err(Error::AccountLimited {
+                    session: self.id.to_string(),
+                    reason: LimitReason::DailyBudget.as_str().to_owned(),
+                    retry_after: midnight.checked_sub(since_epoch),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the shared store knows a chat with `to` that this process
+    /// does not (recorded by another process, or before a restart); learns
+    /// it if so. A store that cannot answer counts as not knowing.
+    async fn known_elsewhere(&self, to: &str) -> bool {
+        match self.context.coordination.is_contact(&self.id, to).await {
+            Ok(true) => {
+                self.health.add_known_contact(to);
+                true
+            }
+            Ok(false) => false,
+            Err(e) => {
+                log::warn!(
+                    "session {}: looking a known contact up failed: {e}",
+                    self.id
+                );
+                false
+            }
+        }
     }
 
     fn limited(&self, refusal: &Refusal, now: SystemTime) -> Error {

@@ -184,7 +184,7 @@ impl SessionInner {
     ) -> Result<SentMessage> {
         // A new chat while new chats are limited is refused before anything
         // is sent or recorded: sending it would only meet a nack.
-        self.check_new_chat(to)?;
+        self.check_new_chat(to).await?;
         self.context
             .deliveries
             .messages

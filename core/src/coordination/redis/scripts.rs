@@ -326,3 +326,20 @@ return #ARGV - 2
 "#,
     )
 });
+
+/// Takes one of a session's new chats of a day for a phone.
+///
+/// KEYS: the day's set of phones. ARGV: phone, per-day budget, the set's
+/// lifetime in ms (two days: it only limits its own day). Returns 1 when
+/// the phone already took one that day or one was left, 0 when spent.
+pub(super) static TAKE_NEW_CHAT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 1 end
+if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+"#,
+    )
+});
