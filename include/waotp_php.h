@@ -583,6 +583,15 @@ enum waotp_status waotp_options_set_session_store_key(struct waotp_options *opti
                                                       const uint8_t *key,
                                                       size_t len);
 
+// A budget of new chats per session per UTC day, across processes and
+// hosts (default: none): past it, a code to a recipient the session's
+// number has no chat with fails with `WAOTP_ACCOUNT_LIMITED` (retry at the
+// next UTC midnight). 0 allows known contacts only.
+//
+// Errors: `WAOTP_NULL_PARAMETER`.
+enum waotp_status waotp_options_set_new_chats_per_day(struct waotp_options *options,
+                                                      uint32_t per_day);
+
 // Development only: with a Redis URL and no OTP secret, generate the
 // secret into Redis (`{prefix}otp-secret`) instead of refusing to open.
 // Whoever can read that Redis can then read every pending code; never in

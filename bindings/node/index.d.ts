@@ -295,6 +295,12 @@ export interface GatewayOptions {
    * the data dir must use the same key.
    */
   sessionStoreKey?: Buffer
+  /**
+   * A budget of new chats per session per UTC day, across processes and
+   * hosts (default: none); past it a code to a recipient the number has
+   * no chat with rejects with `ACCOUNT_LIMITED`.
+   */
+  newChatsPerDay?: number
 }
 
 /** Limits; a missing field keeps the default, `false` turns that rule off. */

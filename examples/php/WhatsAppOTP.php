@@ -55,6 +55,7 @@ class WhatsAppOTP
         'otpSecretInRedis' => ['otp_secret_in_redis', 'bool'],
         'memoryBounds' => ['memory_bounds', 4],
         'sessionStoreKey' => ['session_store_key', 'bytes'],
+        'newChatsPerDay' => ['new_chats_per_day', 'int'],
         'manualClock' => ['manual_clock', 'bool'],
         'whatsappVersion' => ['whatsapp_version', 3],
     ];
@@ -80,7 +81,9 @@ class WhatsAppOTP
      *   `memoryBounds` ([trackedMessages, trackedMessageAgeMs,
      *   onWhatsappEntries, queuedDeliveryReports]), `sessionStoreKey` (32
      *   random bytes: the session stores are encrypted at rest; needs a
-     *   library built with the `sqlcipher` feature), `manualClock` (sandbox
+     *   library built with the `sqlcipher` feature), `newChatsPerDay` (a
+     *   budget of new chats per session per UTC day, across workers and
+     *   hosts; past it a code to a new chat is ACCOUNT_LIMITED), `manualClock` (sandbox
      *   builds only), `whatsappVersion` ([major, minor, patch]). Every
      *   PHP-FPM worker may construct its own object on the same `dataDir`:
      *   one of them runs the WhatsApp connection and the others send

@@ -35,6 +35,7 @@ pub struct waotp_options {
     pub(crate) otp_secret_in_redis: bool,
     pub(crate) memory_bounds: Option<MemoryBounds>,
     pub(crate) session_store_key: Option<StoreKey>,
+    pub(crate) new_chats_per_day: Option<u32>,
     pub(crate) manual_clock: bool,
     pub(crate) whatsapp_version: Option<(u32, u32, u32)>,
 }
@@ -84,6 +85,9 @@ impl waotp_options {
         }
         if let Some(key) = &self.session_store_key {
             b = b.session_store_key(key.clone());
+        }
+        if let Some(per_day) = self.new_chats_per_day {
+            b = b.new_chats_per_day(per_day);
         }
         if self.manual_clock {
             b = b.manual_clock();
@@ -561,6 +565,23 @@ pub extern "C" fn waotp_options_set_session_store_key(
         // SAFETY: the caller passes `len` readable bytes at `key`.
         let bytes = unsafe { std::slice::from_raw_parts(key, len) };
         o.session_store_key = Some(StoreKey::from_bytes(bytes)?);
+        Ok(())
+    })
+}
+
+/// A budget of new chats per session per UTC day, across processes and
+/// hosts (default: none): past it, a code to a recipient the session's
+/// number has no chat with fails with `WAOTP_ACCOUNT_LIMITED` (retry at the
+/// next UTC midnight). 0 allows known contacts only.
+///
+/// Errors: `WAOTP_NULL_PARAMETER`.
+#[unsafe(no_mangle)]
+pub extern "C" fn waotp_options_set_new_chats_per_day(
+    options: *mut waotp_options,
+    per_day: u32,
+) -> waotp_status {
+    set(options, |o| {
+        o.new_chats_per_day = Some(per_day);
         Ok(())
     })
 }

@@ -91,6 +91,10 @@ pub struct GatewayOptions {
     /// Needs an addon built with the `sqlcipher` feature; every process on
     /// the data dir must use the same key.
     pub session_store_key: Option<Buffer>,
+    /// A budget of new chats per session per UTC day, across processes and
+    /// hosts (default: none); past it a code to a recipient the number has
+    /// no chat with rejects with `ACCOUNT_LIMITED`.
+    pub new_chats_per_day: Option<u32>,
 }
 
 /// Bounds on what a gateway keeps in memory; a missing field keeps the
@@ -363,6 +367,9 @@ impl GatewayOptions {
         }
         if let Some(bytes) = &self.session_store_key {
             b = b.session_store_key(waotp::StoreKey::from_bytes(bytes)?);
+        }
+        if let Some(per_day) = self.new_chats_per_day {
+            b = b.new_chats_per_day(per_day);
         }
         Ok(b)
     }

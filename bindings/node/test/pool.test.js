@@ -61,3 +61,20 @@ test('a pool routes around spent quotas and rejects with ACCOUNT_LIMITED', async
     await gateway.close()
   }
 })
+
+test('a daily budget of new chats rejects with ACCOUNT_LIMITED', async () => {
+  const gateway = await Gateway.open({ dataDir: tempDir(), endpoint: sim.ws, noLimits: true, newChatsPerDay: 1 })
+  try {
+    await link(sim, gateway, 'budget')
+    const [first, second] = [freshPhone('62812'), freshPhone('62812')]
+    await sim.addNumber(first)
+    await sim.addNumber(second)
+    await gateway.sendOtp('budget', first, { companyName: 'Toko Sehat' })
+    const refused = await gateway.sendOtp('budget', second, { companyName: 'Toko Sehat' }).catch((e) => e)
+    assert.equal(refused.code, 'ACCOUNT_LIMITED', String(refused))
+    assert.match(refused.message, /daily_budget/)
+    assert.ok(refused.retryAfterMs > 0 && refused.retryAfterMs <= 86_400_000)
+  } finally {
+    await gateway.close()
+  }
+})

@@ -55,6 +55,7 @@ impl Gateway {
         memory_bounds=None,
         otp_secret_in_redis=false,
         session_store_key=None,
+        new_chats_per_day=None,
         awaitable=false,
     ))]
     #[allow(clippy::too_many_arguments)]
@@ -81,9 +82,13 @@ impl Gateway {
         memory_bounds: Option<Bound<'py, MemoryBounds>>,
         otp_secret_in_redis: bool,
         session_store_key: Option<Vec<u8>>,
+        new_chats_per_day: Option<u32>,
         awaitable: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let mut b = waotp::Gateway::builder();
+        if let Some(per_day) = new_chats_per_day {
+            b = b.new_chats_per_day(per_day);
+        }
         if let Some(v) = whatsapp_version {
             b = b.whatsapp_version(v);
         }

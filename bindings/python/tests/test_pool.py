@@ -78,3 +78,15 @@ def test_the_async_pool_send_names_its_session(sim: Simulator, tmp_path: Path) -
             return sent.session_id
 
     assert asyncio.run(main()) == "only"
+
+
+def test_a_daily_budget_of_new_chats_raises_account_limited(sim: Simulator, tmp_path: Path) -> None:
+    with open_gateway(sim, tmp_path / "data", new_chats_per_day=1) as gw:
+        link(sim, gw, "budget")
+        first, second = fresh_phone("62812"), fresh_phone("62812")
+        sim.add_number(first)
+        sim.add_number(second)
+        gw.send_otp("budget", first, company_name="Toko Sehat")
+        with pytest.raises(waotp.AccountLimited, match="daily_budget") as refused:
+            gw.send_otp("budget", second, company_name="Toko Sehat")
+        assert 0 < refused.value.retry_after_ms <= 86_400_000

@@ -264,8 +264,8 @@ test('every option reaches the C options handle; a bad one is refused', function
         'onWhatsappCacheTtlMs' => 1000, 'sendRetry' => [2, 100, 1000, 5000],
         'redisKeyPrefix' => 'php:', 'manualClock' => true, 'whatsappVersion' => [2, 3000, 1],
         'otpSecretInRedis' => false, 'memoryBounds' => [1000, 60000, 1000, 100],
-        'sessionStoreKey' => random_bytes(32)];
-    check(count(WhatsAppOTP::OPTIONS) === 25, 'the class knows every option');
+        'sessionStoreKey' => random_bytes(32), 'newChatsPerDay' => 500];
+    check(count(WhatsAppOTP::OPTIONS) === 26, 'the class knows every option');
     $wa = new WhatsAppOTP('options', $all);
     same(true, $wa->createSession()['success'], 'opens with every option');
     $wa->close();

@@ -59,6 +59,11 @@ struct Args {
     /// `sqlcipher` feature.
     #[arg(long, env = "WAOTP_SESSION_STORE_KEY_FILE")]
     session_store_key_file: Option<PathBuf>,
+    /// A budget of new chats per session per UTC day, across processes and
+    /// hosts (default: none): past it, a code to a recipient the number has
+    /// no chat with is 429 `ACCOUNT_LIMITED`.
+    #[arg(long, env = "WAOTP_NEW_CHATS_PER_DAY")]
+    new_chats_per_day: Option<u32>,
     /// Development only: with `--redis-url` and no `--otp-secret-file`, keep
     /// a generated secret in Redis (whoever reads Redis can then read codes).
     #[arg(long)]
@@ -106,6 +111,9 @@ async fn run(args: Args) -> Result<(), String> {
     let mut builder = waotp::Gateway::builder()
         .data_dir(&args.data_dir)
         .default_country_code(args.default_country);
+    if let Some(per_day) = args.new_chats_per_day {
+        builder = builder.new_chats_per_day(per_day);
+    }
     if let Some(url) = &args.redis_url {
         builder = builder
             .redis_url(url)

@@ -291,6 +291,8 @@ static void test_options_handle(void) {
   OK(waotp_options_set_redis_lease_ttl_ms(o, 5000));
   BAD(waotp_options_set_redis_lease_ttl_ms(o, 100), WAOTP_INVALID_ARGUMENT);
   OK(waotp_options_set_otp_secret_in_redis(o, false));
+  OK(waotp_options_set_new_chats_per_day(o, 500));
+  BAD(waotp_options_set_new_chats_per_day(NULL, 500), WAOTP_NULL_PARAMETER);
   /* The test build has SQLCipher (the `sqlcipher` feature): the open below
    * makes an encrypted store. */
   OK(waotp_options_set_session_store_key(o, secret, 32));

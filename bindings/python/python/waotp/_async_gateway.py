@@ -83,6 +83,7 @@ class AsyncGateway:
         memory_bounds: Optional[MemoryBounds] = None,
         otp_secret_in_redis: bool = False,
         session_store_key: Optional[bytes] = None,
+        new_chats_per_day: Optional[int] = None,
     ) -> None:
         self._options = gateway_options(
             data_dir=data_dir,
@@ -106,6 +107,7 @@ class AsyncGateway:
             memory_bounds=memory_bounds,
             otp_secret_in_redis=otp_secret_in_redis,
             session_store_key=session_store_key,
+            new_chats_per_day=new_chats_per_day,
         )
         self._opened: Optional[_native.Gateway] = None
 

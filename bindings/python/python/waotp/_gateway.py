@@ -90,6 +90,10 @@ class Gateway:
             refusing to open (whoever reads that Redis can read every code).
         session_store_key: 32 random bytes that encrypt the session stores
             at rest (needs a module built with the ``sqlcipher`` feature).
+        new_chats_per_day: a budget of new chats per session per UTC day,
+            across processes and hosts (default: none); past it a code to a
+            recipient the number has no chat with raises
+            :class:`~waotp.errors.AccountLimited`.
     """
 
     def __init__(
@@ -116,6 +120,7 @@ class Gateway:
         memory_bounds: Optional[MemoryBounds] = None,
         otp_secret_in_redis: bool = False,
         session_store_key: Optional[bytes] = None,
+        new_chats_per_day: Optional[int] = None,
     ) -> None:
         options = gateway_options(
             data_dir=data_dir,
@@ -139,6 +144,7 @@ class Gateway:
             memory_bounds=memory_bounds,
             otp_secret_in_redis=otp_secret_in_redis,
             session_store_key=session_store_key,
+            new_chats_per_day=new_chats_per_day,
         )
         self._native: _native.Gateway = _native.Gateway.open(**options)
 

@@ -398,6 +398,7 @@ class Gateway:
         memory_bounds: Optional[MemoryBounds] = None,
         otp_secret_in_redis: bool = False,
         session_store_key: Optional[bytes] = None,
+        new_chats_per_day: Optional[int] = None,
         awaitable: Literal[False] = False,
     ) -> "Gateway": ...
     @overload
@@ -425,6 +426,7 @@ class Gateway:
         memory_bounds: Optional[MemoryBounds] = None,
         otp_secret_in_redis: bool = False,
         session_store_key: Optional[bytes] = None,
+        new_chats_per_day: Optional[int] = None,
         awaitable: Literal[True],
     ) -> Awaitable["Gateway"]: ...
     @overload

@@ -48,6 +48,7 @@ def gateway_options(
     memory_bounds: Optional[_native.MemoryBounds],
     otp_secret_in_redis: bool,
     session_store_key: Optional[bytes],
+    new_chats_per_day: Optional[int],
 ) -> Dict[str, Any]:
     """The arguments of ``_native.Gateway.open``."""
     return {
@@ -72,4 +73,5 @@ def gateway_options(
         "memory_bounds": memory_bounds,
         "otp_secret_in_redis": otp_secret_in_redis,
         "session_store_key": session_store_key,
+        "new_chats_per_day": new_chats_per_day,
     }
