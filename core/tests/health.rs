@@ -242,35 +242,59 @@ async fn the_daily_budget_and_known_contacts_are_shared_and_survive_a_failover()
     })
     .await;
 
-    // Another process takes the session over.
+    // WhatsApp timelocks the number; the other process sees it in the
+    // status the owner publishes.
+    sim.timelock(phone, 600, None);
     let second = gateway_with(&sim, dir.path(), Some(2)).await;
     let taken = second.session("bud").unwrap();
     taken
         .wait_connected(STEP)
         .await
         .expect("the second process sees it");
+    common::poll_until("the follower to see the timelock", || {
+        taken.status().health.state.as_str() == "new_chats_limited"
+    })
+    .await;
+    assert!(!taken.is_owner());
+
+    // It takes the session over, and learns the timelock by asking.
+    let mut events = second.events();
     first.close().await;
     common::poll_until("the second process to own the session", || {
         taken.is_owner() && taken.status().state.as_str() == "connected"
     })
     .await;
-    let still = second
-        .send_otp("bud", NEW_2, &OtpRequest::new("Toko Sehat"))
-        .await
-        .expect_err("the day's budget is spent for every process");
-    assert_eq!(still.code(), "ACCOUNT_LIMITED", "{still}");
-    // A timelock now: the new owner still knows the chat with KNOWN.
-    let mut events = second.events();
-    sim.timelock(phone, 600, None);
-    health_event(&mut events, "the timelock", |h| {
+    let limited = health_event(&mut events, "the timelock, asked on connect", |h| {
         h.state.as_str() == "new_chats_limited"
     })
     .await;
+    assert!(
+        matches!(
+            limited.state,
+            HealthState::NewChatsLimited {
+                reason: LimitReason::Timelock,
+                ..
+            }
+        ),
+        "{limited:?}"
+    );
+    // The chat with KNOWN is known to the new owner through the shared store.
     deliver(&second, &sim, "bud", KNOWN).await;
     let blocked = second
         .send_otp("bud", NEW_3, &OtpRequest::new("Toko Sehat"))
         .await
         .expect_err("a new chat during the timelock");
     assert_eq!(blocked.code(), "ACCOUNT_LIMITED", "{blocked}");
+    assert!(blocked.to_string().contains("timelock"), "{blocked}");
+    sim.timelock(phone, 0, None);
+    health_event(&mut events, "the lifted timelock", |h| {
+        h.state == HealthState::Ok
+    })
+    .await;
+    let still = second
+        .send_otp("bud", NEW_2, &OtpRequest::new("Toko Sehat"))
+        .await
+        .expect_err("the day's budget is spent for every process");
+    assert!(still.to_string().contains("daily_budget"), "{still}");
     second.close().await;
 }
