@@ -9,6 +9,7 @@ mod builder;
 mod endpoint;
 mod health_metrics;
 mod otp_api;
+mod otp_outcome;
 mod pool_api;
 #[cfg(test)]
 mod property_tests;

@@ -98,15 +98,7 @@ impl Gateway {
             .issue_for_message(&to, session.id(), request, &message_id)
             .await?;
         if issued.replayed {
-            return Ok(SentOtp {
-                verification_id: issued.verification_id,
-                message_id: issued.message_id,
-                session_id: session.id().to_owned(),
-                to,
-                expires_at: issued.expires_at,
-                code: None,
-                replayed: true,
-            });
+            return Ok(Self::otp_replayed(issued, session.id().to_owned(), to));
         }
         let Some(message) = issued.message else {
             return Err(Error::Store("issued OTP carries no message".into()));
@@ -129,14 +121,8 @@ impl Gateway {
                 )));
             }
             // The outbox keeps the message only as long as its code works:
-            // a send still queued when the code expires is never carried
-            // out. The engine's clock may be a test's; the outbox's is the
-            // system's, so the expiry goes across as the time left.
-            let left = issued
-                .expires_at
-                .duration_since(context.otp.clock().now())
-                .unwrap_or_default();
-            let expires_at = SystemTime::now() + left;
+            // a send still queued when the code expires is never carried out.
+            let expires_at = self.outbox_expiry(issued.expires_at);
             self.with_retry(&session, deadline, || {
                 session.send_prepared(&to, message.expose(), &message_id, expires_at)
             })
@@ -145,45 +131,19 @@ impl Gateway {
         }
         .await;
 
-        context
-            .otp
-            .stats()
-            .record_send(session.id(), started.elapsed(), outcome.is_ok());
         match outcome {
-            Ok(message_id) => {
-                context.emit(Event::OtpSent {
-                    session: session.id().to_owned(),
-                    verification_id: vid.clone(),
-                    message_id: message_id.clone(),
-                    to: to.clone(),
-                });
-                Ok(SentOtp {
-                    verification_id: vid,
-                    message_id: Some(message_id),
-                    session_id: session.id().to_owned(),
-                    to,
-                    expires_at: issued.expires_at,
-                    code: if request.reveal_code {
-                        issued.code
-                    } else {
-                        None
-                    },
-                    replayed: false,
-                })
-            }
-            Err(error) => {
-                if let Err(e) = context.otp.withdraw(&to, &vid, previous.as_ref()).await {
-                    log::warn!("withdrawing an undelivered OTP failed: {e}");
-                }
-                context.emit(Event::OtpFailed {
-                    session: session.id().to_owned(),
-                    verification_id: vid,
-                    to,
-                    code: error.code().to_owned(),
-                    reason: error.to_string(),
-                });
-                Err(error)
-            }
+            Ok(message_id) => Ok(self.otp_went_out(
+                session.id(),
+                started,
+                vid,
+                message_id,
+                to,
+                issued.expires_at,
+                issued.code.filter(|_| request.reveal_code),
+            )),
+            Err(error) => Err(self
+                .otp_did_not_go(session.id(), started, vid, to, previous.as_ref(), error)
+                .await),
         }
     }
 

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant, SystemTime};
 use super::Gateway;
 use super::otp_api::SentOtp;
 use crate::error::{Error, Result};
-use crate::events::Event;
 use crate::model::{DeliveryStatus, SessionState};
 use crate::otp::{OtpMessage, OtpRequest};
 use crate::pool::{self, Candidate, SenderPool};
@@ -110,27 +109,14 @@ impl Gateway {
             .issue_for_message(&to, first.id(), request, &first_message_id)
             .await?;
         if issued.replayed {
-            return Ok(SentOtp {
-                verification_id: issued.verification_id,
-                message_id: issued.message_id,
-                session_id: previous.map(|p| p.session_id).unwrap_or_default(),
-                to,
-                expires_at: issued.expires_at,
-                code: None,
-                replayed: true,
-            });
+            let session = previous.map(|p| p.session_id).unwrap_or_default();
+            return Ok(Self::otp_replayed(issued, session, to));
         }
         let Some(message) = issued.message else {
             return Err(Error::Store("issued OTP carries no message".into()));
         };
         let vid = issued.verification_id.clone();
-        // The outbox keeps the message only as long as its code works (see
-        // `send_otp`): the expiry travels as the time left.
-        let left = issued
-            .expires_at
-            .duration_since(context.otp.clock().now())
-            .unwrap_or_default();
-        let expires_at = SystemTime::now() + left;
+        let expires_at = self.outbox_expiry(issued.expires_at);
 
         for (i, session) in order.iter().enumerate() {
             let message_id = if i == 0 {
@@ -146,29 +132,15 @@ impl Gateway {
                 .await
             {
                 Ok(()) => {
-                    context
-                        .otp
-                        .stats()
-                        .record_send(session.id(), started.elapsed(), true);
-                    context.emit(Event::OtpSent {
-                        session: session.id().to_owned(),
-                        verification_id: vid.clone(),
-                        message_id: message_id.clone(),
-                        to: to.clone(),
-                    });
-                    return Ok(SentOtp {
-                        verification_id: vid,
-                        message_id: Some(message_id),
-                        session_id: session.id().to_owned(),
+                    return Ok(self.otp_went_out(
+                        session.id(),
+                        started,
+                        vid,
+                        message_id,
                         to,
-                        expires_at: issued.expires_at,
-                        code: if request.reveal_code {
-                            issued.code
-                        } else {
-                            None
-                        },
-                        replayed: false,
-                    });
+                        issued.expires_at,
+                        issued.code.filter(|_| request.reveal_code),
+                    ));
                 }
                 Err(e) if fails_over(&e) => {
                     log::info!(
@@ -185,23 +157,11 @@ impl Gateway {
             }
         }
 
-        let error = no_session_could(refusals);
         let last = order.last().map(|s| s.id().to_owned()).unwrap_or_default();
-        context
-            .otp
-            .stats()
-            .record_send(&last, started.elapsed(), false);
-        if let Err(e) = context.otp.withdraw(&to, &vid, previous.as_ref()).await {
-            log::warn!("withdrawing an undelivered OTP failed: {e}");
-        }
-        context.emit(Event::OtpFailed {
-            session: last,
-            verification_id: vid,
-            to,
-            code: error.code().to_owned(),
-            reason: error.to_string(),
-        });
-        Err(error)
+        let error = no_session_could(refusals);
+        Err(self
+            .otp_did_not_go(&last, started, vid, to, previous.as_ref(), error)
+            .await)
     }
 
     /// The order in which a pool send to `to` would try its sessions now
