@@ -16,6 +16,13 @@
 //! # Ok(()) }
 //! ```
 //!
+//! WhatsApp limits linked accounts on new chats (a reachout timelock, a
+//! quota per cycle), and a code is a new chat until its recipient has one
+//! with the number. Each session's [`SessionStatus::health`] says what
+//! WhatsApp lets its number do; a code that would hit a limit fails up front
+//! with `ACCOUNT_LIMITED`; and [`Gateway::send_otp_pool`] sends each code
+//! through one of several numbers that can still deliver it ([`SenderPool`]).
+//!
 //! # How the crate is built
 //!
 //! The source is in layers; a module imports only from the layers below it
