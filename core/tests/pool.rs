@@ -194,3 +194,49 @@ async fn a_bad_pool_is_a_clear_error() {
     assert_eq!(bad_id.unwrap_err().code(), "INVALID_SESSION_ID");
     gw.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_text_through_the_pool_names_its_number_and_says_account_limited() {
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(&sim, dir.path()).await;
+    let ids = ["text-a", "text-b"];
+    let phones = ["6281111111611", "6281111111612"];
+    for (id, phone) in ids.iter().zip(phones) {
+        link(&gw, &sim, id, phone).await;
+        sim.set_new_chat_quota(
+            phone,
+            Some(NewChatQuota {
+                total: 1,
+                cycle_secs: 600,
+            }),
+        );
+    }
+    let pool = SenderPool::of(ids);
+    let mut senders = Vec::new();
+    for i in 0..2 {
+        let to = recipient(300 + i);
+        sim.add_number(&to, true);
+        let sent = gw
+            .send_text_pool(&pool, &to, "Pesanan Anda sudah dikirim")
+            .await
+            .unwrap_or_else(|e| panic!("text {i}: {e}"));
+        assert!(sent.newly_sent);
+        senders.push(sent.session_id);
+        sim.wait_for_inbox(&to, 1, STEP)
+            .await
+            .expect("the text arrived");
+    }
+    senders.sort();
+    assert_eq!(senders, vec!["text-a", "text-b"]);
+    let to = recipient(302);
+    sim.add_number(&to, true);
+    let refused = gw
+        .send_text_pool(&pool, &to, "Pesanan Anda sudah dikirim")
+        .await
+        .expect_err("both quotas are spent");
+    assert_eq!(refused.code(), "ACCOUNT_LIMITED", "{refused}");
+    assert!(refused.retry_after().is_some());
+    assert!(sim.inbox(&to).is_empty());
+    gw.close().await;
+}

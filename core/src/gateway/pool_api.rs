@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::model::{DeliveryStatus, SessionState};
 use crate::otp::{OtpMessage, OtpRequest};
 use crate::pool::{self, Candidate, SenderPool};
-use crate::session::Session;
+use crate::session::{SentMessage, Session};
 
 /// How long a pool send waits for WhatsApp's ack of its message, which
 /// tells a refused message (a limit's nack) from a taken one. Acks come in
@@ -68,23 +68,7 @@ impl Gateway {
             choice,
             previous,
         } = self.pick(pool, &to).await?;
-        let mut refusals: Vec<Error> = choice
-            .left_out
-            .iter()
-            .map(|out| match out.why {
-                "not_connected" => Error::NotConnected {
-                    session: out.id.clone(),
-                    state: "not connected".into(),
-                },
-                why => Error::AccountLimited {
-                    session: out.id.clone(),
-                    reason: why.to_owned(),
-                    retry_after: out
-                        .until
-                        .and_then(|t| t.duration_since(SystemTime::now()).ok()),
-                },
-            })
-            .collect();
+        let mut refusals = left_out(&choice);
         let order: Vec<&Session> = choice
             .order
             .iter()
@@ -265,10 +249,20 @@ impl Gateway {
         session
             .send_prepared(to, message.expose(), message_id, expires_at)
             .await?;
+        self.refused_by_ack(session, message_id).await
+    }
+
+    /// Where this process runs `session`'s connection: waits for WhatsApp's
+    /// ack of `message_id` and turns a refusal (a limit's nack, any nack)
+    /// into the error a pool fails over on. Elsewhere the ack is the
+    /// owner's to see: the message counts as taken.
+    async fn refused_by_ack(&self, session: &Session, message_id: &str) -> Result<()> {
         if !session.is_owner() {
             return Ok(());
         }
-        let acked = context
+        let acked = self
+            .inner
+            .context
             .deliveries
             .messages
             .wait_for(message_id, ACK_WAIT, |s| *s != DeliveryStatus::Pending)
@@ -289,6 +283,68 @@ impl Gateway {
             _ => Ok(()),
         }
     }
+
+    /// Sends `text` to `to` through the best session of `pool` (the order
+    /// of [`send_otp_pool`](Self::send_otp_pool)), failing over to the next
+    /// on a refusal; `SentMessage::session_id` names the session that sent
+    /// it. No idempotency key: the same text through another number would
+    /// be another message. No session can deliver: `ACCOUNT_LIMITED` with
+    /// the earliest end of a limit.
+    pub async fn send_text_pool(
+        &self,
+        pool: &SenderPool,
+        to: &str,
+        text: &str,
+    ) -> Result<SentMessage> {
+        self.check_open()?;
+        let to = self.normalize_phone(to)?;
+        let Picked {
+            sessions, choice, ..
+        } = self.pick(pool, &to).await?;
+        let mut refusals = left_out(&choice);
+        for id in &choice.order {
+            let Some(session) = sessions.iter().find(|s| s.id() == id) else {
+                continue;
+            };
+            self.inner.pool_last_used.touch(session.id());
+            let attempt = async {
+                let sent = session.send_text(&to, text, None).await?;
+                self.refused_by_ack(session, &sent.id).await?;
+                Ok(sent)
+            }
+            .await;
+            match attempt {
+                Ok(sent) => return Ok(sent),
+                Err(e) if fails_over(&e) => refusals.push(e),
+                Err(e) => {
+                    refusals.push(e);
+                    break;
+                }
+            }
+        }
+        Err(no_session_could(refusals))
+    }
+}
+
+/// The sessions a pool left out, as the errors they stand for.
+fn left_out(choice: &pool::Choice) -> Vec<Error> {
+    choice
+        .left_out
+        .iter()
+        .map(|out| match out.why {
+            "not_connected" => Error::NotConnected {
+                session: out.id.clone(),
+                state: "not connected".into(),
+            },
+            why => Error::AccountLimited {
+                session: out.id.clone(),
+                reason: why.to_owned(),
+                retry_after: out
+                    .until
+                    .and_then(|t| t.duration_since(SystemTime::now()).ok()),
+            },
+        })
+        .collect()
 }
 
 /// The error of a pool send that no session could carry: `ACCOUNT_LIMITED`

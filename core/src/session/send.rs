@@ -29,6 +29,8 @@ pub struct SentMessage {
     pub to: String,
     /// False when an idempotency key matched an earlier send and nothing new was sent.
     pub newly_sent: bool,
+    /// The session that sent it (for a pool send: the one that finally did).
+    pub session_id: String,
 }
 
 impl Session {
@@ -73,6 +75,7 @@ impl Session {
             id,
             to,
             newly_sent: !done.replayed,
+            session_id: self.id().to_owned(),
         })
     }
 
@@ -217,6 +220,7 @@ impl SessionInner {
                 id,
                 to: to.to_owned(),
                 newly_sent: true,
+                session_id: self.id.to_string(),
             }),
             Err(e) => {
                 let error = self.send_error(client, to, e).await;
