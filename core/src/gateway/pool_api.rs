@@ -93,7 +93,7 @@ impl Gateway {
             .issue_for_message(&to, first.id(), request, &first_message_id)
             .await?;
         if issued.replayed {
-            let session = previous.map(|p| p.session_id).unwrap_or_default();
+            let session = issued.session_id.clone();
             return Ok(Self::otp_replayed(issued, session, to));
         }
         let Some(message) = issued.message else {
@@ -104,11 +104,18 @@ impl Gateway {
 
         for (i, session) in order.iter().enumerate() {
             let message_id = if i == 0 {
-                first_message_id.clone()
+                Ok(first_message_id.clone())
             } else {
-                let id = session.new_message_id()?;
-                context.otp.attach_sender(&vid, session.id(), &id).await?;
-                id
+                self.move_code(session, &vid).await
+            };
+            // A failure here ends the pool send like a refusal: the code is
+            // withdrawn below and the recipient's previous one comes back.
+            let message_id = match message_id {
+                Ok(id) => id,
+                Err(e) => {
+                    refusals.push(e);
+                    break;
+                }
             };
             self.inner.pool_last_used.touch(session.id());
             match self
@@ -213,6 +220,18 @@ impl Gateway {
                 Ok(sessions)
             }
         }
+    }
+
+    /// Hands verification `vid`'s code to `session` under a new message id
+    /// (a failover): the OTP record names the new sender.
+    async fn move_code(&self, session: &Session, vid: &str) -> Result<String> {
+        let id = session.new_message_id()?;
+        self.inner
+            .context
+            .otp
+            .attach_sender(vid, session.id(), &id)
+            .await?;
+        Ok(id)
     }
 
     /// One attempt through one session: its pacing, the send, and (where
