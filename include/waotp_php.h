@@ -714,6 +714,27 @@ enum waotp_status waotp_otp_get_status(const struct waotp_gateway *gateway,
                                        const char *to,
                                        char **status_json_out);
 
+// Sends `text` to `to` through the best session of a sender pool (the
+// ids and the order of `waotp_otp_send_pool`), failing over to the next
+// number when one is refused. No idempotency key: the same text through
+// another number would be another message.
+//
+// `*result_json_out` (free with `waotp_string_free`):
+// `{"messageId", "sessionId", "to"}`, `sessionId` naming the session that
+// sent it.
+//
+// Errors: `WAOTP_ACCOUNT_LIMITED` when no number can deliver
+// (`waotp_last_error_retry_after_ms` says when a limit ends, when known),
+// `WAOTP_SESSION_NOT_FOUND` (an id of the pool), `WAOTP_INVALID_ARGUMENT`
+// (an empty pool, a non-NULL count with NULL ids, an empty or too long
+// text), and those of `waotp_session_send_text`.
+enum waotp_status waotp_send_text_pool(const struct waotp_gateway *gateway,
+                                       const char *const *session_ids,
+                                       size_t session_count,
+                                       const char *to,
+                                       const char *text,
+                                       char **result_json_out);
+
 // Creates a session and starts pairing it, or finds the existing one with
 // that id (idempotent). `session_id` NULL: a new id `session_<uuid>` is
 // generated. `*session_id_out` gets the id (free with `waotp_string_free`).

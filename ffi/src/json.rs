@@ -5,7 +5,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 use waotp::otp::{SendStats, StatsSnapshot};
-use waotp::{LinkedUser, MessageRecord, OtpStatus, PasskeyChallenge, SentOtp, SessionStatus};
+use waotp::{
+    LinkedUser, MessageRecord, OtpStatus, PasskeyChallenge, SentMessage, SentOtp, SessionStatus,
+};
 
 pub(crate) fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
@@ -60,6 +62,15 @@ pub(crate) fn message_record(r: &MessageRecord) -> Value {
         v["reason"] = json!(reason);
     }
     v
+}
+
+/// A text sent through a pool: its id, recipient and the session that sent it.
+pub(crate) fn sent_message(s: &SentMessage) -> Value {
+    json!({
+        "messageId": s.id,
+        "sessionId": s.session_id,
+        "to": s.to,
+    })
 }
 
 pub(crate) fn sent_otp(s: &SentOtp) -> Value {

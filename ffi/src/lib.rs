@@ -17,6 +17,7 @@ mod gateway;
 mod json;
 mod options;
 mod otp;
+mod pool;
 mod session;
 mod status;
 
@@ -43,6 +44,7 @@ pub use otp::{
     waotp_otp_cancel, waotp_otp_generate, waotp_otp_get_status, waotp_otp_request, waotp_otp_send,
     waotp_otp_verify, waotp_verify_outcome, waotp_verify_result,
 };
+pub use pool::waotp_send_text_pool;
 pub use session::{
     waotp_bytes, waotp_message_get_status, waotp_qr_format, waotp_session_create,
     waotp_session_delete, waotp_session_get_status, waotp_session_is_on_whatsapp,

@@ -2,12 +2,13 @@
 
 use std::ffi::c_char;
 
+use waotp::VerifyOutcome;
 use waotp::otp::{Locale, OtpRequest};
-use waotp::{SenderPool, VerifyOutcome};
 
 use crate::boundary::{block_on, c_json, c_string, guard, opt_string, out, string};
 use crate::gateway::{gw, waotp_gateway};
 use crate::json;
+use crate::pool::sender_pool;
 use crate::status::{Failure, waotp_status};
 
 /// Options of one `waotp_otp_send`. Zero / NULL fields take the gateway's
@@ -164,23 +165,7 @@ pub extern "C" fn waotp_otp_send_pool(
 ) -> waotp_status {
     guard(|| {
         let g = gw(gateway)?;
-        let pool = if session_ids.is_null() {
-            if session_count != 0 {
-                return Err(waotp::Error::InvalidArgument(
-                    "session_ids is NULL but session_count is not 0".into(),
-                )
-                .into());
-            }
-            SenderPool::All
-        } else {
-            // SAFETY: the caller passes `session_count` pointers at `session_ids`.
-            let ids = unsafe { std::slice::from_raw_parts(session_ids, session_count) };
-            let mut owned = Vec::with_capacity(ids.len());
-            for id in ids {
-                owned.push(string(*id, "session_ids[i]")?.to_owned());
-            }
-            SenderPool::Sessions(owned)
-        };
+        let pool = sender_pool(session_ids, session_count)?;
         let to = string(to, "to")?;
         let slot = out(result_json_out, "result_json_out")?;
         let req = otp_request(request)?;

@@ -523,6 +523,7 @@ static void test_sender_pool(void) {
   req.company_name = "Toko Sehat";
   char *s = NULL;
   int through_a = 0, through_b = 0;
+  char first_sender[64] = "";
   for (int i = 0; i < 2; i++) {
     char to[32];
     snprintf(to, sizeof to, "62812000003%02d", i);
@@ -530,6 +531,8 @@ static void test_sender_pool(void) {
     OK(waotp_otp_send_pool(gw, ids, 2, to, &req, &s));
     through_a += strstr(s, "\"sessionId\":\"pa\"") != NULL;
     through_b += strstr(s, "\"sessionId\":\"pb\"") != NULL;
+    if (i == 0) snprintf(first_sender, sizeof first_sender, "\"sessionId\":\"%s\"",
+                         strstr(s, "\"sessionId\":\"pa\"") ? "pa" : "pb");
     waotp_string_free(&s);
     char code[16];
     CHECK(sim_wait_code(to, 6, code), "the code reached %s", to);
@@ -544,6 +547,15 @@ static void test_sender_pool(void) {
   EXPECT(waotp_otp_send_pool(gw, unknown, 1, "6281200000399", &req, &s), WAOTP_SESSION_NOT_FOUND);
   EXPECT(waotp_otp_send_pool(gw, NULL, 0, NULL, &req, &s), WAOTP_NULL_PARAMETER);
   EXPECT(waotp_otp_send_pool(gw, NULL, 0, "6281200000399", &req, NULL), WAOTP_NULL_PARAMETER);
+  /* A text through the pool: a known contact still gets it, from the
+   * number that sent their code; a new chat is refused up front. */
+  OK(waotp_send_text_pool(gw, NULL, 0, "6281200000300", "Pesanan Anda sudah dikirim", &s));
+  CHECK(strstr(s, first_sender) != NULL, "the text went from %s: %s", first_sender, s);
+  CHECK(strstr(s, "\"messageId\":\"") != NULL, "a message id in %s", s);
+  waotp_string_free(&s);
+  EXPECT(waotp_send_text_pool(gw, ids, 2, "6281200000399", "Halo", &s), WAOTP_ACCOUNT_LIMITED);
+  EXPECT(waotp_send_text_pool(gw, NULL, 0, "6281200000399", NULL, &s), WAOTP_NULL_PARAMETER);
+  EXPECT(waotp_send_text_pool(gw, unknown, 1, "6281200000300", "Halo", &s), WAOTP_SESSION_NOT_FOUND);
   char *status = NULL;
   OK(waotp_session_get_status(gw, "pa", &status));
   CHECK(strstr(status, "\"state\":\"new_chats_limited\"") != NULL, "health in %s", status);
@@ -1095,7 +1107,7 @@ static const struct test TESTS[] = {
     {"8 threads sending and verifying at once", test_eight_threads, 1},
     {"events poll timeout", test_events_timeout, 0},
     {"calls after fork fail instead of hanging", test_after_fork, 1},
-    {"a sender pool: failover, ACCOUNT_LIMITED, health in the status", test_sender_pool, 0},
+    {"a sender pool: OTPs and texts, ACCOUNT_LIMITED, health in the status", test_sender_pool, 0},
 };
 
 int main(void) {
