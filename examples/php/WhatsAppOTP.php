@@ -292,22 +292,9 @@ class WhatsAppOTP
      */
     public function sendOTPPool($phoneNumber, $companyName = 'PT. Contoh', $sessions = null)
     {
-        $ffi = self::$ffi;
         $company = self::cString($companyName);
         $req = self::otpRequest($company);
-        $ids = null;
-        $count = 0;
-        $names = [];
-        if ($sessions !== null) {
-            $sessions = array_values((array)$sessions);
-            $count = count($sessions);
-            $ids = $ffi->new('const char *[' . max(1, $count) . ']');
-            foreach ($sessions as $i => $id) {
-                // Kept alive until the call returns: the array holds pointers into them.
-                $names[$i] = self::cString((string)$id);
-                $ids[$i] = FFI::cast('const char *', FFI::addr($names[$i][0]));
-            }
-        }
+        [$ids, $count, $names] = self::sessionIds($sessions);
         return $this->call('OTP sent successfully', function ($ffi, $out) use ($phoneNumber, $req, $ids, $count, $names) {
             return $ffi->waotp_otp_send_pool($this->gateway, $ids, $count, $phoneNumber, FFI::addr($req), $out);
         }, function ($json) use ($companyName) {
@@ -315,6 +302,41 @@ class WhatsAppOTP
             $sent['sessionId'] = json_decode($json, true)['sessionId'];
             return $sent;
         });
+    }
+
+    /**
+     * Sends a text through the best number of a sender pool (the numbers and
+     * the order of sendOTPPool). `data` = ['messageId', 'sessionId', 'to'];
+     * `error` 'ACCOUNT_LIMITED' (with `retryAfterMs` when known) when no
+     * number can deliver it.
+     */
+    public function sendTextPool($phoneNumber, $text, $sessions = null)
+    {
+        [$ids, $count, $names] = self::sessionIds($sessions);
+        return $this->call('Message sent', function ($ffi, $out) use ($phoneNumber, $text, $ids, $count, $names) {
+            return $ffi->waotp_send_text_pool($this->gateway, $ids, $count, $phoneNumber, $text, $out);
+        }, [__CLASS__, 'json']);
+    }
+
+    /**
+     * A pool's session ids as C strings: [array or null, count, the strings].
+     * The caller keeps the strings alive until the call returns: the array
+     * holds pointers into them. null: every session (NULL, 0).
+     */
+    private static function sessionIds($sessions)
+    {
+        if ($sessions === null) {
+            return [null, 0, []];
+        }
+        $sessions = array_values((array)$sessions);
+        $count = count($sessions);
+        $ids = self::$ffi->new('const char *[' . max(1, $count) . ']');
+        $names = [];
+        foreach ($sessions as $i => $id) {
+            $names[$i] = self::cString((string)$id);
+            $ids[$i] = FFI::cast('const char *', FFI::addr($names[$i][0]));
+        }
+        return [$ids, $count, $names];
     }
 
     /** The C request for a send; $company must outlive it. */

@@ -426,7 +426,7 @@ test('resend cooldown, too many attempts and expiry (manual clock)', function ()
     $wa->close();
 });
 
-test('sendOTPPool: a pool send names its number; a spent quota is ACCOUNT_LIMITED', function () use ($lib, $ws, $tmp) {
+test('sendOTPPool and sendTextPool: a pool send names its number; a spent quota is ACCOUNT_LIMITED', function () use ($lib, $ws, $tmp) {
     $wa = new WhatsAppOTP('pool', ['library' => $lib, 'endpoint' => $ws, 'dataDir' => "$tmp/pool", 'noLimits' => true]);
     linkSession($wa, '6281400000301');
     sim('POST', '/accounts/6281400000301/limits', ['new_chat_quota' => 1, 'cycle_secs' => 600]);
@@ -442,6 +442,12 @@ test('sendOTPPool: a pool send names its number; a spent quota is ACCOUNT_LIMITE
     check($limited['retryAfterMs'] > 0 && $limited['retryAfterMs'] <= 600000, 'retryAfterMs ' . $limited['retryAfterMs']);
     same('INVALID_ARGUMENT', $wa->sendOTPPool('081300000303', 'PT. Maju Jaya', [])['error'], 'an empty pool');
     same('SESSION_NOT_FOUND', $wa->sendOTPPool('081300000303', 'PT. Maju Jaya', ['nope'])['error'], 'an unknown session');
+    // A text: the known contact still gets it; a new chat is refused up front.
+    $t = $wa->sendTextPool('081300000302', 'Pesanan Anda sudah dikirim', ['pool']);
+    same(true, $t['success'], 'text sent: ' . json_encode($t));
+    same('pool', $t['data']['sessionId'], 'the number that sent the text');
+    check(strpos(inboxText('6281300000302', 2), 'Pesanan Anda sudah dikirim') !== false, 'the text arrived');
+    same('ACCOUNT_LIMITED', $wa->sendTextPool('081300000303', 'Halo')['error'], 'a text to a new chat');
     $wa->close();
 });
 
