@@ -94,6 +94,14 @@ export declare class Gateway {
    */
   sendOtpPool(to: string, options: SendOtpOptions, sessions?: Array<string> | undefined | null): Promise<SentOtp>
   /**
+   * Sends `text` to `to` through the best session of a sender pool
+   * (`sessions`, or every session; the order of `sendOtpPool`), failing
+   * over to the next number on a refusal. `SentMessage.sessionId` names
+   * the number that sent it; when none can deliver it rejects with
+   * `ACCOUNT_LIMITED`.
+   */
+  sendTextPool(to: string, text: string, sessions?: Array<string> | undefined | null): Promise<SentMessage>
+  /**
    * Checks a code. A wrong code resolves `{outcome: 'invalid', attemptsLeft}`;
    * it is not a rejection.
    */
@@ -504,6 +512,8 @@ export interface SentMessage {
   to: string
   /** False when an idempotency key matched an earlier send and nothing new was sent. */
   newlySent: boolean
+  /** The session that sent it (for `sendTextPool`: the one that finally did). */
+  sessionId: string
 }
 
 /** An OTP that was sent (or, with an idempotency key, found already sent). */

@@ -333,14 +333,33 @@ impl Gateway {
     ) -> napi::Result<PromiseRaw<'env, SentOtp>> {
         let g = self.gateway.clone();
         let request = options.to_request();
-        let pool = match sessions {
-            None => waotp::SenderPool::All,
-            Some(ids) => waotp::SenderPool::Sessions(ids),
-        };
+        let pool = waotp::SenderPool::from(sessions);
         promise(
             env,
             async move { g.send_otp_pool(&pool, &to, &request?).await },
             SentOtp::from,
+        )
+    }
+
+    /// Sends `text` to `to` through the best session of a sender pool
+    /// (`sessions`, or every session; the order of `sendOtpPool`), failing
+    /// over to the next number on a refusal. `SentMessage.sessionId` names
+    /// the number that sent it; when none can deliver it rejects with
+    /// `ACCOUNT_LIMITED`.
+    #[napi(ts_return_type = "Promise<SentMessage>")]
+    pub fn send_text_pool<'env>(
+        &self,
+        env: &'env Env,
+        to: String,
+        text: String,
+        sessions: Option<Vec<String>>,
+    ) -> napi::Result<PromiseRaw<'env, SentMessage>> {
+        let g = self.gateway.clone();
+        let pool = waotp::SenderPool::from(sessions);
+        promise(
+            env,
+            async move { g.send_text_pool(&pool, &to, &text).await },
+            SentMessage::from,
         )
     }
 

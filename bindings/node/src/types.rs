@@ -233,6 +233,8 @@ pub struct SentMessage {
     pub to: String,
     /// False when an idempotency key matched an earlier send and nothing new was sent.
     pub newly_sent: bool,
+    /// The session that sent it (for `sendTextPool`: the one that finally did).
+    pub session_id: String,
 }
 
 impl From<waotp::SentMessage> for SentMessage {
@@ -241,6 +243,7 @@ impl From<waotp::SentMessage> for SentMessage {
             message_id: m.id,
             to: m.to,
             newly_sent: m.newly_sent,
+            session_id: m.session_id,
         }
     }
 }

@@ -2,8 +2,8 @@
 // A sender pool and account health against the simulator's new-chat
 // quotas: codes go through the numbers that can still deliver them,
 // `sessionId` names the sender, health shows in the status and in
-// `health-changed` events, and when no number can deliver the Promise
-// rejects with ACCOUNT_LIMITED.
+// `health-changed` events, and when no number can deliver an OTP or a
+// text the Promise rejects with ACCOUNT_LIMITED.
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
@@ -28,15 +28,17 @@ test('a pool routes around spent quotas and rejects with ACCOUNT_LIMITED', async
       'the quotas',
     )
     const senders = []
+    const recipients = []
     for (let i = 0; i < 2; i++) {
       const to = freshPhone('62812')
       await sim.addNumber(to)
+      recipients.push(to)
       const sent = await gateway.sendOtpPool(to, { companyName: 'Toko Sehat' }, ['a', 'b'])
       senders.push(sent.sessionId)
       const code = await sim.latestCode(to, 1)
       assert.equal((await gateway.verifyOtp(to, code)).outcome, 'approved')
     }
-    assert.deepEqual(senders.sort(), ['a', 'b'])
+    assert.deepEqual([...senders].sort(), ['a', 'b'])
 
     const to = freshPhone('62812')
     await sim.addNumber(to)
@@ -57,6 +59,15 @@ test('a pool routes around spent quotas and rejects with ACCOUNT_LIMITED', async
     assert.equal(empty.code, 'INVALID_ARGUMENT')
     const bad = await gateway.sendOtpPool(to, 42).catch((e) => e)
     assert.equal(bad.code, 'INVALID_ARGUMENT')
+
+    // A text: a known contact still gets it from the number that sent their
+    // code; a new chat is refused up front.
+    const text = await gateway.sendTextPool(recipients[0], 'Pesanan Anda sudah dikirim')
+    assert.equal(text.sessionId, senders[0])
+    assert.equal((await sim.waitInbox(recipients[0], 2))[1].text, 'Pesanan Anda sudah dikirim')
+    const limitedText = await gateway.sendTextPool(to, 'Halo', ['a', 'b']).catch((e) => e)
+    assert.equal(limitedText.code, 'ACCOUNT_LIMITED', String(limitedText))
+    assert.deepEqual(await sim.inbox(to), [])
   } finally {
     await gateway.close()
   }

@@ -446,13 +446,30 @@ impl Gateway {
             reveal,
             idempotency_key,
         )?;
-        let pool = match sessions {
-            None => waotp::SenderPool::All,
-            Some(ids) => waotp::SenderPool::Sessions(ids),
-        };
+        let pool = waotp::SenderPool::from(sessions);
         let g = self.gateway.clone();
         call(py, awaitable, async move {
             Ok(SentOtp::from(g.send_otp_pool(&pool, &to, &request).await?))
+        })
+    }
+
+    /// Sends a text through the best session of a sender pool (`sessions`,
+    /// or every session), failing over to the next on a refusal.
+    #[pyo3(signature = (to, text, sessions=None, awaitable=false))]
+    fn send_text_pool<'py>(
+        &self,
+        py: Python<'py>,
+        to: String,
+        text: String,
+        sessions: Option<Vec<String>>,
+        awaitable: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let pool = waotp::SenderPool::from(sessions);
+        let g = self.gateway.clone();
+        call(py, awaitable, async move {
+            Ok(SentMessage::from(
+                g.send_text_pool(&pool, &to, &text).await?,
+            ))
         })
     }
 

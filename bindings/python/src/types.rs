@@ -269,8 +269,10 @@ pub(crate) struct SentMessage {
     to: String,
     /// False when an idempotency key matched an earlier send and nothing new was sent.
     newly_sent: bool,
+    /// The session that sent it (for `send_text_pool`: the one that finally did).
+    session_id: String,
 }
-repr_of!(SentMessage, "message_id", "to", "newly_sent");
+repr_of!(SentMessage, "message_id", "to", "newly_sent", "session_id");
 
 impl From<waotp::SentMessage> for SentMessage {
     fn from(m: waotp::SentMessage) -> Self {
@@ -278,6 +280,7 @@ impl From<waotp::SentMessage> for SentMessage {
             message_id: m.id,
             to: m.to,
             newly_sent: m.newly_sent,
+            session_id: m.session_id,
         }
     }
 }

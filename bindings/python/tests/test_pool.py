@@ -32,9 +32,11 @@ def test_a_pool_routes_around_spent_quotas_and_says_account_limited(
             "the quotas",
         )
         senders = []
+        recipients = []
         for _ in range(2):
             to = fresh_phone("62812")
             sim.add_number(to)
+            recipients.append(to)
             sent = gw.send_otp_pool(to, company_name="Toko Sehat", sessions=["a", "b"])
             senders.append(sent.session_id)
             code = sim.latest_code(to, 1)
@@ -61,8 +63,17 @@ def test_a_pool_routes_around_spent_quotas_and_says_account_limited(
         with pytest.raises(waotp.InvalidArgument):
             gw.send_otp_pool(to, company_name="Toko Sehat", sessions=[])
 
+        # A text: a known contact still gets it from the number that sent
+        # their code; a new chat is refused up front.
+        text = gw.send_text_pool(recipients[0], "Pesanan Anda sudah dikirim")
+        assert text.session_id == senders[0]
+        assert sim.wait_inbox(recipients[0], 2)[1]["text"] == "Pesanan Anda sudah dikirim"
+        with pytest.raises(waotp.AccountLimited):
+            gw.send_text_pool(to, "Halo", sessions=["a", "b"])
+        assert sim.inbox(to) == []
 
-def test_the_async_pool_send_names_its_session(sim: Simulator, tmp_path: Path) -> None:
+
+def test_the_async_pool_sends_name_their_session(sim: Simulator, tmp_path: Path) -> None:
     async def main() -> str:
         async with waotp.AsyncGateway(
             data_dir=tmp_path / "data", endpoint=sim.ws, limits=waotp.Limits.none()
@@ -75,6 +86,8 @@ def test_the_async_pool_send_names_its_session(sim: Simulator, tmp_path: Path) -
             sim.add_number(to)
             sent = await gw.send_otp_pool(to, company_name="Toko Sehat")
             assert sim.latest_code(to, 1)
+            text = await gw.send_text_pool(to, "Terima kasih")
+            assert text.session_id == sent.session_id
             return sent.session_id
 
     assert asyncio.run(main()) == "only"

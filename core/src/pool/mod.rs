@@ -47,6 +47,17 @@ impl SenderPool {
     }
 }
 
+/// What a binding's optional list means: no list, every session; a list,
+/// those sessions (an empty one is refused when the pool is used).
+impl From<Option<Vec<String>>> for SenderPool {
+    fn from(ids: Option<Vec<String>>) -> SenderPool {
+        match ids {
+            None => SenderPool::All,
+            Some(ids) => SenderPool::Sessions(ids),
+        }
+    }
+}
+
 /// What the pool knows of one session when it chooses.
 #[derive(Debug, Clone)]
 pub(crate) struct Candidate {

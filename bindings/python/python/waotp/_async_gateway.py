@@ -278,6 +278,13 @@ class AsyncGateway:
             awaitable=True,
         )
 
+    async def send_text_pool(
+        self, to: str, text: str, *, sessions: Optional[List[str]] = None
+    ) -> SentMessage:
+        """Sends a text through a sender pool (see
+        :meth:`Gateway.send_text_pool`)."""
+        return await self._native.send_text_pool(to, text, sessions, awaitable=True)
+
     async def verify_otp(self, to: str, code: str) -> VerifyResult:
         """Checks a code; the answer is an outcome, not an exception."""
         return await self._native.verify_otp(to, code, True)

@@ -327,6 +327,19 @@ class Gateway:
             idempotency_key,
         )
 
+    def send_text_pool(
+        self, to: str, text: str, *, sessions: Optional[List[str]] = None
+    ) -> SentMessage:
+        """Sends ``text`` to ``to`` through the best session of a sender pool
+        (``sessions``, or every session; the order of :meth:`send_otp_pool`),
+        failing over to the next number on a refusal.
+        ``SentMessage.session_id`` names the number that sent it. No
+        idempotency key: the same text through another number would be
+        another message. When no number can deliver:
+        :class:`~waotp.errors.AccountLimited`.
+        """
+        return self._native.send_text_pool(to, text, sessions)
+
     def verify_otp(self, to: str, code: str) -> VerifyResult:
         """Checks a code. The answer is an outcome (``approved``,
         ``invalid`` with ``attempts_left``, ``expired``,

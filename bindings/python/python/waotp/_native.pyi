@@ -117,6 +117,8 @@ class SentMessage:
     def to(self) -> str: ...
     @property
     def newly_sent(self) -> bool: ...
+    @property
+    def session_id(self) -> str: ...
 
 class MessageStatus:
     """Where a sent message is."""
@@ -557,6 +559,23 @@ class Gateway:
         *,
         awaitable: Literal[True],
     ) -> Awaitable[SentOtp]: ...
+    @overload
+    def send_text_pool(
+        self,
+        to: str,
+        text: str,
+        sessions: Optional[List[str]] = None,
+        awaitable: Literal[False] = False,
+    ) -> SentMessage: ...
+    @overload
+    def send_text_pool(
+        self,
+        to: str,
+        text: str,
+        sessions: Optional[List[str]] = None,
+        *,
+        awaitable: Literal[True],
+    ) -> Awaitable[SentMessage]: ...
     @overload
     def verify_otp(self, to: str, code: str, awaitable: Literal[False] = False) -> VerifyResult: ...
     @overload
