@@ -100,14 +100,10 @@ pub struct SessionHealth {
 
 impl From<&waotp::SessionHealth> for SessionHealth {
     fn from(h: &waotp::SessionHealth) -> Self {
-        let reason = match &h.state {
-            waotp::HealthState::NewChatsLimited { reason, .. } => Some(reason.as_str().to_owned()),
-            _ => None,
-        };
         SessionHealth {
             state: h.state.as_str().to_owned(),
             until: h.state.until().map(date),
-            reason,
+            reason: h.state.reason().map(|r| r.as_str().to_owned()),
             quota: h.quota.as_ref().map(|q| NewChatQuota {
                 used: q.used,
                 total: q.total,

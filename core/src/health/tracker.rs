@@ -103,9 +103,9 @@ struct Inner {
     limits: Limits,
     nacks: VecDeque<(SystemTime, String)>,
     known: KnownContacts,
-    /// The state and quota last reported as a change, so that a limit
-    /// that lapses by itself is a change too, once.
-    announced: Option<(HealthState, Option<NewChatQuota>)>,
+    /// The state and quota last reported as a change (at first: ok, no
+    /// quota), so that a limit that lapses by itself is a change too, once.
+    announced: (HealthState, Option<NewChatQuota>),
     /// New chats admitted since WhatsApp last reported the quota: counted
     /// against it here, so that the last unit is not spent twice while
     /// WhatsApp's next report is on its way. (At most the quota's size.)
@@ -118,9 +118,8 @@ impl Inner {
     fn report(&mut self, now: SystemTime) -> (SessionHealth, bool) {
         let health = self.snapshot(now);
         let current = (health.state.clone(), health.quota.clone());
-        let announced = self.announced.get_or_insert((HealthState::Ok, None));
-        let changed = *announced != current;
-        *announced = current;
+        let changed = self.announced != current;
+        self.announced = current;
         (health, changed)
     }
 

@@ -39,11 +39,12 @@ impl LimitReason {
 }
 
 /// What a session's linked number can do now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum HealthState {
     /// Nothing known stands in the way.
+    #[default]
     Ok,
     /// Messages to recipients without a chat are refused; chats the number
     /// already has still deliver.
@@ -80,6 +81,15 @@ impl HealthState {
     pub fn until(&self) -> Option<SystemTime> {
         match self {
             HealthState::NewChatsLimited { until, .. } | HealthState::Banned { until } => *until,
+            _ => None,
+        }
+    }
+
+    /// Why new chats are limited (`timelock`, `capped`, …); `None` in the
+    /// other states.
+    pub fn reason(&self) -> Option<LimitReason> {
+        match self {
+            HealthState::NewChatsLimited { reason, .. } => Some(*reason),
             _ => None,
         }
     }

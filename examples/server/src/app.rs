@@ -71,6 +71,7 @@ pub fn router(gateway: waotp::Gateway, settings: Settings) -> Router {
             get(messages::format_phone),
         )
         .route("/api/messages/status/{message_id}", get(messages::status))
+        .route("/api/messages/send", post(messages::send_through_pool))
         .route("/api/messages/{id}/text", post(messages::text))
         .route("/api/messages/{id}/otp", post(messages::otp))
         .route(

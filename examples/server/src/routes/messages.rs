@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use waotp::{OtpRequest, SessionState};
+use waotp::{OtpRequest, SenderPool, SessionState};
 
 use crate::app::AppState;
 use crate::envelope::{ApiError, ok};
@@ -61,7 +61,7 @@ fn phone_required() -> ApiError {
     )
 }
 
-/// Body of `POST /api/messages/:id/text`.
+/// Body of `POST /api/messages/:id/text` and `POST /api/messages/send`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TextBody {
@@ -71,38 +71,82 @@ pub struct TextBody {
     message: Option<String>,
     /// Alias of `message`.
     text: Option<String>,
-    /// A retry with the same key sends nothing new and answers the first message's id.
+    /// A retry with the same key sends nothing new and answers the first
+    /// message's id (one session only: through a pool, the same text from
+    /// another number would be another message).
     idempotency_key: Option<String>,
+    /// `POST /api/messages/send` only: the sessions of the sender pool
+    /// (every session when absent).
+    sessions: Option<Vec<String>>,
+}
+
+impl TextBody {
+    /// The recipient and the text, or the guide's answer when one is missing.
+    fn recipient_and_text(&mut self) -> Result<(String, String), ApiError> {
+        let to = first_present(self.to.take(), self.phone.take()).ok_or_else(phone_required)?;
+        let Some(message) = first_present(self.message.take(), self.text.take()) else {
+            return Err(ApiError::bad_request(
+                "Pesan teks diperlukan (gunakan field \"message\" atau \"text\")",
+            ));
+        };
+        Ok((to, message))
+    }
 }
 
 /// `POST /api/messages/:id/text {to, message}`.
 pub async fn text(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<TextBody>,
+    JsonBody(mut body): JsonBody<TextBody>,
 ) -> Result<Response, ApiError> {
     let session = app.gateway.session(&id)?;
     ensure_linked(&session)?;
-    let to = first_present(body.to, body.phone).ok_or_else(phone_required)?;
-    let Some(message) = first_present(body.message, body.text) else {
+    if body.sessions.is_some() {
         return Err(ApiError::bad_request(
-            "Pesan teks diperlukan (gunakan field \"message\" atau \"text\")",
+            "Field \"sessions\" hanya untuk POST /api/messages/send",
         ));
-    };
+    }
+    let (to, message) = body.recipient_and_text()?;
     let sent = session
         .send_text(&to, &message, body.idempotency_key.as_deref())
         .await?;
-    Ok(ok(
+    Ok(text_sent(&sent, message))
+}
+
+/// `POST /api/messages/send {to, message, sessions?}`: sends a text
+/// through the best session of the pool (every session without
+/// `sessions`; the order of `POST /api/otp/send`), failing over when one
+/// cannot deliver. `data.sessionId` names the session that sent it; no
+/// session can deliver: 429 `ACCOUNT_LIMITED` with `Retry-After` when a
+/// limit's end is known.
+pub async fn send_through_pool(
+    State(app): State<AppState>,
+    JsonBody(mut body): JsonBody<TextBody>,
+) -> Result<Response, ApiError> {
+    if body.idempotency_key.is_some() {
+        return Err(ApiError::bad_request(
+            "Field \"idempotencyKey\" hanya untuk POST /api/messages/:id/text",
+        ));
+    }
+    let (to, message) = body.recipient_and_text()?;
+    let pool = SenderPool::from(body.sessions.take());
+    let sent = app.gateway.send_text_pool(&pool, &to, &message).await?;
+    Ok(text_sent(&sent, message))
+}
+
+/// The answer to a sent text; `data.sessionId` names the session that sent it.
+fn text_sent(sent: &waotp::SentMessage, message: String) -> Response {
+    ok(
         StatusCode::OK,
         "Pesan teks berhasil dikirim",
         json!({
-            "sessionId": session.id(),
+            "sessionId": sent.session_id,
             "to": jid(&sent.to),
             "message": message,
             "messageId": sent.id,
             "timestamp": iso_time::now(),
         }),
-    ))
+    )
 }
 
 /// Body of `POST /api/messages/:id/otp`.

@@ -30,10 +30,7 @@ pub async fn send(
     State(app): State<AppState>,
     JsonBody(mut body): JsonBody<OtpBody>,
 ) -> Result<Response, ApiError> {
-    let pool = match body.sessions.take() {
-        None => SenderPool::All,
-        Some(ids) => SenderPool::Sessions(ids),
-    };
+    let pool = SenderPool::from(body.sessions.take());
     let (to, request) = otp_request(&app, body)?;
     let sent = app
         .gateway

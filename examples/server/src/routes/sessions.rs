@@ -54,14 +54,10 @@ pub fn session_json(status: &waotp::SessionStatus) -> Value {
 /// `quota` (`used`, `total`, `remaining`, `cycleEnds`; `null` until
 /// WhatsApp tells it) and `nacksLastHour` by code.
 pub fn health_json(health: &waotp::SessionHealth) -> Value {
-    let reason = match &health.state {
-        waotp::HealthState::NewChatsLimited { reason, .. } => Some(reason.as_str()),
-        _ => None,
-    };
     json!({
         "state": health.state.as_str(),
         "until": health.state.until().map(iso_time::iso),
-        "reason": reason,
+        "reason": health.state.reason().map(|r| r.as_str()),
         "quota": health.quota.as_ref().map(|q| json!({
             "used": q.used,
             "total": q.total,

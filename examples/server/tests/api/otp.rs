@@ -193,7 +193,8 @@ async fn status_and_cancel() {
 /// `POST /api/otp/send`: the pool route sends each code through a number
 /// that can still deliver it, names it in `data.sessionId`, shows health in
 /// the status and `/metrics`, and says no with 429 `ACCOUNT_LIMITED` and
-/// `Retry-After` when no number can.
+/// `Retry-After` when no number can; `POST /api/messages/send` does the
+/// same for a text.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pool_route_routes_around_spent_quotas_and_says_no_with_429() {
     let server = Server::start().await;
@@ -223,6 +224,7 @@ async fn the_pool_route_routes_around_spent_quotas_and_says_no_with_429() {
         let code = code_in(&server.inbox(&to, 1).await[0]);
         assert_eq!(data["otp"], code, "code {i}");
     }
+    let first_sender = senders[0].clone();
     senders.sort();
     assert_eq!(senders, vec!["a", "b"], "one code through each number");
 
@@ -276,4 +278,43 @@ async fn the_pool_route_routes_around_spent_quotas_and_says_no_with_429() {
         )
         .await;
     assert_eq!(misplaced.status, 400, "{}", misplaced.text);
+
+    // A text through the pool: a known contact gets it from the number
+    // that sent their code; a new chat is refused up front.
+    let known = "6281234567801";
+    let text = server
+        .post(
+            "/api/messages/send",
+            json!({ "to": known, "message": "Pesanan Anda sudah dikirim" }),
+        )
+        .await
+        .data(200);
+    assert_eq!(text["sessionId"], first_sender.as_str(), "{text}");
+    assert_eq!(
+        server.inbox(&known, 2).await[1],
+        "Pesanan Anda sudah dikirim"
+    );
+    let refused_text = server
+        .post(
+            "/api/messages/send",
+            json!({ "to": third, "message": "Halo", "sessions": ["a", "b"] }),
+        )
+        .await;
+    assert_eq!(refused_text.status, 429, "{}", refused_text.text);
+    assert_eq!(refused_text.json()["error"], "ACCOUNT_LIMITED");
+    assert!(refused_text.header("retry-after").is_some());
+    for (path, body) in [
+        (
+            "/api/messages/a/text",
+            json!({ "to": known, "message": "x", "sessions": ["a"] }),
+        ),
+        (
+            "/api/messages/send",
+            json!({ "to": known, "message": "x", "idempotencyKey": "k" }),
+        ),
+        ("/api/messages/send", json!({ "to": known })),
+    ] {
+        let misplaced = server.post(path, body).await;
+        assert_eq!(misplaced.status, 400, "{path}: {}", misplaced.text);
+    }
 }
