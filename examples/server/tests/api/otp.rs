@@ -291,7 +291,7 @@ async fn the_pool_route_routes_around_spent_quotas_and_says_no_with_429() {
         .data(200);
     assert_eq!(text["sessionId"], first_sender.as_str(), "{text}");
     assert_eq!(
-        server.inbox(&known, 2).await[1],
+        server.inbox(known, 2).await[1],
         "Pesanan Anda sudah dikirim"
     );
     let refused_text = server
