@@ -66,6 +66,7 @@ pub fn router(sim: Simulator) -> Router {
         .route("/scan", post(scan))
         .route("/pair-code", post(pair_code))
         .route("/inbox/{phone}", get(inbox))
+        .route("/send", post(user_send))
         .route("/accounts", get(accounts))
         .route("/accounts/{phone}/limits", get(limits).post(set_limits))
         .route("/accounts/{phone}/timelock", post(timelock))
@@ -301,6 +302,26 @@ async fn add_chat(
     let Json(body) = body.map_err(bad_request)?;
     sim.add_chat(phone, phone_arg(&body.with)?);
     limits_of(&sim, phone)
+}
+
+#[derive(Deserialize)]
+struct SendBody {
+    from: String,
+    to: String,
+    text: String,
+}
+
+/// A simulated user writes to a linked account (see `Simulator::user_send`).
+async fn user_send(
+    State(sim): State<Simulator>,
+    body: Result<Json<SendBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult {
+    let Json(body) = body.map_err(bad_request)?;
+    let sent = sim
+        .user_send(phone_arg(&body.from)?, phone_arg(&body.to)?, &body.text)
+        .await
+        .map_err(bad_request)?;
+    Ok(Json(serde_json::to_value(sent).map_err(bad_request)?))
 }
 
 async fn remove_devices(State(sim): State<Simulator>, Path(phone): Path<String>) -> ApiResult {

@@ -99,23 +99,29 @@ async fn answer(
     let kind = attr(iq, "type").unwrap_or_default();
     let first = children(iq).first();
     match (xmlns.as_str(), kind.as_str()) {
-        // Without the offline marker the client waits 60 s for the backlog.
-        (ns::PASSIVE, _) => match (shared.config.idle_load, conn.login()) {
-            (Some(load), Some((phone, device))) => {
-                conn.send(result_for(iq, vec![]));
-                let sent = crate::idle_load::push(shared, conn, &phone, device, load, true).await?;
-                if sent == 0 {
-                    conn.idle_load_owed.store(true, Ordering::Relaxed);
+        // Without the offline marker the client waits 60 s for the backlog:
+        // the idle load's, and the messages users sent while it was away.
+        (ns::PASSIVE, _) => {
+            conn.send(result_for(iq, vec![]));
+            let mut count = 0;
+            if let Some((phone, device)) = conn.login() {
+                if let Some(load) = shared.config.idle_load {
+                    let sent =
+                        crate::idle_load::push(shared, conn, &phone, device, load, true).await?;
+                    if sent == 0 {
+                        conn.idle_load_owed.store(true, Ordering::Relaxed);
+                    }
+                    count += sent;
                 }
-                conn.send(crate::idle_load::offline_marker(sent));
-                conn.offline_marker_sent.send_replace(true);
-                Ok(vec![])
+                for message in crate::user_message::take_offline(shared, &phone, device) {
+                    conn.send(message);
+                    count += 1;
+                }
             }
-            _ => Ok(vec![
-                result_for(iq, vec![]),
-                crate::idle_load::offline_marker(0),
-            ]),
-        },
+            conn.send(crate::idle_load::offline_marker(count));
+            conn.offline_marker_sent.send_replace(true);
+            Ok(vec![])
+        }
         (ns::APP_STATE, _) => Ok(vec![app_state(shared, conn, iq)]),
         // No A/B props and default privacy: empty containers parse cleanly.
         (ns::PROPS, "get") => Ok(vec![result_for(

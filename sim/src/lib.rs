@@ -43,6 +43,7 @@ mod retry;
 mod server;
 mod signal_store;
 mod state;
+mod user_message;
 pub mod wire;
 
 use std::net::SocketAddr;
@@ -64,6 +65,7 @@ pub use crate::limits::{
 };
 pub use crate::passkey::{AssertionTweaks, TestPasskey};
 use crate::state::{Recipient, Shared};
+pub use crate::user_message::UserMessage;
 use crate::wire::{tag, val};
 
 /// Simulator settings. `Default` matches real WhatsApp where that matters.
@@ -241,6 +243,16 @@ impl Simulator {
     /// The bound socket address.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The registered number `from` writes `text` to account `to`: it goes,
+    /// Signal-encrypted, to every companion of the account that uploaded
+    /// its keys (a `pkmsg` first, then `msg`), now or, for a companion not
+    /// connected, at its next login; `from` becomes one of the account's
+    /// chats. Fails when `from` is not registered, `to` is no account, or
+    /// no companion has keys yet.
+    pub async fn user_send(&self, from: &str, to: &str, text: &str) -> anyhow::Result<UserMessage> {
+        user_message::send(&self.shared, &digits(from), &digits(to), text).await
     }
 
     /// Declares a recipient number. Registered numbers get a Signal identity

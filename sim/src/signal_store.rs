@@ -136,6 +136,11 @@ impl SignalStore {
         Ok(result.plaintext)
     }
 
+    /// Whether this identity has a session with `remote`.
+    pub fn has_session(&self, remote: &ProtocolAddress) -> bool {
+        self.sessions.contains_key(remote)
+    }
+
     /// Starts a session with `remote` from its published `bundle`.
     pub async fn start_session(
         &mut self,

@@ -194,6 +194,9 @@ pub struct State {
     pub limits: HashMap<String, crate::limits::AccountLimits>,
     /// The quota every account starts with (`SimConfig::new_chat_quota`).
     pub default_quota: Option<crate::limits::NewChatQuota>,
+    /// Messages users sent to a companion that was not connected, by
+    /// `(phone, device)`: handed over at its next login.
+    pub offline_messages: HashMap<(String, u32), Vec<Node>>,
 }
 
 impl State {
