@@ -94,6 +94,9 @@ struct NumberBody {
     /// Gate the account's linking behind a passkey.
     #[serde(default)]
     passkey: bool,
+    /// Address the user by LID (its messages come from `<lid>@lid`).
+    #[serde(default)]
+    lid: bool,
 }
 
 fn yes() -> bool {
@@ -111,6 +114,10 @@ async fn add_number(
     sim.add_number(&body.phone, body.registered);
     if body.passkey {
         sim.require_passkey(&body.phone);
+    }
+    if body.lid {
+        let lid = sim.address_by_lid(&body.phone);
+        return Ok(Json(json!({ "ok": true, "lid": lid })));
     }
     ok()
 }

@@ -255,6 +255,18 @@ impl Simulator {
         user_message::send(&self.shared, &digits(from), &digits(to), text).await
     }
 
+    /// Addresses the registered number `phone` by LID from now on: its
+    /// messages to accounts come from `<lid>@lid` with `sender_pn` and
+    /// `addressing_mode="lid"`, as WhatsApp sends them for users who moved
+    /// to LID addressing; messages to the LID reach the number. Answers the
+    /// LID (the same one every time).
+    pub fn address_by_lid(&self, phone: &str) -> String {
+        let phone = digits(phone);
+        let mut st = self.shared.lock();
+        let fresh = format!("{}", 200_000_000_000_000u64 + self.shared.next_id() * 7919);
+        st.user_lids.entry(phone).or_insert(fresh).clone()
+    }
+
     /// Declares a recipient number. Registered numbers get a Signal identity
     /// and prekeys; unregistered ones report no devices (not on WhatsApp).
     /// Re-adding a number only changes its registration.

@@ -40,13 +40,14 @@ fn ack(id: &str, to_phone: &str, t: i64, error: Option<&str>) -> Node {
 }
 
 /// The `<enc>` nodes addressed to the recipient's phone (device 0).
-fn encs_for_phone<'a>(message: &'a Node, phone: &str) -> Vec<&'a Node> {
+fn encs_for_phone<'a>(message: &'a Node, phone: &str, lid: Option<&str>) -> Vec<&'a Node> {
     let mut out: Vec<&Node> = message.get_children_by_tag(tag::ENC).collect();
     if let Some(participants) = message.get_optional_child(tag::PARTICIPANTS) {
         for to in participants.get_children_by_tag(tag::TO) {
             let Some(jid) = attr(to, "jid") else { continue };
             let device_zero = !jid.split('@').next().unwrap_or_default().contains(':');
-            if user_of(&jid) == phone && device_zero {
+            let user = user_of(&jid);
+            if (user == phone || Some(user.as_str()) == lid) && device_zero {
                 out.extend(to.get_children_by_tag(tag::ENC));
             }
         }
@@ -70,7 +71,9 @@ pub async fn handle(shared: &Arc<Shared>, conn: &Arc<ConnHandle>, message: &Node
         return;
     };
     let id = attr(message, "id").unwrap_or_default();
-    let to = user_of(&attr(message, "to").unwrap_or_default());
+    // A LID-addressed user may be written to by LID: the number behind it.
+    let to_user = user_of(&attr(message, "to").unwrap_or_default());
+    let to = shared.lock().phone_of_user(&to_user);
     let t = now_secs();
     let arrival = crate::devices::record_message(
         &mut shared.lock(),
@@ -207,7 +210,8 @@ async fn decrypt_text(
         .cloned()
         .filter(|r| r.registered)
         .ok_or_else(|| NotDelivered::Refused(anyhow!("{to} is not a registered number")))?;
-    let encs = encs_for_phone(message, to);
+    let lid = shared.lock().user_lids.get(to).cloned();
+    let encs = encs_for_phone(message, to, lid.as_deref());
     if encs.is_empty() {
         return Err(NotDelivered::Refused(anyhow!(
             "message has no <enc> for {to}"

@@ -197,6 +197,22 @@ pub struct State {
     /// Messages users sent to a companion that was not connected, by
     /// `(phone, device)`: handed over at its next login.
     pub offline_messages: HashMap<(String, u32), Vec<Node>>,
+    /// Users addressed by LID (phone → LID user part): their messages come
+    /// from `<lid>@lid` with the phone in `sender_pn`, as WhatsApp sends
+    /// them for users who moved to LID addressing.
+    pub user_lids: HashMap<String, String>,
+}
+
+impl State {
+    /// The phone number behind `user`, a JID's user part: a LID of a
+    /// LID-addressed user maps to its phone; anything else is itself.
+    pub fn phone_of_user(&self, user: &str) -> String {
+        self.user_lids
+            .iter()
+            .find(|(_, lid)| lid.as_str() == user)
+            .map(|(phone, _)| phone.clone())
+            .unwrap_or_else(|| user.to_string())
+    }
 }
 
 impl State {

@@ -80,6 +80,7 @@ pub async fn send(
         delivered: Vec::new(),
         queued: Vec::new(),
     };
+    let lid = shared.lock().user_lids.get(from).cloned();
     let mut store = user.store.lock().await;
     for device in devices {
         let remote = ProtocolAddress::new(to, device.into());
@@ -108,11 +109,25 @@ pub async fn send(
             st.offline_messages
                 .entry((to.to_string(), device))
                 .or_default()
-                .push(stanza(from, &id, enc_type, &ciphertext, true));
+                .push(stanza(
+                    from,
+                    lid.as_deref(),
+                    &id,
+                    enc_type,
+                    &ciphertext,
+                    true,
+                ));
             sent.queued.push(device);
         } else {
             for conn in conns {
-                conn.send(stanza(from, &id, enc_type, &ciphertext, false));
+                conn.send(stanza(
+                    from,
+                    lid.as_deref(),
+                    &id,
+                    enc_type,
+                    &ciphertext,
+                    false,
+                ));
             }
             sent.delivered.push(device);
         }
@@ -125,15 +140,31 @@ pub async fn send(
     Ok(sent)
 }
 
-/// The `<message>` stanza a companion receives from a user.
-fn stanza(from: &str, id: &str, enc_type: &str, ciphertext: &[u8], offline: bool) -> Node {
-    let mut attrs = vec![
-        ("from", format!("{from}@{}", wire::PN_SERVER)),
+/// The `<message>` stanza a companion receives from a user; from a
+/// LID-addressed user it comes from the LID, with the phone in `sender_pn`.
+fn stanza(
+    from: &str,
+    lid: Option<&str>,
+    id: &str,
+    enc_type: &str,
+    ciphertext: &[u8],
+    offline: bool,
+) -> Node {
+    let pn = format!("{from}@{}", wire::PN_SERVER);
+    let mut attrs = match lid {
+        Some(lid) => vec![
+            ("from", format!("{lid}@{}", wire::LID_SERVER)),
+            ("sender_pn", pn),
+            ("addressing_mode", "lid".to_string()),
+        ],
+        None => vec![("from", pn)],
+    };
+    attrs.extend([
         ("id", id.to_string()),
         ("type", "text".to_string()),
         ("notify", format!("User {from}")),
         ("t", now_secs().to_string()),
-    ];
+    ]);
     if offline {
         attrs.push(("offline", "1".to_string()));
     }

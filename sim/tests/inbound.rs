@@ -110,6 +110,57 @@ async fn a_user_writes_first_and_the_companion_decrypts_and_answers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lid_addressed_user_writes_from_the_lid_with_the_phone_beside_it() {
+    init_logs();
+    let sim = Simulator::start(SimConfig::default())
+        .await
+        .expect("sim start");
+    let user = "6281234567103";
+    sim.add_number(user, true);
+    let lid = sim.address_by_lid(user);
+    assert_eq!(sim.address_by_lid(user), lid, "one LID per user");
+    let phone = "6281111111502";
+    let dir = tempfile::tempdir().unwrap();
+    let mut client = paired_client(&sim, phone, &dir.path().join("wa.db")).await;
+
+    let sent = user_send(&sim, user, phone, "Kode masuk: AAAA-BBBB").await;
+    let (sender, sender_alt) = client
+        .wait_for("the LID user's message", EVENT_DEADLINE, |e| {
+            e.messages().find(|m| m.info.id == sent.id).map(|m| {
+                (
+                    m.info.source.sender.to_string(),
+                    m.info.source.sender_alt.as_ref().map(|j| j.to_string()),
+                )
+            })
+        })
+        .await;
+    assert_eq!(sender, format!("{lid}@lid"));
+    assert_eq!(sender_alt, Some(format!("{user}@s.whatsapp.net")));
+    // whatsapp-rust learned the mapping from the stanza.
+    let entry = client
+        .client
+        .get_lid_pn_entry(&format!("{lid}@lid").parse::<Jid>().unwrap())
+        .await
+        .expect("mapping lookup")
+        .expect("a mapping");
+    assert_eq!(&*entry.phone_number, user);
+
+    // A reply to the phone number reaches the user, however the client
+    // addresses it now.
+    client
+        .client
+        .send_text(Jid::pn(user), "Berhasil masuk")
+        .await
+        .expect("reply");
+    let inbox = sim
+        .wait_for_inbox(user, 1, EVENT_DEADLINE)
+        .await
+        .expect("the reply reaches the LID user");
+    assert_eq!(inbox[0].text, "Berhasil masuk");
+    client.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_user_cannot_write_from_an_unknown_number_or_to_no_account() {
     init_logs();
     let sim = Simulator::start(SimConfig::default())
