@@ -7,6 +7,7 @@
 //!   otp.db             0600  pending OTP codes, limits (SQLite, WAL)
 //!   otp.secret         0600  the HMAC secret of stored codes
 //!   shared.db          0600  leases, outbox, published statuses of the processes on this host
+//!   inbound.db         0600  inbound verifications: token MACs, who sent them (SQLite, WAL)
 //!   sessions/          0700
 //!     <id>.db          0600  whatsapp-rust's SQLite store (+ -wal/-shm, same mode)
 //!     <id>.lock              the one-host lease (an OS file lock)
@@ -35,6 +36,14 @@ pub(crate) fn otp_db(data_dir: &Path) -> PathBuf {
 /// `data_dir/otp.secret`.
 pub(crate) fn otp_secret(data_dir: &Path) -> PathBuf {
     data_dir.join(OTP_SECRET_FILE)
+}
+
+/// The inbound verifications' file name in the data dir.
+pub(crate) const INBOUND_DB_FILE: &str = "inbound.db";
+
+/// `data_dir/inbound.db`.
+pub(crate) fn inbound_db(data_dir: &Path) -> PathBuf {
+    data_dir.join(INBOUND_DB_FILE)
 }
 
 /// `data_dir/shared.db`.
