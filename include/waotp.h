@@ -532,7 +532,8 @@ enum waotp_status waotp_options_set_session_pacing(struct waotp_options *options
                                                    uint64_t jitter_ms,
                                                    uint64_t max_wait_ms);
 
-// Keep OTP state in memory instead of `data_dir/otp.db` (or Redis).
+// Keep OTP codes and inbound verifications in memory instead of
+// `data_dir/otp.db` and `inbound.db` (or Redis): one process only.
 //
 // Errors: `WAOTP_NULL_PARAMETER`.
 enum waotp_status waotp_options_set_memory_store(struct waotp_options *options, bool memory_store);

@@ -253,7 +253,10 @@ export interface GatewayOptions {
   limits?: Limits
   /** Turn every limit, cooldown and pacing off (tests, benchmarks). */
   noLimits?: boolean
-  /** Keep OTP state in memory instead of the data dir (one process only). */
+  /**
+   * Keep OTP codes and inbound verifications in memory instead of the
+   * data dir (one process only).
+   */
   memoryStore?: boolean
   /** Whether `sendOtp` first checks that the recipient is on WhatsApp. Default true. */
   checkOnWhatsapp?: boolean

@@ -23,6 +23,13 @@
 //! with `ACCOUNT_LIMITED`; and [`Gateway::send_otp_pool`] sends each code
 //! through one of several numbers that can still deliver it ([`SenderPool`]).
 //!
+//! Or turn the flow around: [`Gateway::start_inbound_verification`] gives a
+//! `wa.me` link (and its QR code) that opens WhatsApp with a one-time token
+//! written out; the user taps send, the linked number receives it, and
+//! [`Gateway::inbound_verification_status`] says who sent it. No new chat
+//! is opened on the number's side, so no limit applies, and the user is a
+//! known contact afterwards.
+//!
 //! # How the crate is built
 //!
 //! The source is in layers; a module imports only from the layers below it
@@ -36,10 +43,11 @@
 //!                one linked device: handle, pairing, sends, lifecycle, which process
 //!                owns the connection, the wiring to whatsapp-rust; it declares the
 //!                SessionContext it needs, and the gateway builds it
-//! delivery/ · health/
+//! delivery/ · health/ · inbound/
 //!                message tracker, delivery report pipeline, on-WhatsApp and phone
 //!                caches; each session's health (WhatsApp's limits on its number,
-//!                the recipients it has a chat with)
+//!                the recipients it has a chat with); inbound verifications (tokens,
+//!                links, their stores)
 //! otp/ · coordination/ · events/
 //!                the engines: codes, stores, limits and verification; leases, outbox
 //!                and shared statuses between processes (one host or Redis); the
@@ -73,6 +81,7 @@ pub mod events;
 pub mod for_bindings;
 mod gateway;
 mod health;
+pub mod inbound;
 mod model;
 pub mod otp;
 mod platform;
@@ -94,7 +103,8 @@ pub mod passkey {
         passkey_snippet,
     };
 }
-pub use otp::{OtpRequest, OtpStatus, VerifyOutcome};
+pub use inbound::{InboundRequest, InboundStatus, InboundVerification};
+pub use otp::{OtpRequest, OtpStatus, VerifyMethod, VerifyOutcome};
 pub use pool::SenderPool;
 pub use session::{
     LinkedUser, QrCode, SentMessage, Session, SessionId, SessionState, SessionStatus,

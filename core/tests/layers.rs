@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["platform"],
     &["otp", "coordination"],
     &["events"],
-    &["delivery", "health"],
+    &["delivery", "health", "inbound"],
     &["session", "pool"],
     &["gateway"],
     &["for_bindings"],

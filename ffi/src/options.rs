@@ -3,10 +3,9 @@
 //! change a struct a compiled caller knows the size of.
 
 use std::ffi::c_char;
-use std::sync::Arc;
 use std::time::Duration;
 
-use waotp::otp::{Limits, Locale, MemoryStore, OtpConfig, OtpSecret, Pacing, RateWindow};
+use waotp::otp::{Limits, Locale, OtpConfig, OtpSecret, Pacing, RateWindow};
 use waotp::{GatewayBuilder, MemoryBounds, SendRetry, StoreKey};
 
 use crate::boundary::{guard, guard_void, millis, out, string};
@@ -56,9 +55,7 @@ impl waotp_options {
         if let Some(secret) = &self.otp_secret {
             b = b.otp_secret(secret.clone());
         }
-        if self.memory_store {
-            b = b.otp_store(Arc::new(MemoryStore::new()));
-        }
+        b = b.memory_stores(self.memory_store);
         if let Some(check) = self.check_on_whatsapp {
             b = b.check_on_whatsapp(check);
         }
@@ -401,7 +398,8 @@ pub extern "C" fn waotp_options_set_session_pacing(
     })
 }
 
-/// Keep OTP state in memory instead of `data_dir/otp.db` (or Redis).
+/// Keep OTP codes and inbound verifications in memory instead of
+/// `data_dir/otp.db` and `inbound.db` (or Redis): one process only.
 ///
 /// Errors: `WAOTP_NULL_PARAMETER`.
 #[unsafe(no_mangle)]

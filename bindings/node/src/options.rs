@@ -1,7 +1,6 @@
 //! Option objects as core settings. Durations carry their unit in the name
 //! (`ttlSecs`, `timeoutMs`); a missing field takes the core's default.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use napi::Either;
@@ -55,7 +54,8 @@ pub struct GatewayOptions {
     pub limits: Option<Limits>,
     /// Turn every limit, cooldown and pacing off (tests, benchmarks).
     pub no_limits: Option<bool>,
-    /// Keep OTP state in memory instead of the data dir (one process only).
+    /// Keep OTP codes and inbound verifications in memory instead of the
+    /// data dir (one process only).
     pub memory_store: Option<bool>,
     /// Whether `sendOtp` first checks that the recipient is on WhatsApp. Default true.
     pub check_on_whatsapp: Option<bool>,
@@ -324,9 +324,7 @@ impl GatewayOptions {
             config.limits = waotp::otp::Limits::none();
         }
         b = b.otp_config(config);
-        if self.memory_store == Some(true) {
-            b = b.otp_store(Arc::new(waotp::otp::MemoryStore::new()));
-        }
+        b = b.memory_stores(self.memory_store == Some(true));
         if let Some(check) = self.check_on_whatsapp {
             b = b.check_on_whatsapp(check);
         }

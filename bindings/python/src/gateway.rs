@@ -3,7 +3,6 @@
 //! `waotp.Gateway` and `waotp.AsyncGateway` are the typed faces of this class.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use pyo3::prelude::*;
 use waotp::otp::OtpConfig;
@@ -133,9 +132,7 @@ impl Gateway {
             config.limits = l.get().limits.clone();
         }
         b = b.otp_config(config);
-        if memory_store {
-            b = b.otp_store(Arc::new(waotp::otp::MemoryStore::new()));
-        }
+        b = b.memory_stores(memory_store);
         b = b.check_on_whatsapp(check_on_whatsapp);
         if let Some(t) = on_whatsapp_cache_ttl {
             b = b.on_whatsapp_cache_ttl(seconds(py, t, "on_whatsapp_cache_ttl")?);

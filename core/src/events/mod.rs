@@ -14,7 +14,7 @@ mod bus;
 
 use crate::model::time::unix_millis;
 use crate::model::{DeliveryStatus, LinkedUser, SessionHealth};
-use crate::otp::VerifyOutcome;
+use crate::otp::{VerifyMethod, VerifyOutcome};
 
 pub(crate) use bus::EventBus;
 
@@ -168,14 +168,17 @@ pub enum Event {
         /// What went wrong.
         reason: String,
     },
-    /// A code was checked.
+    /// A code was checked, or a user sent an inbound verification's token.
     OtpVerified {
-        /// Recipient, E.164 digits.
+        /// The recipient of the code; for an inbound verification, the
+        /// number that sent the token. E.164 digits.
         to: String,
         /// Verification checked against, when there was one.
         verification_id: Option<String>,
         /// Outcome: approved, invalid (with attempts left), expired, …
         outcome: VerifyOutcome,
+        /// How: a typed code, or a token sent from WhatsApp.
+        method: VerifyMethod,
     },
     /// This subscriber fell behind and missed events.
     Lagged {

@@ -49,6 +49,8 @@ pub struct EventFields {
     pub verification_id: Option<String>,
     /// `otp_verified`: the outcome's name.
     pub outcome: Option<&'static str>,
+    /// `otp_verified`: `code` or `inbound` (a token sent from WhatsApp).
+    pub method: Option<&'static str>,
     /// `otp_verified` with `invalid`: attempts left.
     pub attempts_left: Option<u32>,
     /// `lagged`: events this subscriber missed.
@@ -223,10 +225,12 @@ impl From<Event> for EventFields {
                 to,
                 verification_id,
                 outcome,
+                method,
             } => EventFields {
                 to: Some(to),
                 verification_id,
                 outcome: Some(outcome.as_str()),
+                method: Some(method.as_str()),
                 attempts_left: match outcome {
                     VerifyOutcome::Invalid { attempts_left } => Some(attempts_left),
                     _ => None,
@@ -263,6 +267,7 @@ mod tests {
                 to: "62".into(),
                 verification_id: None,
                 outcome: VerifyOutcome::Invalid { attempts_left: 2 },
+                method: crate::otp::VerifyMethod::Code,
             },
             Event::Lagged { missed: 3 },
             Event::PasskeyRequired {
@@ -303,10 +308,11 @@ mod tests {
             to: "62".into(),
             verification_id: Some("v".into()),
             outcome: VerifyOutcome::Invalid { attempts_left: 2 },
+            method: crate::otp::VerifyMethod::Code,
         });
         assert_eq!(
-            (f.kind, f.outcome, f.attempts_left),
-            ("otp_verified", Some("invalid"), Some(2))
+            (f.kind, f.outcome, f.attempts_left, f.method),
+            ("otp_verified", Some("invalid"), Some(2), Some("code"))
         );
     }
 

@@ -14,7 +14,11 @@ use crate::delivery::phones::PhoneCache;
 use crate::delivery::{Deliveries, MemoryBounds};
 use crate::error::{Error, Result};
 use crate::events::EventBus;
-use crate::otp::{Clock, ManualClock, OtpConfig, OtpEngine, OtpSecret, OtpStore};
+use crate::inbound::InboundEngine;
+use crate::inbound::store::{
+    InboundStore, MemoryInboundStore, RedisInboundStore, SqliteInboundStore,
+};
+use crate::otp::{Clock, ManualClock, MemoryStore, OtpConfig, OtpEngine, OtpSecret, OtpStore};
 use crate::platform::store_key::StoreKey;
 use crate::platform::{files, layout};
 use crate::session::context::{ConnectConfig, SessionContext};
@@ -35,6 +39,8 @@ pub struct GatewayBuilder {
     endpoint: Option<String>,
     otp_config: OtpConfig,
     otp_store: Option<Arc<dyn OtpStore>>,
+    inbound_store: Option<Arc<dyn InboundStore>>,
+    memory_stores: bool,
     otp_secret: Option<OtpSecret>,
     clock: Option<Arc<dyn Clock>>,
     manual_clock: Option<ManualClock>,
@@ -59,6 +65,8 @@ impl Default for GatewayBuilder {
             endpoint: None,
             otp_config: OtpConfig::default(),
             otp_store: None,
+            inbound_store: None,
+            memory_stores: false,
             otp_secret: None,
             clock: None,
             manual_clock: None,
@@ -116,6 +124,22 @@ impl GatewayBuilder {
     /// them in the process only.
     pub fn otp_store(mut self, store: Arc<dyn OtpStore>) -> Self {
         self.otp_store = Some(store);
+        self
+    }
+
+    /// Where inbound verifications live. Default: Redis with
+    /// [`redis_url`](Self::redis_url), else SQLite in
+    /// `data_dir/inbound.db`.
+    pub fn inbound_store(mut self, store: Arc<dyn InboundStore>) -> Self {
+        self.inbound_store = Some(store);
+        self
+    }
+
+    /// Keeps OTP codes and inbound verifications in this process's memory
+    /// (one process; pending ones are lost when it exits), unless a store
+    /// of either is given explicitly.
+    pub fn memory_stores(mut self, on: bool) -> Self {
+        self.memory_stores = on;
         self
     }
 
@@ -281,11 +305,23 @@ impl GatewayBuilder {
             None => None,
         };
         let mut otp_store = self.otp_store;
+        if self.memory_stores && otp_store.is_none() {
+            otp_store = Some(Arc::new(MemoryStore::new()));
+        }
         if let Some(redis) = &redis
             && otp_store.is_none()
         {
             otp_store = Some(redis.store.clone());
         }
+        let inbound_store: Arc<dyn InboundStore> = match (self.inbound_store, &redis) {
+            (Some(store), _) => store,
+            (None, _) if self.memory_stores => Arc::new(MemoryInboundStore::new()),
+            (None, Some(redis)) => Arc::new(RedisInboundStore::with_connection(
+                redis.connection.clone(),
+                &self.redis_key_prefix,
+            )),
+            (None, None) => Arc::new(SqliteInboundStore::open_in(&self.data_dir)?),
+        };
         let otp_secret = match (self.otp_secret, &redis) {
             (Some(secret), _) => secret,
             // Only with otp_secret_in_redis: refused above otherwise.
@@ -311,6 +347,7 @@ impl GatewayBuilder {
             otp = otp.clock(clock);
         }
         let otp = otp.build()?;
+        let inbound = InboundEngine::new(inbound_store, &otp);
         let coordination: SharedCoordination = match redis {
             Some(redis) => redis.coordination(outbox_key)?,
             None => Arc::new(LocalCoordination::open(&self.data_dir, outbox_key)?),
@@ -333,6 +370,7 @@ impl GatewayBuilder {
             deliveries,
             coordination,
             otp,
+            inbound,
             on_whatsapp: OnWhatsappCache::new(
                 self.on_whatsapp_cache_ttl,
                 self.memory_bounds.on_whatsapp_entries,

@@ -8,6 +8,7 @@
 mod builder;
 mod endpoint;
 mod health_metrics;
+mod inbound_api;
 mod otp_api;
 mod otp_outcome;
 mod pool_api;

@@ -192,6 +192,7 @@ impl Gateway {
             to,
             verification_id: verification.verification_id,
             outcome: verification.outcome,
+            method: crate::otp::VerifyMethod::Code,
         });
         Ok(verification.outcome)
     }

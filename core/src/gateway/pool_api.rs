@@ -189,7 +189,7 @@ impl Gateway {
     }
 
     /// The sessions a pool names (every session for [`SenderPool::All`]).
-    fn pool_sessions(&self, pool: &SenderPool) -> Result<Vec<Session>> {
+    pub(super) fn pool_sessions(&self, pool: &SenderPool) -> Result<Vec<Session>> {
         match pool {
             SenderPool::All => {
                 let all: Vec<Session> = self

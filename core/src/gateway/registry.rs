@@ -63,6 +63,9 @@ pub(super) fn spawn_otp_cleanup(gateway: std::sync::Weak<GatewayInner>) {
         if let Err(e) = inner.context.otp.cleanup_expired().await {
             log::warn!("OTP cleanup failed: {e}");
         }
+        if let Err(e) = inner.context.inbound.remove_old().await {
+            log::warn!("inbound verification cleanup failed: {e}");
+        }
     });
 }
 

@@ -433,6 +433,12 @@ impl OtpEngine {
         &self.inner.clock
     }
 
+    /// The MAC of stored codes, with this engine's secret (inbound tokens
+    /// are stored under the same secret).
+    pub(crate) fn hasher(&self) -> &CodeHasher {
+        &self.inner.hasher
+    }
+
     /// The store.
     pub fn store(&self) -> &Arc<dyn OtpStore> {
         &self.inner.store

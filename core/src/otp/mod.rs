@@ -57,9 +57,10 @@ pub use limiter::{
     Admission, LimitRule, Limiter, Limits, Pacing, RateWindow, pace_decision, send_decision,
     window_decision,
 };
+pub(crate) use mac::CodeHasher;
 pub use mac::{CodeMac, MAC_LEN, macs_equal};
 pub use secret::{OtpSecret, SECRET_FILE_NAME};
-pub use state::{OtpState, VerifyOutcome, apply_check, effective_state};
+pub use state::{OtpState, VerifyMethod, VerifyOutcome, apply_check, effective_state};
 pub use stats::{LatencyHistogram, OtpStats, SendStats, StatsSnapshot, VerifyCounts};
 pub use store::{CheckResult, MemoryStore, OtpRecord, OtpStore, RedisStore, SqliteStore};
 pub use template::{Locale, MAX_COMPANY_LEN, MAX_TEMPLATE_LEN, Template};

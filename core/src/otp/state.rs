@@ -11,6 +11,27 @@ use serde::Serialize;
 use super::mac::{CodeMac, macs_equal};
 use super::store::OtpRecord;
 
+/// How a user proved they hold a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum VerifyMethod {
+    /// They typed the code WhatsApp brought them.
+    Code,
+    /// They sent the token from WhatsApp (inbound verification).
+    Inbound,
+}
+
+impl VerifyMethod {
+    /// `code` or `inbound`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerifyMethod::Code => "code",
+            VerifyMethod::Inbound => "inbound",
+        }
+    }
+}
+
 /// Where an OTP is in its life (Twilio Verify's vocabulary).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]

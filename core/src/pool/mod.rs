@@ -155,6 +155,38 @@ pub(crate) fn choose(
     Choice { order, left_out }
 }
 
+/// Orders `candidates` to receive a message the user sends (an inbound
+/// verification): connected numbers that are not banned or logged out,
+/// `sticky` first (the number the user already has a chat with), then the
+/// one used least recently. A number limited on new chats receives as well
+/// as any: a user writing to it opens no new chat on its side.
+pub(crate) fn choose_receiver(
+    candidates: &[Candidate],
+    sticky: Option<&str>,
+    last_used: &LastUsed,
+) -> Vec<String> {
+    let mut able: Vec<(&Candidate, Option<Instant>)> = candidates
+        .iter()
+        .filter(|c| c.state == SessionState::Connected)
+        .filter(|c| {
+            matches!(
+                c.health.state,
+                HealthState::Ok | HealthState::NewChatsLimited { .. }
+            )
+        })
+        .map(|c| (c, last_used.get(&c.id)))
+        .collect();
+    able.sort_by(|a, b| {
+        let a_sticky = sticky == Some(a.0.id.as_str());
+        let b_sticky = sticky == Some(b.0.id.as_str());
+        b_sticky
+            .cmp(&a_sticky)
+            .then(a.1.cmp(&b.1))
+            .then(a.0.id.cmp(&b.0.id))
+    });
+    able.into_iter().map(|(c, _)| c.id.clone()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,5 +260,36 @@ mod tests {
         used.forget("x");
         assert_eq!(choose(&even, None, &used).order, vec!["x", "y", "z"]);
         assert!(choose(&[], None, &used).order.is_empty());
+    }
+
+    #[test]
+    fn a_receiver_may_be_limited_on_new_chats_but_not_banned_or_away() {
+        let used = LastUsed::default();
+        let limited = HealthState::NewChatsLimited {
+            until: None,
+            reason: LimitReason::Capped,
+        };
+        let candidates = [
+            candidate("a", SessionState::Connected, HealthState::Ok, None),
+            candidate("b", SessionState::Connected, limited, None),
+            candidate("c", SessionState::Reconnecting, HealthState::Ok, None),
+            candidate(
+                "d",
+                SessionState::Connected,
+                HealthState::Banned { until: None },
+                None,
+            ),
+            candidate("e", SessionState::Connected, HealthState::LoggedOut, None),
+        ];
+        used.touch("a");
+        assert_eq!(choose_receiver(&candidates, None, &used), vec!["b", "a"]);
+        assert_eq!(
+            choose_receiver(&candidates, Some("a"), &used),
+            vec!["a", "b"]
+        );
+        assert_eq!(
+            choose_receiver(&candidates, Some("c"), &used),
+            vec!["b", "a"]
+        );
     }
 }

@@ -10,6 +10,7 @@ use crate::delivery::Deliveries;
 use crate::delivery::on_whatsapp::OnWhatsappCache;
 use crate::delivery::phones::PhoneCache;
 use crate::events::{Event, EventBus};
+use crate::inbound::InboundEngine;
 use crate::otp::OtpEngine;
 use crate::platform::store_key::StoreKey;
 
@@ -39,6 +40,8 @@ pub(crate) struct SessionContext {
     pub(crate) coordination: SharedCoordination,
     /// The OTP engine, whose statistics forget a deleted session.
     pub(crate) otp: OtpEngine,
+    /// Inbound verifications: a session applies the texts it receives.
+    pub(crate) inbound: InboundEngine,
     /// Which numbers are on WhatsApp (cached).
     pub(crate) on_whatsapp: OnWhatsappCache,
     /// Normalises phone numbers with the default country (memoised).

@@ -150,6 +150,11 @@ impl EventHandler for SessionEvents {
                 session.report_delivery(&ack.id, status);
                 return;
             }
+            WaEvent::Messages(batch) => {
+                let client = self.client.get().and_then(Weak::upgrade);
+                session.on_incoming(batch.messages.to_vec(), client);
+                return;
+            }
             WaEvent::MexNotification(notification) => {
                 if let Some(signal) =
                     signals::from_mex(&notification.op_name, &notification.payload)

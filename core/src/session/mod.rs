@@ -14,6 +14,7 @@
 
 pub(crate) mod context;
 mod health;
+mod incoming;
 mod inner;
 mod lifecycle;
 mod link;

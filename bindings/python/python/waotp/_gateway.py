@@ -69,7 +69,8 @@ class Gateway:
         otp_max_attempts: checks per code, 1–100 (default 3).
         otp_locale: language of the default message, ``"id"`` or ``"en"``.
         limits: send and verification limits (default :class:`Limits` ()).
-        memory_store: keep OTP state in memory instead of ``data_dir/otp.db``.
+        memory_store: keep OTP codes and inbound verifications in memory
+            instead of ``data_dir/otp.db`` and ``inbound.db`` (one process).
         check_on_whatsapp: check a number is on WhatsApp before sending it a code.
         on_whatsapp_cache_ttl: how long that answer is remembered.
         redis_url: Redis shared by every host (``redis://host:port/db``).
