@@ -245,6 +245,22 @@ typedef struct waotp_gateway_options {
   const char *redis_key_prefix;
 } waotp_gateway_options;
 
+// Options of one `waotp_inbound_start`. Zero / NULL fields take the
+// defaults; passing NULL instead of the struct means all defaults.
+typedef struct waotp_inbound_request {
+  // Only a message from this number approves it (any phone form). NULL:
+  // any sender does, and is reported (login with WhatsApp).
+  const char *expected_phone;
+  // The text the user sends; must contain `{TOKEN}` once. NULL:
+  // `Kode masuk: {TOKEN}`.
+  const char *template_text;
+  // Validity in seconds, 30–86400. 0: 600.
+  uint32_t ttl_secs;
+  // A text sent to the user once approved (in the chat they opened, so
+  // it costs no new-chat quota). NULL: none.
+  const char *reply;
+} waotp_inbound_request;
+
 // Options of one `waotp_otp_send`. Zero / NULL fields take the gateway's
 // defaults; passing NULL instead of the struct means all defaults (and no
 // company name, which the default templates need).
@@ -379,7 +395,9 @@ enum waotp_status waotp_gateway_close(struct waotp_gateway **gateway);
 // - `otp_delivery`: `messageId`, `to`, `status` (as in `message_status`)
 // - `otp_failed`: `sessionId`, `verificationId`, `to`, `code` (the error's
 //   stable code, as `waotp_status_code_name` names it), `reason`
-// - `otp_verified`: `to`, `verificationId`, `outcome` (`{"status": "approved"|"invalid"|…, "attemptsLeft"?}`)
+// - `otp_verified`: `to` (for an inbound verification: the number that sent
+//   the token), `verificationId`, `outcome` (`{"status": "approved"|"invalid"|…,
+//   "attemptsLeft"?}`), `method` (`code`, or `inbound`: a token sent from WhatsApp)
 // - `lagged`: `missed`
 //
 // Future versions may add event types and fields; ignore unknown ones.
@@ -414,6 +432,48 @@ enum waotp_status waotp_stats_prometheus(const struct waotp_gateway *gateway, ch
 // Errors: `WAOTP_SANDBOX_ONLY` in normal builds, `WAOTP_INVALID_ARGUMENT`
 // when the gateway was opened without `manual_clock`, `WAOTP_NULL_PARAMETER`.
 enum waotp_status waotp_test_clock_advance(const struct waotp_gateway *gateway, uint64_t ms);
+
+// Starts an inbound verification: the user opens the link (or scans its
+// QR code), WhatsApp opens with the text written out, the user taps send,
+// and the linked number receives the token. The number is one of a pool
+// (the ids and NULL/0 for every session, as `waotp_otp_send_pool`): the
+// one the expected number already has a chat with, else the one used
+// least recently; numbers limited on new chats receive as well as any.
+//
+// `*result_json_out` (free with `waotp_string_free`): `{"verificationId",
+// "sessionId", "number", "text", "link", "qrCode" (PNG data URL),
+// "expiresAt"}`.
+//
+// Errors: `WAOTP_NOT_CONNECTED` (no number of the pool can receive),
+// `WAOTP_INVALID_ARGUMENT` (a template without `{TOKEN}`, a validity out
+// of range, an empty pool), `WAOTP_INVALID_PHONE`, `WAOTP_SESSION_NOT_FOUND`,
+// `WAOTP_STORE_ERROR`, `WAOTP_INVALID_UTF8`, `WAOTP_NULL_PARAMETER`.
+enum waotp_status waotp_inbound_start(const struct waotp_gateway *gateway,
+                                      const char *const *session_ids,
+                                      size_t session_count,
+                                      const struct waotp_inbound_request *request,
+                                      char **result_json_out);
+
+// Where an inbound verification stands, as JSON (free with
+// `waotp_string_free`): `{"verificationId", "sessionId", "status"
+// (pending, approved, canceled, expired, max_attempts_reached),
+// "expectedPhone", "sender" (the number that sent the token, once
+// approved), "attempts", "maxAttempts", "createdAt", "expiresAt",
+// "approvedAt"}`. Visible from every process that shares the store.
+//
+// Errors: `WAOTP_OTP_NOT_FOUND` (unknown, or forgotten an hour after it
+// expired), `WAOTP_STORE_ERROR`, `WAOTP_INVALID_UTF8`, `WAOTP_NULL_PARAMETER`.
+enum waotp_status waotp_inbound_get_status(const struct waotp_gateway *gateway,
+                                           const char *verification_id,
+                                           char **status_json_out);
+
+// Cancels a pending inbound verification and writes where it stands (as
+// `waotp_inbound_get_status`) to `*status_json_out`.
+//
+// Errors: as `waotp_inbound_get_status`.
+enum waotp_status waotp_inbound_cancel(const struct waotp_gateway *gateway,
+                                       const char *verification_id,
+                                       char **status_json_out);
 
 // Makes options with every option at its default (the same defaults as a
 // NULL `options` in `waotp_gateway_open_with`). Free with `waotp_options_free`.

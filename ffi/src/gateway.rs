@@ -240,7 +240,9 @@ pub extern "C" fn waotp_gateway_close(gateway: *mut *mut waotp_gateway) -> waotp
 /// - `otp_delivery`: `messageId`, `to`, `status` (as in `message_status`)
 /// - `otp_failed`: `sessionId`, `verificationId`, `to`, `code` (the error's
 ///   stable code, as `waotp_status_code_name` names it), `reason`
-/// - `otp_verified`: `to`, `verificationId`, `outcome` (`{"status": "approved"|"invalid"|…, "attemptsLeft"?}`)
+/// - `otp_verified`: `to` (for an inbound verification: the number that sent
+///   the token), `verificationId`, `outcome` (`{"status": "approved"|"invalid"|…,
+///   "attemptsLeft"?}`), `method` (`code`, or `inbound`: a token sent from WhatsApp)
 /// - `lagged`: `missed`
 ///
 /// Future versions may add event types and fields; ignore unknown ones.

@@ -6,7 +6,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value, json};
 use waotp::otp::{SendStats, StatsSnapshot};
 use waotp::{
-    LinkedUser, MessageRecord, OtpStatus, PasskeyChallenge, SentMessage, SentOtp, SessionStatus,
+    InboundStatus, InboundVerification, LinkedUser, MessageRecord, OtpStatus, PasskeyChallenge,
+    SentMessage, SentOtp, SessionStatus,
 };
 
 pub(crate) fn unix_ms(t: SystemTime) -> u64 {
@@ -86,6 +87,34 @@ pub(crate) fn sent_otp(s: &SentOtp) -> Value {
         v["otp"] = json!(code.expose());
     }
     v
+}
+
+/// A started inbound verification; the QR code as a PNG data URL.
+pub(crate) fn inbound_verification(v: &InboundVerification) -> waotp::Result<Value> {
+    Ok(json!({
+        "verificationId": v.verification_id,
+        "sessionId": v.session_id,
+        "number": v.number,
+        "text": v.text,
+        "link": v.link,
+        "qrCode": v.qr.png_data_url()?,
+        "expiresAt": unix_ms(v.expires_at),
+    }))
+}
+
+pub(crate) fn inbound_status(s: &InboundStatus) -> Value {
+    json!({
+        "verificationId": s.verification_id,
+        "sessionId": s.session_id,
+        "status": s.state.as_str(),
+        "expectedPhone": s.expected_phone,
+        "sender": s.sender,
+        "attempts": s.attempts,
+        "maxAttempts": s.max_attempts,
+        "createdAt": unix_ms(s.created_at),
+        "expiresAt": unix_ms(s.expires_at),
+        "approvedAt": s.approved_at.map(unix_ms),
+    })
 }
 
 pub(crate) fn otp_status(s: &OtpStatus) -> Value {

@@ -14,6 +14,7 @@
 
 mod boundary;
 mod gateway;
+mod inbound;
 mod json;
 mod options;
 mod otp;
@@ -27,6 +28,9 @@ pub use gateway::{
     waotp_events_poll, waotp_gateway, waotp_gateway_close, waotp_gateway_open,
     waotp_gateway_open_with, waotp_gateway_options, waotp_gateway_options_default, waotp_stats_get,
     waotp_stats_prometheus, waotp_test_clock_advance,
+};
+pub use inbound::{
+    waotp_inbound_cancel, waotp_inbound_get_status, waotp_inbound_request, waotp_inbound_start,
 };
 pub use options::{
     waotp_options, waotp_options_free, waotp_options_new, waotp_options_set_check_on_whatsapp,

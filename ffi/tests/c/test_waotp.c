@@ -564,6 +564,76 @@ static void test_sender_pool(void) {
   OK(waotp_gateway_close(&gw));
 }
 
+/* The string value of `"key":"…"` in `json` (no escapes expected), copied
+ * into `out`. Returns 1 if found. */
+static int json_text(const char *json, const char *key, char *out, size_t size) {
+  char pattern[64];
+  snprintf(pattern, sizeof pattern, "\"%s\":\"", key);
+  const char *at = strstr(json, pattern);
+  if (!at) return 0;
+  at += strlen(pattern);
+  const char *end = strchr(at, '"');
+  if (!end || (size_t)(end - at) >= size) return 0;
+  memcpy(out, at, (size_t)(end - at));
+  out[end - at] = 0;
+  return 1;
+}
+
+/* Inbound verification: the user sends the token from WhatsApp. A stranger
+ * with the token is refused (the token stays valid), the expected number
+ * approves it, and the status names the sender. */
+static void test_inbound_verification(void) {
+  waotp_gateway *gw = open_gateway("inbound", false, true);
+  CHECK(gw != NULL, "open");
+  const char *number = "6282222222401";
+  CHECK(link_session(gw, "in", number), "link");
+  sim_add_number("6281200000401", 1);
+  sim_add_number("6281200000402", 1);
+  waotp_inbound_request req = {0};
+  req.expected_phone = "081200000401";
+  char *s = NULL;
+  OK(waotp_inbound_start(gw, NULL, 0, &req, &s));
+  char id[64], text[128], link[256];
+  CHECK(json_text(s, "verificationId", id, sizeof id), "%s", s);
+  CHECK(json_text(s, "text", text, sizeof text), "%s", s);
+  CHECK(json_text(s, "link", link, sizeof link), "%s", s);
+  CHECK(strncmp(link, "https://wa.me/6282222222401?text=Kode%20masuk%3A%20", 51) == 0, "%s", link);
+  CHECK(strstr(s, "\"qrCode\":\"data:image/png;base64,") != NULL, "%s", s);
+  waotp_string_free(&s);
+
+  char body[256];
+  snprintf(body, sizeof body, "{\"from\":\"6281200000402\",\"to\":\"%s\",\"text\":\"%s\"}", number, text);
+  CHECK(sim_http(g_control, "POST", "/send", body, NULL) == 200, "the stranger writes");
+  snprintf(body, sizeof body, "{\"from\":\"6281200000401\",\"to\":\"%s\",\"text\":\"%s\"}", number, text);
+  CHECK(sim_http(g_control, "POST", "/send", body, NULL) == 200, "the user writes");
+  long long deadline = now_ms() + STEP_MS;
+  int approved = 0;
+  while (!approved && now_ms() < deadline) {
+    OK(waotp_inbound_get_status(gw, id, &s));
+    approved = strstr(s, "\"status\":\"approved\"") != NULL;
+    if (!approved) {
+      waotp_string_free(&s);
+      usleep(20 * 1000); /* a bounded poll of the store */
+    }
+  }
+  CHECK(approved, "approved within %d ms", STEP_MS);
+  CHECK(strstr(s, "\"sender\":\"6281200000401\"") != NULL, "%s", s);
+  CHECK(strstr(s, "\"attempts\":1") != NULL, "the stranger counted: %s", s);
+  waotp_string_free(&s);
+
+  EXPECT(waotp_inbound_get_status(gw, "nope", &s), WAOTP_OTP_NOT_FOUND);
+  req.template_text = "no token";
+  EXPECT(waotp_inbound_start(gw, NULL, 0, &req, &s), WAOTP_INVALID_ARGUMENT);
+  OK(waotp_inbound_start(gw, NULL, 0, NULL, &s));
+  CHECK(json_text(s, "verificationId", id, sizeof id), "%s", s);
+  waotp_string_free(&s);
+  OK(waotp_inbound_cancel(gw, id, &s));
+  CHECK(strstr(s, "\"status\":\"canceled\"") != NULL, "%s", s);
+  waotp_string_free(&s);
+  EXPECT(waotp_inbound_start(gw, NULL, 0, NULL, NULL), WAOTP_NULL_PARAMETER);
+  OK(waotp_gateway_close(&gw));
+}
+
 static void test_pair_code(void) {
   char *code = NULL, *s = NULL, *id = NULL;
   OK(waotp_session_create(g_gw, "paired", &id));
@@ -1108,6 +1178,7 @@ static const struct test TESTS[] = {
     {"events poll timeout", test_events_timeout, 0},
     {"calls after fork fail instead of hanging", test_after_fork, 1},
     {"a sender pool: OTPs and texts, ACCOUNT_LIMITED, health in the status", test_sender_pool, 0},
+    {"inbound verification: a stranger refused, the expected number approves", test_inbound_verification, 0},
 };
 
 int main(void) {
