@@ -363,6 +363,59 @@ class WhatsAppOTP
     }
 
     /**
+     * Starts an inbound verification: the user sends the code. Show them
+     * `data['link']` (a button on a phone) or `data['qrCode']` (a PNG data
+     * URL, scanned with the phone on a desktop); WhatsApp opens with
+     * `data['text']` written out, they tap send, and this session's number
+     * receives it. It costs no new-chat quota and makes the user a known
+     * contact. With $expectedPhone only that number approves it; without,
+     * any sender does and inboundStatus() names them (login with WhatsApp).
+     * $options: 'template' (with {TOKEN}), 'ttl' (seconds), 'reply' (a text
+     * sent once approved), 'sessions' (a pool instead of this session; null
+     * for every session). `data` = ['verificationId', 'sessionId', 'number',
+     * 'text', 'link', 'qrCode', 'expiresAt'].
+     */
+    public function startInboundVerification($expectedPhone = null, array $options = [])
+    {
+        $ffi = self::$ffi;
+        $req = $ffi->new('waotp_inbound_request');
+        // Kept alive until the call returns: the request points into them.
+        $strings = [];
+        foreach (['expected_phone' => $expectedPhone, 'template_text' => $options['template'] ?? null, 'reply' => $options['reply'] ?? null] as $field => $value) {
+            if ($value !== null) {
+                $strings[$field] = self::cString($value);
+                $req->$field = FFI::cast('const char *', FFI::addr($strings[$field][0]));
+            }
+        }
+        $req->ttl_secs = (int)($options['ttl'] ?? 0);
+        $sessions = array_key_exists('sessions', $options) ? $options['sessions'] : [$this->sessionId];
+        [$ids, $count, $names] = self::sessionIds($sessions);
+        return $this->call('Inbound verification started', function ($ffi, $out) use ($req, $strings, $ids, $count, $names) {
+            return $ffi->waotp_inbound_start($this->gateway, $ids, $count, FFI::addr($req), $out);
+        }, [__CLASS__, 'json']);
+    }
+
+    /**
+     * Where an inbound verification stands: `data['status']` (pending,
+     * approved, canceled, expired, max_attempts_reached) and, once
+     * approved, `data['sender']` (the number that sent the code).
+     */
+    public function inboundStatus($verificationId)
+    {
+        return $this->call('Inbound verification status', function ($ffi, $out) use ($verificationId) {
+            return $ffi->waotp_inbound_get_status($this->gateway, $verificationId, $out);
+        }, [__CLASS__, 'json']);
+    }
+
+    /** Cancels a pending inbound verification; `data` as inboundStatus(). */
+    public function cancelInboundVerification($verificationId)
+    {
+        return $this->call('Inbound verification canceled', function ($ffi, $out) use ($verificationId) {
+            return $ffi->waotp_inbound_cancel($this->gateway, $verificationId, $out);
+        }, [__CLASS__, 'json']);
+    }
+
+    /**
      * Checks the code the user typed. `success` is true only when approved;
      * `data` = ['status' => 'approved'|'invalid'|'expired'|'max_attempts'|'not_found',
      * 'attemptsLeft' => int].

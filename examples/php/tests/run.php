@@ -451,6 +451,33 @@ test('sendOTPPool and sendTextPool: a pool send names its number; a spent quota 
     $wa->close();
 });
 
+test('startInboundVerification: the user sends the code, a stranger is refused', function () use ($lib, $ws, $tmp) {
+    $wa = new WhatsAppOTP('inbound', ['library' => $lib, 'endpoint' => $ws, 'dataDir' => "$tmp/inbound", 'noLimits' => true]);
+    $number = '6281400000401';
+    linkSession($wa, $number);
+    sim('POST', '/numbers', ['phone' => '6281300000401', 'registered' => true]);
+    sim('POST', '/numbers', ['phone' => '6281300000402', 'registered' => true]);
+    $r = $wa->startInboundVerification('081300000401', ['reply' => 'Berhasil masuk']);
+    same(true, $r['success'], 'started: ' . json_encode($r));
+    $v = $r['data'];
+    same('inbound', $v['sessionId'], 'this session receives it');
+    check(strpos($v['link'], "https://wa.me/$number?text=") === 0, 'link ' . $v['link']);
+    check(strpos($v['qrCode'], 'data:image/png;base64,') === 0, 'a QR data URL');
+    sim('POST', '/send', ['from' => '6281300000402', 'to' => $number, 'text' => $v['text']]);
+    sim('POST', '/send', ['from' => '6281300000401', 'to' => $number, 'text' => $v['text']]);
+    // The reply reaches the user only after the approval.
+    same('Berhasil masuk', inboxText('6281300000401'), 'the reply');
+    $status = $wa->inboundStatus($v['verificationId'])['data'];
+    same('approved', $status['status'], 'status');
+    same('6281300000401', $status['sender'], 'the sender');
+    same(1, $status['attempts'], 'the stranger counted');
+    same('OTP_NOT_FOUND', $wa->inboundStatus('nope')['error'], 'an unknown id');
+    same('INVALID_ARGUMENT', $wa->startInboundVerification(null, ['template' => 'no token'])['error'], 'a bad template');
+    $other = $wa->startInboundVerification()['data'];
+    same('canceled', $wa->cancelInboundVerification($other['verificationId'])['data']['status'], 'cancel');
+    $wa->close();
+});
+
 test('getStats and sendText', function () {
     $shared = shared();
     sim('POST', '/numbers', ['phone' => '6281300000006', 'registered' => true]);
