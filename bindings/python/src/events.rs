@@ -53,6 +53,8 @@ pub(crate) struct Event {
     outcome: Option<String>,
     /// `otp_verified` with `invalid`: attempts left.
     attempts_left: Option<u32>,
+    /// `otp_verified`: `code`, or `inbound` (the user sent a token).
+    method: Option<String>,
     /// `lagged`: events this subscriber missed.
     missed: Option<u64>,
     /// `health_changed`: the session's health now.
@@ -71,6 +73,7 @@ impl Event {
             ("status", &self.status),
             ("verification_id", &self.verification_id),
             ("outcome", &self.outcome),
+            ("method", &self.method),
             ("reason", &self.reason),
         ];
         for (name, value) in texts {
@@ -102,6 +105,7 @@ impl From<waotp::Event> for Event {
             verification_id: f.verification_id,
             outcome: f.outcome.map(str::to_owned),
             attempts_left: f.attempts_left,
+            method: f.method.map(str::to_owned),
             missed: f.missed,
             health: f.health.as_ref().map(crate::types::SessionHealth::from),
         }

@@ -10,6 +10,7 @@ use waotp::otp::OtpConfig;
 use crate::call::call;
 use crate::errors::to_py_err;
 use crate::events::EventStream;
+use crate::inbound::{InboundStatus, InboundVerification};
 use crate::options::{Limits, MemoryBounds, SendRetry, locale, otp_request, seconds};
 use crate::types::{
     MessageStatus, OtpStatus, QrCode, SentMessage, SentOtp, SessionStatus, Stats, VerifyResult,
@@ -510,6 +511,74 @@ impl Gateway {
         let g = self.gateway.clone();
         call(py, awaitable, async move {
             Ok(OtpStatus::from(g.otp_status(&to).await?))
+        })
+    }
+
+    /// Starts an inbound verification on a pool (`sessions`, or every
+    /// session): the user sends the token from WhatsApp.
+    #[pyo3(signature = (sessions=None, expected_phone=None, template=None, ttl=None, reply=None, awaitable=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn start_inbound_verification<'py>(
+        &self,
+        py: Python<'py>,
+        sessions: Option<Vec<String>>,
+        expected_phone: Option<String>,
+        template: Option<String>,
+        ttl: Option<f64>,
+        reply: Option<String>,
+        awaitable: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let mut request = waotp::InboundRequest::new();
+        if let Some(phone) = expected_phone {
+            request = request.expected_phone(phone);
+        }
+        if let Some(template) = template {
+            request = request.template(template);
+        }
+        if let Some(ttl) = ttl {
+            request = request.ttl(seconds(py, ttl, "ttl")?);
+        }
+        if let Some(reply) = reply {
+            request = request.reply(reply);
+        }
+        let pool = waotp::SenderPool::from(sessions);
+        let g = self.gateway.clone();
+        call(py, awaitable, async move {
+            Ok(InboundVerification::from(
+                g.start_inbound_verification(&pool, &request).await?,
+            ))
+        })
+    }
+
+    /// Where an inbound verification stands.
+    #[pyo3(signature = (verification_id, awaitable=false))]
+    fn inbound_verification_status<'py>(
+        &self,
+        py: Python<'py>,
+        verification_id: String,
+        awaitable: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let g = self.gateway.clone();
+        call(py, awaitable, async move {
+            Ok(InboundStatus::from(
+                g.inbound_verification_status(&verification_id).await?,
+            ))
+        })
+    }
+
+    /// Cancels a pending inbound verification.
+    #[pyo3(signature = (verification_id, awaitable=false))]
+    fn cancel_inbound_verification<'py>(
+        &self,
+        py: Python<'py>,
+        verification_id: String,
+        awaitable: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let g = self.gateway.clone();
+        call(py, awaitable, async move {
+            Ok(InboundStatus::from(
+                g.cancel_inbound_verification(&verification_id).await?,
+            ))
         })
     }
 

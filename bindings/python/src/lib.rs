@@ -13,6 +13,7 @@ mod call;
 mod errors;
 mod events;
 mod gateway;
+mod inbound;
 mod options;
 mod types;
 
@@ -38,6 +39,8 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::SentOtp>()?;
     m.add_class::<types::VerifyResult>()?;
     m.add_class::<types::OtpStatus>()?;
+    m.add_class::<inbound::InboundVerification>()?;
+    m.add_class::<inbound::InboundStatus>()?;
     m.add_class::<types::SendStats>()?;
     m.add_class::<types::VerifyCounts>()?;
     m.add_class::<types::Stats>()?;

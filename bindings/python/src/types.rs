@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 
 /// `Name(field=repr(value), …)`, from the object's own attributes, so the
 /// text is what Python would print for each value.
-fn repr(obj: &Bound<'_, PyAny>, name: &str, fields: &[&str]) -> PyResult<String> {
+pub(crate) fn repr(obj: &Bound<'_, PyAny>, name: &str, fields: &[&str]) -> PyResult<String> {
     let mut parts = Vec::with_capacity(fields.len());
     for f in fields {
         let value = obj.getattr(*f)?.repr()?;
@@ -23,11 +23,12 @@ macro_rules! repr_of {
         #[pymethods]
         impl $ty {
             fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
-                repr(slf.as_any(), stringify!($ty), &[$($field),+])
+                $crate::types::repr(slf.as_any(), stringify!($ty), &[$($field),+])
             }
         }
     };
 }
+pub(crate) use repr_of;
 
 /// The WhatsApp account a session is linked to.
 #[pyclass(frozen, get_all, eq, module = "waotp._native")]

@@ -123,6 +123,10 @@ class Simulator:
         assert found, f"no code in the message {text!r}"
         return found.group(1)
 
+    def user_sends(self, sender: str, to: str, text: str) -> None:
+        """The registered number `sender` writes `text` to the linked account `to`."""
+        self.call("POST", "/send", {"from": sender, "to": to, "text": text})
+
     def fault(self, kind: str, **fields: Any) -> None:
         self.call("POST", "/faults", {"kind": kind, **fields})
 

@@ -22,6 +22,8 @@ from ._gateway import Events, Gateway
 from ._native import (
     BuildInfo,
     Event,
+    InboundStatus,
+    InboundVerification,
     LinkedUser,
     Limits,
     MemoryBounds,
@@ -87,6 +89,8 @@ __all__ = [
     "MemoryBounds",
     "MessageStatus",
     "OtpStatus",
+    "InboundStatus",
+    "InboundVerification",
     "PasskeyChallenge",
     "SessionHealth",
     "NewChatQuota",

@@ -11,6 +11,8 @@ from typing import AsyncIterator, List, Optional, Tuple, Type, Union
 from . import _native
 from ._native import (
     Event,
+    InboundStatus,
+    InboundVerification,
     Limits,
     MemoryBounds,
     MessageStatus,
@@ -284,6 +286,29 @@ class AsyncGateway:
         """Sends a text through a sender pool (see
         :meth:`Gateway.send_text_pool`)."""
         return await self._native.send_text_pool(to, text, sessions, awaitable=True)
+
+    async def start_inbound_verification(
+        self,
+        *,
+        sessions: Optional[List[str]] = None,
+        expected_phone: Optional[str] = None,
+        template: Optional[str] = None,
+        ttl: Optional[Seconds] = None,
+        reply: Optional[str] = None,
+    ) -> InboundVerification:
+        """Starts an inbound verification (see
+        :meth:`Gateway.start_inbound_verification`)."""
+        return await self._native.start_inbound_verification(
+            sessions, expected_phone, template, optional_seconds(ttl), reply, awaitable=True
+        )
+
+    async def inbound_verification_status(self, verification_id: str) -> InboundStatus:
+        """Where an inbound verification stands."""
+        return await self._native.inbound_verification_status(verification_id, True)
+
+    async def cancel_inbound_verification(self, verification_id: str) -> InboundStatus:
+        """Cancels a pending inbound verification."""
+        return await self._native.cancel_inbound_verification(verification_id, True)
 
     async def verify_otp(self, to: str, code: str) -> VerifyResult:
         """Checks a code; the answer is an outcome, not an exception."""

@@ -10,6 +10,8 @@ from typing import Iterator, List, Optional, Tuple, Type, Union
 from . import _native
 from ._native import (
     Event,
+    InboundStatus,
+    InboundVerification,
     Limits,
     MemoryBounds,
     MessageStatus,
@@ -354,6 +356,45 @@ class Gateway:
     def otp_status(self, to: str) -> OtpStatus:
         """The state of the recipient's latest code."""
         return self._native.otp_status(to)
+
+    # --- the user sends the code -------------------------------------------
+
+    def start_inbound_verification(
+        self,
+        *,
+        sessions: Optional[List[str]] = None,
+        expected_phone: Optional[str] = None,
+        template: Optional[str] = None,
+        ttl: Optional[Seconds] = None,
+        reply: Optional[str] = None,
+    ) -> InboundVerification:
+        """Starts an inbound verification: show the user ``link`` (a button
+        on a phone) or ``qr`` (scanned with the phone on a desktop);
+        WhatsApp opens with ``text`` written out, they tap send, and the
+        linked number receives it. It opens no new chat on the number's
+        side (no limit applies) and makes the user a known contact.
+
+        The number is one of ``sessions`` (every session without it): the
+        one ``expected_phone`` already has a chat with, else the one used
+        least recently. With ``expected_phone`` only that number approves
+        it; without, any sender does and
+        :meth:`inbound_verification_status` names them (login with
+        WhatsApp). ``template`` must contain ``{TOKEN}``; ``reply`` is sent
+        to the user once approved.
+        """
+        return self._native.start_inbound_verification(
+            sessions, expected_phone, template, optional_seconds(ttl), reply
+        )
+
+    def inbound_verification_status(self, verification_id: str) -> InboundStatus:
+        """Where an inbound verification stands: ``status`` (``pending``,
+        ``approved``, ``canceled``, ``expired``, ``max_attempts_reached``)
+        and, once approved, ``sender``."""
+        return self._native.inbound_verification_status(verification_id)
+
+    def cancel_inbound_verification(self, verification_id: str) -> InboundStatus:
+        """Cancels a pending inbound verification."""
+        return self._native.cancel_inbound_verification(verification_id)
 
     # --- observing ----------------------------------------------------------
 

@@ -120,6 +120,48 @@ class SentMessage:
     @property
     def session_id(self) -> str: ...
 
+class InboundVerification:
+    """A started inbound verification: show the user ``link`` or ``qr``."""
+
+    @property
+    def verification_id(self) -> str: ...
+    @property
+    def session_id(self) -> str: ...
+    @property
+    def number(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def link(self) -> str: ...
+    @property
+    def qr(self) -> QrCode: ...
+    @property
+    def expires_at(self) -> datetime: ...
+
+class InboundStatus:
+    """Where an inbound verification stands."""
+
+    @property
+    def verification_id(self) -> str: ...
+    @property
+    def session_id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def expected_phone(self) -> Optional[str]: ...
+    @property
+    def sender(self) -> Optional[str]: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def max_attempts(self) -> int: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def expires_at(self) -> datetime: ...
+    @property
+    def approved_at(self) -> Optional[datetime]: ...
+
 class MessageStatus:
     """Where a sent message is."""
 
@@ -360,6 +402,8 @@ class Event:
     @property
     def attempts_left(self) -> Optional[int]: ...
     @property
+    def method(self) -> Optional[str]: ...
+    @property
     def missed(self) -> Optional[int]: ...
     @property
     def health(self) -> Optional[SessionHealth]: ...
@@ -576,6 +620,43 @@ class Gateway:
         *,
         awaitable: Literal[True],
     ) -> Awaitable[SentMessage]: ...
+    @overload
+    def start_inbound_verification(
+        self,
+        sessions: Optional[List[str]] = None,
+        expected_phone: Optional[str] = None,
+        template: Optional[str] = None,
+        ttl: Optional[float] = None,
+        reply: Optional[str] = None,
+        awaitable: Literal[False] = False,
+    ) -> InboundVerification: ...
+    @overload
+    def start_inbound_verification(
+        self,
+        sessions: Optional[List[str]] = None,
+        expected_phone: Optional[str] = None,
+        template: Optional[str] = None,
+        ttl: Optional[float] = None,
+        reply: Optional[str] = None,
+        *,
+        awaitable: Literal[True],
+    ) -> Awaitable[InboundVerification]: ...
+    @overload
+    def inbound_verification_status(
+        self, verification_id: str, awaitable: Literal[False] = False
+    ) -> InboundStatus: ...
+    @overload
+    def inbound_verification_status(
+        self, verification_id: str, awaitable: Literal[True]
+    ) -> Awaitable[InboundStatus]: ...
+    @overload
+    def cancel_inbound_verification(
+        self, verification_id: str, awaitable: Literal[False] = False
+    ) -> InboundStatus: ...
+    @overload
+    def cancel_inbound_verification(
+        self, verification_id: str, awaitable: Literal[True]
+    ) -> Awaitable[InboundStatus]: ...
     @overload
     def verify_otp(self, to: str, code: str, awaitable: Literal[False] = False) -> VerifyResult: ...
     @overload
