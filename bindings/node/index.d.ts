@@ -102,6 +102,25 @@ export declare class Gateway {
    */
   sendTextPool(to: string, text: string, sessions?: Array<string> | undefined | null): Promise<SentMessage>
   /**
+   * Starts an inbound verification: the user sends the code. Show them
+   * `link` (a button on a phone) or `qrCode` (scanned with the phone on
+   * a desktop); WhatsApp opens with `text` written out, they tap send,
+   * and the linked number receives it. No new chat is opened on the
+   * number's side, so WhatsApp's limits do not apply, and the user is a
+   * known contact afterwards. The number is one of `sessions` (every
+   * session without the list): the one `expectedPhone` already has a
+   * chat with, else the one used least recently. An approval is an
+   * `otp-verified` event with `method: 'inbound'`.
+   */
+  startInboundVerification(options?: InboundOptions | undefined | null, sessions?: Array<string> | undefined | null): Promise<InboundVerification>
+  /**
+   * Where an inbound verification stands: `status` and, once approved,
+   * `sender` (the number that sent the code).
+   */
+  inboundVerificationStatus(verificationId: string): Promise<InboundStatus>
+  /** Cancels a pending inbound verification. */
+  cancelInboundVerification(verificationId: string): Promise<InboundStatus>
+  /**
    * Checks a code. A wrong code resolves `{outcome: 'invalid', attemptsLeft}`;
    * it is not a rejection.
    */
@@ -218,6 +237,11 @@ export interface Event {
   outcome?: 'approved' | 'invalid' | 'expired' | 'max_attempts' | 'not_found'
   /** `otp-verified` with `invalid`: attempts left. */
   attemptsLeft?: number
+  /**
+   * `otp-verified`: `code`, or `inbound` (the user sent a token; `to`
+   * is the number that sent it).
+   */
+  method?: 'code' | 'inbound'
   /** `lagged`: events this listener missed. */
   missed?: number
   /** `health-changed`: the session's health now. */
@@ -312,6 +336,63 @@ export interface GatewayOptions {
    * no chat with rejects with `ACCOUNT_LIMITED`.
    */
   newChatsPerDay?: number
+}
+
+/** Options of `startInboundVerification`; all optional. */
+export interface InboundOptions {
+  /**
+   * Only a message from this number approves it (any phone form);
+   * without, any sender does and is reported (login with WhatsApp).
+   */
+  expectedPhone?: string
+  /** The text the user sends; must contain `{TOKEN}` once. */
+  template?: string
+  /** How long the token is accepted, 30–86400 seconds (default 600). */
+  ttlSecs?: number
+  /** A text sent to the user once approved (in the chat they opened). */
+  reply?: string
+}
+
+/** Where an inbound verification stands. */
+export interface InboundStatus {
+  /** Its id. */
+  verificationId: string
+  /** The session whose number the user writes to. */
+  sessionId: string
+  /** Where it stands. */
+  status: 'pending' | 'approved' | 'canceled' | 'expired' | 'max_attempts_reached'
+  /** The number the message must come from, when one was given. */
+  expectedPhone?: string
+  /** Who sent the token (E.164 digits), once approved. */
+  sender?: string
+  /** Messages with the token from other numbers, refused. */
+  attempts: number
+  /** Refused messages allowed. */
+  maxAttempts: number
+  /** When it was started. */
+  createdAt: Date
+  /** When the token stops (or stopped) being accepted. */
+  expiresAt: Date
+  /** When it was approved. */
+  approvedAt?: Date
+}
+
+/** A started inbound verification: show the user `link` or `qrCode`. */
+export interface InboundVerification {
+  /** Its id, for `inboundVerificationStatus`. */
+  verificationId: string
+  /** The session whose number the user writes to. */
+  sessionId: string
+  /** That number, E.164 digits. */
+  number: string
+  /** The text to send, token included. */
+  text: string
+  /** `https://wa.me/<number>?text=…`: opens WhatsApp with the text written out. */
+  link: string
+  /** The link as a QR code: a PNG data URL. */
+  qrCode: string
+  /** When the token stops being accepted. */
+  expiresAt: Date
 }
 
 /** Limits; a missing field keeps the default, `false` turns that rule off. */

@@ -28,7 +28,8 @@ const CORE_CODES = new Set(native.errorCodes())
 const PROMISE_METHODS = [
   'createSession', 'listSessions', 'sessionStatus', 'qr', 'waitQr', 'pairCode',
   'submitPasskeyAssertion', 'waitConnected', 'restart', 'logout', 'deleteSession', 'sendText',
-  'isOnWhatsapp', 'messageStatus', 'generateOtp', 'sendOtp', 'sendOtpPool', 'sendTextPool', 'verifyOtp',
+  'isOnWhatsapp', 'messageStatus', 'generateOtp', 'sendOtp', 'sendOtpPool', 'sendTextPool', 'startInboundVerification',
+  'inboundVerificationStatus', 'cancelInboundVerification', 'verifyOtp',
   'cancelOtp', 'otpStatus', 'stats', 'statsPrometheus', 'close',
 ]
 for (const name of PROMISE_METHODS) {

@@ -60,6 +60,10 @@ pub struct Event {
     pub outcome: Option<String>,
     /// `otp-verified` with `invalid`: attempts left.
     pub attempts_left: Option<u32>,
+    /// `otp-verified`: `code`, or `inbound` (the user sent a token; `to`
+    /// is the number that sent it).
+    #[napi(ts_type = "'code' | 'inbound'")]
+    pub method: Option<String>,
     /// `lagged`: events this listener missed.
     pub missed: Option<f64>,
     /// `health-changed`: the session's health now.
@@ -94,6 +98,7 @@ impl From<waotp::Event> for Event {
             verification_id: f.verification_id,
             outcome: f.outcome.map(str::to_owned),
             attempts_left: f.attempts_left,
+            method: f.method.map(str::to_owned),
             missed: f.missed.map(|n| n as f64),
             health: f.health.as_ref().map(SessionHealth::from),
         }

@@ -12,6 +12,7 @@ use napi_derive::napi;
 
 use crate::errors::{invalid_argument, js_error};
 use crate::events::{Event, EventStream};
+use crate::inbound::{InboundOptions, InboundStatus, InboundVerification};
 use crate::options::{GatewayOptions, SendOtpOptions, SendTextOptions, millis};
 use crate::promise::{promise, ready};
 use crate::types::{
@@ -44,7 +45,8 @@ impl Gateway {
     ) -> napi::Result<PromiseRaw<'env, Gateway>> {
         // Converted here, not by napi, so that options of the wrong shape
         // reject with INVALID_ARGUMENT like every other bad argument.
-        let builder = options_of(env, options).and_then(|o| o.to_builder());
+        let builder = object_or_default::<GatewayOptions>(env, options, "Gateway.open options")
+            .and_then(|o| o.to_builder());
         promise(env, async move { builder?.open().await }, |gateway| {
             Gateway {
                 gateway,
@@ -363,6 +365,68 @@ impl Gateway {
         )
     }
 
+    /// Starts an inbound verification: the user sends the code. Show them
+    /// `link` (a button on a phone) or `qrCode` (scanned with the phone on
+    /// a desktop); WhatsApp opens with `text` written out, they tap send,
+    /// and the linked number receives it. No new chat is opened on the
+    /// number's side, so WhatsApp's limits do not apply, and the user is a
+    /// known contact afterwards. The number is one of `sessions` (every
+    /// session without the list): the one `expectedPhone` already has a
+    /// chat with, else the one used least recently. An approval is an
+    /// `otp-verified` event with `method: 'inbound'`.
+    #[napi(ts_return_type = "Promise<InboundVerification>")]
+    pub fn start_inbound_verification<'env>(
+        &self,
+        env: &'env Env,
+        #[napi(ts_arg_type = "InboundOptions | undefined | null")] options: Option<Unknown<'env>>,
+        sessions: Option<Vec<String>>,
+    ) -> napi::Result<PromiseRaw<'env, InboundVerification>> {
+        let g = self.gateway.clone();
+        let request = object_or_default::<InboundOptions>(env, options, "inbound options")
+            .and_then(|o| o.to_request());
+        let pool = waotp::SenderPool::from(sessions);
+        promise(
+            env,
+            async move {
+                InboundVerification::from_core(
+                    g.start_inbound_verification(&pool, &request?).await?,
+                )
+            },
+            |v| v,
+        )
+    }
+
+    /// Where an inbound verification stands: `status` and, once approved,
+    /// `sender` (the number that sent the code).
+    #[napi(ts_return_type = "Promise<InboundStatus>")]
+    pub fn inbound_verification_status<'env>(
+        &self,
+        env: &'env Env,
+        verification_id: String,
+    ) -> napi::Result<PromiseRaw<'env, InboundStatus>> {
+        let g = self.gateway.clone();
+        promise(
+            env,
+            async move { g.inbound_verification_status(&verification_id).await },
+            InboundStatus::from,
+        )
+    }
+
+    /// Cancels a pending inbound verification.
+    #[napi(ts_return_type = "Promise<InboundStatus>")]
+    pub fn cancel_inbound_verification<'env>(
+        &self,
+        env: &'env Env,
+        verification_id: String,
+    ) -> napi::Result<PromiseRaw<'env, InboundStatus>> {
+        let g = self.gateway.clone();
+        promise(
+            env,
+            async move { g.cancel_inbound_verification(&verification_id).await },
+            InboundStatus::from,
+        )
+    }
+
     /// Checks a code. A wrong code resolves `{outcome: 'invalid', attemptsLeft}`;
     /// it is not a rejection.
     #[napi(ts_return_type = "Promise<VerifyResult>")]
@@ -473,20 +537,24 @@ impl Gateway {
     }
 }
 
-fn options_of(env: &Env, options: Option<Unknown<'_>>) -> waotp::Result<GatewayOptions> {
-    let Some(value) = options else {
-        return Ok(GatewayOptions::default());
+/// An options object (`T`'s defaults for undefined or null); anything but
+/// an object is an `INVALID_ARGUMENT`, not silently the defaults.
+fn object_or_default<T: FromNapiValue + Default>(
+    env: &Env,
+    value: Option<Unknown<'_>>,
+    what: &str,
+) -> waotp::Result<T> {
+    let Some(value) = value else {
+        return Ok(T::default());
     };
     match value.get_type() {
-        Ok(ValueType::Null | ValueType::Undefined) => return Ok(GatewayOptions::default()),
+        Ok(ValueType::Null | ValueType::Undefined) => return Ok(T::default()),
         Ok(ValueType::Object) => {}
-        _ => {
-            return Err(invalid_argument("Gateway.open options must be an object"));
-        }
+        _ => return Err(invalid_argument(format!("{what} must be an object"))),
     }
     // SAFETY: a value of this call, on the JS thread, with this call's env.
-    unsafe { GatewayOptions::from_napi_value(env.raw(), value.raw()) }
-        .map_err(|e| invalid_argument(format!("Gateway.open options: {}", e.reason)))
+    unsafe { T::from_napi_value(env.raw(), value.raw()) }
+        .map_err(|e| invalid_argument(format!("{what}: {}", e.reason)))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

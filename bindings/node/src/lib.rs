@@ -6,6 +6,7 @@
 mod errors;
 mod events;
 mod gateway;
+mod inbound;
 mod options;
 mod promise;
 mod types;
@@ -13,6 +14,7 @@ mod types;
 pub use errors::error_codes;
 pub use events::{Event, EventStream};
 pub use gateway::Gateway;
+pub use inbound::{InboundOptions, InboundStatus, InboundVerification};
 pub use options::{
     GatewayOptions, Limits, RateWindow, SendOtpOptions, SendRetry, SendTextOptions, SessionPacing,
 };

@@ -126,6 +126,11 @@ class Simulator {
     return this.call('POST', '/pair-code', { phone, code })
   }
 
+  /** The registered number `from` writes `text` to the linked account `to`. */
+  userSends(from, to, text) {
+    return this.call('POST', '/send', { from, to, text })
+  }
+
   async inbox(phone) {
     return (await this.call('GET', `/inbox/${phone}`)).messages
   }
