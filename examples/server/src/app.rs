@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use serde_json::json;
 
-use crate::routes::{health, messages, otp, sessions};
+use crate::routes::{health, inbound, messages, otp, sessions};
 use crate::{auth, cors, guard, json_body, qr_page};
 
 /// How the server behaves, from its command line.
@@ -79,6 +79,9 @@ pub fn router(gateway: waotp::Gateway, settings: Settings) -> Router {
             get(messages::generate_otp),
         )
         .route("/api/otp/send", post(otp::send))
+        .route("/api/otp/inbound", post(inbound::start))
+        .route("/api/otp/inbound/{id}", get(inbound::status))
+        .route("/api/otp/inbound/{id}/cancel", post(inbound::cancel))
         .route("/api/otp/verify", post(otp::verify))
         .route("/api/otp/status/{phone}", get(otp::status))
         .route("/api/otp/cancel", post(otp::cancel))

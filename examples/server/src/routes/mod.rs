@@ -1,6 +1,7 @@
 //! The route handlers, one file per group of the guide's API.
 
 pub mod health;
+pub mod inbound;
 pub mod messages;
 pub mod otp;
 pub mod sessions;

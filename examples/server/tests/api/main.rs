@@ -6,6 +6,7 @@ mod harness;
 mod browser;
 mod edges;
 mod guide_flows;
+mod inbound;
 mod messages;
 mod open_network;
 mod otp;
