@@ -13,7 +13,7 @@ use axum::routing::{delete, get, post, put};
 use serde_json::json;
 
 use crate::routes::{health, inbound, messages, otp, sessions};
-use crate::{auth, cors, guard, json_body, qr_page};
+use crate::{auth, cors, guard, inbound_page, json_body, qr_page};
 
 /// How the server behaves, from its command line.
 #[derive(Debug, Clone)]
@@ -80,6 +80,7 @@ pub fn router(gateway: waotp::Gateway, settings: Settings) -> Router {
         )
         .route("/api/otp/send", post(otp::send))
         .route("/api/otp/inbound", post(inbound::start))
+        .route("/api/otp/inbound-page", get(inbound_page::page))
         .route("/api/otp/inbound/{id}", get(inbound::status))
         .route("/api/otp/inbound/{id}/cancel", post(inbound::cancel))
         .route("/api/otp/verify", post(otp::verify))

@@ -18,6 +18,8 @@ pub mod auth;
 pub mod cors;
 pub mod envelope;
 pub mod guard;
+pub mod html_page;
+pub mod inbound_page;
 pub mod iso_time;
 pub mod json_body;
 pub mod qr_page;

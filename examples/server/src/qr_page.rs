@@ -7,19 +7,13 @@
 //! fonts), so it works offline; the Content-Security-Policy enforces that.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::app::AppState;
 use crate::envelope::ApiError;
+use crate::html_page::{self, escape_html};
 
 const TEMPLATE: &str = include_str!("qr_page.html");
-
-/// Inline script and style are the page's own; everything else is refused,
-/// and the page's address (which may carry `?key=`) is never sent on.
-const CSP: &str = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; \
-                   script-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; \
-                   form-action 'none'; frame-ancestors 'none'";
 
 /// The page for session `id`; a small HTML error page when there is none.
 pub async fn page(State(app): State<AppState>, Path(id): Path<String>) -> Response {
@@ -27,25 +21,11 @@ pub async fn page(State(app): State<AppState>, Path(id): Path<String>) -> Respon
         Ok(session) => Ok(TEMPLATE.replace("{{SESSION_ID}}", &escape_html(session.id()))),
         Err(e) => Err(ApiError::from(e)),
     };
-    let mut response = match html {
+    let response = match html {
         Ok(html) => Html(html).into_response(),
         Err(error) => (error.status, Html(error_page(&error.message))).into_response(),
     };
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    html_page::secured(response)
 }
 
 fn error_page(message: &str) -> String {
@@ -56,33 +36,9 @@ fn error_page(message: &str) -> String {
     )
 }
 
-/// Escapes text for HTML content and quoted attribute values.
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escapes_markup() {
-        assert_eq!(
-            escape_html(r#"<script>"a"&'b'</script>"#),
-            "&lt;script&gt;&quot;a&quot;&amp;&#39;b&#39;&lt;/script&gt;"
-        );
-    }
 
     #[test]
     fn the_page_loads_nothing_from_elsewhere() {

@@ -11,10 +11,14 @@
 //! DevTools virtual authenticator holding the account's passkey, what it
 //! prints links the session.
 //!
+//! The inbound verification page shows the wa.me link as a button and as a
+//! QR image that decodes to it, and turns to "verified" with the sender by
+//! itself once the simulated user sends the text.
+//!
 //! One screenshot per state is saved under
 //! `CARGO_TARGET_TMPDIR/qr-page-screenshots/` (1-qr, 2-new-qr, 3-connected,
-//! 4-expired, 5-passkey, 6-passkey-refused, 7-passkey-connected) for a
-//! person to look at.
+//! 4-expired, 5-passkey, 6-passkey-refused, 7-passkey-connected,
+//! 8-inbound-pending, 9-inbound-verified) for a person to look at.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -131,6 +135,52 @@ async fn the_qr_page_follows_the_session_in_a_real_browser() {
     page.screenshot(&shots.join("4-expired.png")).await;
     browser.close(page).await;
     println!("screenshots in {}", shots.display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbound_page_turns_to_verified_in_a_real_browser() {
+    let shots = screenshot_dir();
+    let server = Server::start().await;
+    let number = "6281111111803";
+    server.link_as("shop", number).await;
+    let user = server.recipient("6281234567813");
+    let browser = Browser::launch().await;
+    let mut page = browser.new_page().await;
+    page.navigate(&format!(
+        "{}/api/otp/inbound-page?sessionId=shop&phoneNumber={user}",
+        server.base
+    ))
+    .await;
+    page.wait_for_state("pending").await;
+    let link = page.eval("document.getElementById('open').href").await;
+    let link = link.as_str().unwrap().to_owned();
+    assert!(
+        link.starts_with(&format!("https://wa.me/{number}?text=Kode%20masuk%3A%20")),
+        "{link}"
+    );
+    assert_eq!(
+        page.decode_qr_image().await,
+        link,
+        "the QR image is the link"
+    );
+    page.screenshot(&shots.join("8-inbound-pending.png")).await;
+
+    let text = page
+        .eval("document.getElementById('text').textContent")
+        .await;
+    server
+        .sim
+        .user_send(&user, number, text.as_str().unwrap())
+        .await
+        .expect("the user sends the text");
+    page.wait_for_state("approved").await;
+    assert_eq!(
+        page.eval("document.body.dataset.sender").await,
+        user.as_str()
+    );
+    page.wait_for_text("status", "Terverifikasi").await;
+    page.screenshot(&shots.join("9-inbound-verified.png")).await;
+    browser.close(page).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
