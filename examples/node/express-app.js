@@ -7,6 +7,14 @@
 // - `POST /verify-otp {"phoneNumber": "0812...", "otp": "123456"}` really
 //   verifies it (the guide left this step as comments).
 //
+// - `POST /login/start {"phoneNumber"?: "0812..."}` starts the safer flow,
+//   where the user sends the code: show them `data.link` (a button on a
+//   phone) or `data.qrCode` (scanned on a desktop); WhatsApp opens with the
+//   text written out and they tap send. No limit on new chats applies.
+//   Without `phoneNumber`, whoever sends it logs in (login with WhatsApp).
+// - `GET /login/status/:id` answers `pending` until the message arrives,
+//   then `approved` with the sender's `phoneNumber`.
+//
 // Statuses as in the guide: 200 on success, 400 for bad input or a wrong
 // code, 429 when rate limited (with `Retry-After`), 500 otherwise.
 //
@@ -23,6 +31,8 @@ const COMPANY = process.env.WAOTP_COMPANY || 'PT. Contoh'
 
 // Codes that mean the request itself was wrong.
 const BAD_REQUEST = new Set(['INVALID_PHONE', 'INVALID_ARGUMENT', 'NOT_ON_WHATSAPP'])
+// Codes that mean there is no such thing.
+const NOT_FOUND = new Set(['OTP_NOT_FOUND', 'SESSION_NOT_FOUND'])
 
 function failure(res, status, message, extra = {}) {
   return res.status(status).json({ success: false, message, ...extra })
@@ -35,6 +45,7 @@ function answerError(res, e) {
     return failure(res, 429, e.message, { error: e.code })
   }
   if (BAD_REQUEST.has(e.code)) return failure(res, 400, e.message, { error: e.code })
+  if (NOT_FOUND.has(e.code)) return failure(res, 404, e.message, { error: e.code })
   return failure(res, 500, e.message, { error: e.code ?? 'INTERNAL' })
 }
 
@@ -81,6 +92,38 @@ async function main() {
       const result = await gateway.verifyOtp(req.body.phoneNumber, req.body.otp)
       if (result.outcome === 'approved') return res.json({ success: true, message: 'OTP valid' })
       failure(res, 400, 'OTP tidak valid', { data: { status: result.outcome, attemptsLeft: result.attemptsLeft ?? null } })
+    } catch (e) {
+      answerError(res, e)
+    }
+  })
+
+  app.post('/login/start', async (req, res) => {
+    const phoneNumber = req.body && req.body.phoneNumber
+    if (phoneNumber !== undefined && typeof phoneNumber !== 'string') {
+      return failure(res, 400, 'phoneNumber must be a string')
+    }
+    try {
+      const started = await gateway.startInboundVerification({ expectedPhone: phoneNumber }, [SESSION_ID])
+      res.json({
+        success: true,
+        message: 'Kirim pesan ini dari WhatsApp Anda',
+        data: {
+          verificationId: started.verificationId,
+          link: started.link,
+          qrCode: started.qrCode,
+          text: started.text,
+          expiresAt: started.expiresAt.toISOString(),
+        },
+      })
+    } catch (e) {
+      answerError(res, e)
+    }
+  })
+
+  app.get('/login/status/:id', async (req, res) => {
+    try {
+      const status = await gateway.inboundVerificationStatus(req.params.id)
+      res.json({ success: true, data: { status: status.status, phoneNumber: status.sender ?? null } })
     } catch (e) {
       answerError(res, e)
     }

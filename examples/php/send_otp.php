@@ -10,6 +10,7 @@
  * Each raw QR payload is also printed on a line starting with `QR `.
  */
 require __DIR__ . '/WhatsAppOTP.php';
+require __DIR__ . '/linked_session.php';
 
 $phoneNumber = $argv[1] ?? null;
 $companyName = $argv[2] ?? 'PT. Contoh';
@@ -18,33 +19,7 @@ if ($phoneNumber === null) {
     exit(2);
 }
 
-$options = ['dataDir' => getenv('WAOTP_DATA_DIR') ?: './waotp-data'];
-if (getenv('WAOTP_ENDPOINT')) {
-    $options['endpoint'] = getenv('WAOTP_ENDPOINT');
-}
-$wa = new WhatsAppOTP(getenv('WAOTP_SESSION') ?: 'my-session', $options);
-$wa->createSession();
-
-$status = $wa->checkSessionStatus();
-if (!$status['success'] || !$status['data']['isConnected']) {
-    $qr = $wa->getQR('terminal');
-    if ($qr['success']) {
-        echo "Scan this with WhatsApp (Linked devices -> Link a device):\n", $qr['data']['qr'], "\n";
-        // The PNG before the raw line: once the phone scans, the session
-        // offers no QR code any more, so a PNG asked for later could be too late.
-        $wa->saveQRPng(getenv('WAOTP_QR_PNG') ?: 'qr.png', 0);
-        $raw = $wa->getQR('raw', 0);
-        if ($raw['success']) {
-            echo 'QR ', $raw['data']['qr'], "\n";
-        }
-    }
-    $connected = $wa->waitConnected(120000);
-    if (!$connected['success']) {
-        echo "Session not connected: {$connected['message']}\n";
-        exit(1);
-    }
-}
-echo "Session connected\n";
+$wa = openLinkedSession();
 
 $result = $wa->sendOTP($phoneNumber, $companyName);
 if (!$result['success']) {

@@ -7,8 +7,17 @@
 - ``POST /verify-otp {"phoneNumber": "0812...", "otp": "123456"}`` really
   verifies it (the guide left this step as comments).
 
+- ``POST /login/start {"phoneNumber"?: "0812..."}`` starts the safer flow,
+  where the user sends the code: show them ``data.link`` (a button on a
+  phone) or ``data.qrCode`` (scanned on a desktop); WhatsApp opens with the
+  text written out and they tap send. No limit on new chats applies.
+  Without ``phoneNumber``, whoever sends it logs in (login with WhatsApp).
+- ``GET /login/status/{id}`` answers ``pending`` until the message arrives,
+  then ``approved`` with the sender's ``phoneNumber``.
+
 Statuses as in the guide: 200 on success, 400 for bad input or a wrong
-code, 429 when rate limited (with ``Retry-After``), 500 otherwise.
+code, 404 for an unknown login, 429 when rate limited (with
+``Retry-After``), 500 otherwise.
 
 On start the app opens the session ``WAOTP_SESSION`` (``main-session``);
 until it is linked, each QR code is printed to the terminal, and its raw
@@ -22,7 +31,7 @@ import math
 import os
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
-from typing import Any, AsyncIterator, Dict, Union
+from typing import Any, AsyncIterator, Dict, Optional, Union
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -79,6 +88,10 @@ class VerifyOtp(BaseModel):
     otp: str
 
 
+class LoginStart(BaseModel):
+    phoneNumber: Optional[str] = None
+
+
 def failure(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"success": False, "message": message, **extra}, status_code=status)
 
@@ -96,6 +109,8 @@ async def waotp_error(_: Request, e: waotp.WaotpError) -> JSONResponse:
         return response
     if isinstance(e, (ValueError, waotp.NotOnWhatsApp)):
         return failure(400, e.message, error=e.code)
+    if isinstance(e, waotp.OtpNotFound):
+        return failure(404, e.message, error=e.code)
     return failure(500, e.message, error=e.code)
 
 
@@ -117,6 +132,30 @@ async def verify_otp(body: VerifyOtp) -> Union[Dict[str, Any], JSONResponse]:
         return {"success": True, "message": "OTP valid"}
     data = {"status": result.outcome, "attemptsLeft": result.attempts_left}
     return failure(400, "OTP tidak valid", data=data)
+
+
+@app.post("/login/start")
+async def login_start(body: LoginStart) -> Dict[str, Any]:
+    started = await gateway.start_inbound_verification(
+        sessions=[SESSION_ID], expected_phone=body.phoneNumber
+    )
+    return {
+        "success": True,
+        "message": "Kirim pesan ini dari WhatsApp Anda",
+        "data": {
+            "verificationId": started.verification_id,
+            "link": started.link,
+            "qrCode": started.qr.data_url(),
+            "text": started.text,
+            "expiresAt": started.expires_at.isoformat(),
+        },
+    }
+
+
+@app.get("/login/status/{verification_id}")
+async def login_status(verification_id: str) -> Dict[str, Any]:
+    status = await gateway.inbound_verification_status(verification_id)
+    return {"success": True, "data": {"status": status.status, "phoneNumber": status.sender}}
 
 
 if __name__ == "__main__":

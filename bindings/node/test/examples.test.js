@@ -10,7 +10,7 @@ const path = require('node:path')
 const readline = require('node:readline')
 
 const { Gateway } = require('..')
-const { ROOT, LINK_MS, useSimulator, freshPhone, tempDir, link } = require('./sim')
+const { ROOT, LINK_MS, useSimulator, freshPhone, tempDir, link, waitFor } = require('./sim')
 
 const EXAMPLES = path.join(ROOT, 'examples', 'node')
 
@@ -135,11 +135,12 @@ async function post(base, route, body) {
   return { status: response.status, headers: response.headers, body: await response.json() }
 }
 
-test('express-app.js over HTTP: send, 400s, a real verify, 429 with Retry-After', async () => {
+test('express-app.js over HTTP: send, 400s, a real verify, 429 with Retry-After, login with WhatsApp', async () => {
   const child = new Child(['express-app.js'], { WAOTP_DATA_DIR: tempDir(), PORT: '0' })
   try {
     const qr = (await child.line('QR ')).slice(3)
-    await sim.scan(qr, freshPhone('62810'))
+    const number = freshPhone('62810')
+    await sim.scan(qr, number)
     await child.line('session main-session connected')
     const port = (await child.line('listening on ')).split(' ').pop()
     const base = `http://127.0.0.1:${port}`
@@ -164,6 +165,22 @@ test('express-app.js over HTTP: send, 400s, a real verify, 429 with Retry-After'
     const again = await post(base, '/send-otp', { phoneNumber: to })
     assert.equal(again.status, 429)
     assert.ok(Number(again.headers.get('retry-after')) >= 1)
+
+    // The user sends the code: login with WhatsApp, no number typed.
+    const login = await post(base, '/login/start', {})
+    assert.equal(login.status, 200, JSON.stringify(login.body))
+    assert.ok(login.body.data.link.startsWith('https://wa.me/'))
+    assert.ok(login.body.data.qrCode.startsWith('data:image/png;base64,'))
+    const user = await recipient()
+    await sim.userSends(user, number, login.body.data.text)
+    const statusUrl = `${base}/login/status/${login.body.data.verificationId}`
+    const approved = await waitFor(async () => {
+      const body = await (await fetch(statusUrl)).json()
+      return body.data.status === 'approved' && body.data
+    }, LINK_MS, 'the login approved')
+    assert.equal(approved.phoneNumber, user)
+    assert.equal((await fetch(`${base}/login/status/nope`)).status, 404)
+    assert.equal((await post(base, '/login/start', { phoneNumber: 42 })).status, 400)
   } finally {
     assert.equal(await child.stop(), 0, 'the app stops cleanly on SIGTERM')
   }

@@ -23,7 +23,7 @@ from typing import IO, Any, Dict, Iterator, List, Optional, Tuple
 import pytest
 
 import waotp
-from conftest import LINK_S, ROOT, Simulator, fresh_phone
+from conftest import LINK_S, ROOT, Simulator, fresh_phone, wait_for
 
 EXAMPLES = ROOT / "examples" / "python"
 
@@ -164,7 +164,8 @@ def post(url: str, body: Any) -> Tuple[int, Dict[str, Any], Message]:
 
 
 @pytest.fixture
-def fastapi_app(sim: Simulator, tmp_path: Path) -> Iterator[str]:
+def fastapi_app(sim: Simulator, tmp_path: Path) -> Iterator[Tuple[str, str]]:
+    """The app's base URL and its linked number."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, str(EXAMPLES / "fastapi_app.py")],
@@ -176,9 +177,10 @@ def fastapi_app(sim: Simulator, tmp_path: Path) -> Iterator[str]:
     assert proc.stdout is not None
     try:
         out = Lines(proc.stdout)
-        sim.scan(out.wait_for("QR ")[3:], fresh_phone())
+        number = fresh_phone()
+        sim.scan(out.wait_for("QR ")[3:], number)
         out.wait_for("session main-session connected")
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", number
     finally:
         proc.terminate()
         try:
@@ -188,8 +190,8 @@ def fastapi_app(sim: Simulator, tmp_path: Path) -> Iterator[str]:
             proc.wait()
 
 
-def test_fastapi_app(sim: Simulator, fastapi_app: str, recipient: str) -> None:
-    base = fastapi_app
+def test_fastapi_app(sim: Simulator, fastapi_app: Tuple[str, str], recipient: str) -> None:
+    base, number = fastapi_app
     status, body, _ = post(f"{base}/send-otp", {"phoneNumber": recipient})
     assert status == 200 and body["success"] and body["message"] == "OTP berhasil dikirim", body
     code = sim.latest_code(recipient, 1)
@@ -208,3 +210,24 @@ def test_fastapi_app(sim: Simulator, fastapi_app: str, recipient: str) -> None:
     assert post(f"{base}/send-otp", {"phoneNumber": "not a phone"})[0] == 400
     assert post(f"{base}/send-otp", {})[0] == 400
     assert post(f"{base}/verify-otp", {"phoneNumber": recipient})[0] == 400
+
+    # The user sends the code: login with WhatsApp, no number typed.
+    status, body, _ = post(f"{base}/login/start", {})
+    assert status == 200 and body["data"]["link"].startswith("https://wa.me/"), body
+    assert body["data"]["qrCode"].startswith("data:image/png;base64,")
+    user = fresh_phone("62812")
+    sim.add_number(user)
+    sim.user_sends(user, number, body["data"]["text"])
+    status_url = f"{base}/login/status/{body['data']['verificationId']}"
+
+    def approved() -> Optional[Dict[str, Any]]:
+        with urllib.request.urlopen(status_url, timeout=60) as r:
+            data: Dict[str, Any] = json.loads(r.read())["data"]
+        return data if data["status"] == "approved" else None
+
+    assert wait_for(approved, LINK_S, "the login approved")["phoneNumber"] == user
+    try:
+        urllib.request.urlopen(f"{base}/login/status/nope", timeout=60)
+        raise AssertionError("an unknown login answered")
+    except urllib.error.HTTPError as e:
+        assert e.code == 404

@@ -1,6 +1,7 @@
 <?php
 /**
- * Tests of WhatsAppOTP and send_otp.php against the waotp-sim simulator.
+ * Tests of WhatsAppOTP, send_otp.php and login_with_whatsapp.php against the
+ * waotp-sim simulator.
  *
  *   php -d ffi.enable=1 examples/php/tests/run.php
  *
@@ -565,6 +566,32 @@ test('send_otp.php: the guide\'s script, end to end', function () use ($lib, $ws
     check(strpos($out, 'OTP verified successfully') !== false, "approved:\n$out");
     check(strpos($out, 'Stats: total 1, successful 1') !== false, "stats:\n$out");
     same("\x89PNG", substr((string)@file_get_contents("$tmp/script-qr.png"), 0, 4), 'the QR code saved as PNG');
+});
+
+test('login_with_whatsapp.php: the user sends the code, the script names them', function () use ($lib, $ws, $tmp) {
+    sim('POST', '/numbers', ['phone' => '6281300000008', 'registered' => true]);
+    $env = array_merge(getenv(), ['WAOTP_LIB' => $lib, 'WAOTP_ENDPOINT' => $ws, 'WAOTP_SESSION' => 'login',
+        'WAOTP_DATA_DIR' => "$tmp/login", 'WAOTP_QR_PNG' => "$tmp/login-qr.png"]);
+    $cmd = [PHP_BINARY, '-d', 'ffi.enable=1', dirname(__DIR__) . '/login_with_whatsapp.php'];
+    $p = proc_open($cmd, [0 => ['pipe', 'r'], 1 => ['pipe', 'w'], 2 => ['file', "$tmp/login.err", 'w']], $pipes, null, $env);
+    fclose($pipes[0]);
+    $finished = false;
+    try {
+        $out = readLines($pipes[1], microtime(true) + SCRIPT_S, function ($line) {
+            if (strpos($line, 'QR ') === 0) {
+                sim('POST', '/scan', ['qr' => trim(substr($line, 3)), 'phone' => '6281400000004', 'name' => 'Login']);
+            } elseif (preg_match('/^Or send this message to \+(\d+): (.+)$/', trim($line), $m) === 1) {
+                sim('POST', '/send', ['from' => '6281300000008', 'to' => $m[1], 'text' => $m[2]]);
+            }
+        });
+        $finished = true;
+    } finally {
+        fclose($pipes[1]);
+        $rc = waitProcess($p, $finished ? microtime(true) + 60 : 0);
+    }
+    same(0, $rc, "exit status; output:\n$out" . @file_get_contents("$tmp/login.err"));
+    check(strpos($out, 'https://wa.me/6281400000004?text=') !== false, "the link:\n$out");
+    check(strpos($out, 'Verified: +6281300000008') !== false, "the sender:\n$out");
 });
 
 // --- run ---------------------------------------------------------------------------
