@@ -425,7 +425,10 @@ enum waotp_status waotp_events_poll(const struct waotp_gateway *gateway,
 // "successRate" (0–1 or null), "averageResponseTimeMs", "p50ResponseTimeMs",
 // "p99ResponseTimeMs", "maxResponseTimeMs" (ms or null), "otpIssued",
 // "rateLimited", "verify": {"approved", "invalid", "expired",
-// "maxAttemptsReached", "notFound"}}`.
+// "maxAttemptsReached", "notFound"}, "conversion": {"lastHour": C,
+// "lastDay": C}}` where C is `{"started", "delivered", "approvedByCode",
+// "approvedInbound", "rate" (0–1 or null)}` (verifications started, codes
+// delivered, approvals by method; the windows move in 5-minute steps).
 //
 // Errors: `WAOTP_NULL_PARAMETER`.
 enum waotp_status waotp_stats_get(const struct waotp_gateway *gateway, char **stats_json_out);

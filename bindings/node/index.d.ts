@@ -189,6 +189,28 @@ export interface BuildInfo {
   sandbox: boolean
 }
 
+/** Verifications over one window: started, delivered, approved by method. */
+export interface Conversion {
+  /** Verifications started (codes issued and inbound verifications). */
+  started: number
+  /** Codes whose message reached the phone. */
+  delivered: number
+  /** Approved with a typed code. */
+  approvedByCode: number
+  /** Approved by the user sending the token. */
+  approvedInbound: number
+  /** Approved / started; absent when nothing started. */
+  rate?: number
+}
+
+/** The conversion figures over the last hour and day (in 5-minute steps). */
+export interface ConversionFigures {
+  /** The last hour. */
+  lastHour: Conversion
+  /** The last day. */
+  lastDay: Conversion
+}
+
 /** Every stable error code a rejection's `code` can carry. */
 export declare function errorCodes(): Array<string>
 
@@ -580,6 +602,8 @@ export interface SendStats {
   rateLimited: number
   /** Verification outcomes. */
   verify: VerifyCounts
+  /** Started, delivered and approved over the last hour and day. */
+  conversion: ConversionFigures
 }
 
 /** Options of `sendText`. */

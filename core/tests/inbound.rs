@@ -275,7 +275,12 @@ async fn the_sender_becomes_a_known_contact_and_another_gateway_sees_the_approva
     other.close().await;
 
     // The user wrote first: a code to them is no new chat.
-    gw.send_otp("shop", user, &OtpRequest::new("Toko Sehat"))
+    let sent = gw
+        .send_otp(
+            "shop",
+            user,
+            &OtpRequest::new("Toko Sehat").reveal_code(true),
+        )
         .await
         .expect("a code to a known contact passes a spent quota");
     let inbox = sim
@@ -283,6 +288,31 @@ async fn the_sender_becomes_a_known_contact_and_another_gateway_sees_the_approva
         .await
         .expect("the code arrives");
     assert!(inbox[0].text.contains("Toko Sehat"));
+    let code = sent.code.expect("revealed").expose().to_owned();
+    assert_eq!(
+        gw.verify_otp(user, &code).await.unwrap(),
+        VerifyOutcome::Approved
+    );
+
+    // The conversion figures: an inbound verification and a code started,
+    // the code delivered, one approved each way.
+    common::poll_until("the code's delivery counted", || {
+        gw.stats().sessions["shop"].conversion.last_hour.delivered == 1
+    })
+    .await;
+    let hour = gw.stats().sessions["shop"].conversion.last_hour;
+    assert_eq!(
+        (
+            hour.started,
+            hour.approved_by_code,
+            hour.approved_inbound,
+            hour.rate
+        ),
+        (2, 1, 1, Some(1.0))
+    );
+    let metric =
+        "waotp_session_conversion{session=\"shop\",window=\"1h\",count=\"approved_inbound\"} 1\n";
+    assert!(gw.stats_prometheus().contains(metric), "{metric}");
     let stranger = "6281234560407";
     sim.add_number(stranger, true);
     let refused = gw

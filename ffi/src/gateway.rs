@@ -283,7 +283,10 @@ pub extern "C" fn waotp_events_poll(
 /// "successRate" (0–1 or null), "averageResponseTimeMs", "p50ResponseTimeMs",
 /// "p99ResponseTimeMs", "maxResponseTimeMs" (ms or null), "otpIssued",
 /// "rateLimited", "verify": {"approved", "invalid", "expired",
-/// "maxAttemptsReached", "notFound"}}`.
+/// "maxAttemptsReached", "notFound"}, "conversion": {"lastHour": C,
+/// "lastDay": C}}` where C is `{"started", "delivered", "approvedByCode",
+/// "approvedInbound", "rate" (0–1 or null)}` (verifications started, codes
+/// delivered, approvals by method; the windows move in 5-minute steps).
 ///
 /// Errors: `WAOTP_NULL_PARAMETER`.
 #[unsafe(no_mangle)]

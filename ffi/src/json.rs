@@ -4,7 +4,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
-use waotp::otp::{SendStats, StatsSnapshot};
+use waotp::otp::{Conversion, SendStats, StatsSnapshot};
 use waotp::{
     InboundStatus, InboundVerification, LinkedUser, MessageRecord, OtpStatus, PasskeyChallenge,
     SentMessage, SentOtp, SessionStatus,
@@ -152,6 +152,20 @@ fn send_stats(s: &SendStats) -> Value {
             "maxAttemptsReached": s.verify.max_attempts_reached,
             "notFound": s.verify.not_found,
         },
+        "conversion": {
+            "lastHour": conversion(&s.conversion.last_hour),
+            "lastDay": conversion(&s.conversion.last_day),
+        },
+    })
+}
+
+fn conversion(c: &Conversion) -> Value {
+    json!({
+        "started": c.started,
+        "delivered": c.delivered,
+        "approvedByCode": c.approved_by_code,
+        "approvedInbound": c.approved_inbound,
+        "rate": c.rate,
     })
 }
 

@@ -19,8 +19,9 @@ pub use options::{
     GatewayOptions, Limits, RateWindow, SendOtpOptions, SendRetry, SendTextOptions, SessionPacing,
 };
 pub use types::{
-    BuildInfo, LinkedUser, MessageStatus, OtpStatus, PasskeyChallenge, QrCode, SendStats,
-    SentMessage, SentOtp, SessionStatus, Stats, VerifyCounts, VerifyResult, build_info,
+    BuildInfo, Conversion, ConversionFigures, LinkedUser, MessageStatus, OtpStatus,
+    PasskeyChallenge, QrCode, SendStats, SentMessage, SentOtp, SessionStatus, Stats, VerifyCounts,
+    VerifyResult, build_info,
 };
 
 /// Turns on waotp's log on stderr when `WAOTP_LOG` is set (an env_logger

@@ -402,6 +402,42 @@ pub struct VerifyCounts {
     pub not_found: f64,
 }
 
+/// Verifications over one window: started, delivered, approved by method.
+#[napi(object)]
+pub struct Conversion {
+    /// Verifications started (codes issued and inbound verifications).
+    pub started: f64,
+    /// Codes whose message reached the phone.
+    pub delivered: f64,
+    /// Approved with a typed code.
+    pub approved_by_code: f64,
+    /// Approved by the user sending the token.
+    pub approved_inbound: f64,
+    /// Approved / started; absent when nothing started.
+    pub rate: Option<f64>,
+}
+
+impl From<waotp::otp::Conversion> for Conversion {
+    fn from(c: waotp::otp::Conversion) -> Self {
+        Conversion {
+            started: c.started as f64,
+            delivered: c.delivered as f64,
+            approved_by_code: c.approved_by_code as f64,
+            approved_inbound: c.approved_inbound as f64,
+            rate: c.rate,
+        }
+    }
+}
+
+/// The conversion figures over the last hour and day (in 5-minute steps).
+#[napi(object)]
+pub struct ConversionFigures {
+    /// The last hour.
+    pub last_hour: Conversion,
+    /// The last day.
+    pub last_day: Conversion,
+}
+
 /// Send and verification figures of the gateway or one session.
 #[napi(object)]
 pub struct SendStats {
@@ -427,6 +463,8 @@ pub struct SendStats {
     pub rate_limited: f64,
     /// Verification outcomes.
     pub verify: VerifyCounts,
+    /// Started, delivered and approved over the last hour and day.
+    pub conversion: ConversionFigures,
 }
 
 impl From<&waotp::otp::SendStats> for SendStats {
@@ -448,6 +486,10 @@ impl From<&waotp::otp::SendStats> for SendStats {
                 expired: s.verify.expired as f64,
                 max_attempts_reached: s.verify.max_attempts_reached as f64,
                 not_found: s.verify.not_found as f64,
+            },
+            conversion: ConversionFigures {
+                last_hour: Conversion::from(s.conversion.last_hour),
+                last_day: Conversion::from(s.conversion.last_day),
             },
         }
     }

@@ -45,6 +45,8 @@ test('the user sends the code; a stranger is refused', async () => {
     assert.equal(approvals[0].method, 'inbound')
     assert.equal(approvals[0].to, user)
     assert.equal(approvals[0].verificationId, started.verificationId)
+    const hour = (await gateway.stats()).sessions.shop.conversion.lastHour
+    assert.deepEqual([hour.started, hour.approvedInbound, hour.rate], [1, 1, 1])
 
     const unknown = await gateway.inboundVerificationStatus('nope').catch((e) => e)
     assert.equal(unknown.code, 'OTP_NOT_FOUND')

@@ -43,6 +43,8 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<inbound::InboundStatus>()?;
     m.add_class::<types::SendStats>()?;
     m.add_class::<types::VerifyCounts>()?;
+    m.add_class::<types::Conversion>()?;
+    m.add_class::<types::ConversionFigures>()?;
     m.add_class::<types::Stats>()?;
     m.add_class::<types::BuildInfo>()?;
     m.add_function(wrap_pyfunction!(types::build_info, m)?)?;

@@ -490,6 +490,54 @@ repr_of!(
     "not_found"
 );
 
+/// Verifications over one window: started, delivered, approved by method.
+#[pyclass(frozen, get_all, eq, module = "waotp._native")]
+#[derive(Clone, PartialEq)]
+pub(crate) struct Conversion {
+    /// Verifications started (codes issued and inbound verifications).
+    started: u64,
+    /// Codes whose message reached the phone.
+    delivered: u64,
+    /// Approved with a typed code.
+    approved_by_code: u64,
+    /// Approved by the user sending the token.
+    approved_inbound: u64,
+    /// Approved / started; ``None`` when nothing started.
+    rate: Option<f64>,
+}
+repr_of!(
+    Conversion,
+    "started",
+    "delivered",
+    "approved_by_code",
+    "approved_inbound",
+    "rate"
+);
+
+impl From<waotp::otp::Conversion> for Conversion {
+    fn from(c: waotp::otp::Conversion) -> Self {
+        Conversion {
+            started: c.started,
+            delivered: c.delivered,
+            approved_by_code: c.approved_by_code,
+            approved_inbound: c.approved_inbound,
+            rate: c.rate,
+        }
+    }
+}
+
+/// The conversion figures over the last hour and the last day (in
+/// 5-minute steps).
+#[pyclass(frozen, get_all, eq, module = "waotp._native")]
+#[derive(Clone, PartialEq)]
+pub(crate) struct ConversionFigures {
+    /// The last hour.
+    last_hour: Conversion,
+    /// The last day.
+    last_day: Conversion,
+}
+repr_of!(ConversionFigures, "last_hour", "last_day");
+
 /// Send and verification figures of the gateway or one session.
 #[pyclass(frozen, get_all, eq, module = "waotp._native")]
 #[derive(Clone, PartialEq)]
@@ -516,6 +564,8 @@ pub(crate) struct SendStats {
     rate_limited: u64,
     /// Verification outcomes.
     verify: VerifyCounts,
+    /// Started, delivered and approved over the last hour and day.
+    conversion: ConversionFigures,
 }
 repr_of!(
     SendStats,
@@ -545,6 +595,10 @@ impl From<&waotp::otp::SendStats> for SendStats {
                 expired: s.verify.expired,
                 max_attempts_reached: s.verify.max_attempts_reached,
                 not_found: s.verify.not_found,
+            },
+            conversion: ConversionFigures {
+                last_hour: Conversion::from(s.conversion.last_hour),
+                last_day: Conversion::from(s.conversion.last_day),
             },
         }
     }

@@ -44,6 +44,9 @@ def test_the_user_sends_the_code_and_a_stranger_is_refused(sim: Simulator, tmp_p
         status = gw.inbound_verification_status(started.verification_id)
         assert (status.status, status.sender, status.attempts) == ("approved", user, 1)
         assert sim.wait_inbox(user, 1)[0]["text"] == "Berhasil masuk"
+        hour = gw.stats().sessions["shop"].conversion.last_hour
+        assert isinstance(hour, waotp.Conversion)
+        assert (hour.started, hour.approved_inbound, hour.rate) == (1, 1, 1.0)
 
         with pytest.raises(waotp.OtpNotFound):
             gw.inbound_verification_status("nope")

@@ -19,7 +19,7 @@ use crate::coordination::SharedCoordination;
 use crate::error::{Error, Result};
 use crate::events::{Event, EventBus};
 use crate::model::{DeliveryStatus, MessageRecord};
-use crate::otp::OtpEngine;
+use crate::otp::{ConversionEvent, OtpEngine};
 
 use super::MemoryBounds;
 use super::tracker::MessageTracker;
@@ -90,6 +90,10 @@ impl Deliveries {
             let Some(next) = self.messages.preview(message_id, &status) else {
                 return;
             };
+            let reached_before = self
+                .messages
+                .get(message_id)
+                .is_ok_and(|r| r.status.reached_phone());
             let otp = self.otp.record_delivery(message_id, next.clone()).await;
             if let Err(e) = self.coordination.record_delivery(message_id, &next).await {
                 log::warn!("recording delivery of {message_id} in the shared state failed: {e}");
@@ -98,11 +102,19 @@ impl Deliveries {
                 return;
             };
             match otp {
-                Ok(true) => self.events.emit(Event::OtpDelivery {
-                    message_id: record.id.clone(),
-                    to: record.to.clone(),
-                    status: record.status.clone(),
-                }),
+                Ok(true) => {
+                    // A code's message reached the phone (once, not again when read).
+                    if record.status.reached_phone() && !reached_before {
+                        self.otp
+                            .stats()
+                            .record_conversion(&record.session, ConversionEvent::Delivered);
+                    }
+                    self.events.emit(Event::OtpDelivery {
+                        message_id: record.id.clone(),
+                        to: record.to.clone(),
+                        status: record.status.clone(),
+                    })
+                }
                 Ok(false) => {}
                 Err(e) => log::warn!(
                     "session {}: recording OTP delivery failed: {e}",

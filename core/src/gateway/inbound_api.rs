@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::inbound::{InboundRequest, InboundStatus, InboundVerification};
+use crate::otp::ConversionEvent;
 use crate::pool::{self, Candidate, SenderPool};
 
 use super::Gateway;
@@ -73,11 +74,18 @@ impl Gateway {
             });
         };
         self.inner.pool_last_used.touch(session_id);
-        self.inner
+        let started = self
+            .inner
             .context
             .inbound
             .start(session_id, &number, expected, request)
-            .await
+            .await?;
+        self.inner
+            .context
+            .otp
+            .stats()
+            .record_conversion(session_id, ConversionEvent::Started);
+        Ok(started)
     }
 
     /// Where an inbound verification stands: `pending`, then `approved`

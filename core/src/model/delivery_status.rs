@@ -75,6 +75,11 @@ impl DeliveryStatus {
         }
     }
 
+    /// True once the message is on the recipient's phone (delivered or read).
+    pub fn reached_phone(&self) -> bool {
+        matches!(self, DeliveryStatus::Delivered | DeliveryStatus::Read)
+    }
+
     /// True once nothing more will change (read or failed).
     pub fn is_final(&self) -> bool {
         matches!(self, DeliveryStatus::Read | DeliveryStatus::Failed { .. })

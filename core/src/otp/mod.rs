@@ -32,6 +32,7 @@
 
 mod clock;
 mod code;
+mod conversion;
 mod engine;
 mod generator;
 mod limiter;
@@ -48,6 +49,7 @@ mod tests;
 pub use crate::model::MAX_IDEMPOTENCY_KEY_LEN;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use code::{OtpCode, OtpMessage};
+pub use conversion::{Conversion, ConversionEvent, ConversionFigures};
 pub use engine::{
     IssuedOtp, MAX_ATTEMPTS_LIMIT, MAX_TTL, MIN_TTL, OtpConfig, OtpEngine, OtpEngineBuilder,
     OtpRequest, OtpStatus, Verification,

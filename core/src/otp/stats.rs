@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::conversion::{ConversionEvent, ConversionFigures, ConversionWindows};
 use super::state::VerifyOutcome;
 
 use crate::platform::sync;
@@ -160,10 +161,11 @@ struct Counters {
     rate_limited: u64,
     verify: VerifyCounts,
     latency: LatencyHistogram,
+    conversion: ConversionWindows,
 }
 
 impl Counters {
-    fn snapshot(&self) -> SendStats {
+    fn snapshot(&self, now_secs: u64) -> SendStats {
         let total = self.sends_successful + self.sends_failed;
         let ms = |d: Option<Duration>| d.map(|d| d.as_micros() as f64 / 1_000.0);
         SendStats {
@@ -178,8 +180,17 @@ impl Counters {
             otp_issued: self.otp_issued,
             rate_limited: self.rate_limited,
             verify: self.verify,
+            conversion: self.conversion.figures(now_secs),
         }
     }
+}
+
+/// Unix seconds now: the conversion windows follow the wall clock.
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Figures of one session, or of the whole gateway.
@@ -207,6 +218,9 @@ pub struct SendStats {
     pub rate_limited: u64,
     /// Verification outcomes.
     pub verify: VerifyCounts,
+    /// Verifications started, delivered and approved (by method) over the
+    /// last hour and day, and the conversion rate.
+    pub conversion: ConversionFigures,
 }
 
 /// A copy of all figures at one moment.
@@ -268,9 +282,21 @@ impl OtpStats {
         });
     }
 
-    /// Records an issued OTP.
+    /// Records an issued OTP (a verification started).
     pub fn record_issued(&self, session_id: &str) {
-        self.update(Some(session_id), |c| c.otp_issued += 1);
+        let now = now_secs();
+        self.update(Some(session_id), |c| {
+            c.otp_issued += 1;
+            c.conversion.record(ConversionEvent::Started, now);
+        });
+    }
+
+    /// Records an inbound verification started, an OTP's message delivered,
+    /// or a user's token approving an inbound verification, for the
+    /// conversion figures.
+    pub fn record_conversion(&self, session_id: &str, event: ConversionEvent) {
+        let now = now_secs();
+        self.update(Some(session_id), |c| c.conversion.record(event, now));
     }
 
     /// Records a refusal by a limit (session unknown for verification limits).
@@ -280,7 +306,13 @@ impl OtpStats {
 
     /// Records a verification outcome, attributed to the session that sent the code.
     pub fn record_verify(&self, session_id: Option<&str>, outcome: VerifyOutcome) {
-        self.update(session_id, |c| c.verify.add(outcome));
+        let now = now_secs();
+        self.update(session_id, |c| {
+            c.verify.add(outcome);
+            if outcome == VerifyOutcome::Approved {
+                c.conversion.record(ConversionEvent::ApprovedByCode, now);
+            }
+        });
     }
 
     /// Drops the figures of a deleted session (the gateway totals keep them).
@@ -291,12 +323,13 @@ impl OtpStats {
     /// All figures now.
     pub fn snapshot(&self) -> StatsSnapshot {
         let inner = self.lock();
+        let now = now_secs();
         StatsSnapshot {
-            gateway: inner.gateway.snapshot(),
+            gateway: inner.gateway.snapshot(now),
             sessions: inner
                 .sessions
                 .iter()
-                .map(|(k, v)| (k.clone(), v.snapshot()))
+                .map(|(k, v)| (k.clone(), v.snapshot(now)))
                 .collect(),
         }
     }
@@ -352,7 +385,7 @@ impl OtpStats {
                 &format!("Successful sends / all sends ({scope}); NaN before the first send."),
             );
             for (l, c) in rows {
-                let s = c.snapshot();
+                let s = c.snapshot(now_secs());
                 sample(
                     &mut out,
                     prefix,
@@ -423,6 +456,55 @@ impl OtpStats {
                         "otp_verifications_total",
                         &join(l, &format!("outcome=\"{name}\"")),
                         n as f64,
+                    );
+                }
+            }
+            let now = now_secs();
+            let figures: Vec<(&String, ConversionFigures)> = rows
+                .iter()
+                .map(|(l, c)| (l, c.conversion.figures(now)))
+                .collect();
+            family(
+                &mut out,
+                prefix,
+                "conversion",
+                "gauge",
+                &format!(
+                    "Verifications started, delivered and approved (by method) over the \
+                     last hour or day ({scope}), in 5-minute steps."
+                ),
+            );
+            for (l, f) in &figures {
+                for (window, w) in [("1h", f.last_hour), ("1d", f.last_day)] {
+                    for (what, n) in [
+                        ("started", w.started),
+                        ("delivered", w.delivered),
+                        ("approved_code", w.approved_by_code),
+                        ("approved_inbound", w.approved_inbound),
+                    ] {
+                        let labels = join(l, &format!("window=\"{window}\",count=\"{what}\""));
+                        sample(&mut out, prefix, "conversion", &labels, n as f64);
+                    }
+                }
+            }
+            family(
+                &mut out,
+                prefix,
+                "conversion_rate",
+                "gauge",
+                &format!(
+                    "Approved / started over the last hour or day ({scope}); NaN when none started."
+                ),
+            );
+            for (l, f) in &figures {
+                for (window, w) in [("1h", f.last_hour), ("1d", f.last_day)] {
+                    let labels = join(l, &format!("window=\"{window}\""));
+                    sample(
+                        &mut out,
+                        prefix,
+                        "conversion_rate",
+                        &labels,
+                        w.rate.unwrap_or(f64::NAN),
                     );
                 }
             }
@@ -540,6 +622,22 @@ mod tests {
                 .unwrap()
                 .contains("\"sends_total\":3")
         );
+        // Issued and approved by code: the conversion figures count both.
+        s.record_conversion("a", ConversionEvent::Started);
+        s.record_conversion("a", ConversionEvent::Delivered);
+        s.record_conversion("a", ConversionEvent::ApprovedInbound);
+        let hour = s.snapshot().sessions["a"].conversion.last_hour;
+        assert_eq!(
+            (
+                hour.started,
+                hour.delivered,
+                hour.approved_by_code,
+                hour.approved_inbound
+            ),
+            (2, 1, 1, 1)
+        );
+        assert_eq!(hour.rate, Some(1.0));
+        assert_eq!(s.snapshot().gateway.conversion.last_day.started, 2);
         s.forget_session("a");
         assert!(!s.snapshot().sessions.contains_key("a"));
     }
@@ -561,6 +659,21 @@ mod tests {
         assert!(
             text.contains("waotp_otp_verifications_total{outcome=\"max_attempts_reached\"} 0\n")
         );
+        s.record_issued("s\"1");
+        let text = s.to_prometheus();
+        assert!(text.contains("waotp_conversion{window=\"1h\",count=\"started\"} 1\n"));
+        assert!(
+            text.contains("waotp_session_conversion_rate{session=\"s\\\"1\",window=\"1d\"} 0\n")
+        );
+        // A family's samples come together, right after its HELP and TYPE.
+        let mut seen = Vec::new();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap();
+            if seen.last() != Some(&name) {
+                assert!(!seen.contains(&name), "{name} is split in two");
+                seen.push(name);
+            }
+        }
         // Every sample line belongs to a family declared just before.
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split(['{', ' ']).next().unwrap();

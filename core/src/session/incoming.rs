@@ -16,7 +16,7 @@ use whatsapp_rust::{Client, Jid, Server};
 
 use crate::events::Event;
 use crate::inbound::record::RedeemOutcome;
-use crate::otp::{VerifyMethod, VerifyOutcome};
+use crate::otp::{ConversionEvent, VerifyMethod, VerifyOutcome};
 
 use super::Session;
 use super::SessionInner;
@@ -81,6 +81,10 @@ impl SessionInner {
                         "session {}: inbound verification {verification_id} approved",
                         self.id
                     );
+                    self.context
+                        .otp
+                        .stats()
+                        .record_conversion(self.id.as_str(), ConversionEvent::ApprovedInbound);
                     self.context.emit(Event::OtpVerified {
                         to: sender.clone(),
                         verification_id: Some(verification_id),

@@ -472,6 +472,7 @@ test('startInboundVerification: the user sends the code, a stranger is refused',
     same('approved', $status['status'], 'status');
     same('6281300000401', $status['sender'], 'the sender');
     same(1, $status['attempts'], 'the stranger counted');
+    same(1, $wa->getStats()['data']['sessions']['inbound']['conversion']['lastHour']['approvedInbound'], 'the conversion figures');
     same('OTP_NOT_FOUND', $wa->inboundStatus('nope')['error'], 'an unknown id');
     same('INVALID_ARGUMENT', $wa->startInboundVerification(null, ['template' => 'no token'])['error'], 'a bad template');
     $other = $wa->startInboundVerification()['data'];

@@ -620,6 +620,9 @@ static void test_inbound_verification(void) {
   CHECK(strstr(s, "\"sender\":\"6281200000401\"") != NULL, "%s", s);
   CHECK(strstr(s, "\"attempts\":1") != NULL, "the stranger counted: %s", s);
   waotp_string_free(&s);
+  OK(waotp_stats_get(gw, &s));
+  CHECK(strstr(s, "\"approvedInbound\":1") != NULL, "the conversion figures: %s", s);
+  waotp_string_free(&s);
 
   EXPECT(waotp_inbound_get_status(gw, "nope", &s), WAOTP_OTP_NOT_FOUND);
   req.template_text = "no token";

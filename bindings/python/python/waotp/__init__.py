@@ -21,6 +21,8 @@ from ._async_gateway import AsyncEvents, AsyncGateway
 from ._gateway import Events, Gateway
 from ._native import (
     BuildInfo,
+    Conversion,
+    ConversionFigures,
     Event,
     InboundStatus,
     InboundVerification,
@@ -89,6 +91,8 @@ __all__ = [
     "MemoryBounds",
     "MessageStatus",
     "OtpStatus",
+    "Conversion",
+    "ConversionFigures",
     "InboundStatus",
     "InboundVerification",
     "PasskeyChallenge",

@@ -247,6 +247,28 @@ class VerifyCounts:
     @property
     def not_found(self) -> int: ...
 
+class Conversion:
+    """Verifications over one window: started, delivered, approved by method."""
+
+    @property
+    def started(self) -> int: ...
+    @property
+    def delivered(self) -> int: ...
+    @property
+    def approved_by_code(self) -> int: ...
+    @property
+    def approved_inbound(self) -> int: ...
+    @property
+    def rate(self) -> Optional[float]: ...
+
+class ConversionFigures:
+    """The conversion figures over the last hour and day (5-minute steps)."""
+
+    @property
+    def last_hour(self) -> Conversion: ...
+    @property
+    def last_day(self) -> Conversion: ...
+
 class SendStats:
     """Send and verification figures of the gateway or one session."""
 
@@ -272,6 +294,8 @@ class SendStats:
     def rate_limited(self) -> int: ...
     @property
     def verify(self) -> VerifyCounts: ...
+    @property
+    def conversion(self) -> ConversionFigures: ...
 
 class Stats:
     """The gateway's figures, in total and per session."""

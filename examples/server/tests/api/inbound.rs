@@ -71,6 +71,14 @@ async fn the_user_sends_the_code_and_the_status_names_the_sender() {
     assert_eq!(done["sender"], user.as_str(), "{done}");
     assert_eq!(done["phoneNumber"], user.as_str());
     assert_eq!(server.inbox(&user, 1).await[0], "Berhasil masuk");
+    let metrics = server.get("/metrics").await;
+    let line =
+        "waotp_session_conversion{session=\"shop\",window=\"1h\",count=\"approved_inbound\"} 1";
+    assert!(
+        metrics.text.lines().any(|l| l == line),
+        "{line}:\n{}",
+        metrics.text
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
