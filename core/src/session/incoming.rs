@@ -42,7 +42,9 @@ impl SessionInner {
 
     async fn read_incoming(self: &Arc<Self>, message: &InboundMessage, client: Option<&Client>) {
         let source = &message.info.source;
-        if source.is_from_me || source.is_group {
+        // Only a user's own chat with the number: not the number's other
+        // devices, not groups, not status updates or broadcast lists.
+        if source.is_from_me || source.is_group || source.chat.server == Server::Broadcast {
             return;
         }
         let Some(sender) = sender_phone(&source.sender, source.sender_alt.as_ref(), client).await
