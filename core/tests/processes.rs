@@ -1,7 +1,9 @@
 //! Many processes on one host: one data dir, one linked session, several
 //! worker processes (as PHP-FPM or gunicorn workers would be). Exactly one
 //! runs the WhatsApp connection; the others send through it; limits and
-//! codes are shared; a killed owner is replaced without losing sends.
+//! codes are shared; a killed owner is replaced without losing sends; an
+//! inbound verification started by any of them is approved by the owner's
+//! connection and seen by all.
 
 mod common;
 
@@ -56,4 +58,17 @@ async fn a_killed_owner_is_replaced_and_queued_sends_arrive_once() {
     let owner = scenarios::ready(&mut workers).await;
     scenarios::killed_owner(&sim, &mut workers, owner, &[0, 1, 2]).await;
     scenarios::one_connection_now(&sim, PHONE);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inbound_verification_started_by_one_process_is_approved_through_the_owner() {
+    let sim = common::simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let setup = linked_data_dir(&sim, dir.path()).await;
+    let mut workers = spawn(3, &setup);
+    let owner = scenarios::ready(&mut workers).await;
+    scenarios::inbound_across_processes(&sim, &mut workers, owner, PHONE).await;
+    for w in workers {
+        w.exit();
+    }
 }

@@ -209,3 +209,24 @@ async fn redis_going_away_is_a_store_error_and_the_service_recovers() {
     assert!(session.status().is_connected);
     a.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inbound_verification_started_on_host_b_is_approved_through_host_a() {
+    let sim = common::simulator().await;
+    let hosts = Hosts::new();
+    link_and_close(&sim, hosts.a.path(), Some(&hosts.redis.url()), PHONE).await;
+    let mut workers = vec![
+        Worker::spawn("host-a-0", "worker_process", &hosts.setup(&sim, true)),
+        Worker::spawn("host-b-1", "worker_process", &hosts.setup(&sim, false)),
+    ];
+    let owner = scenarios::ready(&mut workers).await;
+    assert_eq!(
+        owner, 0,
+        "host A, which has the credentials, runs the session"
+    );
+    // Worker 1 (host B) starts it; the user's message reaches host A.
+    scenarios::inbound_across_processes(&sim, &mut workers, owner, PHONE).await;
+    for w in workers {
+        w.exit();
+    }
+}

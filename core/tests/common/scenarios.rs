@@ -197,3 +197,49 @@ pub fn one_connection_now(sim: &Simulator, phone: &str) {
     assert!(device.live_connections <= 1, "{device:?}");
     assert_eq!(device.duplicate_messages, 0, "{device:?}");
 }
+
+/// Inbound verification across processes: a worker that does not own the
+/// session starts a verification, the user sends its token to the number,
+/// the owner's connection receives it, and the starter (and every other
+/// worker) sees the approval with the sender.
+pub async fn inbound_across_processes(
+    sim: &Simulator,
+    workers: &mut [Worker],
+    owner: usize,
+    phone: &str,
+) {
+    let user = "6281200077001";
+    sim.add_number(user, true);
+    let starter = (owner + 1) % workers.len();
+    let started = workers[starter]
+        .call(json!({"op": "inbound_start", "expected": user}))
+        .await;
+    assert_eq!(started["ok"], true, "{started}");
+    let id = started["value"]["id"].as_str().unwrap().to_owned();
+    let text = started["value"]["text"].as_str().unwrap().to_owned();
+    sim.user_send(user, phone, &text)
+        .await
+        .unwrap_or_else(|e| panic!("the user writes: {e:#}"));
+    let deadline = tokio::time::Instant::now() + super::STEP;
+    loop {
+        let status = workers[starter]
+            .call(json!({"op": "inbound_status", "id": id}))
+            .await;
+        if status["value"]["status"] == "approved" {
+            assert_eq!(status["value"]["sender"], user, "{status}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the starter never saw the approval: {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    for (i, w) in workers.iter_mut().enumerate() {
+        let status = w.call(json!({"op": "inbound_status", "id": id})).await;
+        assert_eq!(
+            status["value"]["status"], "approved",
+            "worker {i}: {status}"
+        );
+    }
+}

@@ -294,6 +294,17 @@ async fn run_command(gateway: &Gateway, session: &str, command: &Value) -> Value
         "owner" => gateway
             .session(session)
             .map(|s| json!({"owner": s.is_owner()})),
+        "inbound_start" => {
+            let request = waotp::InboundRequest::new().expected_phone(text("expected"));
+            gateway
+                .start_inbound_verification(&waotp::SenderPool::of([session]), &request)
+                .await
+                .map(|v| json!({"id": v.verification_id, "text": v.text}))
+        }
+        "inbound_status" => gateway
+            .inbound_verification_status(&text("id"))
+            .await
+            .map(|s| json!({"status": s.state.as_str(), "sender": s.sender})),
         other => Ok(json!({"unknown": other})),
     };
     match result {
