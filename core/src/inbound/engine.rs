@@ -201,6 +201,8 @@ mod tests {
                 .starts_with("https://wa.me/6281111?text=Kode%20masuk%3A%20")
         );
         assert_eq!(started.qr.raw(), started.link);
+        let token = token_of(&started);
+        assert!(!format!("{started:?}").contains(&token), "the token stays out of Debug");
         let pending = engine.status(&started.verification_id).await.unwrap();
         assert_eq!(pending.state, OtpState::Pending);
 

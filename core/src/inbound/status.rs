@@ -10,8 +10,9 @@ use super::record::InboundRecord;
 
 /// A started inbound verification: show the user `link` (a button on a
 /// phone) or `qr` (on a desktop, scanned with the phone), or ask them to
-/// send `text` to the number.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// send `text` to the number. `Debug` leaves out the text and the link:
+/// they carry the token.
+#[derive(Clone, PartialEq, Eq)]
 pub struct InboundVerification {
     /// Its id, for [`crate::Gateway::inbound_verification_status`].
     pub verification_id: String,
@@ -28,6 +29,19 @@ pub struct InboundVerification {
     pub qr: QrCode,
     /// When the token stops being accepted.
     pub expires_at: SystemTime,
+}
+
+impl std::fmt::Debug for InboundVerification {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InboundVerification")
+            .field("verification_id", &self.verification_id)
+            .field("session_id", &self.session_id)
+            .field("number", &self.number)
+            .field("text", &"<redacted>")
+            .field("link", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where an inbound verification stands.
