@@ -202,7 +202,10 @@ mod tests {
         );
         assert_eq!(started.qr.raw(), started.link);
         let token = token_of(&started);
-        assert!(!format!("{started:?}").contains(&token), "the token stays out of Debug");
+        assert!(
+            !format!("{started:?}").contains(&token),
+            "the token stays out of Debug"
+        );
         let pending = engine.status(&started.verification_id).await.unwrap();
         assert_eq!(pending.state, OtpState::Pending);
 
