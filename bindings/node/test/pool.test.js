@@ -61,7 +61,13 @@ test('a pool routes around spent quotas and rejects with ACCOUNT_LIMITED', async
     assert.equal(bad.code, 'INVALID_ARGUMENT')
 
     // A text: a known contact still gets it from the number that sent their
-    // code; a new chat is refused up front.
+    // code (a known contact once that code was delivered); a new chat is
+    // refused up front.
+    await waitFor(
+      async () => ['delivered', 'read'].includes((await gateway.otpStatus(recipients[0])).delivery),
+      LINK_MS,
+      'the first code delivered',
+    )
     const text = await gateway.sendTextPool(recipients[0], 'Pesanan Anda sudah dikirim')
     assert.equal(text.sessionId, senders[0])
     assert.equal((await sim.waitInbox(recipients[0], 2))[1].text, 'Pesanan Anda sudah dikirim')

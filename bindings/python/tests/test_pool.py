@@ -64,7 +64,13 @@ def test_a_pool_routes_around_spent_quotas_and_says_account_limited(
             gw.send_otp_pool(to, company_name="Toko Sehat", sessions=[])
 
         # A text: a known contact still gets it from the number that sent
-        # their code; a new chat is refused up front.
+        # their code (a known contact once that code was delivered); a new
+        # chat is refused up front.
+        wait_for(
+            lambda: gw.otp_status(recipients[0]).delivery in ("delivered", "read"),
+            30,
+            "the first code delivered",
+        )
         text = gw.send_text_pool(recipients[0], "Pesanan Anda sudah dikirim")
         assert text.session_id == senders[0]
         assert sim.wait_inbox(recipients[0], 2)[1]["text"] == "Pesanan Anda sudah dikirim"
@@ -86,6 +92,7 @@ def test_the_async_pool_sends_name_their_session(sim: Simulator, tmp_path: Path)
             sim.add_number(to)
             sent = await gw.send_otp_pool(to, company_name="Toko Sehat")
             assert sim.latest_code(to, 1)
+            # A new chat is limited by nothing here (no quota): the text goes.
             text = await gw.send_text_pool(to, "Terima kasih")
             assert text.session_id == sent.session_id
             return sent.session_id

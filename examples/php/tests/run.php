@@ -444,6 +444,12 @@ test('sendOTPPool and sendTextPool: a pool send names its number; a spent quota 
     same('INVALID_ARGUMENT', $wa->sendOTPPool('081300000303', 'PT. Maju Jaya', [])['error'], 'an empty pool');
     same('SESSION_NOT_FOUND', $wa->sendOTPPool('081300000303', 'PT. Maju Jaya', ['nope'])['error'], 'an unknown session');
     // A text: the known contact still gets it; a new chat is refused up front.
+    // (The recipient is a known contact once the code's message was delivered.)
+    $deadline = microtime(true) + INBOX_S;
+    while (!in_array($wa->otpStatus('081300000302')['data']['delivery'] ?? null, ['delivered', 'read'], true)) {
+        check(microtime(true) < $deadline, 'the code was delivered within ' . INBOX_S . ' s');
+        usleep(20000); // a bounded poll of the delivery status
+    }
     $t = $wa->sendTextPool('081300000302', 'Pesanan Anda sudah dikirim', ['pool']);
     same(true, $t['success'], 'text sent: ' . json_encode($t));
     same('pool', $t['data']['sessionId'], 'the number that sent the text');

@@ -548,7 +548,17 @@ static void test_sender_pool(void) {
   EXPECT(waotp_otp_send_pool(gw, NULL, 0, NULL, &req, &s), WAOTP_NULL_PARAMETER);
   EXPECT(waotp_otp_send_pool(gw, NULL, 0, "6281200000399", &req, NULL), WAOTP_NULL_PARAMETER);
   /* A text through the pool: a known contact still gets it, from the
-   * number that sent their code; a new chat is refused up front. */
+   * number that sent their code (a known contact once that code was
+   * delivered); a new chat is refused up front. */
+  long long deadline = now_ms() + STEP_MS;
+  int delivered = 0;
+  while (!delivered && now_ms() < deadline) {
+    OK(waotp_otp_get_status(gw, "6281200000300", &s));
+    delivered = strstr(s, "\"delivery\":\"delivered\"") || strstr(s, "\"delivery\":\"read\"");
+    waotp_string_free(&s);
+    if (!delivered) usleep(20 * 1000); /* a bounded poll of the delivery status */
+  }
+  CHECK(delivered, "the first code delivered within %d ms", STEP_MS);
   OK(waotp_send_text_pool(gw, NULL, 0, "6281200000300", "Pesanan Anda sudah dikirim", &s));
   CHECK(strstr(s, first_sender) != NULL, "the text went from %s: %s", first_sender, s);
   CHECK(strstr(s, "\"messageId\":\"") != NULL, "a message id in %s", s);

@@ -280,8 +280,21 @@ async fn the_pool_route_routes_around_spent_quotas_and_says_no_with_429() {
     assert_eq!(misplaced.status, 400, "{}", misplaced.text);
 
     // A text through the pool: a known contact gets it from the number
-    // that sent their code; a new chat is refused up front.
+    // that sent their code (a known contact once that code was delivered);
+    // a new chat is refused up front.
     let known = "6281234567801";
+    server
+        .poll_get(
+            &format!("/api/otp/status/{known}"),
+            "the first code delivered",
+            |r| {
+                matches!(
+                    r.json()["data"]["delivery"].as_str(),
+                    Some("delivered" | "read")
+                )
+            },
+        )
+        .await;
     let text = server
         .post(
             "/api/messages/send",
