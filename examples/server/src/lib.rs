@@ -25,6 +25,7 @@ pub mod json_body;
 pub mod qr_page;
 pub mod routes;
 pub mod serve;
+pub mod webhooks;
 
 pub use app::{Settings, router};
 pub use serve::{Limits, serve};
