@@ -82,8 +82,15 @@ mod tests {
     #[test]
     fn bad_secrets_are_refused_without_being_shown() {
         let no_prefix = WebhookSecret::parse("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap_err();
-        assert!(no_prefix.contains("whsec_") && !no_prefix.contains("MfKQ9r8G"), "{no_prefix}");
-        assert!(WebhookSecret::parse("whsec_***").unwrap_err().contains("base64"));
+        assert!(
+            no_prefix.contains("whsec_") && !no_prefix.contains("MfKQ9r8G"),
+            "{no_prefix}"
+        );
+        assert!(
+            WebhookSecret::parse("whsec_***")
+                .unwrap_err()
+                .contains("base64")
+        );
         let short = WebhookSecret::parse("whsec_c2hvcnQ=").unwrap_err();
         assert!(short.contains("at least 24 bytes, this one 5"), "{short}");
         assert!(WebhookSecret::parse("").is_err());
