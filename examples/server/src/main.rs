@@ -4,11 +4,12 @@
 //! waotp-server [--listen 127.0.0.1:3000] [--data-dir ./waotp-data] [--api-key KEY]
 //!              [--default-country 62] [--redis-url redis://…] [--otp-secret-file F]
 //!              [--session-store-key-file F] [--no-reveal-otp]
+//!              [--webhook-url URL]... [--webhook-secret whsec_…]
 //! ```
 //!
 //! Every flag that carries a secret also reads from the environment
 //! (`WAOTP_API_KEY`, `WAOTP_REDIS_URL`, `WAOTP_OTP_SECRET_FILE`,
-//! `WAOTP_SESSION_STORE_KEY_FILE`), so it need
+//! `WAOTP_SESSION_STORE_KEY_FILE`, `WAOTP_WEBHOOK_SECRET`), so it need
 //! not show in `ps`.
 //!
 //! Sessions stored in the data dir are restored at start: linked ones
@@ -23,7 +24,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use waotp_server::{Limits, Settings, auth, router, serve};
+use waotp_server::{Limits, Settings, auth, router, serve, webhooks};
 
 /// Command-line flags.
 #[derive(Debug, Parser)]
@@ -64,6 +65,14 @@ struct Args {
     /// no chat with is 429 `ACCOUNT_LIMITED`.
     #[arg(long, env = "WAOTP_NEW_CHATS_PER_DAY")]
     new_chats_per_day: Option<u32>,
+    /// POST every event, signed (Standard Webhooks), to this URL; repeat the
+    /// flag for several. Needs `--webhook-secret`.
+    #[arg(long, env = "WAOTP_WEBHOOK_URLS", value_delimiter = ',')]
+    webhook_url: Vec<String>,
+    /// The webhooks' signing secret: `whsec_` and base64 of 24 to 64 random
+    /// bytes (e.g. `echo whsec_$(openssl rand -base64 32)`).
+    #[arg(long, env = "WAOTP_WEBHOOK_SECRET", hide_env_values = true)]
+    webhook_secret: Option<String>,
     /// Development only: with `--redis-url` and no `--otp-secret-file`, keep
     /// a generated secret in Redis (whoever reads Redis can then read codes).
     #[arg(long)]
@@ -105,8 +114,9 @@ async fn main() -> ExitCode {
 
 async fn run(args: Args) -> Result<(), String> {
     // An empty WAOTP_API_KEY means none, not a key that is the empty string.
-    let api_key = args.api_key.filter(|k| !k.is_empty());
+    let api_key = args.api_key.clone().filter(|k| !k.is_empty());
     auth::check_startup(&args.listen, api_key.as_deref())?;
+    let webhooks = webhook_config(&args)?;
 
     let mut builder = waotp::Gateway::builder()
         .data_dir(&args.data_dir)
@@ -147,6 +157,11 @@ async fn run(args: Args) -> Result<(), String> {
         .open()
         .await
         .map_err(|e| format!("cannot open the gateway: {e} ({})", e.code()))?;
+    if let Some(config) = webhooks {
+        let path = args.data_dir.join(webhooks::QUEUE_FILE);
+        let queue = webhooks::WebhookQueue::open(&path)?;
+        webhooks::spawn(&gateway, std::sync::Arc::new(queue), config);
+    }
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -175,6 +190,35 @@ async fn run(args: Args) -> Result<(), String> {
     // Stop every session cleanly: credentials stay for the next start.
     gateway.close().await;
     Ok(())
+}
+
+/// The webhooks asked for, checked before anything starts: URLs need a
+/// secret, a secret needs URLs, and every URL is http(s).
+fn webhook_config(args: &Args) -> Result<Option<webhooks::WebhookConfig>, String> {
+    let urls: Vec<String> = args
+        .webhook_url
+        .iter()
+        .map(|u| u.trim().to_owned())
+        .filter(|u| !u.is_empty())
+        .collect();
+    let secret = args.webhook_secret.as_deref().filter(|s| !s.is_empty());
+    match (urls.is_empty(), secret) {
+        (true, None) => Ok(None),
+        (true, Some(_)) => Err("--webhook-secret without --webhook-url".into()),
+        (false, None) => Err("--webhook-url needs --webhook-secret (whsec_…)".into()),
+        (false, Some(secret)) => {
+            if let Some(bad) = urls
+                .iter()
+                .find(|u| !(u.starts_with("http://") || u.starts_with("https://")))
+            {
+                return Err(format!("a webhook URL is http:// or https://, not {bad:?}"));
+            }
+            Ok(Some(webhooks::WebhookConfig {
+                urls,
+                secret: webhooks::WebhookSecret::parse(secret)?,
+            }))
+        }
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
