@@ -63,9 +63,13 @@ fn sql(e: rusqlite::Error) -> String {
 impl WebhookQueue {
     /// Opens (or creates) the queue at `path`.
     pub fn open(path: &Path) -> Result<WebhookQueue, String> {
+        create_private(path).map_err(|e| format!("webhook queue {}: {e}", path.display()))?;
         let conn = Connection::open(path).map_err(sql)?;
         let _mode: String = conn
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(sql)?;
+        // A delivered event's body is overwritten, not left in free pages.
+        conn.pragma_update(None, "secure_delete", "ON")
             .map_err(sql)?;
         conn.execute_batch(SCHEMA).map_err(sql)?;
         Ok(WebhookQueue {
@@ -161,6 +165,19 @@ impl WebhookQueue {
     }
 }
 
+/// Creates the file with mode 0600 if it is new (SQLite gives its `-wal`
+/// and `-shm` files the same mode): events name phone numbers.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path).map(|_| ())
+}
+
 /// The wait after `attempts` failed attempts: 1 s doubling to an hour,
 /// times `jitter` (0.8–1.2, drawn by the caller).
 pub fn backoff(attempts: u32, jitter: f64) -> Duration {
@@ -206,6 +223,17 @@ mod tests {
         assert_eq!(again.len(), 2);
         assert_eq!(again[0].attempts, 1);
         assert_eq!(again[0].body, b"{\"n\":1}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_file_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("webhooks.db");
+        WebhookQueue::open(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
     }
 
     #[test]
