@@ -4,89 +4,17 @@
 //! The simulator runs in this process; the server is the real binary
 //! (`CARGO_BIN_EXE_waotp-server`, built by cargo for these tests).
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use waotp_sim::{SimConfig, Simulator};
 
-const BIN: &str = env!("CARGO_BIN_EXE_waotp-server");
-const STEP: Duration = Duration::from_secs(30);
+mod common;
+
+use common::server_process::{BIN, STEP, ServerProcess};
+
 const LINKED_PHONE: &str = "6281111111111";
-
-/// A running server binary; killed if the test ends without stopping it.
-struct ServerProcess {
-    child: Child,
-    base: String,
-}
-
-impl ServerProcess {
-    /// Starts the binary on a free loopback port, its session stores
-    /// encrypted with the key in `store_key_file` (through the environment,
-    /// as a deployment would pass it), and waits for its "listening" line.
-    fn start(data_dir: &Path, ws_url: &str, store_key_file: &Path) -> ServerProcess {
-        let mut child = Command::new(BIN)
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--endpoint",
-                ws_url,
-                "--data-dir",
-            ])
-            .arg(data_dir)
-            .env("WAOTP_SESSION_STORE_KEY_FILE", store_key_file)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the server binary starts");
-        let stdout = child.stdout.take().unwrap();
-        // Read the first line on a thread, so a server that never prints
-        // fails the test at the deadline instead of hanging it.
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(STEP)
-            .unwrap_or_else(|_| panic!("waotp-server printed nothing within {STEP:?}"));
-        let base = line
-            .trim()
-            .strip_prefix("waotp-server listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_owned();
-        ServerProcess { child, base }
-    }
-
-    /// Stops it with SIGTERM (a graceful stop) and waits for it to exit.
-    fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(status.success(), "kill -TERM {pid}");
-        let deadline = Instant::now() + STEP;
-        loop {
-            if let Some(exit) = self.child.try_wait().unwrap() {
-                assert!(exit.success(), "the server exited with {exit}");
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the server did not exit within {STEP:?} of SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// `(status, body)` of a request, off the async runtime's threads.
 async fn call(method: &'static str, url: String, body: Option<Value>) -> (u16, Value) {
@@ -138,7 +66,12 @@ async fn a_restarted_server_serves_its_sessions_without_a_qr() {
     let key_file = key_dir.path().join("store.key");
     std::fs::write(&key_file, format!("{}\n", "5a".repeat(32))).unwrap();
 
-    let first = ServerProcess::start(dir.path(), &sim.ws_url(), &key_file);
+    let first = ServerProcess::start(
+        dir.path(),
+        &sim.ws_url(),
+        &[],
+        &[("WAOTP_SESSION_STORE_KEY_FILE", key_file.to_str().unwrap())],
+    );
     let (status, _) = call(
         "POST",
         format!("{}/api/sessions/create", first.base),
@@ -195,7 +128,12 @@ async fn a_restarted_server_serves_its_sessions_without_a_qr() {
         "the linked number is not in the store in clear"
     );
 
-    let second = ServerProcess::start(dir.path(), &sim.ws_url(), &key_file);
+    let second = ServerProcess::start(
+        dir.path(),
+        &sim.ws_url(),
+        &[],
+        &[("WAOTP_SESSION_STORE_KEY_FILE", key_file.to_str().unwrap())],
+    );
     let list = poll(
         &format!("{}/api/sessions", second.base),
         "the restored session to connect",

@@ -7,9 +7,7 @@
 //! each with its id, none lost.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,8 +24,10 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use waotp_sim::{SimConfig, Simulator};
 
-const BIN: &str = env!("CARGO_BIN_EXE_waotp-server");
-const STEP: Duration = Duration::from_secs(30);
+mod common;
+
+use common::server_process::{STEP, ServerProcess};
+
 /// 32 bytes, base64: a test secret.
 const SECRET: &str = "whsec_dGVzdCBzZWNyZXQgb2YgdGhlIHdlYmhvb2sgdGVzdHM=";
 
@@ -82,54 +82,15 @@ async fn hook(State(r): State<Arc<Received>>, headers: HeaderMap, body: Bytes) -
     }
 }
 
-/// The server binary with webhooks to `hook_url`.
-struct ServerProcess {
-    child: Child,
-    base: String,
-}
-
-impl ServerProcess {
-    fn start(data_dir: &Path, ws_url: &str, hook_url: &str) -> ServerProcess {
-        let mut child = Command::new(BIN)
-            .args(["--listen", "127.0.0.1:0", "--endpoint", ws_url])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--webhook-url", hook_url])
-            .env("WAOTP_WEBHOOK_SECRET", SECRET)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the server binary starts");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(STEP)
-            .unwrap_or_else(|_| panic!("waotp-server printed nothing within {STEP:?}"));
-        let base = line
-            .trim()
-            .strip_prefix("waotp-server listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_owned();
-        ServerProcess { child, base }
-    }
-
-    /// SIGKILL: no graceful stop, as a crash.
-    fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The server binary with webhooks to `hook_url`, the secret through the
+/// environment as a deployment would pass it.
+fn start(data_dir: &Path, ws_url: &str, hook_url: &str) -> ServerProcess {
+    ServerProcess::start(
+        data_dir,
+        ws_url,
+        &["--webhook-url", hook_url],
+        &[("WAOTP_WEBHOOK_SECRET", SECRET)],
+    )
 }
 
 async fn post_json(url: String, body: Value) -> u16 {
@@ -186,7 +147,7 @@ async fn every_queued_event_arrives_signed_after_a_kill_and_a_restart() {
 
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let first = ServerProcess::start(dir.path(), &sim.ws_url(), &hook_url);
+    let first = start(dir.path(), &sim.ws_url(), &hook_url);
     // Events: two sessions made, a QR code each.
     for id in ["hook-a", "hook-b"] {
         let status = post_json(
@@ -217,7 +178,7 @@ async fn every_queued_event_arrives_signed_after_a_kill_and_a_restart() {
 
     // Accepting now; the restarted server delivers what waited.
     received.refuse.store(false, Ordering::SeqCst);
-    let second = ServerProcess::start(dir.path(), &sim.ws_url(), &hook_url);
+    let second = start(dir.path(), &sim.ws_url(), &hook_url);
     wait_until("every queued event delivered", || {
         let accepted: HashSet<String> = received
             .requests

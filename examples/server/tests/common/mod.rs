@@ -1,0 +1,3 @@
+//! What the server's process tests share.
+
+pub mod server_process;
