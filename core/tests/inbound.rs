@@ -240,7 +240,9 @@ async fn the_sender_becomes_a_known_contact_and_another_gateway_sees_the_approva
     let gw = open(&sim, dir.path()).await;
     let number = "6281100000404";
     link(&gw, &sim, "shop", number).await;
-    // No new chat left: only a known contact gets a code.
+    // No new chat left: only a known contact gets a code. (Subscribed
+    // first: the capping notification may come at once.)
+    let mut events = gw.events();
     sim.set_new_chat_quota(
         number,
         Some(NewChatQuota {
@@ -250,7 +252,6 @@ async fn the_sender_becomes_a_known_contact_and_another_gateway_sees_the_approva
     );
     let user = "6281234560406";
     sim.add_number(user, true);
-    let mut events = gw.events();
     wait_event(&mut events, "the capped quota", |e| match e {
         Event::HealthChanged { health, .. } if health.quota.is_some() => Some(()),
         _ => None,
