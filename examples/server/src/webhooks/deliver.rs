@@ -38,7 +38,13 @@ fn now_ms() -> u64 {
 /// An event as the body of a webhook: Standard Webhooks' `{type,
 /// timestamp, data}`, `data` being the event's own fields.
 pub fn body(event: &waotp::Event, at_ms: u64) -> Vec<u8> {
-    let data = serde_json::to_value(event).unwrap_or(serde_json::Value::Null);
+    let mut data = serde_json::to_value(event).unwrap_or(serde_json::Value::Null);
+    // A pairing QR's payload carries the session's keys and ADV secret: it
+    // is not written to the queue or sent on (`GET /api/sessions/:id/qr`
+    // gives it to whoever may link the session).
+    if let Some(fields) = data.as_object_mut() {
+        fields.remove("qr");
+    }
     let timestamp =
         chrono::DateTime::<chrono::Utc>::from(UNIX_EPOCH + Duration::from_millis(at_ms))
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -155,6 +161,19 @@ mod tests {
         assert_eq!(body["type"], "qr_expired");
         assert_eq!(body["timestamp"], "2023-11-14T22:13:20.123Z");
         assert_eq!(body["data"]["session"], "shop");
+    }
+
+    #[test]
+    fn a_qr_payload_is_not_sent() {
+        let event = waotp::Event::QrUpdated {
+            session: "shop".into(),
+            qr: "2@ref,noise,identity,adv-secret".into(),
+            expires_at: UNIX_EPOCH,
+            refresh_count: 1,
+        };
+        let body = String::from_utf8(body(&event, 0)).unwrap();
+        assert!(!body.contains("adv-secret"), "{body}");
+        assert!(body.contains("qr_updated"));
     }
 
     #[test]
