@@ -6,14 +6,15 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
+use axum::handler::Handler;
+use axum::http::{Method, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::{MethodFilter, on};
 use serde_json::json;
 
 use crate::routes::{health, inbound, messages, otp, sessions};
-use crate::{auth, cors, guard, inbound_page, json_body, qr_page};
+use crate::{auth, cors, guard, inbound_page, json_body, openapi, qr_page};
 
 /// How the server behaves, from its command line.
 #[derive(Debug, Clone)]
@@ -54,38 +55,8 @@ pub fn router(gateway: waotp::Gateway, settings: Settings) -> Router {
         settings: Arc::new(settings),
         started: Instant::now(),
     };
-    Router::new()
-        .route("/api/health", get(health::health))
-        .route("/metrics", get(health::metrics))
-        .route("/api/sessions", get(sessions::list))
-        .route("/api/sessions/create", post(sessions::create))
-        .route("/api/sessions/{id}/status", get(sessions::status))
-        .route("/api/sessions/{id}/qr", get(sessions::qr))
-        .route("/api/sessions/{id}/qr-page", get(qr_page::page))
-        .route("/api/sessions/{id}/pair-code", post(sessions::pair_code))
-        .route("/api/sessions/{id}/passkey", post(sessions::passkey))
-        .route("/api/sessions/{id}/restart", put(sessions::restart))
-        .route("/api/sessions/{id}", delete(sessions::remove))
-        .route(
-            "/api/messages/format-phone/{phone}",
-            get(messages::format_phone),
-        )
-        .route("/api/messages/status/{message_id}", get(messages::status))
-        .route("/api/messages/send", post(messages::send_through_pool))
-        .route("/api/messages/{id}/text", post(messages::text))
-        .route("/api/messages/{id}/otp", post(messages::otp))
-        .route(
-            "/api/messages/{id}/generate-otp",
-            get(messages::generate_otp),
-        )
-        .route("/api/otp/send", post(otp::send))
-        .route("/api/otp/inbound", post(inbound::start))
-        .route("/api/otp/inbound-page", get(inbound_page::page))
-        .route("/api/otp/inbound/{id}", get(inbound::status))
-        .route("/api/otp/inbound/{id}/cancel", post(inbound::cancel))
-        .route("/api/otp/verify", post(otp::verify))
-        .route("/api/otp/status/{phone}", get(otp::status))
-        .route("/api/otp/cancel", post(otp::cancel))
+    api_routes()
+        .router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -103,6 +74,85 @@ pub fn router(gateway: waotp::Gateway, settings: Settings) -> Router {
         ))
         // Outermost, so every answer carries it, refusals included.
         .layer(middleware::from_fn(guard::no_store))
+}
+
+/// The API's routes: the router, and each route's method and path as it
+/// was added, which the OpenAPI document must list exactly (tested in
+/// [`crate::openapi`]).
+pub struct Routes {
+    router: Router<AppState>,
+    added: Vec<(Method, &'static str)>,
+}
+
+impl Routes {
+    fn new() -> Self {
+        Routes {
+            router: Router::new(),
+            added: Vec::new(),
+        }
+    }
+
+    /// Adds `handler` for `method` on `path` (axum's path syntax, which is
+    /// OpenAPI's: `{id}`).
+    fn route<H, T>(mut self, method: Method, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let filter = MethodFilter::try_from(method.clone()).expect("a method axum routes");
+        self.router = self.router.route(path, on(filter, handler));
+        self.added.push((method, path));
+        self
+    }
+
+    /// Every route's method and path, in the order they were added.
+    pub fn added(&self) -> &[(Method, &'static str)] {
+        &self.added
+    }
+}
+
+/// Every route of the API, before the state and the layers.
+pub fn api_routes() -> Routes {
+    use Method as M;
+    Routes::new()
+        .route(M::GET, "/api/health", health::health)
+        .route(M::GET, "/metrics", health::metrics)
+        .route(M::GET, "/api/openapi.json", openapi::document)
+        .route(M::GET, "/api/sessions", sessions::list)
+        .route(M::POST, "/api/sessions/create", sessions::create)
+        .route(M::GET, "/api/sessions/{id}/status", sessions::status)
+        .route(M::GET, "/api/sessions/{id}/qr", sessions::qr)
+        .route(M::GET, "/api/sessions/{id}/qr-page", qr_page::page)
+        .route(M::POST, "/api/sessions/{id}/pair-code", sessions::pair_code)
+        .route(M::POST, "/api/sessions/{id}/passkey", sessions::passkey)
+        .route(M::PUT, "/api/sessions/{id}/restart", sessions::restart)
+        .route(M::DELETE, "/api/sessions/{id}", sessions::remove)
+        .route(
+            M::GET,
+            "/api/messages/format-phone/{phone}",
+            messages::format_phone,
+        )
+        .route(
+            M::GET,
+            "/api/messages/status/{message_id}",
+            messages::status,
+        )
+        .route(M::POST, "/api/messages/send", messages::send_through_pool)
+        .route(M::POST, "/api/messages/{id}/text", messages::text)
+        .route(M::POST, "/api/messages/{id}/otp", messages::otp)
+        .route(
+            M::GET,
+            "/api/messages/{id}/generate-otp",
+            messages::generate_otp,
+        )
+        .route(M::POST, "/api/otp/send", otp::send)
+        .route(M::POST, "/api/otp/inbound", inbound::start)
+        .route(M::GET, "/api/otp/inbound-page", inbound_page::page)
+        .route(M::GET, "/api/otp/inbound/{id}", inbound::status)
+        .route(M::POST, "/api/otp/inbound/{id}/cancel", inbound::cancel)
+        .route(M::POST, "/api/otp/verify", otp::verify)
+        .route(M::GET, "/api/otp/status/{phone}", otp::status)
+        .route(M::POST, "/api/otp/cancel", otp::cancel)
 }
 
 /// The guide's answer to an unknown route.

@@ -10,24 +10,77 @@
 //! so HTTP clients branch on the same values as every binding; the few
 //! failures that happen before the core is reached (malformed body, API key)
 //! use `INVALID_ARGUMENT` or the server's own `UNAUTHORIZED`.
+//!
+//! Both bodies are types ([`Envelope`], [`ErrorBody`]) so the OpenAPI
+//! document (`crate::openapi`) describes what is actually written.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// A successful answer: `success` is always `true`, `data` is the route's
+/// own type.
+#[derive(Serialize, ToSchema)]
+pub struct Envelope<T> {
+    /// Always `true`.
+    pub success: bool,
+    /// Text for people (Indonesian, as the guide's server wrote it).
+    pub message: String,
+    /// What the route answers.
+    pub data: T,
+}
+
+/// An answer without `data` (the guide's `DELETE` answers so).
+#[derive(Serialize, ToSchema)]
+pub struct EmptyEnvelope {
+    /// Always `true`.
+    pub success: bool,
+    /// Text for people.
+    pub message: String,
+}
+
+/// Every error answer.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    /// Always `false`.
+    pub success: bool,
+    /// Text for people (Indonesian).
+    pub message: String,
+    /// The stable code: the core's (`SESSION_NOT_FOUND`, `RATE_LIMITED`,
+    /// `ACCOUNT_LIMITED`, `OTP_INVALID`, …), `INVALID_ARGUMENT` for a
+    /// malformed request, `UNAUTHORIZED` for a missing or wrong API key.
+    pub error: String,
+    /// More detail, when there is some (a refused verification's outcome).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<Value>,
+    /// A rate or account limit's wait in milliseconds (`Retry-After` has it
+    /// in whole seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+}
 
 /// A successful answer: `status` with `{success: true, message, data}`.
-pub fn ok(status: StatusCode, message: &str, data: Value) -> Response {
-    (
-        status,
-        Json(json!({ "success": true, "message": message, "data": data })),
-    )
-        .into_response()
+pub fn ok<T: Serialize>(status: StatusCode, message: &str, data: T) -> Response {
+    let body = Envelope {
+        success: true,
+        message: message.to_owned(),
+        data,
+    };
+    (status, Json(body)).into_response()
 }
 
 /// A successful answer without `data` (the guide's `DELETE` answers so).
 pub fn ok_without_data(message: &str) -> Response {
-    Json(json!({ "success": true, "message": message })).into_response()
+    Json(EmptyEnvelope {
+        success: true,
+        message: message.to_owned(),
+    })
+    .into_response()
 }
 
 /// An error answer in the envelope. Built from a core [`waotp::Error`] (the
@@ -188,17 +241,13 @@ pub fn retry_ms(wait: std::time::Duration) -> u64 {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({
-            "success": false,
-            "message": self.message,
-            "error": self.code,
-        });
-        if let Some(data) = self.data {
-            body["data"] = data;
-        }
-        if let Some(wait) = self.retry_after {
-            body["retryAfterMs"] = json!(retry_ms(wait));
-        }
+        let body = ErrorBody {
+            success: false,
+            message: self.message,
+            error: self.code.to_owned(),
+            data: self.data,
+            retry_after_ms: self.retry_after.map(retry_ms),
+        };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(wait) = self.retry_after {
             response

@@ -32,6 +32,13 @@ fn query_value(query: Option<&str>, name: &str) -> String {
 
 /// The page; what it starts is checked when it starts it (an unknown
 /// session or a bad number shows as an error on the page).
+#[utoipa::path(get, path = "/api/otp/inbound-page", operation_id = "inboundPage", tag = "inbound",
+    params(
+        ("sessionId" = Option<String>, Query, description = "The session the user writes to (default: the pool of every session)"),
+        ("phoneNumber" = Option<String>, Query, description = "The number expected to write (default: any; the page shows who did)"),
+        ("key" = Option<String>, Query, description = "The API key, when the server has one"),
+    ),
+    responses((status = 200, description = "The page", content_type = "text/html")))]
 pub async fn page(RawQuery(query): RawQuery) -> Response {
     let html = TEMPLATE
         .replace(

@@ -22,6 +22,7 @@ pub mod html_page;
 pub mod inbound_page;
 pub mod iso_time;
 pub mod json_body;
+pub mod openapi;
 pub mod qr_page;
 pub mod routes;
 pub mod serve;

@@ -16,6 +16,15 @@ use crate::html_page::{self, escape_html};
 const TEMPLATE: &str = include_str!("qr_page.html");
 
 /// The page for session `id`; a small HTML error page when there is none.
+#[utoipa::path(get, path = "/api/sessions/{id}/qr-page", operation_id = "qrPage", tag = "sessions",
+    params(
+        ("id" = String, Path, description = "The session's id"),
+        ("key" = Option<String>, Query, description = "The API key, when the server has one"),
+    ),
+    responses(
+        (status = 200, description = "The page", content_type = "text/html"),
+        (status = 404, description = "No such session (an HTML page)", content_type = "text/html"),
+    ))]
 pub async fn page(State(app): State<AppState>, Path(id): Path<String>) -> Response {
     let html = match app.gateway.session(&id) {
         Ok(session) => Ok(TEMPLATE.replace("{{SESSION_ID}}", &escape_html(session.id()))),

@@ -7,17 +7,17 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use waotp::{InboundRequest, InboundStatus, SenderPool};
 
 use crate::app::AppState;
-use crate::envelope::{ApiError, ok};
+use crate::envelope::{ApiError, Envelope, ErrorBody, ok};
 use crate::iso_time;
 use crate::json_body::JsonBody;
 
 /// Body of `POST /api/otp/inbound`; every field optional.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StartBody {
     /// The session whose number the user writes to.
@@ -38,6 +38,13 @@ pub struct StartBody {
 /// `POST /api/otp/inbound {sessionId?, sessions?, phoneNumber?, template?,
 /// ttl?, reply?}`: `data: {verificationId, sessionId, number, text, link,
 /// qrCode (PNG data URL), expiresAt}`.
+#[utoipa::path(post, path = "/api/otp/inbound", operation_id = "startInboundVerification", tag = "inbound",
+    request_body(content = StartBody, description = "Every field optional; may be empty"),
+    responses(
+        (status = 200, description = "Started: show the user `link` (or `qrCode`)", body = Envelope<InboundStarted>),
+        (status = 400, description = "INVALID_ARGUMENT, INVALID_PHONE, or NOT_CONNECTED: no session of the pool can receive", body = ErrorBody),
+        (status = 404, description = "SESSION_NOT_FOUND", body = ErrorBody),
+    ))]
 pub async fn start(
     State(app): State<AppState>,
     JsonBody(body): JsonBody<StartBody>,
@@ -71,19 +78,89 @@ pub async fn start(
     Ok(ok(
         StatusCode::OK,
         "Verifikasi masuk dimulai: kirim pesan dari WhatsApp",
-        json!({
-            "verificationId": started.verification_id,
-            "sessionId": started.session_id,
-            "number": started.number,
-            "text": started.text,
-            "link": started.link,
-            "qrCode": started.qr.png_data_url()?,
-            "expiresAt": iso_time::iso(started.expires_at),
-        }),
+        InboundStarted {
+            qr_code: started.qr.png_data_url()?,
+            expires_at: iso_time::iso(started.expires_at),
+            verification_id: started.verification_id,
+            session_id: started.session_id,
+            number: started.number,
+            text: started.text,
+            link: started.link,
+        },
     ))
 }
 
+/// A started inbound verification: what the user sends, and where.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InboundStarted {
+    /// Its id, for `GET /api/otp/inbound/{id}`.
+    pub verification_id: String,
+    /// The session whose number the user writes to.
+    pub session_id: String,
+    /// That number (E.164 digits).
+    pub number: String,
+    /// The text the user sends, token included.
+    pub text: String,
+    /// `https://wa.me/<number>?text=…`: opens WhatsApp with the text.
+    pub link: String,
+    /// The link as a QR code, a PNG data URL (for a desktop browser).
+    pub qr_code: String,
+    /// When the token stops being accepted (ISO-8601).
+    pub expires_at: String,
+}
+
+/// Where an inbound verification stands.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InboundStatusView {
+    /// Its id.
+    pub verification_id: String,
+    /// The session whose number the user writes to.
+    pub session_id: String,
+    /// `pending`, `approved`, `canceled`, `expired`, `max_attempts_reached`.
+    pub status: String,
+    /// The number expected to send it, when one was given.
+    pub phone_number: Option<String>,
+    /// Once approved, the number that sent it (mapped from a LID when
+    /// WhatsApp addressed it so).
+    pub sender: Option<String>,
+    /// Messages with the token from a wrong number.
+    pub attempts: u32,
+    /// Wrong senders allowed.
+    pub max_attempts: u32,
+    /// When it started (ISO-8601).
+    pub created_at: String,
+    /// When the token expires (ISO-8601).
+    pub expires_at: String,
+    /// When it was approved (ISO-8601).
+    pub approved_at: Option<String>,
+}
+
+impl InboundStatusView {
+    fn of(s: &InboundStatus) -> Self {
+        InboundStatusView {
+            verification_id: s.verification_id.clone(),
+            session_id: s.session_id.clone(),
+            status: s.state.as_str().to_owned(),
+            phone_number: s.expected_phone.clone(),
+            sender: s.sender.clone(),
+            attempts: s.attempts,
+            max_attempts: s.max_attempts,
+            created_at: iso_time::iso(s.created_at),
+            expires_at: iso_time::iso(s.expires_at),
+            approved_at: s.approved_at.map(iso_time::iso),
+        }
+    }
+}
+
 /// `GET /api/otp/inbound/:id`: where it stands; `sender` once approved.
+#[utoipa::path(get, path = "/api/otp/inbound/{id}", operation_id = "getInboundVerification", tag = "inbound",
+    params(("id" = String, Path, description = "The verification's id")),
+    responses(
+        (status = 200, description = "Where it stands", body = Envelope<InboundStatusView>),
+        (status = 404, description = "OTP_NOT_FOUND", body = ErrorBody),
+    ))]
 pub async fn status(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -92,11 +169,17 @@ pub async fn status(
     Ok(ok(
         StatusCode::OK,
         "Status verifikasi masuk",
-        status_json(&status),
+        InboundStatusView::of(&status),
     ))
 }
 
 /// `POST /api/otp/inbound/:id/cancel`: the token approves nothing afterwards.
+#[utoipa::path(post, path = "/api/otp/inbound/{id}/cancel", operation_id = "cancelInboundVerification", tag = "inbound",
+    params(("id" = String, Path, description = "The verification's id")),
+    responses(
+        (status = 200, description = "Canceled", body = Envelope<InboundStatusView>),
+        (status = 404, description = "OTP_NOT_FOUND", body = ErrorBody),
+    ))]
 pub async fn cancel(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -105,21 +188,6 @@ pub async fn cancel(
     Ok(ok(
         StatusCode::OK,
         "Verifikasi masuk dibatalkan",
-        status_json(&status),
+        InboundStatusView::of(&status),
     ))
-}
-
-fn status_json(s: &InboundStatus) -> Value {
-    json!({
-        "verificationId": s.verification_id,
-        "sessionId": s.session_id,
-        "status": s.state.as_str(),
-        "phoneNumber": s.expected_phone,
-        "sender": s.sender,
-        "attempts": s.attempts,
-        "maxAttempts": s.max_attempts,
-        "createdAt": iso_time::iso(s.created_at),
-        "expiresAt": iso_time::iso(s.expires_at),
-        "approvedAt": s.approved_at.map(iso_time::iso),
-    })
 }

@@ -4,12 +4,13 @@
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 use waotp::{OtpRequest, SenderPool, SessionState};
 
 use crate::app::AppState;
-use crate::envelope::{ApiError, ok};
+use crate::envelope::{ApiError, Envelope, ErrorBody, ok};
 use crate::iso_time;
 use crate::json_body::JsonBody;
 use crate::routes::{first_present, jid};
@@ -62,12 +63,14 @@ fn phone_required() -> ApiError {
 }
 
 /// Body of `POST /api/messages/:id/text` and `POST /api/messages/send`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TextBody {
+    /// The recipient's number (a leading 0 reads as Indonesia's 62).
     to: Option<String>,
     /// Alias of `to`.
     phone: Option<String>,
+    /// The text (up to 65,536 characters).
     message: Option<String>,
     /// Alias of `message`.
     text: Option<String>,
@@ -94,6 +97,16 @@ impl TextBody {
 }
 
 /// `POST /api/messages/:id/text {to, message}`.
+#[utoipa::path(post, path = "/api/messages/{id}/text", operation_id = "sendText", tag = "messages",
+    params(("id" = String, Path, description = "The session that sends it")),
+    request_body = TextBody,
+    responses(
+        (status = 200, description = "Sent", body = Envelope<TextSent>),
+        (status = 400, description = "INVALID_PHONE, INVALID_ARGUMENT, NOT_CONNECTED or NOT_ON_WHATSAPP", body = ErrorBody),
+        (status = 404, description = "SESSION_NOT_FOUND", body = ErrorBody),
+        (status = 429, description = "ACCOUNT_LIMITED (with `Retry-After` when its end is known)", body = ErrorBody),
+        (status = 500, description = "SEND_FAILED", body = ErrorBody),
+    ))]
 pub async fn text(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -119,6 +132,14 @@ pub async fn text(
 /// cannot deliver. `data.sessionId` names the session that sent it; no
 /// session can deliver: 429 `ACCOUNT_LIMITED` with `Retry-After` when a
 /// limit's end is known.
+#[utoipa::path(post, path = "/api/messages/send", operation_id = "sendTextPool", tag = "messages",
+    request_body = TextBody,
+    responses(
+        (status = 200, description = "Sent; `sessionId` names the session that sent it", body = Envelope<TextSent>),
+        (status = 400, description = "INVALID_PHONE, INVALID_ARGUMENT or NOT_ON_WHATSAPP", body = ErrorBody),
+        (status = 429, description = "ACCOUNT_LIMITED: no session of the pool can deliver", body = ErrorBody),
+        (status = 500, description = "SEND_FAILED", body = ErrorBody),
+    ))]
 pub async fn send_through_pool(
     State(app): State<AppState>,
     JsonBody(mut body): JsonBody<TextBody>,
@@ -134,32 +155,52 @@ pub async fn send_through_pool(
     Ok(text_sent(&sent, message))
 }
 
+/// A sent text.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TextSent {
+    /// The session that sent it.
+    pub session_id: String,
+    /// The recipient's JID (`628123456789@s.whatsapp.net`).
+    pub to: String,
+    /// The text.
+    pub message: String,
+    /// The message's id, for `GET /api/messages/status/{messageId}`.
+    pub message_id: String,
+    /// When it was sent (ISO-8601).
+    pub timestamp: String,
+}
+
 /// The answer to a sent text; `data.sessionId` names the session that sent it.
 fn text_sent(sent: &waotp::SentMessage, message: String) -> Response {
     ok(
         StatusCode::OK,
         "Pesan teks berhasil dikirim",
-        json!({
-            "sessionId": sent.session_id,
-            "to": jid(&sent.to),
-            "message": message,
-            "messageId": sent.id,
-            "timestamp": iso_time::now(),
-        }),
+        TextSent {
+            session_id: sent.session_id.clone(),
+            to: jid(&sent.to),
+            message,
+            message_id: sent.id.clone(),
+            timestamp: iso_time::now(),
+        },
     )
 }
 
-/// Body of `POST /api/messages/:id/otp`.
-#[derive(Deserialize)]
+/// Body of `POST /api/messages/:id/otp` and `POST /api/otp/send`.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OtpBody {
+    /// The recipient's number (a leading 0 reads as Indonesia's 62).
     to: Option<String>,
     /// Alias of `to`.
     phone: Option<String>,
+    /// Named in the message (default "WhatsApp OTP API").
     company_name: Option<String>,
     /// Digits, 4–10 (a number, or a string of digits as form-minded clients send).
+    #[schema(value_type = Option<u32>)]
     length: Option<Value>,
     /// A caller-chosen code: refused, codes come from the server's CSPRNG.
+    #[schema(value_type = Option<String>)]
     otp: Option<Value>,
     /// A custom message; must contain `{OTP}`, may use `{COMPANY}` and `{MINUTES}`.
     template: Option<String>,
@@ -172,6 +213,16 @@ pub struct OtpBody {
 
 /// `POST /api/messages/:id/otp {to, companyName?, length?}`: issues a code
 /// and sends it. `data.otp` carries the code unless `--no-reveal-otp`.
+#[utoipa::path(post, path = "/api/messages/{id}/otp", operation_id = "sendOtp", tag = "messages",
+    params(("id" = String, Path, description = "The session that sends it")),
+    request_body = OtpBody,
+    responses(
+        (status = 200, description = "Sent", body = Envelope<OtpSent>),
+        (status = 400, description = "INVALID_PHONE, INVALID_ARGUMENT, NOT_CONNECTED or NOT_ON_WHATSAPP", body = ErrorBody),
+        (status = 404, description = "SESSION_NOT_FOUND", body = ErrorBody),
+        (status = 429, description = "RATE_LIMITED or ACCOUNT_LIMITED (with `Retry-After`)", body = ErrorBody),
+        (status = 500, description = "SEND_FAILED", body = ErrorBody),
+    ))]
 pub async fn otp(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -233,22 +284,46 @@ pub(crate) fn otp_send_error(e: waotp::Error) -> ApiError {
     }
 }
 
+/// A sent OTP.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OtpSent {
+    /// The session that sent it.
+    pub session_id: String,
+    /// The recipient's JID.
+    pub to: String,
+    /// The message's id, for `GET /api/messages/status/{messageId}`
+    /// (`null` when the code was queued for another process to send).
+    pub message_id: Option<String>,
+    /// The verification's id.
+    pub verification_id: String,
+    /// When it was sent (ISO-8601).
+    pub timestamp: String,
+    /// The validity in words (`5 menit`).
+    pub expires_in: String,
+    /// When the code expires (ISO-8601).
+    pub expires_at: String,
+    /// `true` when an idempotency key matched a code already sent.
+    pub replayed: bool,
+    /// The code, unless the server runs with `--no-reveal-otp`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otp: Option<String>,
+}
+
 /// The answer to a sent OTP; `data.sessionId` names the session that sent it.
 pub(crate) fn otp_sent(app: &AppState, sent: &waotp::SentOtp) -> Response {
     let minutes = validity_minutes(app);
-    let mut data = json!({
-        "sessionId": sent.session_id,
-        "to": jid(&sent.to),
-        "messageId": sent.message_id,
-        "verificationId": sent.verification_id,
-        "timestamp": iso_time::now(),
-        "expiresIn": format!("{minutes} menit"),
-        "expiresAt": iso_time::iso(sent.expires_at),
-        "replayed": sent.replayed,
-    });
-    if let Some(code) = &sent.code {
-        data["otp"] = json!(code.expose());
-    }
+    let data = OtpSent {
+        session_id: sent.session_id.clone(),
+        to: jid(&sent.to),
+        message_id: sent.message_id.clone(),
+        verification_id: sent.verification_id.clone(),
+        timestamp: iso_time::now(),
+        expires_in: format!("{minutes} menit"),
+        expires_at: iso_time::iso(sent.expires_at),
+        replayed: sent.replayed,
+        otp: sent.code.as_ref().map(|code| code.expose().to_owned()),
+    };
     ok(StatusCode::OK, "OTP berhasil dikirim", data)
 }
 
@@ -272,6 +347,15 @@ fn parse_length(value: &Value) -> Result<usize, ApiError> {
 /// `GET /api/messages/:id/generate-otp?length=N`: a random code, for a
 /// client that writes its own message (the session id is not used, as in
 /// the guide's server).
+#[utoipa::path(get, path = "/api/messages/{id}/generate-otp", operation_id = "generateOtp", tag = "messages",
+    params(
+        ("id" = String, Path, description = "Not used (the guide's route has it)"),
+        ("length" = Option<u32>, Query, description = "Digits, 4–10 (default: the server's)"),
+    ),
+    responses(
+        (status = 200, description = "A random code", body = Envelope<GeneratedOtp>),
+        (status = 400, description = "INVALID_ARGUMENT", body = ErrorBody),
+    ))]
 pub async fn generate_otp(
     State(app): State<AppState>,
     RawQuery(query): RawQuery,
@@ -284,13 +368,27 @@ pub async fn generate_otp(
     Ok(ok(
         StatusCode::OK,
         "OTP berhasil digenerate",
-        json!({
-            "otp": code.expose(),
-            "length": code.len(),
-            "timestamp": iso_time::now(),
-            "expiresIn": "5 menit (rekomendasi)",
-        }),
+        GeneratedOtp {
+            otp: code.expose().to_owned(),
+            length: code.len(),
+            timestamp: iso_time::now(),
+            expires_in: "5 menit (rekomendasi)".to_owned(),
+        },
     ))
+}
+
+/// A random code (nothing is sent or stored).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GeneratedOtp {
+    /// The code.
+    pub otp: String,
+    /// Its digits.
+    pub length: usize,
+    /// When it was made (ISO-8601).
+    pub timestamp: String,
+    /// The validity the guide recommends, in words.
+    pub expires_in: String,
 }
 
 /// The value of `name` in a query string (`length=6`); digits need no decoding.
@@ -302,7 +400,25 @@ fn query_param<'q>(query: Option<&'q str>, name: &str) -> Option<&'q str> {
         .map(|(_, v)| v)
 }
 
+/// A number as the core reads it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FormattedPhone {
+    /// As given.
+    pub original: String,
+    /// E.164 digits.
+    pub formatted: String,
+    /// As a WhatsApp JID.
+    pub whatsapp_format: String,
+}
+
 /// `GET /api/messages/format-phone/:phone`: the number as the core reads it.
+#[utoipa::path(get, path = "/api/messages/format-phone/{phone}", operation_id = "formatPhone", tag = "messages",
+    params(("phone" = String, Path, description = "A phone number, any punctuation; a leading 0 reads as Indonesia's 62")),
+    responses(
+        (status = 200, description = "The number", body = Envelope<FormattedPhone>),
+        (status = 400, description = "INVALID_PHONE", body = ErrorBody),
+    ))]
 pub async fn format_phone(
     State(app): State<AppState>,
     Path(phone): Path<String>,
@@ -311,16 +427,22 @@ pub async fn format_phone(
     Ok(ok(
         StatusCode::OK,
         "Nomor telepon berhasil diformat",
-        json!({
-            "original": phone,
-            "formatted": digits,
-            "whatsappFormat": jid(&digits),
-        }),
+        FormattedPhone {
+            whatsapp_format: jid(&digits),
+            original: phone,
+            formatted: digits,
+        },
     ))
 }
 
 /// `GET /api/messages/status/:messageId`: pending, sent, delivered, read or
 /// failed (with the reason).
+#[utoipa::path(get, path = "/api/messages/status/{message_id}", operation_id = "getMessageStatus", tag = "messages",
+    params(("message_id" = String, Path, description = "The id a send answered")),
+    responses(
+        (status = 200, description = "Where the message stands", body = Envelope<MessageStatusView>),
+        (status = 404, description = "MESSAGE_NOT_FOUND", body = ErrorBody),
+    ))]
 pub async fn status(
     State(app): State<AppState>,
     Path(message_id): Path<String>,
@@ -333,20 +455,39 @@ pub async fn status(
     Ok(ok(
         StatusCode::OK,
         "Status pesan berhasil diambil",
-        json!({
-            "messageId": record.id,
-            "sessionId": record.session,
-            "to": jid(&record.to),
-            "status": record.status.as_str(),
-            "reason": reason,
-            "updatedAt": iso_time::iso(record.updated_at),
-        }),
+        MessageStatusView {
+            to: jid(&record.to),
+            status: record.status.as_str().to_owned(),
+            updated_at: iso_time::iso(record.updated_at),
+            message_id: record.id,
+            session_id: record.session,
+            reason,
+        },
     ))
+}
+
+/// Where a sent message stands.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageStatusView {
+    /// The message's id.
+    pub message_id: String,
+    /// The session that sent it.
+    pub session_id: String,
+    /// The recipient's JID.
+    pub to: String,
+    /// `pending`, `sent`, `delivered`, `read` or `failed`.
+    pub status: String,
+    /// Why it failed, when it did.
+    pub reason: Option<String>,
+    /// When the status last changed (ISO-8601).
+    pub updated_at: String,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn lengths_and_query_params() {

@@ -5,16 +5,17 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 use waotp::{OtpStatus, SenderPool, VerifyOutcome};
 
 use crate::app::AppState;
-use crate::envelope::{ApiError, ok};
+use crate::envelope::{ApiError, Envelope, ErrorBody, ok};
 use crate::iso_time;
 use crate::json_body::JsonBody;
 use crate::routes::first_present;
-use crate::routes::messages::{OtpBody, otp_request, otp_send_error, otp_sent};
+use crate::routes::messages::{OtpBody, OtpSent, otp_request, otp_send_error, otp_sent};
 
 /// The guide's message for every refused verification; `error` and
 /// `data.status` say which refusal it was.
@@ -26,6 +27,14 @@ const REFUSED: &str = "OTP tidak valid atau sudah kedaluwarsa";
 /// `/api/messages/:id/otp` does, `data.sessionId` naming the session that
 /// sent it. No session can deliver: 429 `ACCOUNT_LIMITED` with
 /// `Retry-After` when a limit's end is known.
+#[utoipa::path(post, path = "/api/otp/send", operation_id = "sendOtpPool", tag = "otp",
+    request_body = OtpBody,
+    responses(
+        (status = 200, description = "Sent; `sessionId` names the session that sent it", body = Envelope<OtpSent>),
+        (status = 400, description = "INVALID_PHONE, INVALID_ARGUMENT or NOT_ON_WHATSAPP", body = ErrorBody),
+        (status = 429, description = "RATE_LIMITED, or ACCOUNT_LIMITED: no session of the pool can deliver", body = ErrorBody),
+        (status = 500, description = "SEND_FAILED", body = ErrorBody),
+    ))]
 pub async fn send(
     State(app): State<AppState>,
     JsonBody(mut body): JsonBody<OtpBody>,
@@ -41,18 +50,44 @@ pub async fn send(
 }
 
 /// Body of `POST /api/otp/verify`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VerifyBody {
+    /// The number the code was sent to.
     phone_number: Option<String>,
     /// The code the user typed: a string (a JSON number loses leading zeros,
     /// but is accepted as its digits).
+    #[schema(value_type = Option<String>)]
     otp: Option<Value>,
+}
+
+/// An approved code; a refusal carries `phoneNumber`, `status` and, when
+/// invalid, `attemptsLeft` in the error's `data`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Verified {
+    /// The number.
+    pub phone_number: String,
+    /// `approved`.
+    pub status: String,
+    /// When (ISO-8601).
+    pub verified_at: String,
+    /// The session that sent the code.
+    pub session_id: Option<String>,
 }
 
 /// `POST /api/otp/verify {phoneNumber, otp}`: 200 approved; refused with
 /// 400 invalid (`attemptsLeft`), 410 expired, 429 too many attempts, 404 no
 /// pending code.
+#[utoipa::path(post, path = "/api/otp/verify", operation_id = "verifyOtp", tag = "otp",
+    request_body = VerifyBody,
+    responses(
+        (status = 200, description = "Approved", body = Envelope<Verified>),
+        (status = 400, description = "OTP_INVALID (`data.attemptsLeft`) or INVALID_ARGUMENT", body = ErrorBody),
+        (status = 404, description = "OTP_NOT_FOUND", body = ErrorBody),
+        (status = 410, description = "OTP_EXPIRED", body = ErrorBody),
+        (status = 429, description = "OTP_MAX_ATTEMPTS", body = ErrorBody),
+    ))]
 pub async fn verify(
     State(app): State<AppState>,
     JsonBody(body): JsonBody<VerifyBody>,
@@ -74,12 +109,12 @@ pub async fn verify(
         return Ok(ok(
             StatusCode::OK,
             "OTP berhasil diverifikasi",
-            json!({
-                "phoneNumber": phone,
-                "status": outcome.as_str(),
-                "verifiedAt": iso_time::now(),
-                "sessionId": session_id,
-            }),
+            Verified {
+                status: outcome.as_str().to_owned(),
+                phone_number: phone,
+                verified_at: iso_time::now(),
+                session_id,
+            },
         ));
     }
     let mut data = json!({ "phoneNumber": phone, "status": outcome.as_str() });
@@ -103,6 +138,13 @@ fn code_text(value: &Value) -> Option<String> {
 }
 
 /// `GET /api/otp/status/:phone`: the recipient's latest OTP.
+#[utoipa::path(get, path = "/api/otp/status/{phone}", operation_id = "getOtpStatus", tag = "otp",
+    params(("phone" = String, Path, description = "The recipient's number")),
+    responses(
+        (status = 200, description = "The latest OTP (never the code)", body = Envelope<OtpStatusView>),
+        (status = 400, description = "INVALID_PHONE", body = ErrorBody),
+        (status = 404, description = "OTP_NOT_FOUND", body = ErrorBody),
+    ))]
 pub async fn status(
     State(app): State<AppState>,
     Path(phone): Path<String>,
@@ -111,18 +153,26 @@ pub async fn status(
     Ok(ok(
         StatusCode::OK,
         "Status OTP berhasil diambil",
-        status_json(&phone, &status),
+        OtpStatusView::of(&phone, &status),
     ))
 }
 
 /// Body of `POST /api/otp/cancel`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CancelBody {
+    /// The number whose pending code stops working.
     phone_number: Option<String>,
 }
 
 /// `POST /api/otp/cancel {phoneNumber}`: the pending code stops working.
+#[utoipa::path(post, path = "/api/otp/cancel", operation_id = "cancelOtp", tag = "otp",
+    request_body = CancelBody,
+    responses(
+        (status = 200, description = "Cancelled", body = Envelope<OtpStatusView>),
+        (status = 400, description = "INVALID_PHONE", body = ErrorBody),
+        (status = 404, description = "OTP_NOT_FOUND", body = ErrorBody),
+    ))]
 pub async fn cancel(
     State(app): State<AppState>,
     JsonBody(body): JsonBody<CancelBody>,
@@ -138,24 +188,55 @@ pub async fn cancel(
     Ok(ok(
         StatusCode::OK,
         "OTP berhasil dibatalkan",
-        status_json(&phone, &status),
+        OtpStatusView::of(&phone, &status),
     ))
 }
 
 /// An OTP's state for clients: never the code (only its MAC is stored).
-fn status_json(phone: &str, s: &OtpStatus) -> Value {
-    json!({
-        "phoneNumber": phone,
-        "recipient": s.recipient,
-        "verificationId": s.verification_id,
-        "sessionId": s.session_id,
-        "status": s.state.as_str(),
-        "delivery": s.delivery.as_ref().map(|d| d.as_str()),
-        "messageId": s.message_id,
-        "createdAt": iso_time::iso(s.created_at),
-        "expiresAt": iso_time::iso(s.expires_at),
-        "attempts": s.attempts,
-        "maxAttempts": s.max_attempts,
-        "attemptsLeft": s.attempts_left(),
-    })
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OtpStatusView {
+    /// The number as asked.
+    pub phone_number: String,
+    /// The recipient's E.164 digits.
+    pub recipient: String,
+    /// The verification's id.
+    pub verification_id: String,
+    /// The session that sent the code.
+    pub session_id: String,
+    /// `pending`, `approved`, `canceled`, `expired`, `max_attempts_reached`.
+    pub status: String,
+    /// The message's delivery: `pending`, `sent`, `delivered`, `read`, `failed`.
+    pub delivery: Option<String>,
+    /// The message's id.
+    pub message_id: Option<String>,
+    /// When it was issued (ISO-8601).
+    pub created_at: String,
+    /// When it expires (ISO-8601).
+    pub expires_at: String,
+    /// Wrong codes tried.
+    pub attempts: u32,
+    /// Wrong codes allowed.
+    pub max_attempts: u32,
+    /// Wrong codes left.
+    pub attempts_left: u32,
+}
+
+impl OtpStatusView {
+    fn of(phone: &str, s: &OtpStatus) -> Self {
+        OtpStatusView {
+            phone_number: phone.to_owned(),
+            recipient: s.recipient.clone(),
+            verification_id: s.verification_id.clone(),
+            session_id: s.session_id.clone(),
+            status: s.state.as_str().to_owned(),
+            delivery: s.delivery.as_ref().map(|d| d.as_str().to_owned()),
+            message_id: s.message_id.clone(),
+            created_at: iso_time::iso(s.created_at),
+            expires_at: iso_time::iso(s.expires_at),
+            attempts: s.attempts,
+            max_attempts: s.max_attempts,
+            attempts_left: s.attempts_left(),
+        }
+    }
 }

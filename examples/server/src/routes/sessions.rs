@@ -6,11 +6,14 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::app::AppState;
-use crate::envelope::{ApiError, ok, ok_without_data};
+use crate::envelope::{ApiError, EmptyEnvelope, Envelope, ErrorBody, ok, ok_without_data};
 use crate::iso_time;
 use crate::json_body::JsonBody;
 use crate::routes::first_present;
@@ -27,63 +30,165 @@ const CONFIRMATION_WAIT: Duration = Duration::from_secs(5);
 
 /// What the guide's clients read about a session (`sessionId`,
 /// `isConnected`, `user`, `lastSeen`), plus waotp's `state`,
-/// `qrRefreshCount`, `reason`, in state `passkey_required` `passkey`
-/// (see [`passkey_json`]; `null` otherwise), and `health` (see
-/// [`health_json`]).
-pub fn session_json(status: &waotp::SessionStatus) -> Value {
-    json!({
-        "sessionId": status.id,
-        "isConnected": status.is_connected,
-        "user": status.user.as_ref().map(|u| json!({
-            "id": u.jid,
-            "name": u.name,
-            "phone": u.phone,
-        })),
-        "lastSeen": status.last_seen.map(iso_time::iso),
-        "state": status.state.as_str(),
-        "qrRefreshCount": status.qr_refresh_count,
-        "reason": status.reason,
-        "passkey": status.passkey.as_ref().map(passkey_json),
-        "health": health_json(&status.health),
-    })
+/// `qrRefreshCount`, `reason`, `passkey` and `health`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    /// The session's id.
+    pub session_id: String,
+    /// Linked and connected to WhatsApp now.
+    pub is_connected: bool,
+    /// The linked account, once there is one.
+    pub user: Option<UserView>,
+    /// When the session was last connected (ISO-8601).
+    pub last_seen: Option<String>,
+    /// `starting`, `qr_required`, `passkey_required`, `connecting`,
+    /// `connected`, `reconnecting`, `logged_out`, `stopped`, `failed`.
+    pub state: String,
+    /// QR codes shown since the pairing began.
+    pub qr_refresh_count: u32,
+    /// Why the session is in its state, when there is more to say.
+    pub reason: Option<String>,
+    /// In state `passkey_required`, what WhatsApp asks for; else `null`.
+    pub passkey: Option<PasskeyView>,
+    /// What WhatsApp lets the number do.
+    pub health: HealthView,
 }
 
-/// What WhatsApp lets the session's number do: `state` (`ok`,
-/// `new_chats_limited`, `banned`, `logged_out`), `until` (ISO-8601, when a
-/// limit or ban ends and WhatsApp said), `reason` (`timelock`, `capped`),
-/// `quota` (`used`, `total`, `remaining`, `cycleEnds`; `null` until
-/// WhatsApp tells it) and `nacksLastHour` by code.
-pub fn health_json(health: &waotp::SessionHealth) -> Value {
-    json!({
-        "state": health.state.as_str(),
-        "until": health.state.until().map(iso_time::iso),
-        "reason": health.state.reason().map(|r| r.as_str()),
-        "quota": health.quota.as_ref().map(|q| json!({
-            "used": q.used,
-            "total": q.total,
-            "remaining": q.remaining(),
-            "cycleEnds": q.cycle_ends.map(iso_time::iso),
-        })),
-        "nacksLastHour": health.nacks_last_hour,
-    })
+impl SessionView {
+    /// The view of `status`.
+    pub fn of(status: &waotp::SessionStatus) -> Self {
+        SessionView {
+            session_id: status.id.clone(),
+            is_connected: status.is_connected,
+            user: status.user.as_ref().map(|u| UserView {
+                id: u.jid.clone(),
+                name: u.name.clone(),
+                phone: u.phone.clone(),
+            }),
+            last_seen: status.last_seen.map(iso_time::iso),
+            state: status.state.as_str().to_owned(),
+            qr_refresh_count: status.qr_refresh_count,
+            reason: status.reason.clone(),
+            passkey: status.passkey.as_ref().map(PasskeyView::of),
+            health: HealthView::of(&status.health),
+        }
+    }
 }
 
-/// WhatsApp's passkey request as the API shows it: `optionsJson` (the
-/// WebAuthn request options, verbatim JSON text), `expiresAt` (ISO-8601),
-/// `snippet` (the JavaScript to paste into the console of a
-/// `https://web.whatsapp.com` tab) and `confirmationCode` (`XXXX-XXXX` once
-/// WhatsApp accepted the passkey, else `null`).
-pub fn passkey_json(challenge: &waotp::PasskeyChallenge) -> Value {
-    json!({
-        "optionsJson": challenge.options_json,
-        "expiresAt": iso_time::iso(challenge.expires_at),
-        "snippet": challenge.snippet,
-        "confirmationCode": challenge.confirmation_code,
-    })
+/// The linked WhatsApp account.
+#[derive(Serialize, ToSchema)]
+pub struct UserView {
+    /// Its JID (`628123456789:12@s.whatsapp.net`).
+    pub id: String,
+    /// Its push name, when known.
+    pub name: Option<String>,
+    /// Its phone number (E.164 digits).
+    pub phone: String,
+}
+
+/// What WhatsApp lets the session's number do.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthView {
+    /// `ok`, `new_chats_limited`, `banned`, `logged_out`.
+    pub state: String,
+    /// When a limit or ban ends (ISO-8601), when WhatsApp said.
+    pub until: Option<String>,
+    /// Why new chats are limited: `timelock` or `capped`.
+    pub reason: Option<String>,
+    /// The new-chat quota; `null` until WhatsApp tells it.
+    pub quota: Option<QuotaView>,
+    /// Refusals (nacks) over the last hour, by WhatsApp's code (`463`, `475`).
+    pub nacks_last_hour: BTreeMap<String, u32>,
+}
+
+impl HealthView {
+    /// The view of `health`.
+    pub fn of(health: &waotp::SessionHealth) -> Self {
+        HealthView {
+            state: health.state.as_str().to_owned(),
+            until: health.state.until().map(iso_time::iso),
+            reason: health.state.reason().map(|r| r.as_str().to_owned()),
+            quota: health.quota.as_ref().map(|q| QuotaView {
+                used: q.used,
+                total: q.total,
+                remaining: q.remaining(),
+                cycle_ends: q.cycle_ends.map(iso_time::iso),
+            }),
+            nacks_last_hour: health.nacks_last_hour.clone(),
+        }
+    }
+}
+
+/// The new-chat quota of the current cycle.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QuotaView {
+    /// New chats opened this cycle.
+    pub used: u32,
+    /// New chats allowed per cycle.
+    pub total: u32,
+    /// New chats left this cycle.
+    pub remaining: u32,
+    /// When the cycle ends (ISO-8601), when WhatsApp said.
+    pub cycle_ends: Option<String>,
+}
+
+/// WhatsApp's passkey request as the API shows it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PasskeyView {
+    /// The WebAuthn request options, verbatim JSON text.
+    pub options_json: String,
+    /// When the challenge expires (ISO-8601).
+    pub expires_at: String,
+    /// The JavaScript to paste into the console of a
+    /// `https://web.whatsapp.com` tab.
+    pub snippet: String,
+    /// `XXXX-XXXX` once WhatsApp accepted the passkey.
+    pub confirmation_code: Option<String>,
+}
+
+impl PasskeyView {
+    /// The view of `challenge`.
+    pub fn of(challenge: &waotp::PasskeyChallenge) -> Self {
+        PasskeyView {
+            options_json: challenge.options_json.clone(),
+            expires_at: iso_time::iso(challenge.expires_at),
+            snippet: challenge.snippet.clone(),
+            confirmation_code: challenge.confirmation_code.clone(),
+        }
+    }
+}
+
+/// A session's id and state, as create and restart answer.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionBrief {
+    /// The session's id.
+    pub session_id: String,
+    /// Linked and connected now.
+    pub is_connected: bool,
+    /// Its state (see [`SessionView::state`]).
+    pub state: String,
+    /// When this answer was made (ISO-8601).
+    pub timestamp: String,
+}
+
+impl SessionBrief {
+    fn of(status: &waotp::SessionStatus) -> Self {
+        SessionBrief {
+            session_id: status.id.clone(),
+            is_connected: status.is_connected,
+            state: status.state.as_str().to_owned(),
+            timestamp: iso_time::now(),
+        }
+    }
 }
 
 /// Body of `POST /api/sessions/create`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateBody {
     /// The id to use; generated (`session_<uuid>`) when absent or blank.
@@ -92,6 +197,13 @@ pub struct CreateBody {
 
 /// `POST /api/sessions/create`: 201 with the new session; for an id that
 /// exists, 200 with that session (the guide's server answered 400).
+#[utoipa::path(post, path = "/api/sessions/create", operation_id = "createSession", tag = "sessions",
+    request_body(content = CreateBody, description = "May be empty: the id is then generated"),
+    responses(
+        (status = 201, description = "Created; it starts pairing (QR code)", body = Envelope<SessionBrief>),
+        (status = 200, description = "A session with this id exists", body = Envelope<SessionBrief>),
+        (status = 400, description = "INVALID_SESSION_ID", body = ErrorBody),
+    ))]
 pub async fn create(
     State(app): State<AppState>,
     JsonBody(body): JsonBody<CreateBody>,
@@ -104,12 +216,7 @@ pub async fn create(
         .is_some_and(|id| app.gateway.session(id).is_ok());
     let session = app.gateway.create_session(wanted.as_deref()).await?;
     let status = session.status();
-    let data = json!({
-        "sessionId": status.id,
-        "isConnected": status.is_connected,
-        "state": status.state.as_str(),
-        "timestamp": iso_time::now(),
-    });
+    let data = SessionBrief::of(&status);
     if existed {
         let message = format!("Session {} sudah ada", status.id);
         Ok(ok(StatusCode::OK, &message, data))
@@ -118,21 +225,41 @@ pub async fn create(
     }
 }
 
+/// Every session of the gateway.
+#[derive(Serialize, ToSchema)]
+pub struct SessionList {
+    /// Each session, keyed by its id.
+    pub sessions: BTreeMap<String, SessionView>,
+    /// How many there are.
+    pub total: usize,
+}
+
 /// `GET /api/sessions`: every session, as an object keyed by id.
+#[utoipa::path(get, path = "/api/sessions", operation_id = "listSessions", tag = "sessions",
+    responses((status = 200, description = "Every session", body = Envelope<SessionList>)))]
 pub async fn list(State(app): State<AppState>) -> Response {
     let statuses = app.gateway.list_sessions();
-    let sessions: serde_json::Map<String, Value> = statuses
+    let sessions: BTreeMap<String, SessionView> = statuses
         .iter()
-        .map(|s| (s.id.clone(), session_json(s)))
+        .map(|s| (s.id.clone(), SessionView::of(s)))
         .collect();
     ok(
         StatusCode::OK,
         "Daftar sessions berhasil diambil",
-        json!({ "sessions": sessions, "total": statuses.len() }),
+        SessionList {
+            sessions,
+            total: statuses.len(),
+        },
     )
 }
 
 /// `GET /api/sessions/:id/status`.
+#[utoipa::path(get, path = "/api/sessions/{id}/status", operation_id = "getSessionStatus", tag = "sessions",
+    params(("id" = String, Path, description = "The session's id")),
+    responses(
+        (status = 200, description = "The session", body = Envelope<SessionView>),
+        (status = 404, description = "SESSION_NOT_FOUND", body = ErrorBody),
+    ))]
 pub async fn status(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -141,8 +268,26 @@ pub async fn status(
     Ok(ok(
         StatusCode::OK,
         "Status session berhasil diambil",
-        session_json(&session.status()),
+        SessionView::of(&session.status()),
     ))
+}
+
+/// The QR code to scan.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QrView {
+    /// The session's id.
+    pub session_id: String,
+    /// The QR code as a PNG data URL (`data:image/png;base64,…`).
+    pub qr_code: String,
+    /// The text the QR code encodes (for a terminal or a QR library).
+    pub qr_payload: String,
+    /// When WhatsApp stops accepting this code (ISO-8601).
+    pub expires_at: String,
+    /// When this answer was made (ISO-8601).
+    pub timestamp: String,
+    /// What to do with it.
+    pub instructions: String,
 }
 
 /// `GET /api/sessions/:id/qr`: the current QR code as a PNG data URL.
@@ -150,6 +295,13 @@ pub async fn status(
 /// In the guide's order: unknown session 404; connected 400; no QR 404. A
 /// session whose QR codes all expired starts a fresh pairing here, so the
 /// QR page's "new QR" button and a client's retry both get a new code.
+#[utoipa::path(get, path = "/api/sessions/{id}/qr", operation_id = "getQrCode", tag = "sessions",
+    params(("id" = String, Path, description = "The session's id")),
+    responses(
+        (status = 200, description = "The current QR code", body = Envelope<QrView>),
+        (status = 400, description = "ALREADY_CONNECTED", body = ErrorBody),
+        (status = 404, description = "SESSION_NOT_FOUND or QR_NOT_AVAILABLE", body = ErrorBody),
+    ))]
 pub async fn qr(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let session = app.gateway.session(&id)?;
     if session.status().is_connected {
@@ -165,19 +317,19 @@ pub async fn qr(State(app): State<AppState>, Path(id): Path<String>) -> Result<R
     Ok(ok(
         StatusCode::OK,
         "QR Code berhasil diambil",
-        json!({
-            "sessionId": session.id(),
-            "qrCode": qr.png_data_url()?,
-            "qrPayload": qr.raw(),
-            "expiresAt": iso_time::iso(qr.expires_at()),
-            "timestamp": iso_time::now(),
-            "instructions": "Scan QR Code ini dengan aplikasi WhatsApp Anda",
-        }),
+        QrView {
+            session_id: session.id().to_owned(),
+            qr_code: qr.png_data_url()?,
+            qr_payload: qr.raw().to_owned(),
+            expires_at: iso_time::iso(qr.expires_at()),
+            timestamp: iso_time::now(),
+            instructions: "Scan QR Code ini dengan aplikasi WhatsApp Anda".to_owned(),
+        },
     ))
 }
 
 /// Body of `POST /api/sessions/:id/pair-code`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PairCodeBody {
     /// The phone number of the WhatsApp account to link.
@@ -186,8 +338,30 @@ pub struct PairCodeBody {
     phone_number: Option<String>,
 }
 
+/// A pairing code to type on the phone.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PairCodeView {
+    /// The session's id.
+    pub session_id: String,
+    /// 8 characters (`ABCD-EFGH`).
+    pub pairing_code: String,
+    /// When this answer was made (ISO-8601).
+    pub timestamp: String,
+    /// Where to type it.
+    pub instructions: String,
+}
+
 /// `POST /api/sessions/:id/pair-code {phone}`: an 8-character code to type
 /// on the phone instead of scanning the QR code.
+#[utoipa::path(post, path = "/api/sessions/{id}/pair-code", operation_id = "requestPairCode", tag = "sessions",
+    params(("id" = String, Path, description = "The session's id")),
+    request_body = PairCodeBody,
+    responses(
+        (status = 200, description = "The code", body = Envelope<PairCodeView>),
+        (status = 400, description = "INVALID_PHONE or ALREADY_CONNECTED", body = ErrorBody),
+        (status = 404, description = "SESSION_NOT_FOUND", body = ErrorBody),
+    ))]
 pub async fn pair_code(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -209,21 +383,23 @@ pub async fn pair_code(
     Ok(ok(
         StatusCode::OK,
         "Kode pairing berhasil dibuat",
-        json!({
-            "sessionId": session.id(),
-            "pairingCode": code,
-            "timestamp": iso_time::now(),
-            "instructions": "Buka WhatsApp > Perangkat Tertaut > Tautkan Perangkat > \
-                             Tautkan dengan nomor telepon, lalu masukkan kode ini",
-        }),
+        PairCodeView {
+            session_id: session.id().to_owned(),
+            pairing_code: code,
+            timestamp: iso_time::now(),
+            instructions: "Buka WhatsApp > Perangkat Tertaut > Tautkan Perangkat > \
+                           Tautkan dengan nomor telepon, lalu masukkan kode ini"
+                .to_owned(),
+        },
     ))
 }
 
 /// Body of `POST /api/sessions/:id/passkey`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct PasskeyBody {
     /// What the snippet printed: the assertion as a JSON object, or the
     /// same JSON as a string (what a textarea holds).
+    #[schema(value_type = Object)]
     assertion: Option<Value>,
 }
 
@@ -237,6 +413,16 @@ pub struct PasskeyBody {
 /// `PASSKEY_EXPIRED` (after either refusal the session shows a fresh QR).
 /// On success the link completes by itself; the answer carries the
 /// confirmation code the phone shows, when it came within a few seconds.
+#[utoipa::path(post, path = "/api/sessions/{id}/passkey", operation_id = "submitPasskey", tag = "sessions",
+    params(("id" = String, Path, description = "The session's id")),
+    request_body = PasskeyBody,
+    responses(
+        (status = 200, description = "Accepted; the link completes by itself", body = Envelope<PasskeyAccepted>),
+        (status = 400, description = "INVALID_ARGUMENT or ALREADY_CONNECTED", body = ErrorBody),
+        (status = 404, description = "SESSION_NOT_FOUND", body = ErrorBody),
+        (status = 410, description = "PASSKEY_EXPIRED", body = ErrorBody),
+        (status = 422, description = "PASSKEY_REJECTED", body = ErrorBody),
+    ))]
 pub async fn passkey(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -284,14 +470,22 @@ pub async fn passkey(
     Ok(ok(
         StatusCode::OK,
         "Passkey diterima",
-        json!({
-            "sessionId": status.id,
-            "isConnected": status.is_connected,
-            "state": status.state.as_str(),
-            "confirmationCode": code,
-            "timestamp": iso_time::now(),
-        }),
+        PasskeyAccepted {
+            session: SessionBrief::of(&status),
+            confirmation_code: code,
+        },
     ))
+}
+
+/// The answer to an accepted passkey.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PasskeyAccepted {
+    /// The session's id and state.
+    #[serde(flatten)]
+    pub session: SessionBrief,
+    /// The code the phone shows (`XXXX-XXXX`), when it came in time.
+    pub confirmation_code: Option<String>,
 }
 
 /// The confirmation code of `session`'s accepted passkey: from its event,
@@ -328,6 +522,12 @@ async fn confirmation_code(
 
 /// `PUT /api/sessions/:id/restart`: a new connection on the same
 /// credentials (the guide's server wiped them and asked for a new scan).
+#[utoipa::path(put, path = "/api/sessions/{id}/restart", operation_id = "restartSession", tag = "sessions",
+    params(("id" = String, Path, description = "The session's id")),
+    responses(
+        (status = 200, description = "Restarted", body = Envelope<SessionBrief>),
+        (status = 404, description = "SESSION_NOT_FOUND", body = ErrorBody),
+    ))]
 pub async fn restart(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -338,16 +538,17 @@ pub async fn restart(
     Ok(ok(
         StatusCode::OK,
         "Session berhasil direstart",
-        json!({
-            "sessionId": status.id,
-            "isConnected": status.is_connected,
-            "state": status.state.as_str(),
-            "timestamp": iso_time::now(),
-        }),
+        SessionBrief::of(&status),
     ))
 }
 
 /// `DELETE /api/sessions/:id`: logs out and removes the credentials.
+#[utoipa::path(delete, path = "/api/sessions/{id}", operation_id = "deleteSession", tag = "sessions",
+    params(("id" = String, Path, description = "The session's id")),
+    responses(
+        (status = 200, description = "Deleted", body = EmptyEnvelope),
+        (status = 404, description = "SESSION_NOT_FOUND", body = ErrorBody),
+    ))]
 pub async fn remove(
     State(app): State<AppState>,
     Path(id): Path<String>,

@@ -9,6 +9,7 @@ mod guide_flows;
 mod inbound;
 mod messages;
 mod open_network;
+mod openapi;
 mod otp;
 mod parsing;
 mod sessions;
