@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{STEP, gateway, link, link_within, poll_until, simulator, simulator_with, wait_event};
-use waotp::{DeliveryStatus, Event, SessionState};
+use waotp::{DeliveryStatus, Event, Gateway, SessionState};
 use waotp_sim::{Fault, SimConfig};
 
 const OWN: &str = "6281111111111";
@@ -145,10 +145,21 @@ async fn a_linked_session_comes_back_from_disk_without_a_qr() {
         assert_eq!(mode, 0o600, "session store must be private");
     }
 
-    let gw = gateway(&sim, dir.path()).await;
+    // Opened with its events: the restored session's `connected` is among
+    // them (subscribed before the session started).
+    let (gw, mut events) = Gateway::builder()
+        .data_dir(dir.path())
+        .endpoint(sim.ws_url())
+        .open_with_events()
+        .await
+        .expect("gateway opens");
     let listed = gw.list_sessions();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].id, "persisted");
+    wait_event(&mut events, "the restored session's connected event", |e| {
+        matches!(e, Event::Connected { session, .. } if session == "persisted").then_some(())
+    })
+    .await;
     let session = gw.session("persisted").unwrap();
     let status = session
         .wait_connected(STEP)

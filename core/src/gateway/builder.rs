@@ -265,6 +265,15 @@ impl GatewayBuilder {
     /// Opens the gateway and restores every stored session: linked ones
     /// reconnect without a QR code.
     pub async fn open(self) -> Result<Gateway> {
+        self.open_with_events().await.map(|(gateway, _)| gateway)
+    }
+
+    /// [`open`](Self::open), with an event stream subscribed before any
+    /// stored session starts: a subscriber that must see every event (a
+    /// webhook queue, an audit log) also gets the restored sessions'
+    /// `session_connected`, which [`Gateway::events`] after `open` could
+    /// miss.
+    pub async fn open_with_events(self) -> Result<(Gateway, crate::EventStream)> {
         if self.manual_clock.is_some() && !cfg!(feature = "sandbox") {
             return Err(Error::SandboxOnly("a manual clock".into()));
         }
@@ -390,9 +399,10 @@ impl GatewayBuilder {
                 pool_last_used: crate::pool::LastUsed::default(),
             }),
         };
+        let events = gateway.events();
         registry::spawn_otp_cleanup(Arc::downgrade(&gateway.inner));
         gateway.inner.discover().await?;
         registry::spawn_discovery(Arc::downgrade(&gateway.inner));
-        Ok(gateway)
+        Ok((gateway, events))
     }
 }

@@ -153,14 +153,17 @@ async fn run(args: Args) -> Result<(), String> {
     if let Some(endpoint) = &args.endpoint {
         builder = builder.endpoint(endpoint);
     }
-    let gateway = builder
-        .open()
+    // Subscribed before the stored sessions start: their `session_connected`
+    // is an event the webhooks send too (the stream holds what comes while
+    // the queue opens).
+    let (gateway, events) = builder
+        .open_with_events()
         .await
         .map_err(|e| format!("cannot open the gateway: {e} ({})", e.code()))?;
     if let Some(config) = webhooks {
         let path = args.data_dir.join(webhooks::QUEUE_FILE);
         let queue = webhooks::WebhookQueue::open(&path)?;
-        webhooks::spawn(&gateway, std::sync::Arc::new(queue), config);
+        webhooks::spawn(events, std::sync::Arc::new(queue), config);
     }
 
     let listener = tokio::net::TcpListener::bind(args.listen)

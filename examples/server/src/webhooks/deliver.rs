@@ -1,22 +1,28 @@
-//! The two tasks behind the webhooks: one writes every gateway event into
-//! the queue (a local SQLite write, so a slow or failing endpoint never
-//! touches a send), the other POSTs what is due, signed, and retries what
-//! failed.
+//! The tasks behind the webhooks: a recorder writes every gateway event
+//! into the queue (a local SQLite write, so a slow or failing endpoint
+//! never touches a send), and one sender per endpoint POSTs what is due to
+//! it, signed, and retries what failed (so a slow endpoint delays no other).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use futures_util::StreamExt;
 use serde_json::json;
 use tokio::sync::Notify;
 
-use super::queue::WebhookQueue;
+use super::queue::{Attempt, NewEvent, Pending, WebhookQueue};
 use super::signature::WebhookSecret;
 
 /// How long one POST may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Deliveries taken from the queue at a time.
-const BATCH: usize = 32;
-/// The longest the sender sleeps without being woken (a retry that came due).
+/// Deliveries taken from the queue at a time, per endpoint.
+const BATCH: usize = 64;
+/// POSTs in flight at once, per endpoint (Standard Webhooks does not
+/// promise order; the event's `timestamp` gives it).
+const IN_FLIGHT: usize = 16;
+/// Events written in one transaction at most, when a burst is waiting.
+const RECORD_BATCH: usize = 512;
+/// The longest a sender sleeps without being woken (a retry that came due).
 const IDLE: Duration = Duration::from_millis(500);
 
 /// Where and how events go.
@@ -53,43 +59,87 @@ pub fn body(event: &waotp::Event, at_ms: u64) -> Vec<u8> {
         .into_bytes()
 }
 
-/// Starts the recorder and the sender for `gateway`'s events.
-pub fn spawn(gateway: &waotp::Gateway, queue: Arc<WebhookQueue>, config: WebhookConfig) {
-    let wake = Arc::new(Notify::new());
-    let mut events = gateway.events();
-    {
-        let (queue, wake, urls) = (queue.clone(), wake.clone(), config.urls.clone());
-        tokio::spawn(async move {
-            while let Some(event) = events.next().await {
-                let at = now_ms();
-                let id = format!("evt_{}", uuid::Uuid::new_v4().simple());
-                let body = body(&event, at);
-                let (queue, urls) = (queue.clone(), urls.clone());
-                let written =
-                    tokio::task::spawn_blocking(move || queue.push(&id, &urls, &body, at)).await;
-                match written {
-                    Ok(Ok(())) => wake.notify_one(),
-                    Ok(Err(e)) => log::error!("webhook event not queued: {e}"),
-                    Err(e) => log::error!("webhook event not queued: {e}"),
+/// Starts the recorder of `events` (subscribed before the gateway's
+/// sessions started: see `GatewayBuilder::open_with_events`) and a sender
+/// per endpoint.
+pub fn spawn(mut events: waotp::EventStream, queue: Arc<WebhookQueue>, config: WebhookConfig) {
+    let wakes = spawn_senders(queue.clone(), &config);
+    let urls = config.urls;
+    tokio::spawn(async move {
+        while let Some(first) = events.next().await {
+            // What else already waits goes in the same transaction: a burst
+            // costs one commit, and the recorder keeps up with the bus.
+            let mut batch = vec![record(&first)];
+            while batch.len() < RECORD_BATCH {
+                match events.try_next() {
+                    Some(event) => batch.push(record(&event)),
+                    None => break,
                 }
             }
-        });
-    }
-    tokio::spawn(send_loop(queue, config.secret, wake));
+            let (queue, urls) = (queue.clone(), urls.clone());
+            let written = tokio::task::spawn_blocking(move || queue.push_all(&batch, &urls)).await;
+            match written {
+                Ok(Ok(())) => wakes.iter().for_each(|wake| wake.notify_one()),
+                Ok(Err(e)) => log::error!("webhook events not queued: {e}"),
+                Err(e) => log::error!("webhook events not queued: {e}"),
+            }
+        }
+    });
 }
 
-async fn send_loop(queue: Arc<WebhookQueue>, secret: WebhookSecret, wake: Arc<Notify>) {
+/// An event as a queue row, with its id.
+fn record(event: &waotp::Event) -> NewEvent {
+    if let waotp::Event::Lagged { missed } = event {
+        // The receiver gets a `lagged` event saying how many it missed.
+        log::warn!("the webhook recorder fell behind; {missed} event(s) were not queued");
+    }
+    let at_ms = now_ms();
+    NewEvent {
+        id: format!("evt_{}", uuid::Uuid::new_v4().simple()),
+        body: body(event, at_ms),
+        at_ms,
+    }
+}
+
+/// Starts one sender per endpoint of `config` on `queue`; answers each
+/// sender's wake-up, in the order of `config.urls`.
+pub fn spawn_senders(queue: Arc<WebhookQueue>, config: &WebhookConfig) -> Vec<Arc<Notify>> {
     let client = match reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build() {
         Ok(client) => client,
         Err(e) => {
             log::error!("webhooks are off: no HTTP client ({e})");
-            return;
+            return Vec::new();
         }
     };
+    config
+        .urls
+        .iter()
+        .map(|url| {
+            let wake = Arc::new(Notify::new());
+            tokio::spawn(send_loop(
+                queue.clone(),
+                url.clone(),
+                client.clone(),
+                config.secret.clone(),
+                wake.clone(),
+            ));
+            wake
+        })
+        .collect()
+}
+
+/// Delivers what is due to `url`, a batch at a time, until the runtime ends.
+async fn send_loop(
+    queue: Arc<WebhookQueue>,
+    url: String,
+    client: reqwest::Client,
+    secret: WebhookSecret,
+    wake: Arc<Notify>,
+) {
     loop {
         let due = {
-            let queue = queue.clone();
-            tokio::task::spawn_blocking(move || queue.due(now_ms(), BATCH)).await
+            let (queue, url) = (queue.clone(), url.clone());
+            tokio::task::spawn_blocking(move || queue.due_for(&url, now_ms(), BATCH)).await
         };
         let due = match due {
             Ok(Ok(due)) => due,
@@ -106,38 +156,43 @@ async fn send_loop(queue: Arc<WebhookQueue>, secret: WebhookSecret, wake: Arc<No
             let _ = tokio::time::timeout(IDLE, wake.notified()).await;
             continue;
         }
-        for pending in due {
-            let timestamp = now_ms() / 1000;
-            let signature = secret.sign(&pending.event_id, timestamp, &pending.body);
-            let answer = client
-                .post(&pending.url)
-                .header("content-type", "application/json")
-                .header("webhook-id", &pending.event_id)
-                .header("webhook-timestamp", timestamp.to_string())
-                .header("webhook-signature", signature)
-                .body(pending.body.clone())
-                .send()
-                .await;
-            let ok = matches!(&answer, Ok(r) if r.status().is_success());
-            let queue = queue.clone();
-            let jitter = 0.8 + 0.4 * rand_unit();
-            let step = tokio::task::spawn_blocking(move || {
-                if ok {
-                    queue.delivered(pending.seq).map(|()| true)
-                } else {
-                    queue.failed(&pending, now_ms(), jitter)
-                }
-            })
+        let attempts: Vec<Attempt> = futures_util::stream::iter(due)
+            .map(|pending| attempt(&client, &secret, pending))
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
             .await;
-            match (ok, step) {
-                (false, Ok(Ok(false))) => {
-                    log::warn!("a webhook event was given up after a day of failures")
-                }
-                (_, Ok(Err(e))) => log::error!("{e}"),
-                (_, Err(e)) => log::error!("webhook queue: {e}"),
-                _ => {}
+        let settled = {
+            let queue = queue.clone();
+            tokio::task::spawn_blocking(move || queue.settle(&attempts, now_ms())).await
+        };
+        match settled {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => {
+                log::warn!("{n} webhook event(s) for {url} given up after a day of failures")
             }
+            Ok(Err(e)) => log::error!("{e}"),
+            Err(e) => log::error!("webhook queue: {e}"),
         }
+    }
+}
+
+/// One signed POST of `pending`.
+async fn attempt(client: &reqwest::Client, secret: &WebhookSecret, pending: Pending) -> Attempt {
+    let timestamp = now_ms() / 1000;
+    let signature = secret.sign(&pending.event_id, timestamp, &pending.body);
+    let answer = client
+        .post(&pending.url)
+        .header("content-type", "application/json")
+        .header("webhook-id", &pending.event_id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(pending.body.clone())
+        .send()
+        .await;
+    Attempt {
+        delivered: matches!(&answer, Ok(r) if r.status().is_success()),
+        pending,
+        jitter: 0.8 + 0.4 * rand_unit(),
     }
 }
 

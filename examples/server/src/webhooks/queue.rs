@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS webhook (
     next_at_ms  INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS webhook_due ON webhook(next_at_ms);
+CREATE INDEX IF NOT EXISTS webhook_url_due ON webhook(url, next_at_ms);
 ";
 
 /// One event for one endpoint, waiting to be delivered.
@@ -48,6 +49,28 @@ pub struct Pending {
     pub created_ms: u64,
     /// Attempts that failed so far.
     pub attempts: u32,
+}
+
+/// An event to queue: its id, its JSON body and when it happened (Unix ms).
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// The id every attempt carries (`webhook-id`).
+    pub id: String,
+    /// The JSON body, exactly as it will be signed.
+    pub body: Vec<u8>,
+    /// When it happened, Unix ms; due at once.
+    pub at_ms: u64,
+}
+
+/// How one attempt went, for [`WebhookQueue::settle`].
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// What was tried.
+    pub pending: Pending,
+    /// The endpoint answered 2xx.
+    pub delivered: bool,
+    /// The retry's jitter factor (0.8–1.2), drawn by the caller.
+    pub jitter: f64,
 }
 
 /// The queue on one SQLite file (a single writer: the server's process).
@@ -89,29 +112,61 @@ impl WebhookQueue {
         body: &[u8],
         now_ms: u64,
     ) -> Result<(), String> {
+        let event = NewEvent {
+            id: event_id.to_owned(),
+            body: body.to_vec(),
+            at_ms: now_ms,
+        };
+        self.push_all(std::slice::from_ref(&event), urls)
+    }
+
+    /// Queues every event for each of `urls` in one transaction: a burst of
+    /// events costs one commit (one fsync), not one each.
+    pub fn push_all(&self, events: &[NewEvent], urls: &[String]) -> Result<(), String> {
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(sql)?;
-        for url in urls {
-            tx.execute(
-                "INSERT INTO webhook (event_id, url, body, created_ms, next_at_ms) VALUES (?1, ?2, ?3, ?4, ?4)",
-                params![event_id, url, body, now_ms as i64],
-            )
-            .map_err(sql)?;
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO webhook (event_id, url, body, created_ms, next_at_ms) \
+                     VALUES (?1, ?2, ?3, ?4, ?4)",
+                )
+                .map_err(sql)?;
+            for event in events {
+                for url in urls {
+                    insert
+                        .execute(params![event.id, url, event.body, event.at_ms as i64])
+                        .map_err(sql)?;
+                }
+            }
         }
         tx.commit().map_err(sql)
     }
 
     /// Up to `limit` deliveries due at `now_ms`, oldest first.
     pub fn due(&self, now_ms: u64, limit: usize) -> Result<Vec<Pending>, String> {
+        self.select(
+            "SELECT seq, event_id, url, body, created_ms, attempts FROM webhook \
+             WHERE next_at_ms <= ?1 ORDER BY seq LIMIT ?2",
+            params![now_ms as i64, limit as i64],
+        )
+    }
+
+    /// Up to `limit` deliveries to `url` due at `now_ms`, oldest first
+    /// (each endpoint is served on its own, so a slow one delays no other).
+    pub fn due_for(&self, url: &str, now_ms: u64, limit: usize) -> Result<Vec<Pending>, String> {
+        self.select(
+            "SELECT seq, event_id, url, body, created_ms, attempts FROM webhook \
+             WHERE url = ?3 AND next_at_ms <= ?1 ORDER BY seq LIMIT ?2",
+            params![now_ms as i64, limit as i64, url],
+        )
+    }
+
+    fn select(&self, query: &str, values: impl rusqlite::Params) -> Result<Vec<Pending>, String> {
         let conn = self.lock();
-        let mut statement = conn
-            .prepare_cached(
-                "SELECT seq, event_id, url, body, created_ms, attempts FROM webhook \
-                 WHERE next_at_ms <= ?1 ORDER BY seq LIMIT ?2",
-            )
-            .map_err(sql)?;
+        let mut statement = conn.prepare_cached(query).map_err(sql)?;
         let rows = statement
-            .query_map(params![now_ms as i64, limit as i64], |r| {
+            .query_map(values, |r| {
                 Ok(Pending {
                     seq: r.get(0)?,
                     event_id: r.get(1)?,
@@ -136,19 +191,48 @@ impl WebhookQueue {
     /// The attempt failed at `now_ms`: try again after the backoff, or give
     /// up a day after the event. Answers whether it will be tried again.
     pub fn failed(&self, pending: &Pending, now_ms: u64, jitter: f64) -> Result<bool, String> {
-        let conn = self.lock();
-        if now_ms >= pending.created_ms + GIVE_UP_AFTER.as_millis() as u64 {
-            conn.execute("DELETE FROM webhook WHERE seq = ?1", [pending.seq])
+        let attempt = Attempt {
+            pending: pending.clone(),
+            delivered: false,
+            jitter,
+        };
+        self.settle(std::slice::from_ref(&attempt), now_ms)
+            .map(|given_up| given_up == 0)
+    }
+
+    /// Records a batch of attempts made by `now_ms` in one transaction:
+    /// delivered ones are forgotten, failed ones wait their backoff or,
+    /// a day after their event, are given up. Answers how many were given up.
+    pub fn settle(&self, attempts: &[Attempt], now_ms: u64) -> Result<usize, String> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(sql)?;
+        let mut given_up = 0;
+        {
+            let mut forget = tx
+                .prepare_cached("DELETE FROM webhook WHERE seq = ?1")
                 .map_err(sql)?;
-            return Ok(false);
+            let mut later = tx
+                .prepare_cached(
+                    "UPDATE webhook SET attempts = attempts + 1, next_at_ms = ?2 WHERE seq = ?1",
+                )
+                .map_err(sql)?;
+            for attempt in attempts {
+                let pending = &attempt.pending;
+                let expired = now_ms >= pending.created_ms + GIVE_UP_AFTER.as_millis() as u64;
+                if attempt.delivered || expired {
+                    forget.execute([pending.seq]).map_err(sql)?;
+                    given_up += usize::from(!attempt.delivered);
+                } else {
+                    let next =
+                        now_ms + backoff(pending.attempts, attempt.jitter).as_millis() as u64;
+                    later
+                        .execute(params![pending.seq, next as i64])
+                        .map_err(sql)?;
+                }
+            }
         }
-        let next = now_ms + backoff(pending.attempts, jitter).as_millis() as u64;
-        conn.execute(
-            "UPDATE webhook SET attempts = attempts + 1, next_at_ms = ?2 WHERE seq = ?1",
-            params![pending.seq, next as i64],
-        )
-        .map_err(sql)?;
-        Ok(true)
+        tx.commit().map_err(sql)?;
+        Ok(given_up)
     }
 
     /// Deliveries waiting (due or not).
@@ -234,6 +318,44 @@ mod tests {
         WebhookQueue::open(&path).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn each_endpoint_has_its_own_due_list_and_a_batch_settles_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = WebhookQueue::open(&dir.path().join("webhooks.db")).unwrap();
+        let urls = vec!["http://a/".to_owned(), "http://b/".to_owned()];
+        let events: Vec<NewEvent> = (0..3)
+            .map(|i| NewEvent {
+                id: format!("evt-{i}"),
+                body: format!("{{\"n\":{i}}}").into_bytes(),
+                at_ms: 1_000,
+            })
+            .collect();
+        q.push_all(&events, &urls).unwrap();
+        let a = q.due_for("http://a/", 1_000, 10).unwrap();
+        assert_eq!(a.len(), 3);
+        assert!(a.iter().all(|p| p.url == "http://a/"));
+        let attempts: Vec<Attempt> = a
+            .into_iter()
+            .enumerate()
+            .map(|(i, pending)| Attempt {
+                pending,
+                delivered: i != 1,
+                jitter: 1.0,
+            })
+            .collect();
+        assert_eq!(q.settle(&attempts, 1_000).unwrap(), 0);
+        // b's three wait untouched; a's failed one waits its second.
+        assert_eq!(q.due_for("http://b/", 1_000, 10).unwrap().len(), 3);
+        assert!(q.due_for("http://a/", 1_999, 10).unwrap().is_empty());
+        let retried = q.due_for("http://a/", 2_000, 10).unwrap();
+        assert_eq!(retried.len(), 1);
+        assert_eq!(
+            (retried[0].event_id.as_str(), retried[0].attempts),
+            ("evt-1", 1)
+        );
+        assert_eq!(q.len().unwrap(), 4);
     }
 
     #[test]
