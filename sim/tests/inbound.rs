@@ -97,8 +97,22 @@ async fn a_user_writes_first_and_the_companion_decrypts_and_answers() {
     let second = user_send(&sim, USER, phone, "terima kasih").await;
     assert_eq!(received(&mut client, &second.id).await.text, "terima kasih");
 
-    // Sent while the companion is away: it arrives at the next login.
+    // Sent while the companion is away: it arrives at the next login. The
+    // simulator sees the socket close a moment after the client has shut
+    // down; until then a message still goes to the live connection.
     client.shutdown().await;
+    let deadline = tokio::time::Instant::now() + EVENT_DEADLINE;
+    while sim
+        .linked_accounts()
+        .iter()
+        .any(|a| a.phone == phone && a.online)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the simulator still sees {phone} online {EVENT_DEADLINE:?} after the shutdown"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
     let away = user_send(&sim, USER, phone, "masih di sana?").await;
     assert!(away.delivered.is_empty(), "{away:?}");
     assert_eq!(away.queued.len(), 1, "{away:?}");
