@@ -594,3 +594,38 @@ async fn a_damaged_store_does_not_keep_other_sessions_from_restoring() {
     assert!(damaged.reason.is_some());
     gw.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_created_at_once_are_each_made_once_and_all_pair() {
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(&sim, dir.path()).await;
+    // Ten ids, each asked for twice at the same moment: the lock is per id,
+    // so the ten open side by side and each id still makes one session.
+    let mut creates = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let gw = gw.clone();
+        creates.spawn(async move { gw.create_session(Some(&format!("burst-{}", i % 10))).await });
+    }
+    let mut made = Vec::new();
+    while let Some(created) = creates.join_next().await {
+        made.push(created.unwrap().expect("create"));
+    }
+    assert_eq!(made.len(), 20);
+    let listed: Vec<String> = gw.list_sessions().into_iter().map(|s| s.id).collect();
+    let expected: Vec<String> = (0..10).map(|i| format!("burst-{i}")).collect();
+    assert_eq!(listed, expected, "one session per id");
+    for session in &made {
+        assert_eq!(
+            &gw.session(session.id()).unwrap(),
+            session,
+            "both creates of {} answered the one session",
+            session.id()
+        );
+        session
+            .wait_qr(STEP)
+            .await
+            .unwrap_or_else(|e| panic!("{}: no QR code: {e}", session.id()));
+    }
+    gw.close().await;
+}

@@ -393,7 +393,7 @@ impl GatewayBuilder {
                 send_retry: self.send_retry,
                 check_on_whatsapp: self.check_on_whatsapp,
                 sessions: RwLock::new(BTreeMap::new()),
-                creating: tokio::sync::Mutex::new(()),
+                creating: Default::default(),
                 closed: AtomicBool::new(false),
                 manual_clock: self.manual_clock,
                 pool_last_used: crate::pool::LastUsed::default(),

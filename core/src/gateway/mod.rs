@@ -8,6 +8,7 @@
 mod builder;
 mod endpoint;
 mod health_metrics;
+mod id_locks;
 mod inbound_api;
 mod otp_api;
 mod otp_outcome;
@@ -48,8 +49,9 @@ pub(crate) struct GatewayInner {
     /// Whether `send_otp` first checks the recipient is on WhatsApp.
     pub(crate) check_on_whatsapp: bool,
     sessions: RwLock<BTreeMap<SessionId, Session>>,
-    /// Serialises create and delete, so two creates of one id make one session.
-    creating: tokio::sync::Mutex<()>,
+    /// Serialises create, restore and delete of each id, so two creates of
+    /// one id make one session (and different ids open side by side).
+    creating: id_locks::IdLocks,
     closed: AtomicBool,
     /// The clock [`GatewayBuilder::manual_clock`] made, for `advance_clock`.
     manual_clock: Option<ManualClock>,
@@ -90,7 +92,7 @@ impl Gateway {
             Some(raw) => SessionId::parse(raw)?,
             None => SessionId::generate(),
         };
-        let _guard = self.inner.creating.lock().await;
+        let _guard = self.inner.creating.lock(&id).await;
         if let Some(existing) = self.inner.read_sessions().get(&id) {
             return Ok(existing.clone());
         }
@@ -126,7 +128,7 @@ impl Gateway {
     /// the process that runs the session).
     pub async fn delete_session(&self, id: &str) -> Result<()> {
         let session = self.session(id)?;
-        let _guard = self.inner.creating.lock().await;
+        let _guard = self.inner.creating.lock(&session.inner.id).await;
         session.delete().await?;
         session.inner.mark_closed();
         self.inner.pool_last_used.forget(id);

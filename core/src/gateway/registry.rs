@@ -33,10 +33,14 @@ impl GatewayInner {
                 found.push(id);
             }
         }
-        let _guard = self.creating.lock().await;
         self.write_sessions().retain(|_, s| !s.inner.is_closed());
         for (i, id) in found.into_iter().enumerate() {
             if self.read_sessions().contains_key(&id) || self.closed.load(Ordering::SeqCst) {
+                continue;
+            }
+            // A create or delete of this id in progress finishes first.
+            let _guard = self.creating.lock(&id).await;
+            if self.read_sessions().contains_key(&id) {
                 continue;
             }
             let session = if i < local {

@@ -67,6 +67,17 @@ pub struct Session {
     pub(crate) inner: Arc<SessionInner>,
 }
 
+/// Two handles are equal when they are handles to the same running
+/// session (not merely the same id: a session deleted and created again is
+/// another one).
+impl PartialEq for Session {
+    fn eq(&self, other: &Session) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl Eq for Session {}
+
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
