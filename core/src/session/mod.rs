@@ -24,6 +24,8 @@ mod passkey;
 mod retry_receipts;
 mod send;
 mod sent_erasure;
+#[cfg(test)]
+pub(crate) mod store_conformance;
 mod transport;
 
 use std::path::PathBuf;
